@@ -1,0 +1,169 @@
+package bridge
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+// reverseLookupTimeout bounds --reverselookup; a slow resolver must not hold
+// the handshake.
+const reverseLookupTimeout = 2 * time.Second
+
+// passEnv picks the daemon's variables named by --passenv, so nothing else of
+// the daemon's environment reaches a child.
+func passEnv(names []string) []string {
+	var env []string
+	for _, name := range names {
+		name = strings.TrimSpace(name)
+		if v, ok := os.LookupEnv(name); ok && name != "" {
+			env = append(env, name+"="+v)
+		}
+	}
+	return env
+}
+
+// environ builds the child's environment the way a CGI server would (RFC
+// 3875, plus websocketd's additions): the --passenv variables, the request's
+// meta-variables and every request header as HTTP_<NAME>.
+func (h *Handler) environ(r *http.Request, id string) []string {
+	env := make([]string, 0, len(h.parentEnv)+24+len(r.Header))
+	env = append(env, h.parentEnv...)
+	add := func(k, v string) { env = append(env, k+"="+v) }
+
+	remoteAddr, remotePort := splitHostPort(r.RemoteAddr)
+	if remoteAddr == "" || remoteAddr == "@" {
+		remoteAddr = "unix-socket"
+	}
+	remoteHost := remoteAddr
+	if h.opts.ReverseLookup && net.ParseIP(remoteAddr) != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), reverseLookupTimeout)
+		if names, err := net.DefaultResolver.LookupAddr(ctx, remoteAddr); err == nil && len(names) > 0 {
+			remoteHost = strings.TrimSuffix(names[0], ".")
+		}
+		cancel()
+	}
+	serverName, serverPort := splitHostPort(r.Host)
+	if local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if _, port := splitHostPort(local.String()); port != "" {
+			serverPort = port
+		}
+	}
+
+	add("SERVER_SOFTWARE", h.opts.ServerSoftware)
+	add("GATEWAY_INTERFACE", "CGI/1.1")
+	add("SERVER_PROTOCOL", r.Proto)
+	add("SERVER_NAME", serverName)
+	add("SERVER_PORT", serverPort)
+	add("REQUEST_METHOD", r.Method)
+	add("REQUEST_URI", r.RequestURI)
+	// websocketd's values for a single command: the whole path is PATH_INFO.
+	add("SCRIPT_NAME", "/")
+	add("PATH_INFO", r.URL.Path)
+	add("PATH_TRANSLATED", r.URL.Path)
+	add("QUERY_STRING", r.URL.RawQuery)
+	add("REMOTE_ADDR", remoteAddr)
+	add("REMOTE_HOST", remoteHost)
+	add("REMOTE_PORT", remotePort)
+	// Set even when empty so a value can never come from elsewhere.
+	add("REMOTE_USER", "")
+	add("AUTH_TYPE", "")
+	add("UNIQUE_ID", id)
+	if r.TLS != nil {
+		add("HTTPS", "on")
+	}
+
+	// Go keeps Host out of the header map (websocketd loses HTTP_HOST).
+	add("HTTP_HOST", cleanHeaderValue(r.Host))
+	names := make([]string, 0, len(r.Header))
+	for name := range r.Header {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		key := headerEnvName(name)
+		if key == "HTTP_PROXY" || key == "HTTP_HOST" {
+			// A client-supplied "Proxy:" header must not become the
+			// HTTP_PROXY many tools obey (the httpoxy hole).
+			continue
+		}
+		values := r.Header[name]
+		cleaned := make([]string, len(values))
+		for i, v := range values {
+			cleaned[i] = cleanHeaderValue(v)
+		}
+		add(key, strings.Join(cleaned, ", "))
+	}
+	return dedupeEnv(env)
+}
+
+// headerEnvName maps a header name to its meta-variable: upper case, and
+// anything but letters and digits becomes '_'.
+func headerEnvName(name string) string {
+	b := make([]byte, 0, len("HTTP_")+len(name))
+	b = append(b, "HTTP_"...)
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+			c -= 'a' - 'A'
+		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		default:
+			c = '_'
+		}
+		b = append(b, c)
+	}
+	return string(b)
+}
+
+// cleanHeaderValue removes control characters, which have no business in an
+// environment variable (a newline could forge another line in a shell that
+// prints its environment).
+func cleanHeaderValue(v string) string {
+	clean := true
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] == 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return v
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, v)
+}
+
+func splitHostPort(addr string) (host, port string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return strings.Trim(addr, "[]"), ""
+	}
+	return host, port
+}
+
+// dedupeEnv keeps the last value of each variable: a later, more specific
+// setting wins, and execve must not see a name twice (getenv would return
+// the first).
+func dedupeEnv(env []string) []string {
+	seen := make(map[string]int, len(env))
+	out := env[:0]
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := seen[k]; ok {
+			out[i] = kv
+			continue
+		}
+		seen[k] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}

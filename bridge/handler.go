@@ -1,0 +1,193 @@
+// Package bridge turns an HTTP request into a WebSocket session with a child
+// process and pumps frames between the two.
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/wsbridge/wsbridge/process"
+)
+
+// Command is the program each session runs.
+type Command struct {
+	Path string   // resolved executable
+	Args []string // argv, Args[0] included
+}
+
+// Options configure a Handler. The zero value of each field is the
+// unrestricted or disabled setting.
+type Options struct {
+	Command Command
+	// Dir is the child's working directory; empty: the daemon's.
+	Dir string
+	// Binary sends raw bytes both ways instead of lines (--binary).
+	Binary bool
+	// PassStderr sends stdout and stderr lines as JSON (--passstderr).
+	PassStderr bool
+	// MaxFrameSize limits a client message, and cuts long output lines into
+	// messages of at most this size (--maxframesize); 0: unlimited.
+	MaxFrameSize int64
+	// MaxForks limits concurrent children (--maxforks); 0: unlimited.
+	MaxForks int
+	// CloseGrace is added to each wait of the kill sequence (--closems).
+	CloseGrace time.Duration
+	// PingInterval sends a ping that often (--pingms); 0: never.
+	PingInterval time.Duration
+	// PassEnv names the daemon's variables the child inherits (--passenv).
+	PassEnv []string
+	// ReverseLookup resolves REMOTE_HOST (--reverselookup).
+	ReverseLookup bool
+	// ServerSoftware is SERVER_SOFTWARE, e.g. "wsbridge/1.0.0".
+	ServerSoftware string
+	Logger         *slog.Logger
+}
+
+// Handler serves WebSocket sessions: one child per accepted connection.
+type Handler struct {
+	opts      Options
+	log       *slog.Logger
+	parentEnv []string
+	idPrefix  string
+	ids       atomic.Uint64
+	forks     atomic.Int64
+	sessions  registry
+}
+
+// New returns a Handler for opts.
+func New(opts Options) *Handler {
+	h := &Handler{opts: opts, log: opts.Logger}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	h.parentEnv = passEnv(opts.PassEnv)
+	var b [4]byte
+	rand.Read(b[:])
+	h.idPrefix = hex.EncodeToString(b[:]) + "-"
+	return h
+}
+
+// Active is the number of children currently counted against --maxforks.
+func (h *Handler) Active() int { return int(h.forks.Load()) }
+
+// IsUpgrade reports whether r asks for a WebSocket.
+func IsUpgrade(r *http.Request) bool {
+	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !IsUpgrade(r) {
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "426 Upgrade Required: this endpoint speaks WebSocket; connect with a WebSocket client", http.StatusUpgradeRequired)
+		return
+	}
+	if h.sessions.isClosing() {
+		refuseShuttingDown(w)
+		return
+	}
+	id := h.idPrefix + strconv.FormatUint(h.ids.Add(1), 10)
+	log := h.log.With("session", id)
+
+	// The slot is taken before the upgrade so a refused client learns it
+	// from the status line, and is given back when the child is reaped.
+	if n := h.forks.Add(1); h.opts.MaxForks > 0 && n > int64(h.opts.MaxForks) {
+		h.forks.Add(-1)
+		log.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "maxforks")
+		http.Error(w, "429 Too Many Requests: the server is running its maximum number of sessions (--maxforks="+strconv.Itoa(h.opts.MaxForks)+")", http.StatusTooManyRequests)
+		return
+	}
+	defer h.forks.Add(-1)
+
+	env := h.environ(r, id)
+	hc := &hijackCapture{ResponseWriter: w}
+	conn, err := websocket.Accept(hc, r, &websocket.AcceptOptions{
+		// Origin policy is wsbridge's own (--origin, --sameorigin), applied
+		// before this point; coder/websocket's default would refuse every
+		// cross-origin client, unlike websocketd.
+		InsecureSkipVerify: true,
+	})
+	if err != nil {
+		log.Log(r.Context(), LevelAccess, "handshake failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+		return
+	}
+	if h.opts.MaxFrameSize > 0 {
+		conn.SetReadLimit(h.opts.MaxFrameSize)
+	} else {
+		conn.SetReadLimit(-1)
+	}
+
+	start := time.Now()
+	proc, err := process.Start(process.Config{
+		Path:  h.opts.Command.Path,
+		Args:  h.opts.Command.Args,
+		Env:   env,
+		Dir:   h.opts.Dir,
+		Grace: h.opts.CloseGrace,
+	})
+	if err != nil {
+		log.Error("spawn failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+		conn.Close(websocket.StatusInternalError, closeReason("%v", err))
+		return
+	}
+	log = log.With("pid", proc.Pid)
+	log.Log(r.Context(), LevelAccess, "connect", "remote", r.RemoteAddr, "path", r.URL.Path)
+
+	s := &session{
+		h: h, id: id, log: log, conn: conn, br: hc.br, cork: hc.cork, proc: proc,
+		stdin: stdinWriter{f: proc.Stdin},
+		out:   emitter{conn: conn, typ: websocket.MessageText},
+		errs:  emitter{conn: conn, typ: websocket.MessageText, stream: "stderr"},
+	}
+	if h.opts.Binary {
+		s.out.typ = websocket.MessageBinary
+	}
+	if h.opts.PassStderr {
+		s.out.stream = "stdout"
+	}
+	if !h.sessions.add(s) {
+		s.goingAway.Store(true)
+		proc.Stop()
+	} else {
+		defer h.sessions.remove(s)
+	}
+	st := s.run()
+
+	attrs := []any{
+		"remote", r.RemoteAddr, "path", r.URL.Path,
+		"exit", st.String(), "duration_ms", time.Since(start).Milliseconds(),
+		"bytes_in", s.bytesIn, "bytes_out", s.out.bytes + s.errs.bytes,
+		"msgs_in", s.msgsIn, "msgs_out", s.out.msgs + s.errs.msgs,
+	}
+	if s.clientClose != nil {
+		attrs = append(attrs, "client", clientCloseText(s.clientClose))
+	}
+	log.Log(context.Background(), LevelAccess, "disconnect", attrs...)
+}
+
+// clientCloseText describes how the client side ended, for the access log.
+func clientCloseText(err error) string {
+	if code := websocket.CloseStatus(err); code != -1 {
+		return "close " + strconv.Itoa(int(code))
+	}
+	return err.Error()
+}

@@ -1,0 +1,82 @@
+package bridge
+
+import (
+	"context"
+	"net/http"
+	"sync"
+)
+
+// registry tracks live sessions. http.Server.Shutdown cannot see hijacked
+// connections, so the handler ends its sessions itself.
+type registry struct {
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	closing  bool
+	wg       sync.WaitGroup
+}
+
+func (g *registry) add(s *session) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		return false
+	}
+	if g.sessions == nil {
+		g.sessions = make(map[*session]struct{})
+	}
+	g.sessions[s] = struct{}{}
+	g.wg.Add(1)
+	return true
+}
+
+func (g *registry) remove(s *session) {
+	g.mu.Lock()
+	delete(g.sessions, s)
+	g.mu.Unlock()
+	g.wg.Done()
+}
+
+func (g *registry) isClosing() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.closing
+}
+
+// Shutdown ends every session as a server going away: each child gets the
+// kill sequence, what it writes meanwhile still reaches its client, and the
+// client then gets close code 1001. New upgrades are refused with 503. If ctx
+// ends first, the remaining connections are dropped and the children killed.
+func (h *Handler) Shutdown(ctx context.Context) error {
+	g := &h.sessions
+	g.mu.Lock()
+	g.closing = true
+	for s := range g.sessions {
+		s.goingAway.Store(true)
+		s.proc.Stop()
+	}
+	g.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		g.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	g.mu.Lock()
+	for s := range g.sessions {
+		s.proc.Kill()
+		s.conn.CloseNow()
+	}
+	g.mu.Unlock()
+	<-done
+	return ctx.Err()
+}
+
+func refuseShuttingDown(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, "503 Service Unavailable: the server is shutting down", http.StatusServiceUnavailable)
+}

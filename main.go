@@ -1,0 +1,223 @@
+// Command wsbridge turns any program that reads stdin and writes stdout into
+// a WebSocket server: each connection runs the program, and lines (or bytes)
+// flow between its standard streams and WebSocket messages.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/process"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0"
+
+// Exit statuses, websocketd's.
+const (
+	exitOK           = 0
+	exitBadConfig    = 1
+	exitBadFlags     = 2
+	exitCannotListen = 3
+)
+
+// shutdownTimeout bounds how long SIGTERM waits for sessions to end.
+const shutdownTimeout = 10 * time.Second
+
+type cli struct {
+	Port          int              `help:"Port to listen on. Default: 80 (443 with --ssl)." placeholder:"PORT"`
+	Address       []string         `help:"Interface to listen on; repeat for several. Default: all interfaces." placeholder:"ADDR"`
+	Binary        bool             `help:"Pass raw bytes both ways: each client message is written to stdin as is, each read from stdout becomes one binary message."`
+	PassStderr    bool             `name:"passstderr" help:"Send stdout and stderr lines to the client as {\"stream\":\"stdout\"|\"stderr\",\"data\":\"...\"} text messages instead of logging stderr."`
+	MaxFrameSize  int64            `name:"maxframesize" default:"1048576" help:"Largest client message in bytes (bigger ones close with 1009), and the size output lines are cut at. 0: unlimited." placeholder:"BYTES"`
+	MaxForks      int              `name:"maxforks" default:"1024" help:"Most children running at once; beyond it upgrades get HTTP 429. 0: unlimited." placeholder:"N"`
+	CloseMs       int              `name:"closems" help:"Extra milliseconds added to each wait of the kill sequence (stdin close, SIGINT, SIGTERM, SIGKILL)." placeholder:"MS"`
+	PingMs        int              `name:"pingms" help:"Ping the client every MS milliseconds; no pong within twice that ends the session. 0: no pings." placeholder:"MS"`
+	PassEnv       string           `name:"passenv" default:"PATH,LD_LIBRARY_PATH" help:"Comma-separated variables of wsbridge's own environment the child inherits." placeholder:"VARS"`
+	ReverseLookup bool             `name:"reverselookup" help:"Resolve the client's address to a name for REMOTE_HOST."`
+	LogLevel      string           `name:"loglevel" default:"access" enum:"debug,trace,access,info,error,fatal" help:"Least severe messages logged: debug, trace, access, info, error or fatal."`
+	LogFormat     string           `name:"logformat" default:"text" enum:"text,json" help:"Log as text or as one JSON object per line."`
+	Version       kong.VersionFlag `help:"Print the version and exit."`
+
+	Command []string `arg:"" optional:"" passthrough:"partial" help:"The program each connection runs, with its arguments. Flags after it belong to it." placeholder:"COMMAND [ARGS...]"`
+}
+
+const description = `Turn any program that reads stdin and writes stdout into a WebSocket server.
+
+Each WebSocket connection runs COMMAND in its own process group. Every text
+message from the client becomes a line on the program's stdin; every line the
+program writes to stdout becomes a text message. When the program exits the
+connection closes with code 1000 (exit status 0), 4000+N (exit status N) or
+1011 (killed by a signal).`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// exitRequest carries kong's exit (after --help or --version) out of the
+// parser without ending a test process.
+type exitRequest int
+
+func run(args []string, stdout, stderr io.Writer) (code int) {
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("wsbridge"),
+		kong.Description(description),
+		kong.Vars{"version": "wsbridge " + version},
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(exitRequest(code)) }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "wsbridge: %v\n", err)
+		return exitBadConfig
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			req, ok := r.(exitRequest)
+			if !ok {
+				panic(r)
+			}
+			code = int(req)
+		}
+	}()
+	if _, err := parser.Parse(websocketdFlags(args, parser)); err != nil {
+		fmt.Fprintf(stderr, "wsbridge: %v\nRun 'wsbridge --help' for usage.\n", err)
+		return exitBadFlags
+	}
+	if err := c.validate(); err != nil {
+		fmt.Fprintf(stderr, "wsbridge: %v\nRun 'wsbridge --help' for usage.\n", err)
+		return exitBadFlags
+	}
+	path, err := process.Resolve(c.Command[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "wsbridge: %v\n", err)
+		return exitBadConfig
+	}
+
+	logger := newLogger(stderr, c.LogLevel, c.LogFormat)
+	handler := bridge.New(bridge.Options{
+		Command:        bridge.Command{Path: path, Args: c.Command},
+		Binary:         c.Binary,
+		PassStderr:     c.PassStderr,
+		MaxFrameSize:   c.MaxFrameSize,
+		MaxForks:       c.MaxForks,
+		CloseGrace:     time.Duration(c.CloseMs) * time.Millisecond,
+		PingInterval:   time.Duration(c.PingMs) * time.Millisecond,
+		PassEnv:        strings.Split(c.PassEnv, ","),
+		ReverseLookup:  c.ReverseLookup,
+		ServerSoftware: "wsbridge/" + version,
+		Logger:         logger,
+	})
+
+	listeners, err := c.listen()
+	if err != nil {
+		logger.Log(context.Background(), bridge.LevelFatal, "cannot listen", "err", err)
+		return exitCannotListen
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), bridge.LevelDebug),
+	}
+	return serve(srv, handler, listeners, logger)
+}
+
+// serve runs until SIGINT or SIGTERM, then shuts down: listeners close, every
+// session ends with 1001 after its child's kill sequence.
+func serve(srv *http.Server, handler *bridge.Handler, listeners []net.Listener, logger *slog.Logger) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	var wg sync.WaitGroup
+	serveErr := make(chan error, len(listeners))
+	for _, l := range listeners {
+		logger.Info("listening", "address", l.Addr().String())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- err
+			}
+		}()
+	}
+	code := exitOK
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "sessions", handler.Active())
+	case err := <-serveErr:
+		logger.Error("serve", "err", err)
+		code = exitCannotListen
+	}
+	stop()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	srv.Shutdown(sctx)
+	if err := handler.Shutdown(sctx); err != nil {
+		logger.Error("shutdown: sessions killed", "err", err)
+	}
+	wg.Wait()
+	return code
+}
+
+func (c *cli) validate() error {
+	if len(c.Command) > 0 && c.Command[0] == "--" {
+		c.Command = c.Command[1:]
+	}
+	switch {
+	case len(c.Command) == 0:
+		return errors.New("no command given: usage is wsbridge [flags] COMMAND [ARGS...]")
+	case c.Port < 0 || c.Port > 65535:
+		return fmt.Errorf("--port=%d: not a port number (0-65535)", c.Port)
+	case c.MaxFrameSize < 0:
+		return fmt.Errorf("--maxframesize=%d: must be 0 (unlimited) or more", c.MaxFrameSize)
+	case c.MaxForks < 0:
+		return fmt.Errorf("--maxforks=%d: must be 0 (unlimited) or more", c.MaxForks)
+	case c.CloseMs < 0:
+		return fmt.Errorf("--closems=%d: must be 0 or more", c.CloseMs)
+	case c.PingMs < 0:
+		return fmt.Errorf("--pingms=%d: must be 0 (off) or more", c.PingMs)
+	case c.PassStderr && c.Binary:
+		return errors.New("--passstderr cannot be combined with --binary: stderr lines are sent as JSON text")
+	}
+	return nil
+}
+
+// listen opens one TCP listener per --address (all interfaces if none).
+func (c *cli) listen() ([]net.Listener, error) {
+	port := c.Port
+	if port == 0 {
+		port = 80
+	}
+	addrs := c.Address
+	if len(addrs) == 0 {
+		addrs = []string{""}
+	}
+	var listeners []net.Listener
+	for _, a := range addrs {
+		l, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(port)))
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return nil, fmt.Errorf("--address=%q --port=%d: %w", a, port, err)
+		}
+		listeners = append(listeners, l)
+	}
+	return listeners, nil
+}

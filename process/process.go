@@ -1,0 +1,266 @@
+// Package process runs one child program for one session: its argv and
+// environment, the pipes (or terminal) it talks through, the process group it
+// leads, the escalating kill sequence that ends that group, and its exit
+// status. It knows nothing about WebSockets.
+package process
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Config describes a child to start.
+type Config struct {
+	// Path is the executable, already resolved (see Resolve).
+	Path string
+	// Args is the full argv, Args[0] included.
+	Args []string
+	// Env is the complete environment; nothing is inherited.
+	Env []string
+	// Dir is the working directory; empty means the daemon's.
+	Dir string
+	// Grace is added to every wait of the kill sequence (websocketd's
+	// --closems).
+	Grace time.Duration
+	// Terminal, when set, runs the child on a pseudo-terminal of that size
+	// instead of pipes.
+	Terminal *Winsize
+}
+
+// Process is a running child and the process group it leads.
+//
+// The daemon's side of each stream is a non-blocking descriptor registered
+// with Go's network poller, so a session blocked on it parks a goroutine, not
+// a thread, and deadlines and Close interrupt it.
+type Process struct {
+	Pid int
+
+	// Stdin is written to by the session; CloseStdin ends it.
+	Stdin *os.File
+	// Stdout carries the child's standard output (and, on a terminal, its
+	// standard error and echo too).
+	Stdout *os.File
+	// Stderr is nil on a terminal.
+	Stderr *os.File
+
+	grace    time.Duration
+	tty      *os.File // the terminal's master side; same file as Stdin/Stdout
+	pidfd    *os.File // nil where the kernel has no pidfd
+	stdinMu  sync.Once
+	stopping atomic.Bool
+	stopCh   chan struct{}
+	done     chan struct{}
+	status   Status
+	// fallbackStatus is written by the wait4 goroutine used where the
+	// kernel has no pidfd, before it closes its channel.
+	fallbackStatus Status
+	started        time.Time
+}
+
+// ErrNotExecutable reports a command that exists but cannot be run.
+var ErrNotExecutable = errors.New("not executable")
+
+// Resolve finds name the way a shell would (PATH for a bare name, otherwise
+// relative to the working directory) and checks that it is an executable
+// regular file, so a misconfigured command fails at startup rather than on
+// the first connection.
+func Resolve(name string) (string, error) {
+	path, err := exec.LookPath(name)
+	if err != nil && !errors.Is(err, exec.ErrDot) {
+		var execErr *exec.Error
+		if errors.As(err, &execErr) && errors.Is(execErr.Err, exec.ErrNotFound) {
+			return "", fmt.Errorf("command %q: not found", name)
+		}
+		return "", fmt.Errorf("command %q: %w", name, err)
+	}
+	// exec.ErrDot: the name resolved through "." in PATH; the user asked for
+	// it by that name, so honour it as a relative path.
+	info, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("command %q: %w", name, err)
+	}
+	if !info.Mode().IsRegular() || info.Mode().Perm()&0o111 == 0 || unix.Access(path, unix.X_OK) != nil {
+		return "", fmt.Errorf("command %q: %w", name, ErrNotExecutable)
+	}
+	if !filepath.IsAbs(path) {
+		if abs, err := filepath.Abs(path); err == nil {
+			path = abs
+		}
+	}
+	return path, nil
+}
+
+// Start launches the child in a process group of its own and begins
+// supervising it. The caller must eventually see Done closed, which happens
+// only after the whole group is gone and the child is reaped.
+func Start(cfg Config) (*Process, error) {
+	p := &Process{
+		grace:   cfg.Grace,
+		stopCh:  make(chan struct{}),
+		done:    make(chan struct{}),
+		started: time.Now(),
+	}
+	var childFiles []*os.File
+	var err error
+	if cfg.Terminal != nil {
+		childFiles, err = p.openTerminal(*cfg.Terminal)
+	} else {
+		childFiles, err = p.openPipes()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("spawn %s: %w", cfg.Path, err)
+	}
+	defer closeAll(childFiles)
+
+	pidfd := -1
+	sys := &syscall.SysProcAttr{PidFD: &pidfd}
+	if p.tty != nil {
+		// A terminal child leads a new session with the terminal as its
+		// controlling tty, so the line discipline delivers ^C to its group.
+		sys.Setsid = true
+		sys.Setctty = true
+		sys.Ctty = 0
+	} else {
+		sys.Setpgid = true
+	}
+	fds := make([]uintptr, len(childFiles))
+	for i, f := range childFiles {
+		fds[i] = f.Fd()
+	}
+	pid, err := syscall.ForkExec(cfg.Path, cfg.Args, &syscall.ProcAttr{
+		Dir:   cfg.Dir,
+		Env:   cfg.Env,
+		Files: fds,
+		Sys:   sys,
+	})
+	if err != nil {
+		p.closeStreams()
+		return nil, fmt.Errorf("spawn %s: %w", cfg.Path, err)
+	}
+	p.Pid = pid
+	if pidfd >= 0 {
+		if err := unix.SetNonblock(pidfd, true); err == nil {
+			p.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
+		} else {
+			unix.Close(pidfd)
+		}
+	}
+	go p.supervise()
+	return p, nil
+}
+
+// openPipes makes the three standard streams. The daemon's ends are
+// non-blocking (poller-managed); the child's ends stay blocking, as programs
+// expect.
+func (p *Process) openPipes() (child []*os.File, err error) {
+	var daemonEnds []*os.File
+	defer func() {
+		if err != nil {
+			closeAll(daemonEnds)
+			closeAll(child)
+		}
+	}()
+	for i := 0; i < 3; i++ {
+		var fds [2]int
+		if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
+			return child, fmt.Errorf("pipe: %w", err)
+		}
+		r, w := fds[0], fds[1]
+		daemonFd, childFd := r, w
+		if i == 0 {
+			daemonFd, childFd = w, r
+		}
+		if err := unix.SetNonblock(daemonFd, true); err != nil {
+			unix.Close(r)
+			unix.Close(w)
+			return child, fmt.Errorf("pipe: %w", err)
+		}
+		daemonEnds = append(daemonEnds, os.NewFile(uintptr(daemonFd), streamNames[i]))
+		child = append(child, os.NewFile(uintptr(childFd), streamNames[i]))
+	}
+	p.Stdin, p.Stdout, p.Stderr = daemonEnds[0], daemonEnds[1], daemonEnds[2]
+	return child, nil
+}
+
+var streamNames = [...]string{"stdin", "stdout", "stderr"}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// CloseStdin tells the child there is no more input. It is safe to call more
+// than once and concurrently with a Write blocked on Stdin.
+func (p *Process) CloseStdin() {
+	p.stdinMu.Do(func() {
+		if p.tty != nil {
+			// A terminal has no half-close: send the EOF character instead,
+			// at the start of a line so the line discipline acts on it.
+			p.tty.Write([]byte{'\n', 4})
+			return
+		}
+		p.Stdin.Close()
+	})
+}
+
+// Stop begins the kill sequence if the child has not ended already: close
+// stdin, then SIGINT, SIGTERM and SIGKILL to the whole group, each after a
+// wait. It returns at once; Done reports the end.
+func (p *Process) Stop() {
+	if p.stopping.CompareAndSwap(false, true) {
+		close(p.stopCh)
+		if p.pidfd != nil {
+			// Wake the supervisor from its wait on the pidfd.
+			p.pidfd.SetReadDeadline(time.Now())
+		}
+	}
+}
+
+// Kill ends the whole group at once with SIGKILL, for when there is no time
+// left for the kill sequence.
+func (p *Process) Kill() {
+	p.Stop()
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.signalGroup(unix.SIGKILL)
+}
+
+// Done is closed once the child is reaped and no member of its process group
+// remains.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Status is the child's exit status; valid once Done is closed.
+func (p *Process) Status() Status { return p.status }
+
+// Started is when the child was spawned.
+func (p *Process) Started() time.Time { return p.started }
+
+// Release closes the daemon's ends of the streams. Call it after Done, once
+// the session has read what it wants; reads blocked on them return.
+func (p *Process) Release() {
+	p.CloseStdin()
+	p.closeStreams()
+}
+
+func (p *Process) closeStreams() {
+	for _, f := range []*os.File{p.Stdin, p.Stdout, p.Stderr, p.tty} {
+		if f != nil {
+			f.Close()
+		}
+	}
+}

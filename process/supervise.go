@@ -1,0 +1,171 @@
+package process
+
+import (
+	"errors"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The waits of the kill sequence, before Config.Grace is added: websocketd's,
+// so programs written for it get the same time to clean up.
+const (
+	waitAfterStdin   = 100 * time.Millisecond
+	waitAfterSIGINT  = 250 * time.Millisecond
+	waitAfterSIGTERM = 500 * time.Millisecond
+	// After SIGKILL the leader dies for certain; members that left the group's
+	// reach (a setsid daemon) are not ours to wait for past this.
+	waitAfterSIGKILL = 2 * time.Second
+	groupPoll        = 10 * time.Millisecond
+)
+
+// supervise owns the child from spawn to reap. It waits for the child to
+// exit or for Stop, then makes sure nothing of the process group survives:
+// a session owns its group, so background jobs the child left behind are
+// ended with the same sequence as the child itself.
+func (p *Process) supervise() {
+	defer close(p.done)
+	var reaped chan struct{}
+	if p.pidfd == nil {
+		// No pidfd: fall back to a blocking wait4 on a thread of its own.
+		reaped = make(chan struct{})
+		go func() {
+			defer close(reaped)
+			p.fallbackStatus, _ = reap(p.Pid, 0)
+		}()
+	} else {
+		defer p.pidfd.Close()
+	}
+
+	p.waitGone(reaped, time.Time{}, true)
+	steps := []struct {
+		act  func()
+		wait time.Duration
+	}{
+		{p.CloseStdin, waitAfterStdin},
+		{func() { p.signalGroup(unix.SIGINT) }, waitAfterSIGINT},
+		{func() { p.signalGroup(unix.SIGTERM) }, waitAfterSIGTERM},
+		{func() { p.signalGroup(unix.SIGKILL) }, waitAfterSIGKILL},
+	}
+	for _, step := range steps {
+		if p.gone() {
+			break
+		}
+		step.act()
+		p.waitGone(reaped, time.Now().Add(step.wait+p.grace), false)
+	}
+	if !p.status.reaped {
+		// Only a leader stuck in uninterruptible sleep gets here; reaping it
+		// is the one wait we cannot skip without leaving a zombie.
+		p.waitLeader(reaped, time.Time{}, false)
+	}
+}
+
+// waitGone waits until the leader is reaped and its group is empty, until the
+// deadline (zero: none), or, with untilStop, until Stop is called.
+func (p *Process) waitGone(reaped chan struct{}, deadline time.Time, untilStop bool) {
+	if !p.waitLeader(reaped, deadline, untilStop) {
+		return
+	}
+	if untilStop {
+		// The leader ended by itself: the group gets the kill sequence only
+		// if something of it is left.
+		return
+	}
+	for p.groupAlive() {
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(groupPoll)
+	}
+}
+
+// waitLeader waits for the leader to exit and reaps it. It reports whether it
+// has been reaped; false means the deadline passed or Stop was called.
+func (p *Process) waitLeader(reaped chan struct{}, deadline time.Time, untilStop bool) bool {
+	if p.status.reaped {
+		return true
+	}
+	if reaped != nil {
+		var timeout <-chan time.Time
+		if !deadline.IsZero() {
+			t := time.NewTimer(time.Until(deadline))
+			defer t.Stop()
+			timeout = t.C
+		}
+		var stop <-chan struct{}
+		if untilStop {
+			stop = p.stopCh
+		}
+		select {
+		case <-reaped:
+			p.status = p.fallbackStatus
+			return true
+		case <-stop:
+		case <-timeout:
+		}
+		return false
+	}
+	p.pidfd.SetReadDeadline(deadline)
+	if untilStop && p.stopping.Load() {
+		return false
+	}
+	rc, err := p.pidfd.SyscallConn()
+	if err == nil {
+		// The pidfd turns readable when the child exits; reap without
+		// blocking. The pidfd pins the pid, so no other process can have
+		// taken it. Read returns early only on the deadline, which is also
+		// how Stop wakes us.
+		err = rc.Read(func(uintptr) bool {
+			if st, ok := reap(p.Pid, unix.WNOHANG); ok {
+				p.status = st
+			}
+			return p.status.reaped
+		})
+	}
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !p.status.reaped {
+		// The pidfd is unusable: a blocking reap beats leaving a zombie.
+		p.status, _ = reap(p.Pid, 0)
+	}
+	return p.status.reaped
+}
+
+// reap collects a child's exit status with wait4. ok is false only when
+// WNOHANG found it still running.
+func reap(pid int, flags int) (st Status, ok bool) {
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(pid, &ws, flags, nil)
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			// ECHILD: someone else reaped it; its status is lost.
+			return Status{reaped: true, Code: -1}, true
+		case got != pid:
+			return Status{}, false
+		}
+		st = statusFromWait(ws)
+		st.reaped = true
+		return st, true
+	}
+}
+
+func (p *Process) gone() bool {
+	return p.status.reaped && !p.groupAlive()
+}
+
+// groupAlive reports whether any process remains in the child's group. Once
+// the group is empty its id could in principle be handed out again, but the
+// kernel allocates pids cyclically, so reuse within our short polling window
+// would take a full wrap of the pid space.
+func (p *Process) groupAlive() bool {
+	err := unix.Kill(-p.Pid, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
+}
+
+func (p *Process) signalGroup(sig syscall.Signal) {
+	unix.Kill(-p.Pid, sig)
+}
