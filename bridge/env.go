@@ -30,7 +30,7 @@ func passEnv(names []string) []string {
 // environ builds the child's environment the way a CGI server would (RFC
 // 3875, plus websocketd's additions): the --passenv variables, the request's
 // meta-variables and every request header as HTTP_<NAME>.
-func (h *Handler) environ(r *http.Request, id string) []string {
+func (h *Handler) environ(r *http.Request, id string, ep Endpoint) []string {
 	env := make([]string, 0, len(h.parentEnv)+24+len(r.Header))
 	env = append(env, h.parentEnv...)
 	add := func(k, v string) { env = append(env, k+"="+v) }
@@ -61,10 +61,9 @@ func (h *Handler) environ(r *http.Request, id string) []string {
 	add("SERVER_PORT", serverPort)
 	add("REQUEST_METHOD", r.Method)
 	add("REQUEST_URI", r.RequestURI)
-	// websocketd's values for a single command: the whole path is PATH_INFO.
-	add("SCRIPT_NAME", "/")
-	add("PATH_INFO", r.URL.Path)
-	add("PATH_TRANSLATED", r.URL.Path)
+	add("SCRIPT_NAME", ep.ScriptName)
+	add("PATH_INFO", ep.PathInfo)
+	add("PATH_TRANSLATED", ep.PathTranslated)
 	add("QUERY_STRING", r.URL.RawQuery)
 	add("REMOTE_ADDR", remoteAddr)
 	add("REMOTE_HOST", remoteHost)
@@ -98,7 +97,24 @@ func (h *Handler) environ(r *http.Request, id string) []string {
 		}
 		add(key, strings.Join(cleaned, ", "))
 	}
+	// Set by middleware in front of the handler (authentication, trusted
+	// proxies); they override what the handler derived itself.
+	if extra, ok := r.Context().Value(extraEnvKey{}).([]string); ok {
+		env = append(env, extra...)
+	}
 	return dedupeEnv(env)
+}
+
+type extraEnvKey struct{}
+
+// WithEnv returns r carrying extra variables for the child's environment,
+// given as "NAME=value". Middleware in front of the Handler uses it to pass
+// what it learned: REMOTE_USER and AUTH_TYPE after authentication, a
+// REMOTE_ADDR from a trusted proxy. Later values win.
+func WithEnv(r *http.Request, kv ...string) *http.Request {
+	prev, _ := r.Context().Value(extraEnvKey{}).([]string)
+	all := append(append([]string(nil), prev...), kv...)
+	return r.WithContext(context.WithValue(r.Context(), extraEnvKey{}, all))
 }
 
 // headerEnvName maps a header name to its meta-variable: upper case, and

@@ -4,6 +4,7 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
@@ -24,10 +25,24 @@ type Command struct {
 	Args []string // argv, Args[0] included
 }
 
+// Endpoint is what one request runs, and the CGI names for it.
+type Endpoint struct {
+	Command Command
+	// ScriptName, PathInfo and PathTranslated become the variables of the
+	// same names.
+	ScriptName, PathInfo, PathTranslated string
+}
+
+// ErrNoEndpoint from Options.Resolve answers the request with 404.
+var ErrNoEndpoint = errors.New("no such endpoint")
+
 // Options configure a Handler. The zero value of each field is the
 // unrestricted or disabled setting.
 type Options struct {
+	// Command is run for every request, unless Resolve is set.
 	Command Command
+	// Resolve picks the endpoint for a request before the upgrade (--dir).
+	Resolve func(r *http.Request) (Endpoint, error)
 	// Dir is the child's working directory; empty: the daemon's.
 	Dir string
 	// Binary sends raw bytes both ways instead of lines (--binary).
@@ -101,6 +116,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "426 Upgrade Required: this endpoint speaks WebSocket; connect with a WebSocket client", http.StatusUpgradeRequired)
 		return
 	}
+	ep, err := h.resolve(r)
+	if err != nil {
+		if errors.Is(err, ErrNoEndpoint) {
+			http.NotFound(w, r)
+		} else {
+			h.log.Error("resolve endpoint", "path", r.URL.Path, "err", err)
+			http.Error(w, "500 Internal Server Error", http.StatusInternalServerError)
+		}
+		return
+	}
 	if h.sessions.isClosing() {
 		refuseShuttingDown(w)
 		return
@@ -118,7 +143,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer h.forks.Add(-1)
 
-	env := h.environ(r, id)
+	env := h.environ(r, id, ep)
 	hc := &hijackCapture{ResponseWriter: w}
 	conn, err := websocket.Accept(hc, r, &websocket.AcceptOptions{
 		// Origin policy is wsbridge's own (--origin, --sameorigin), applied
@@ -138,8 +163,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	start := time.Now()
 	proc, err := process.Start(process.Config{
-		Path:  h.opts.Command.Path,
-		Args:  h.opts.Command.Args,
+		Path:  ep.Command.Path,
+		Args:  ep.Command.Args,
 		Env:   env,
 		Dir:   h.opts.Dir,
 		Grace: h.opts.CloseGrace,
@@ -182,6 +207,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		attrs = append(attrs, "client", clientCloseText(s.clientClose))
 	}
 	log.Log(context.Background(), LevelAccess, "disconnect", attrs...)
+}
+
+// resolve picks the endpoint; a single command answers every path with
+// websocketd's names for it: the whole path is PATH_INFO.
+func (h *Handler) resolve(r *http.Request) (Endpoint, error) {
+	if h.opts.Resolve != nil {
+		return h.opts.Resolve(r)
+	}
+	return Endpoint{Command: h.opts.Command, ScriptName: "/", PathInfo: r.URL.Path, PathTranslated: r.URL.Path}, nil
 }
 
 // clientCloseText describes how the client side ended, for the access log.
