@@ -53,6 +53,7 @@ type cli struct {
 	LogLevel      string           `name:"loglevel" default:"access" enum:"debug,trace,access,info,error,fatal" help:"Least severe messages logged: debug, trace, access, info, error or fatal."`
 	LogFormat     string           `name:"logformat" default:"text" enum:"text,json" help:"Log as text or as one JSON object per line."`
 	Version       kong.VersionFlag `help:"Print the version and exit."`
+	HelpMan       bool             `name:"help-man" hidden:"" help:"Print the man page (roff) and exit."`
 
 	Command []string `arg:"" optional:"" passthrough:"partial" help:"The program each connection runs, with its arguments. Flags after it belong to it." placeholder:"COMMAND [ARGS...]"`
 }
@@ -99,6 +100,13 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	if _, err := parser.Parse(websocketdFlags(args, parser)); err != nil {
 		fmt.Fprintf(stderr, "wsbridge: %v\nRun 'wsbridge --help' for usage.\n", err)
 		return exitBadFlags
+	}
+	if c.HelpMan {
+		if err := writeManPage(stdout, parser); err != nil {
+			fmt.Fprintf(stderr, "wsbridge: %v\n", err)
+			return exitBadConfig
+		}
+		return exitOK
 	}
 	if err := c.validate(); err != nil {
 		fmt.Fprintf(stderr, "wsbridge: %v\nRun 'wsbridge --help' for usage.\n", err)
