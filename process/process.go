@@ -7,9 +7,11 @@ package process
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -74,27 +76,32 @@ var ErrNotExecutable = errors.New("not executable")
 // regular file, so a misconfigured command fails at startup rather than on
 // the first connection.
 func Resolve(name string) (string, error) {
-	path, err := exec.LookPath(name)
-	if err != nil && !errors.Is(err, exec.ErrDot) {
-		var execErr *exec.Error
-		if errors.As(err, &execErr) && errors.Is(execErr.Err, exec.ErrNotFound) {
-			return "", fmt.Errorf("command %q: not found", name)
+	path := name
+	if !strings.Contains(name, "/") {
+		found, err := exec.LookPath(name)
+		if err != nil && !errors.Is(err, exec.ErrDot) {
+			if errors.Is(err, exec.ErrNotFound) {
+				return "", fmt.Errorf("command %q: not found in PATH", name)
+			}
+			// Found on PATH but unusable: report it as such below.
+			if found == "" {
+				return "", fmt.Errorf("command %q: %w", name, err)
+			}
 		}
-		return "", fmt.Errorf("command %q: %w", name, err)
+		path = found
 	}
-	// exec.ErrDot: the name resolved through "." in PATH; the user asked for
-	// it by that name, so honour it as a relative path.
 	info, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("command %q: not found", name)
+	}
 	if err != nil {
 		return "", fmt.Errorf("command %q: %w", name, err)
 	}
-	if !info.Mode().IsRegular() || info.Mode().Perm()&0o111 == 0 || unix.Access(path, unix.X_OK) != nil {
+	if !info.Mode().IsRegular() || unix.Access(path, unix.X_OK) != nil {
 		return "", fmt.Errorf("command %q: %w", name, ErrNotExecutable)
 	}
-	if !filepath.IsAbs(path) {
-		if abs, err := filepath.Abs(path); err == nil {
-			path = abs
-		}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
 	}
 	return path, nil
 }
