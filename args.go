@@ -11,22 +11,29 @@ import (
 // existing command lines keep working. Only known flag names before the
 // command are touched; the command's own arguments pass through untouched.
 func websocketdFlags(args []string, k *kong.Kong) []string {
-	known := map[string]bool{}
+	// takesValue[name] says whether a flag reads the next argument as its
+	// value when written without "=" ("-port 8080").
+	takesValue := map[string]bool{}
 	for _, f := range k.Model.Flags {
-		known[f.Name] = true
+		takesValue[f.Name] = !f.IsBool() && !f.IsCounter()
 	}
 	out := make([]string, 0, len(args))
-	for i, a := range args {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
 		if a == "--" || !strings.HasPrefix(a, "-") {
 			return append(out, args[i:]...)
 		}
-		if !strings.HasPrefix(a, "--") && len(a) > 2 {
-			name, _, _ := strings.Cut(a[1:], "=")
-			if known[name] {
-				a = "-" + a
-			}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		value, known := takesValue[name]
+		if known && !strings.HasPrefix(a, "--") && len(name) > 1 {
+			a = "-" + a
 		}
 		out = append(out, a)
+		if known && value && !hasValue && i+1 < len(args) {
+			// The value may look like a command; it is not one.
+			i++
+			out = append(out, args[i])
+		}
 	}
 	return out
 }

@@ -107,12 +107,19 @@ func TestBinaryMessageInTextModeCloses1003(t *testing.T) {
 
 func TestInvalidUTF8FromClientCloses1007(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, "cat")
+	out := filepath.Join(t.TempDir(), "in.txt")
+	s := startServer(t, script(t, "cat > "+out))
 	c := dial(t, s.URL("/"))
-	c.Write(context.Background(), websocket.MessageText, []byte{'a', 0xff})
+	// The bad byte comes after more than one read buffer of good text: none
+	// of the message may reach the child.
+	c.Write(context.Background(), websocket.MessageText, append([]byte(strings.Repeat("a", 40000)), 0xff))
 	_, code, _ := readUntilClose(t, c)
 	if code != websocket.StatusInvalidFramePayloadData {
 		t.Fatalf("close %d, want 1007", code)
+	}
+	s.waitLog(t, 5*time.Second, "disconnect")
+	if b, _ := os.ReadFile(out); len(b) != 0 {
+		t.Fatalf("child got %d bytes of an invalid message", len(b))
 	}
 }
 
@@ -130,6 +137,22 @@ func TestMaxFrameSize(t *testing.T) {
 		_, code, _ := readUntilClose(t, c)
 		if code != websocket.StatusMessageTooBig {
 			t.Fatalf("close %d, want 1009", code)
+		}
+	})
+	t.Run("a message over the limit never reaches the child", func(t *testing.T) {
+		t.Parallel()
+		out := filepath.Join(t.TempDir(), "in.txt")
+		s := startServer(t, "--maxframesize=10", script(t, "cat > "+out))
+		c := dial(t, s.URL("/"))
+		writeText(t, c, "ok")
+		c.Write(context.Background(), websocket.MessageText, []byte("0123456789A"))
+		_, code, reason := readUntilClose(t, c)
+		if code != websocket.StatusMessageTooBig || !strings.Contains(reason, "--maxframesize=10") {
+			t.Fatalf("close %d %q, want 1009 naming --maxframesize=10", code, reason)
+		}
+		s.waitLog(t, 5*time.Second, "disconnect")
+		if b, _ := os.ReadFile(out); string(b) != "ok\n" {
+			t.Fatalf("child got %q, want only the complete message", b)
 		}
 	})
 	t.Run("long output line split into pieces", func(t *testing.T) {
@@ -349,6 +372,8 @@ func TestEnvironment(t *testing.T) {
 	hdr.Add("X-Multi", "one")
 	hdr.Add("X-Multi", "two")
 	hdr.Set("User-Agent", "tester")
+	hdr.Set("X-Forwarded-For", "1.1.1.1")
+	hdr["X_Forwarded_For"] = []string{"6.6.6.6"} // would shadow the real one
 	c := dialOpts(t, s.URL("/some/path?a=1&b=2"), &websocket.DialOptions{HTTPHeader: hdr})
 	msgs, _, _ := readUntilClose(t, c)
 	env := map[string]string{}
@@ -358,23 +383,24 @@ func TestEnvironment(t *testing.T) {
 	}
 	port := strings.TrimPrefix(s.addr, "127.0.0.1:")
 	want := map[string]string{
-		"GATEWAY_INTERFACE": "CGI/1.1",
-		"SERVER_PROTOCOL":   "HTTP/1.1",
-		"SERVER_NAME":       "127.0.0.1",
-		"SERVER_PORT":       port,
-		"REQUEST_METHOD":    "GET",
-		"REQUEST_URI":       "/some/path?a=1&b=2",
-		"SCRIPT_NAME":       "/",
-		"PATH_INFO":         "/some/path",
-		"QUERY_STRING":      "a=1&b=2",
-		"REMOTE_ADDR":       "127.0.0.1",
-		"REMOTE_HOST":       "127.0.0.1",
-		"HTTP_HOST":         s.addr,
-		"HTTP_X_MULTI":      "one, two",
-		"HTTP_USER_AGENT":   "tester",
-		"KEEP_ME":           "yes",
-		"AUTH_TYPE":         "",
-		"REMOTE_USER":       "",
+		"GATEWAY_INTERFACE":    "CGI/1.1",
+		"SERVER_PROTOCOL":      "HTTP/1.1",
+		"SERVER_NAME":          "127.0.0.1",
+		"SERVER_PORT":          port,
+		"REQUEST_METHOD":       "GET",
+		"REQUEST_URI":          "/some/path?a=1&b=2",
+		"SCRIPT_NAME":          "/",
+		"PATH_INFO":            "/some/path",
+		"QUERY_STRING":         "a=1&b=2",
+		"REMOTE_ADDR":          "127.0.0.1",
+		"REMOTE_HOST":          "127.0.0.1",
+		"HTTP_HOST":            s.addr,
+		"HTTP_X_MULTI":         "one, two",
+		"HTTP_USER_AGENT":      "tester",
+		"HTTP_X_FORWARDED_FOR": "1.1.1.1",
+		"KEEP_ME":              "yes",
+		"AUTH_TYPE":            "",
+		"REMOTE_USER":          "",
 	}
 	for k, v := range want {
 		if got, ok := env[k]; !ok || got != v {

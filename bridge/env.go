@@ -84,6 +84,12 @@ func (h *Handler) environ(r *http.Request, id string, ep Endpoint) []string {
 	}
 	sort.Strings(names)
 	for _, name := range names {
+		if strings.ContainsRune(name, '_') {
+			// "X_Forwarded_For" would map onto the same variable as
+			// "X-Forwarded-For" and could override it; like Apache and
+			// nginx, drop such names.
+			continue
+		}
 		key := headerEnvName(name)
 		if key == "HTTP_PROXY" || key == "HTTP_HOST" {
 			// A client-supplied "Proxy:" header must not become the

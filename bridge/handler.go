@@ -141,7 +141,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "429 Too Many Requests: the server is running its maximum number of sessions (--maxforks="+strconv.Itoa(h.opts.MaxForks)+")", http.StatusTooManyRequests)
 		return
 	}
-	defer h.forks.Add(-1)
+	released := false
+	defer func() {
+		if !released {
+			h.forks.Add(-1)
+		}
+	}()
 
 	env := h.environ(r, id, ep)
 	hc := &hijackCapture{ResponseWriter: w}
@@ -155,11 +160,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Log(r.Context(), LevelAccess, "handshake failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 		return
 	}
-	if h.opts.MaxFrameSize > 0 {
-		conn.SetReadLimit(h.opts.MaxFrameSize)
-	} else {
-		conn.SetReadLimit(-1)
-	}
+	// The input pump enforces --maxframesize itself, so that a message
+	// over it never reaches the child in part and the close reason names
+	// the flag.
+	conn.SetReadLimit(-1)
 
 	start := time.Now()
 	proc, err := process.Start(process.Config{
@@ -189,24 +193,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.opts.PassStderr {
 		s.out.stream = "stdout"
 	}
+	remote, path := r.RemoteAddr, r.URL.Path
+	released = true // the session goroutine gives the slot back
 	if !h.sessions.add(s) {
 		s.goingAway.Store(true)
 		proc.Stop()
-	} else {
+	}
+	// The session runs on a goroutine of its own, owned by the registry,
+	// so the HTTP server's connection goroutine, its deep stack and the
+	// request can go: an idle session keeps only what it uses.
+	go func() {
+		defer h.forks.Add(-1)
 		defer h.sessions.remove(s)
-	}
-	st := s.run()
-
-	attrs := []any{
-		"remote", r.RemoteAddr, "path", r.URL.Path,
-		"exit", st.String(), "duration_ms", time.Since(start).Milliseconds(),
-		"bytes_in", s.bytesIn, "bytes_out", s.out.bytes + s.errs.bytes,
-		"msgs_in", s.msgsIn, "msgs_out", s.out.msgs + s.errs.msgs,
-	}
-	if s.clientClose != nil {
-		attrs = append(attrs, "client", clientCloseText(s.clientClose))
-	}
-	log.Log(context.Background(), LevelAccess, "disconnect", attrs...)
+		st := s.run()
+		attrs := []any{
+			"remote", remote, "path", path,
+			"exit", st.String(), "duration_ms", time.Since(start).Milliseconds(),
+			"bytes_in", s.bytesIn, "bytes_out", s.out.bytes + s.errs.bytes,
+			"msgs_in", s.msgsIn, "msgs_out", s.out.msgs + s.errs.msgs,
+		}
+		if s.clientClose != nil {
+			attrs = append(attrs, "client", clientCloseText(s.clientClose))
+		}
+		log.Log(context.Background(), LevelAccess, "disconnect", attrs...)
+	}()
 }
 
 // resolve picks the endpoint; a single command answers every path with

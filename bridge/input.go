@@ -8,7 +8,10 @@ import (
 	"unicode/utf8"
 )
 
-var errInvalidUTF8 = errors.New("text message is not valid UTF-8")
+var (
+	errInvalidUTF8 = errors.New("text message is not valid UTF-8")
+	errTooBig      = errors.New("message larger than --maxframesize")
+)
 
 // stdinWriter batches client messages into the child's stdin. A message is
 // appended to a borrowed buffer; the buffer is written when the client has
@@ -25,36 +28,52 @@ type stdinWriter struct {
 	blocked atomic.Bool
 }
 
-// readMessage appends one message from r. In text mode the bytes are checked
-// to be UTF-8 across read boundaries; check is nil in binary mode.
-func (w *stdinWriter) readMessage(r io.Reader, check *utf8Check) (int64, error) {
+// readMessage appends one message from r. With a limit, a message reaches
+// the child whole or not at all: it is held until complete (growing the
+// batch up to the limit), and dropped if it breaks the limit or is not valid
+// UTF-8. Without one (--maxframesize=0) it streams through in chunks. In text
+// mode check validates the bytes across read boundaries; it is nil in binary
+// mode.
+func (w *stdinWriter) readMessage(r io.Reader, check *utf8Check, limit int64) (int64, error) {
+	if w.buf == nil {
+		w.buf = getChunk()[:0]
+	}
+	start := len(w.buf)
 	var total int64
 	for {
-		if w.buf == nil {
-			w.buf = getChunk()[:0]
-		} else if len(w.buf) == cap(w.buf) {
-			if err := w.flush(); err != nil {
-				return total, err
+		if len(w.buf) == cap(w.buf) {
+			if limit == 0 {
+				if err := w.flush(); err != nil {
+					return total, err
+				}
+				w.buf, start = getChunk()[:0], 0
+			} else {
+				// Room for one byte past the limit, to see it broken.
+				grown := make([]byte, len(w.buf), min(2*cap(w.buf), start+int(limit)+1))
+				copy(grown, w.buf)
+				putChunk(w.buf)
+				w.buf = grown
 			}
-			w.buf = getChunk()[:0]
 		}
 		n, err := r.Read(w.buf[len(w.buf):cap(w.buf)])
-		if n > 0 {
-			if check != nil && !check.write(w.buf[len(w.buf):len(w.buf)+n]) {
-				return total, errInvalidUTF8
-			}
-			w.buf = w.buf[:len(w.buf)+n]
-			total += int64(n)
+		total += int64(n)
+		switch {
+		case limit > 0 && total > limit:
+			err = errTooBig
+		case n > 0 && check != nil && !check.write(w.buf[len(w.buf):len(w.buf)+n]):
+			err = errInvalidUTF8
+		case err == io.EOF && check != nil && !check.end():
+			err = errInvalidUTF8
 		}
 		if err == io.EOF {
-			if check != nil && !check.end() {
-				return total, errInvalidUTF8
-			}
+			w.buf = w.buf[:len(w.buf)+n]
 			return total, nil
 		}
 		if err != nil {
+			w.buf = w.buf[:start]
 			return total, err
 		}
+		w.buf = w.buf[:len(w.buf)+n]
 	}
 }
 
@@ -84,7 +103,7 @@ func (w *stdinWriter) flush() error {
 			w.broken = true
 		}
 	}
-	putChunk(w.buf)
+	putChunk(w.buf) // keeps only standard-size buffers
 	w.buf = nil
 	return err
 }

@@ -14,6 +14,9 @@ import (
 // expose: the buffered reader (to see whether the client's next message has
 // already arrived) and a corkable writer (to send a burst of frames with one
 // syscall).
+// frameBufSize is the per-connection write buffer.
+const frameBufSize = 512
+
 type hijackCapture struct {
 	http.ResponseWriter
 	br   *bufio.Reader
@@ -31,7 +34,11 @@ func (h *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	h.br = brw.Reader
 	h.cork = &corkWriter{conn: conn}
-	return conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(h.cork, 4096)), nil
+	// The writer only assembles one frame at a time before the cork takes
+	// it; output bursts are batched in the cork's borrowed buffer, so a
+	// small permanent buffer is enough for control frames and short
+	// messages.
+	return conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(h.cork, frameBufSize)), nil
 }
 
 // corkWriter sits under coder/websocket's bufio.Writer. Uncorked, each flushed

@@ -15,18 +15,17 @@ type registry struct {
 	wg       sync.WaitGroup
 }
 
+// add registers s; it reports false when shutdown has begun. Either way the
+// caller runs s and calls remove when it ends.
 func (g *registry) add(s *session) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closing {
-		return false
-	}
+	g.wg.Add(1)
 	if g.sessions == nil {
 		g.sessions = make(map[*session]struct{})
 	}
 	g.sessions[s] = struct{}{}
-	g.wg.Add(1)
-	return true
+	return !g.closing
 }
 
 func (g *registry) remove(s *session) {

@@ -155,13 +155,17 @@ func (s *session) pumpInput() {
 			s.conn.Close(websocket.StatusUnsupportedData, "binary messages are not accepted: this endpoint is in text mode")
 			return
 		}
-		n, err := s.stdin.readMessage(r, check)
+		n, err := s.stdin.readMessage(r, check, s.h.opts.MaxFrameSize)
 		s.bytesIn += n
 		if err != nil {
+			// Messages before this one were complete: they still go.
 			s.stdin.flush()
 			s.clientClose = err
-			if errors.Is(err, errInvalidUTF8) {
+			switch {
+			case errors.Is(err, errInvalidUTF8):
 				s.conn.Close(websocket.StatusInvalidFramePayloadData, "text message is not valid UTF-8")
+			case errors.Is(err, errTooBig):
+				s.conn.Close(websocket.StatusMessageTooBig, closeReason("message larger than --maxframesize=%d bytes", s.h.opts.MaxFrameSize))
 			}
 			return
 		}

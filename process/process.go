@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -110,6 +111,7 @@ func Resolve(name string) (string, error) {
 // supervising it. The caller must eventually see Done closed, which happens
 // only after the whole group is gone and the child is reaped.
 func Start(cfg Config) (*Process, error) {
+	restoreSignalsOnce.Do(restoreIgnoredSignals)
 	p := &Process{
 		grace:   cfg.Grace,
 		stopCh:  make(chan struct{}),
@@ -163,6 +165,22 @@ func Start(cfg Config) (*Process, error) {
 	}
 	go p.supervise()
 	return p, nil
+}
+
+var restoreSignalsOnce sync.Once
+
+// restoreIgnoredSignals makes sure children start with default signal
+// handling. A daemon started from a script with "&" inherits SIGINT and
+// SIGQUIT ignored, and would pass that on: Ctrl-C in a browser terminal
+// would do nothing. An ignored signal stays ignored across exec, but one
+// with a handler is reset to the default, so give each such signal a
+// handler that drops it.
+func restoreIgnoredSignals() {
+	for _, sig := range []os.Signal{unix.SIGINT, unix.SIGQUIT, unix.SIGHUP, unix.SIGTERM, unix.SIGPIPE, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU} {
+		if signal.Ignored(sig) {
+			signal.Notify(make(chan os.Signal, 1), sig)
+		}
+	}
 }
 
 // openPipes makes the three standard streams. The daemon's ends are

@@ -1,8 +1,10 @@
 package process
 
 import (
+	"bytes"
 	"errors"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -163,7 +165,62 @@ func (p *Process) gone() bool {
 // would take a full wrap of the pid space.
 func (p *Process) groupAlive() bool {
 	err := unix.Kill(-p.Pid, 0)
-	return err == nil || errors.Is(err, unix.EPERM)
+	if err != nil && !errors.Is(err, unix.EPERM) {
+		return false
+	}
+	// kill succeeds while zombies remain, and an orphan's zombie lasts until
+	// init gets round to reaping it (a second and more in some containers,
+	// forever where wsbridge itself is pid 1). Zombies are dead: look for a
+	// member that is not one.
+	return groupHasLiveMember(p.Pid)
+}
+
+// groupHasLiveMember scans /proc for a process of group pgid that is not a
+// zombie. It runs only while a finished session's group is still non-empty.
+// Without /proc it assumes the worst.
+func groupHasLiveMember(pgid int) bool {
+	dir, err := os.Open("/proc")
+	if err != nil {
+		return true
+	}
+	defer dir.Close()
+	names, err := dir.Readdirnames(-1)
+	if err != nil {
+		return true
+	}
+	var buf [512]byte
+	for _, name := range names {
+		if name[0] < '0' || name[0] > '9' {
+			continue
+		}
+		f, err := os.Open("/proc/" + name + "/stat")
+		if err != nil {
+			continue
+		}
+		n, _ := f.Read(buf[:])
+		f.Close()
+		state, group, ok := parseStat(buf[:n])
+		if ok && group == pgid && state != 'Z' && state != 'X' {
+			return true
+		}
+	}
+	return false
+}
+
+// parseStat reads the state and process group from /proc/PID/stat:
+// "pid (comm) state ppid pgrp ...", where comm may itself hold spaces and
+// parentheses.
+func parseStat(b []byte) (state byte, pgrp int, ok bool) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0, 0, false
+	}
+	fields := bytes.Fields(b[i+2:])
+	if len(fields) < 3 {
+		return 0, 0, false
+	}
+	pgrp, err := strconv.Atoi(string(fields[2]))
+	return fields[0][0], pgrp, err == nil
 }
 
 func (p *Process) signalGroup(sig syscall.Signal) {
