@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/wsbridge/wsbridge/static"
 )
 
@@ -129,7 +131,7 @@ func TestFileServer(t *testing.T) {
 }
 
 func TestFileServerValidators(t *testing.T) {
-	t.Parallel()
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	dir, _ := site(t)
 	fs, err := static.NewFileServer(dir, static.Options{})
 	if err != nil {
@@ -137,7 +139,8 @@ func TestFileServerValidators(t *testing.T) {
 	}
 	t.Cleanup(func() { fs.Close() })
 	srv := httptest.NewServer(fs)
-	t.Cleanup(srv.Close)
+	defer srv.Close()
+	defer http.DefaultClient.CloseIdleConnections()
 
 	res, err := http.Get(srv.URL + "/big.txt")
 	if err != nil {
