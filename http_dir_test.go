@@ -97,6 +97,7 @@ func TestHTTPStartupErrors(t *testing.T) {
 		{"dir missing", []string{"--dir=" + filepath.Join(dir, "nope")}, 1, "--dir"},
 		{"staticdir missing", []string{"--staticdir=" + filepath.Join(dir, "nope"), "cat"}, 1, "--staticdir"},
 		{"cgidir missing", []string{"--cgidir=" + filepath.Join(dir, "nope"), "cat"}, 1, "--cgidir"},
+		{"staticdir inside cgidir", []string{"--cgidir=" + dir, "--staticdir=" + filepath.Join(dir, "sub"), "cat"}, 1, "--staticdir"},
 		{"ssl without cert", []string{"--ssl", "cat"}, 2, "--sslcert"},
 		{"sslcert without ssl", []string{"--sslcert=x", "--sslkey=y", "cat"}, 2, "--ssl"},
 		{"bad header", []string{"--header=NoColon", "cat"}, 2, "--header"},

@@ -114,6 +114,23 @@ func TestHTTPStaticWithDir(t *testing.T) {
 	hEcho(t, hMustDial(t, s.WS+"/cat.sh", nil), "dir")
 }
 
+// TestHTTPStaticSameFolderAsDir: pages and their WebSocket scripts side by
+// side in one folder, websocketd style; the scripts' source is not served.
+func TestHTTPStaticSameFolderAsDir(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	hFile(t, filepath.Join(dir, "index.html"), "<p>chat</p>", 0o644)
+	hScript(t, filepath.Join(dir, "chat.sh"), "exec cat\n")
+	s := hStart(t, "--staticdir="+dir, "--dir="+dir)
+	if res, body := hGet(t, nil, "GET", s.URL+"/", nil); res.StatusCode != 200 || body != "<p>chat</p>" {
+		t.Errorf("GET /: %d %q", res.StatusCode, body)
+	}
+	if res, body := hGet(t, nil, "GET", s.URL+"/chat.sh", nil); res.StatusCode != http.StatusUpgradeRequired || strings.Contains(body, "exec cat") {
+		t.Errorf("GET /chat.sh: %d %q, want 426 and no source", res.StatusCode, body)
+	}
+	hEcho(t, hMustDial(t, s.WS+"/chat.sh", nil), "side by side")
+}
+
 func TestHTTPCGI(t *testing.T) {
 	t.Parallel()
 	www, cgi := hSite(t)

@@ -21,7 +21,7 @@ const maxHeaderBytes = 64<<10 - 4096
 // They are embedded in cli.
 type HTTPFlags struct {
 	Dir            string        `name:"dir" help:"Serve every executable under DIR as an endpoint named by its path, instead of one COMMAND: /chat.sh/room/1?x=y runs DIR/chat.sh with SCRIPT_NAME=/chat.sh and PATH_INFO=/room/1; subfolders work. Folders, missing or non-executable files, dotfiles and anything outside DIR get 404 before the upgrade." placeholder:"DIR"`
-	StaticDir      string        `name:"staticdir" help:"Serve the files under DIR to plain GET and HEAD requests, with Content-Type, ETag, Last-Modified and ranges; a folder is served by its index.html. Never dotfiles, folder listings or anything outside DIR (symlinks included)." placeholder:"DIR"`
+	StaticDir      string        `name:"staticdir" help:"Serve the files under DIR to plain GET and HEAD requests, with Content-Type, ETag, Last-Modified and ranges; a folder is served by its index.html. Never dotfiles, folder listings, anything outside DIR (symlinks included), nor scripts of --cgidir or --dir." placeholder:"DIR"`
 	CgiDir         string        `name:"cgidir" help:"Run the CGI scripts under DIR for plain HTTP requests, with the same environment as sessions (--passenv only); each running script counts against --maxforks. Scripts are never served as static files." placeholder:"DIR"`
 	DevConsole     bool          `name:"devconsole" help:"Answer a plain GET on any endpoint with an interactive console page to connect to it, send text or hex bytes and watch messages and close codes. Cannot be combined with --staticdir."`
 	Origin         []string      `name:"origin" help:"Accept WebSocket upgrades only from pages of these origins, comma-separated or repeated: host, host:port, http://host[:port] or https://host[:port]. Without a port any port matches; without a scheme http and https do. Others, and a missing or null Origin, get 403." placeholder:"HOST[:PORT]"`
@@ -148,11 +148,12 @@ func (c *cli) newWeb(h *bridge.Handler, resolve func(*http.Request) (bridge.Endp
 		console = static.DevConsole()
 	}
 	rt := newRouter(h, resolve, console, logger)
-	// Plain requests: CGI first, then static files, then the fallback. The
-	// script folders are never served as files, even nested in --staticdir.
-	var excluded []string
+	// Plain requests: CGI first, then static files, then the fallback.
+	// Scripts are never served as files: nothing of --cgidir, and no
+	// executable of --dir (whose folder may hold the pages too).
+	var excluded, hideExec []string
 	if dir != nil {
-		excluded = append(excluded, dir.Base())
+		hideExec = append(hideExec, dir.Base())
 	}
 	var cgiDir *bridge.ScriptDir
 	if c.CgiDir != "" {
@@ -165,7 +166,7 @@ func (c *cli) newWeb(h *bridge.Handler, resolve func(*http.Request) (bridge.Endp
 		cgiDir = d
 	}
 	if c.StaticDir != "" {
-		fs, err := static.NewFileServer(c.StaticDir, static.Options{Exclude: excluded, NotFound: rt.plain})
+		fs, err := static.NewFileServer(c.StaticDir, static.Options{Exclude: excluded, HideExecutables: hideExec, NotFound: rt.plain})
 		if err != nil {
 			return nil, fmt.Errorf("--staticdir: %w", err)
 		}

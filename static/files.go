@@ -24,12 +24,14 @@ import (
 // in a dot-folder, never lists a folder (a folder is served by its
 // index.html or not at all), never leaves the folder, by ".." or by a
 // symbolic link (files are opened through an os.Root), and never serves a
-// file inside an excluded folder (a --cgidir or --dir nested in it, whose
-// scripts must not leak as source).
+// script as source: nothing inside an excluded folder (a --cgidir nested in
+// it), and no executable inside a folder of endpoints (a --dir, which may
+// share its folder with the pages that use it).
 type FileServer struct {
 	root     *os.Root
 	base     string
 	excluded []string
+	noExec   []string
 	notFound http.Handler
 }
 
@@ -38,6 +40,9 @@ type Options struct {
 	// Exclude lists folders whose files are never served, even when they
 	// are reached through the served folder or a link in it.
 	Exclude []string
+	// HideExecutables lists folders whose executable files are never
+	// served; their other files are.
+	HideExecutables []string
 	// NotFound answers requests for which there is no file to serve;
 	// nil: a plain 404.
 	NotFound http.Handler
@@ -57,13 +62,24 @@ func NewFileServer(dir string, opts Options) (*FileServer, error) {
 	if fs.notFound == nil {
 		fs.notFound = http.NotFoundHandler()
 	}
-	for _, ex := range opts.Exclude {
-		real, err := bridge.RealDir(ex)
-		if err != nil {
-			root.Close()
-			return nil, err
+	for _, list := range []struct {
+		in  []string
+		out *[]string
+	}{{opts.Exclude, &fs.excluded}, {opts.HideExecutables, &fs.noExec}} {
+		for _, dir := range list.in {
+			real, err := bridge.RealDir(dir)
+			if err != nil {
+				root.Close()
+				return nil, err
+			}
+			*list.out = append(*list.out, real)
 		}
-		fs.excluded = append(fs.excluded, real)
+	}
+	for _, ex := range fs.excluded {
+		if bridge.Within(ex, base) {
+			root.Close()
+			return nil, fmt.Errorf("%s lies inside %s, whose files are never served", dir, ex)
+		}
 	}
 	return fs, nil
 }
@@ -96,7 +112,7 @@ func (fs *FileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !info.Mode().IsRegular() || fs.isExcluded(rel) {
+	if !info.Mode().IsRegular() || fs.isExcluded(rel, info) {
 		fs.notFound.ServeHTTP(w, r)
 		return
 	}
@@ -141,9 +157,10 @@ func cleanRel(urlPath string) (string, bool) {
 }
 
 // isExcluded reports whether the file rel names really lies in an excluded
-// folder, however it was reached.
-func (fs *FileServer) isExcluded(rel string) bool {
-	if len(fs.excluded) == 0 {
+// folder, or is an executable in a folder of endpoints, however it was
+// reached.
+func (fs *FileServer) isExcluded(rel string, info os.FileInfo) bool {
+	if len(fs.excluded)+len(fs.noExec) == 0 {
 		return false
 	}
 	real, err := filepath.EvalSymlinks(filepath.Join(fs.base, filepath.FromSlash(rel)))
@@ -153,6 +170,13 @@ func (fs *FileServer) isExcluded(rel string) bool {
 	for _, ex := range fs.excluded {
 		if bridge.Within(ex, real) {
 			return true
+		}
+	}
+	if info.Mode().Perm()&0o111 != 0 {
+		for _, ex := range fs.noExec {
+			if bridge.Within(ex, real) {
+				return true
+			}
 		}
 	}
 	return false

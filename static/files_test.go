@@ -179,6 +179,28 @@ func TestFileServerValidators(t *testing.T) {
 	}
 }
 
+// TestFileServerHideExecutables: a folder of WebSocket endpoints (--dir)
+// may share its folder with the pages; its programs are not served.
+func TestFileServerHideExecutables(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "index.html"), []byte("page"), 0o644)
+	os.WriteFile(filepath.Join(dir, "chat.sh"), []byte("#!/bin/sh\necho secret\n"), 0o755)
+	os.Symlink("chat.sh", filepath.Join(dir, "link.txt"))
+	fs, err := static.NewFileServer(dir, static.Options{HideExecutables: []string{dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fs.Close() })
+	for path, want := range map[string]int{"/": 200, "/index.html": 200, "/chat.sh": 404, "/link.txt": 404} {
+		w := httptest.NewRecorder()
+		fs.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		if w.Code != want {
+			t.Errorf("%s: %d, want %d", path, w.Code, want)
+		}
+	}
+}
+
 func TestFileServerNotFoundHandler(t *testing.T) {
 	t.Parallel()
 	dir, _ := site(t)
@@ -206,5 +228,8 @@ func TestNewFileServerErrors(t *testing.T) {
 	}
 	if _, err := static.NewFileServer(filepath.Join(dir, "index.html"), static.Options{}); err == nil {
 		t.Error("file as folder: no error")
+	}
+	if _, err := static.NewFileServer(filepath.Join(dir, "docs"), static.Options{Exclude: []string{dir}}); err == nil {
+		t.Error("folder inside an excluded one: no error")
 	}
 }
