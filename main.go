@@ -54,6 +54,7 @@ type cli struct {
 	LogFormat     string           `name:"logformat" default:"text" enum:"text,json" help:"Log as text or as one JSON object per line."`
 	Version       kong.VersionFlag `help:"Print the version and exit."`
 	HelpMan       bool             `name:"help-man" hidden:"" help:"Print the man page (roff) and exit."`
+	HTTPFlags
 
 	Command []string `arg:"" optional:"" passthrough:"partial" help:"The program each connection runs, with its arguments. Flags after it belong to it." placeholder:"COMMAND [ARGS...]"`
 }
@@ -112,7 +113,16 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprintf(stderr, "wsbridge: %v\nRun 'wsbridge --help' for usage.\n", err)
 		return exitBadFlags
 	}
-	path, err := process.Resolve(c.Command[0])
+	var command bridge.Command
+	if len(c.Command) > 0 {
+		path, err := process.Resolve(c.Command[0])
+		if err != nil {
+			fmt.Fprintf(stderr, "wsbridge: %v\n", err)
+			return exitBadConfig
+		}
+		command = bridge.Command{Path: path, Args: c.Command}
+	}
+	resolve, scriptDir, err := c.resolver()
 	if err != nil {
 		fmt.Fprintf(stderr, "wsbridge: %v\n", err)
 		return exitBadConfig
@@ -120,7 +130,9 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 
 	logger := newLogger(stderr, c.LogLevel, c.LogFormat)
 	handler := bridge.New(bridge.Options{
-		Command:        bridge.Command{Path: path, Args: c.Command},
+		Command:        command,
+		Resolve:        resolve,
+		Subprotocols:   c.subprotocols(),
 		Binary:         c.Binary,
 		PassStderr:     c.PassStderr,
 		MaxFrameSize:   c.MaxFrameSize,
@@ -133,14 +145,22 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		Logger:         logger,
 	})
 
-	listeners, err := c.listen()
+	web, err := c.newWeb(handler, resolve, scriptDir, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "wsbridge: %v\n", err)
+		return exitBadConfig
+	}
+	defer web.close()
+
+	listeners, err := c.listenAll(web.tls)
 	if err != nil {
 		logger.Log(context.Background(), bridge.LevelFatal, "cannot listen", "err", err)
 		return exitCannotListen
 	}
 	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler:           web.handler,
+		ReadHeaderTimeout: c.HeaderTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), bridge.LevelDebug),
 	}
 	return serve(srv, handler, listeners, logger)
@@ -188,8 +208,8 @@ func (c *cli) validate() error {
 		c.Command = c.Command[1:]
 	}
 	switch {
-	case len(c.Command) == 0:
-		return errors.New("no command given: usage is wsbridge [flags] COMMAND [ARGS...]")
+	case len(c.Command) == 0 && c.Dir == "":
+		return errors.New("no command given: usage is wsbridge [flags] COMMAND [ARGS...] (or --dir=DIR)")
 	case c.Port < 0 || c.Port > 65535:
 		return fmt.Errorf("--port=%d: not a port number (0-65535)", c.Port)
 	case c.MaxFrameSize < 0:
@@ -203,15 +223,12 @@ func (c *cli) validate() error {
 	case c.PassStderr && c.Binary:
 		return errors.New("--passstderr cannot be combined with --binary: stderr lines are sent as JSON text")
 	}
-	return nil
+	return c.validateHTTP()
 }
 
 // listen opens one TCP listener per --address (all interfaces if none).
 func (c *cli) listen() ([]net.Listener, error) {
-	port := c.Port
-	if port == 0 {
-		port = 80
-	}
+	port := c.defaultPort()
 	addrs := c.Address
 	if len(addrs) == 0 {
 		addrs = []string{""}

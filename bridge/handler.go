@@ -65,6 +65,10 @@ type Options struct {
 	// ServerSoftware is SERVER_SOFTWARE, e.g. "wsbridge/1.0.0".
 	ServerSoftware string
 	Logger         *slog.Logger
+	// Subprotocols are the WebSocket subprotocols spoken (--subprotocol),
+	// preferred in this order. The chosen one is the child's
+	// WEBSOCKET_PROTOCOL; a client offering only others is refused with 400.
+	Subprotocols []string
 }
 
 // Handler serves WebSocket sessions: one child per accepted connection.
@@ -126,6 +130,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	proto, ok := h.subprotocol(r)
+	if !ok {
+		h.refuseSubprotocol(w, r)
+		return
+	}
+	r = WithEnv(r, "WEBSOCKET_PROTOCOL="+proto)
 	if h.sessions.isClosing() {
 		refuseShuttingDown(w)
 		return
@@ -155,6 +165,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// before this point; coder/websocket's default would refuse every
 		// cross-origin client, unlike websocketd.
 		InsecureSkipVerify: true,
+		Subprotocols:       h.opts.Subprotocols,
 	})
 	if err != nil {
 		log.Log(r.Context(), LevelAccess, "handshake failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)

@@ -1,0 +1,336 @@
+package bridge
+
+import (
+	"bufio"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// TokenCookie is the cookie carrying a short-lived upgrade token. Browsers
+// that do not send Basic credentials on a WebSocket upgrade (Safari) send
+// cookies; a page served to an authenticated user carries one, so the page's
+// own WebSocket gets in.
+const TokenCookie = "wsbridge_token"
+
+// TokenTTL is how long an upgrade token is good for after the page that
+// carried it was served.
+const TokenTTL = 5 * time.Minute
+
+// bcryptCacheSize bounds the memory of verified bcrypt passwords; bcrypt is
+// slow on purpose, and a browser repeats its credentials on every request.
+const bcryptCacheSize = 1024
+
+// Auth is HTTP Basic authentication (--credential, --credential-file) as
+// middleware in front of everything the server answers.
+type Auth struct {
+	creds  []credential
+	realm  string
+	key    [32]byte // signs upgrade tokens; new at every start
+	log    *slog.Logger
+	now    func() time.Time
+	dummy  []byte // a bcrypt hash compared when the user is unknown
+	mu     sync.Mutex
+	cached map[[32]byte]time.Time // sha256(user:password) of bcrypt successes
+}
+
+type credential struct {
+	user   string
+	userH  [32]byte
+	passH  [32]byte // sha256 of a plain password
+	bcrypt []byte   // or a bcrypt hash
+}
+
+// ParseCredential reads "user:password" (or, when hashed is set,
+// "user:bcrypt-hash" too: a secret starting with $2a$, $2b$ or $2y$).
+func parseCredential(s string, hashed bool) (credential, error) {
+	user, secret, ok := strings.Cut(s, ":")
+	if !ok || user == "" {
+		return credential{}, errors.New("want user:password")
+	}
+	c := credential{user: user, userH: sha256.Sum256([]byte(user))}
+	if hashed && isBcrypt(secret) {
+		if _, err := bcrypt.Cost([]byte(secret)); err != nil {
+			return credential{}, fmt.Errorf("user %q: bad bcrypt hash: %w", user, err)
+		}
+		c.bcrypt = []byte(secret)
+	} else {
+		c.passH = sha256.Sum256([]byte(secret))
+	}
+	return c, nil
+}
+
+func isBcrypt(s string) bool {
+	return strings.HasPrefix(s, "$2a$") || strings.HasPrefix(s, "$2b$") || strings.HasPrefix(s, "$2y$")
+}
+
+// AuthOptions configure NewAuth.
+type AuthOptions struct {
+	// Credentials are "user:password" pairs (--credential).
+	Credentials []string
+	// Files hold one "user:password" or "user:bcrypt-hash" per line; blank
+	// lines and lines starting with # are skipped (--credential-file).
+	Files []string
+	// Realm names the protected space in WWW-Authenticate.
+	Realm  string
+	Logger *slog.Logger
+	// Now is the clock for token expiry; nil: time.Now.
+	Now func() time.Time
+}
+
+// NewAuth checks and loads the credentials. Error messages name users and
+// files, never passwords.
+func NewAuth(opts AuthOptions) (*Auth, error) {
+	a := &Auth{realm: opts.Realm, log: opts.Logger, now: time.Now, cached: map[[32]byte]time.Time{}}
+	if a.realm == "" {
+		a.realm = "wsbridge"
+	}
+	if opts.Now != nil {
+		a.now = opts.Now
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	for i, s := range opts.Credentials {
+		c, err := parseCredential(s, false)
+		if err != nil {
+			return nil, fmt.Errorf("--credential #%d: %w", i+1, err)
+		}
+		a.creds = append(a.creds, c)
+	}
+	for _, name := range opts.Files {
+		if err := a.loadFile(name); err != nil {
+			return nil, err
+		}
+	}
+	if len(a.creds) == 0 {
+		return nil, errors.New("no credentials given")
+	}
+	for _, c := range a.creds {
+		if c.bcrypt != nil {
+			cost, _ := bcrypt.Cost(c.bcrypt)
+			a.dummy, _ = bcrypt.GenerateFromPassword([]byte("wsbridge"), cost)
+			break
+		}
+	}
+	rand.Read(a.key[:])
+	return a, nil
+}
+
+func (a *Auth) loadFile(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("--credential-file: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		c, err := parseCredential(line, true)
+		if err != nil {
+			return fmt.Errorf("--credential-file %s line %d: %w", name, n, err)
+		}
+		a.creds = append(a.creds, c)
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("--credential-file %s: %w", name, err)
+	}
+	return nil
+}
+
+// Verify reports whether user and password match a credential. Plain
+// passwords are compared in constant time over every entry, so the time taken
+// tells nothing about which user or how much of a password matched.
+func (a *Auth) Verify(user, password string) bool {
+	userH := sha256.Sum256([]byte(user))
+	passH := sha256.Sum256([]byte(password))
+	ok := 0
+	var hashed []byte
+	for i := range a.creds {
+		c := &a.creds[i]
+		userOK := subtle.ConstantTimeCompare(userH[:], c.userH[:])
+		if c.bcrypt != nil {
+			if userOK == 1 {
+				hashed = c.bcrypt
+			}
+			continue
+		}
+		ok |= userOK & subtle.ConstantTimeCompare(passH[:], c.passH[:])
+	}
+	if ok == 1 {
+		return true
+	}
+	if hashed == nil {
+		if a.dummy != nil {
+			// An unknown user costs what a known one does.
+			bcrypt.CompareHashAndPassword(a.dummy, []byte(password))
+		}
+		return false
+	}
+	return a.verifyBcrypt(hashed, user, password)
+}
+
+func (a *Auth) verifyBcrypt(hash []byte, user, password string) bool {
+	key := sha256.Sum256([]byte(user + "\x00" + password + "\x00" + string(hash)))
+	now := a.now()
+	a.mu.Lock()
+	exp, hit := a.cached[key]
+	a.mu.Unlock()
+	if hit && now.Before(exp) {
+		return true
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
+		return false
+	}
+	a.mu.Lock()
+	if len(a.cached) >= bcryptCacheSize {
+		clear(a.cached)
+	}
+	a.cached[key] = now.Add(TokenTTL)
+	a.mu.Unlock()
+	return true
+}
+
+// Middleware demands credentials on every request, upgrades and plain
+// requests alike, before anything else is done for it: a refusal is a 401
+// with WWW-Authenticate and starts no process. An accepted request goes on
+// without its Authorization header and token cookie (the child must never
+// see a password), carrying REMOTE_USER and AUTH_TYPE=Basic for the child.
+// A plain GET answered to an authenticated user sets the token cookie, which
+// a WebSocket upgrade may present instead of credentials.
+func (a *Auth) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, ok := a.authenticate(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Basic realm="`+a.realm+`", charset="UTF-8"`)
+			http.Error(w, "401 Unauthorized: credentials required", http.StatusUnauthorized)
+			return
+		}
+		r = stripSecrets(r)
+		r = WithEnv(r, "REMOTE_USER="+cleanHeaderValue(user), "AUTH_TYPE=Basic")
+		if !IsUpgrade(r) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			http.SetCookie(w, &http.Cookie{
+				Name:     TokenCookie,
+				Value:    a.token(user, a.now().Add(TokenTTL)),
+				Path:     "/",
+				MaxAge:   int(TokenTTL / time.Second),
+				HttpOnly: true,
+				Secure:   r.TLS != nil,
+				SameSite: http.SameSiteStrictMode,
+			})
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate checks Basic credentials, or on an upgrade the token cookie.
+func (a *Auth) authenticate(r *http.Request) (string, bool) {
+	if user, password, ok := r.BasicAuth(); ok {
+		if a.Verify(user, password) {
+			return user, true
+		}
+		a.log.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "bad credentials", "user", user)
+		return "", false
+	}
+	if IsUpgrade(r) {
+		if c, err := r.Cookie(TokenCookie); err == nil {
+			if user, ok := a.checkToken(c.Value); ok {
+				return user, true
+			}
+			a.log.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "expired or bad token")
+			return "", false
+		}
+	}
+	a.log.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "no credentials")
+	return "", false
+}
+
+// token is base64url(user) "." expiry "." base64url(HMAC-SHA256).
+func (a *Auth) token(user string, exp time.Time) string {
+	payload := base64.RawURLEncoding.EncodeToString([]byte(user)) + "." + strconv.FormatInt(exp.Unix(), 10)
+	return payload + "." + base64.RawURLEncoding.EncodeToString(a.sign(payload))
+}
+
+func (a *Auth) sign(payload string) []byte {
+	m := hmac.New(sha256.New, a.key[:])
+	m.Write([]byte(payload))
+	return m.Sum(nil)
+}
+
+func (a *Auth) checkToken(tok string) (string, bool) {
+	i := strings.LastIndexByte(tok, '.')
+	if i < 0 {
+		return "", false
+	}
+	payload, sig := tok[:i], tok[i+1:]
+	want, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || !hmac.Equal(want, a.sign(payload)) {
+		return "", false
+	}
+	userB64, expS, ok := strings.Cut(payload, ".")
+	if !ok {
+		return "", false
+	}
+	exp, err := strconv.ParseInt(expS, 10, 64)
+	if err != nil || !a.now().Before(time.Unix(exp, 0)) {
+		return "", false
+	}
+	user, err := base64.RawURLEncoding.DecodeString(userB64)
+	if err != nil {
+		return "", false
+	}
+	// The credential may have been removed since; tokens outlive no one.
+	for _, c := range a.creds {
+		if c.user == string(user) {
+			return c.user, true
+		}
+	}
+	return "", false
+}
+
+// stripSecrets returns r without its Authorization header and without the
+// token cookie, so neither reaches a child's environment.
+func stripSecrets(r *http.Request) *http.Request {
+	_, hasAuth := r.Header["Authorization"]
+	cookies := r.Cookies()
+	hasToken := false
+	for _, c := range cookies {
+		if c.Name == TokenCookie {
+			hasToken = true
+		}
+	}
+	if !hasAuth && !hasToken {
+		return r
+	}
+	r2 := r.Clone(r.Context())
+	r2.Header.Del("Authorization")
+	if hasToken {
+		r2.Header.Del("Cookie")
+		var kept []string
+		for _, c := range cookies {
+			if c.Name != TokenCookie {
+				kept = append(kept, c.Name+"="+c.Value)
+			}
+		}
+		if len(kept) > 0 {
+			r2.Header.Set("Cookie", strings.Join(kept, "; "))
+		}
+	}
+	return r2
+}

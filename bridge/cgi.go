@@ -1,0 +1,136 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/cgi"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// defaultCGIPath is the PATH of a CGI script when --passenv does not pass
+// the daemon's: net/http/cgi always sets one, and it must not be the
+// daemon's own.
+const defaultCGIPath = "/usr/local/bin:/usr/bin:/bin"
+
+// cgiInherited are the variables net/http/cgi copies from the daemon's
+// environment by itself on Linux; unless --passenv names them they are
+// overridden with an empty value (an empty LD_LIBRARY_PATH is ignored by the
+// dynamic loader).
+var cgiInherited = []string{"LD_LIBRARY_PATH"}
+
+// CGI returns a handler running the CGI scripts under dir (--cgidir) for
+// plain HTTP requests, with the same environment as a session's child: the
+// --passenv variables, the request's meta-variables, the headers (never
+// Proxy) and what middleware added (REMOTE_USER...). Each script counts
+// against --maxforks while it runs. A request whose path names no
+// executable under dir goes to next.
+func (h *Handler) CGI(dir *ScriptDir, next http.Handler) http.Handler {
+	if next == nil {
+		next = http.NotFoundHandler()
+	}
+	fixed := make([]string, 0, 1+len(cgiInherited))
+	passed := map[string]bool{}
+	for _, kv := range h.parentEnv {
+		k, _, _ := strings.Cut(kv, "=")
+		passed[k] = true
+	}
+	if !passed["PATH"] {
+		fixed = append(fixed, "PATH="+defaultCGIPath)
+	}
+	for _, k := range cgiInherited {
+		if !passed[k] {
+			fixed = append(fixed, k+"=")
+		}
+	}
+	return &cgiHandler{h: h, dir: dir, next: next, fixed: fixed}
+}
+
+type cgiHandler struct {
+	h     *Handler
+	dir   *ScriptDir
+	next  http.Handler
+	fixed []string
+}
+
+func (c *cgiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ep, err := c.dir.Lookup(r.URL.Path)
+	if err != nil {
+		c.next.ServeHTTP(w, r)
+		return
+	}
+	h := c.h
+	if h.sessions.isClosing() {
+		refuseShuttingDown(w)
+		return
+	}
+	id := h.idPrefix + strconv.FormatUint(h.ids.Add(1), 10)
+	lg := h.log.With("cgi", id)
+	if n := h.forks.Add(1); h.opts.MaxForks > 0 && n > int64(h.opts.MaxForks) {
+		h.forks.Add(-1)
+		lg.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "maxforks")
+		http.Error(w, "429 Too Many Requests: the server is running its maximum number of processes (--maxforks="+strconv.Itoa(h.opts.MaxForks)+")", http.StatusTooManyRequests)
+		return
+	}
+	defer h.forks.Add(-1)
+
+	env := append(h.environ(r, id, ep), c.fixed...)
+	stderr := &lineLogger{log: lg}
+	defer stderr.flush()
+	handler := &cgi.Handler{
+		Path:   ep.Command.Path,
+		Root:   ep.ScriptName,
+		Dir:    filepath.Dir(ep.Command.Path),
+		Env:    dedupeEnv(env),
+		Logger: slog.NewLogLogger(lg.Handler(), LevelError),
+		Stderr: stderr,
+	}
+	if h.opts.Dir != "" {
+		handler.Dir = h.opts.Dir
+	}
+	lg.Log(r.Context(), LevelAccess, "cgi", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "script", ep.ScriptName)
+	handler.ServeHTTP(w, r)
+}
+
+// lineLogger logs what a CGI script writes to stderr, a line at a time.
+type lineLogger struct {
+	log *slog.Logger
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (l *lineLogger) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			break
+		}
+		l.emit(l.buf[:i])
+		l.buf = l.buf[i+1:]
+	}
+	if len(l.buf) > chunkSize {
+		l.emit(l.buf)
+		l.buf = nil
+	}
+	return len(p), nil
+}
+
+func (l *lineLogger) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.buf) > 0 {
+		l.emit(l.buf)
+		l.buf = nil
+	}
+}
+
+func (l *lineLogger) emit(line []byte) {
+	l.log.Log(context.Background(), LevelInfo, "stderr", "line", string(appendValidUTF8(nil, bytes.TrimSuffix(line, []byte("\r")))))
+}

@@ -1,0 +1,161 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// ScriptDir maps URL paths to the executables under one folder, for --dir
+// (WebSocket endpoints) and --cgidir (CGI scripts).
+//
+// Lookups go through an os.Root, so nothing outside the folder is ever
+// reached: ".." segments, their percent-encoded forms (the URL path is
+// already decoded) and symbolic links whose target leaves the folder (or is
+// absolute) all fail. Dotfiles and dot-folders are never endpoints.
+type ScriptDir struct {
+	root *os.Root
+	base string // the folder's absolute, symlink-free path
+}
+
+// OpenScriptDir opens dir for lookups. It stays open for the life of the
+// daemon.
+func OpenScriptDir(dir string) (*ScriptDir, error) {
+	base, err := RealDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(base)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", dir, err)
+	}
+	return &ScriptDir{root: root, base: base}, nil
+}
+
+// RealDir returns dir's absolute path with symbolic links resolved, after
+// checking that it is a folder.
+func RealDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("folder %q: %w", dir, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", fmt.Errorf("folder %q: %w", dir, err)
+	}
+	info, err := os.Stat(real)
+	if err != nil {
+		return "", fmt.Errorf("folder %q: %w", dir, err)
+	}
+	if !info.IsDir() {
+		return "", fmt.Errorf("folder %q: not a directory", dir)
+	}
+	return real, nil
+}
+
+// Base is the folder's absolute, symlink-free path.
+func (d *ScriptDir) Base() string { return d.base }
+
+// Close releases the folder.
+func (d *ScriptDir) Close() error { return d.root.Close() }
+
+// DirResolver returns an Options.Resolve serving every executable under dir
+// as an endpoint (--dir).
+func DirResolver(dir string) (func(*http.Request) (Endpoint, error), error) {
+	d, err := OpenScriptDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return d.Resolve, nil
+}
+
+// Resolve is Lookup for a request's path; it fits Options.Resolve.
+func (d *ScriptDir) Resolve(r *http.Request) (Endpoint, error) {
+	return d.Lookup(r.URL.Path)
+}
+
+// Lookup finds the executable a URL path names. The path is walked one
+// segment at a time from the folder; the first regular file ends the walk
+// and must be executable; what follows it is PATH_INFO. So
+// "/sub/chat.sh/room/1" runs DIR/sub/chat.sh with SCRIPT_NAME=/sub/chat.sh
+// and PATH_INFO=/room/1. A path that ends on a folder, names something
+// missing, a dotfile, a non-executable file or anything outside the folder
+// gives ErrNoEndpoint.
+func (d *ScriptDir) Lookup(urlPath string) (Endpoint, error) {
+	if !strings.HasPrefix(urlPath, "/") || strings.IndexByte(urlPath, 0) >= 0 {
+		return Endpoint{}, ErrNoEndpoint
+	}
+	segs := strings.Split(urlPath[1:], "/")
+	for _, seg := range segs {
+		if seg == "." || seg == ".." {
+			return Endpoint{}, ErrNoEndpoint
+		}
+	}
+	rel := ""
+	for i, seg := range segs {
+		if seg == "" {
+			continue
+		}
+		if strings.HasPrefix(seg, ".") {
+			return Endpoint{}, ErrNoEndpoint
+		}
+		rel = path.Join(rel, seg)
+		info, err := d.root.Stat(rel)
+		if err != nil {
+			return Endpoint{}, ErrNoEndpoint
+		}
+		if info.IsDir() {
+			continue
+		}
+		if !info.Mode().IsRegular() || info.Mode().Perm()&0o111 == 0 {
+			return Endpoint{}, ErrNoEndpoint
+		}
+		file, err := d.realPath(rel)
+		if err != nil || unix.Access(file, unix.X_OK) != nil {
+			return Endpoint{}, ErrNoEndpoint
+		}
+		pathInfo := ""
+		if i+1 < len(segs) {
+			pathInfo = "/" + strings.Join(segs[i+1:], "/")
+		}
+		return Endpoint{
+			Command:        Command{Path: file, Args: []string{file}},
+			ScriptName:     "/" + rel,
+			PathInfo:       pathInfo,
+			PathTranslated: urlPath,
+		}, nil
+	}
+	return Endpoint{}, ErrNoEndpoint
+}
+
+// realPath resolves rel, already checked through the root, to the absolute
+// path of the file it names, and checks again that it lies inside the
+// folder: the child is started by path, not through the root.
+func (d *ScriptDir) realPath(rel string) (string, error) {
+	real, err := filepath.EvalSymlinks(filepath.Join(d.base, filepath.FromSlash(rel)))
+	if err != nil {
+		return "", err
+	}
+	if !Within(d.base, real) {
+		return "", errors.New("outside the folder")
+	}
+	return real, nil
+}
+
+// Within reports whether path is dir or lies below it. Both must be clean
+// absolute paths.
+func Within(dir, path string) bool {
+	if path == dir {
+		return true
+	}
+	if dir == "/" {
+		return strings.HasPrefix(path, "/")
+	}
+	return strings.HasPrefix(path, dir+string(filepath.Separator))
+}

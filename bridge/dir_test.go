@@ -1,0 +1,142 @@
+package bridge_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/wsbridge/wsbridge/bridge"
+)
+
+// scriptTree makes a folder of endpoints, and beside it a script the folder
+// must never reach.
+func scriptTree(t *testing.T) string {
+	t.Helper()
+	top := t.TempDir()
+	dir := filepath.Join(top, "scripts")
+	write := func(name string, mode os.FileMode) {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("#!/bin/sh\necho hi\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("chat.sh", 0o755)
+	write("sub/deep.sh", 0o755)
+	write("plain.txt", 0o644)
+	write(".hidden.sh", 0o755)
+	write(".dot/inside.sh", 0o755)
+	write("empty/keep.txt", 0o644)
+	if err := os.WriteFile(filepath.Join(top, "outside.sh"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{
+		"link-out.sh": "../outside.sh",
+		"link-abs.sh": filepath.Join(top, "outside.sh"),
+		"link-in.sh":  "chat.sh",
+		"linkdir":     "sub",
+	} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestScriptDirLookup(t *testing.T) {
+	t.Parallel()
+	dir := scriptTree(t)
+	d, err := bridge.OpenScriptDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	real, _ := filepath.EvalSymlinks(dir)
+
+	tests := []struct {
+		path       string
+		file       string // "" when refused
+		scriptName string
+		pathInfo   string
+	}{
+		{path: "/chat.sh", file: "chat.sh", scriptName: "/chat.sh"},
+		{path: "/chat.sh/room/1", file: "chat.sh", scriptName: "/chat.sh", pathInfo: "/room/1"},
+		{path: "/chat.sh/", file: "chat.sh", scriptName: "/chat.sh", pathInfo: "/"},
+		{path: "/sub/deep.sh", file: "sub/deep.sh", scriptName: "/sub/deep.sh"},
+		{path: "/sub//deep.sh/x", file: "sub/deep.sh", scriptName: "/sub/deep.sh", pathInfo: "/x"},
+		{path: "/link-in.sh/a", file: "chat.sh", scriptName: "/link-in.sh", pathInfo: "/a"},
+		{path: "/linkdir/deep.sh", file: "sub/deep.sh", scriptName: "/linkdir/deep.sh"},
+		{path: "/"},
+		{path: ""},
+		{path: "/sub"},
+		{path: "/sub/"},
+		{path: "/empty/keep.txt"},
+		{path: "/plain.txt"},
+		{path: "/missing.sh"},
+		{path: "/.hidden.sh"},
+		{path: "/.dot/inside.sh"},
+		{path: "/../outside.sh"},
+		{path: "/sub/../../outside.sh"},
+		{path: "/sub/../chat.sh"},
+		{path: "/./chat.sh"},
+		{path: "/chat.sh/../x"},
+		{path: "/link-out.sh"},
+		{path: "/link-abs.sh"},
+		{path: "/chat.sh\x00"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			t.Parallel()
+			ep, err := d.Lookup(tt.path)
+			if tt.file == "" {
+				if !errors.Is(err, bridge.ErrNoEndpoint) {
+					t.Fatalf("Lookup(%q) = %+v, %v; want ErrNoEndpoint", tt.path, ep, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Lookup(%q): %v", tt.path, err)
+			}
+			want := filepath.Join(real, tt.file)
+			if ep.Command.Path != want || len(ep.Command.Args) != 1 {
+				t.Errorf("command = %q %q, want %q", ep.Command.Path, ep.Command.Args, want)
+			}
+			if ep.ScriptName != tt.scriptName || ep.PathInfo != tt.pathInfo {
+				t.Errorf("SCRIPT_NAME=%q PATH_INFO=%q, want %q %q", ep.ScriptName, ep.PathInfo, tt.scriptName, tt.pathInfo)
+			}
+		})
+	}
+}
+
+func TestOpenScriptDirErrors(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(file, nil, 0o644)
+	for _, dir := range []string{file, filepath.Join(t.TempDir(), "missing")} {
+		if _, err := bridge.OpenScriptDir(dir); err == nil {
+			t.Errorf("OpenScriptDir(%q): no error", dir)
+		}
+	}
+}
+
+func TestWithin(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		dir, path string
+		want      bool
+	}{
+		{"/a/b", "/a/b", true},
+		{"/a/b", "/a/b/c", true},
+		{"/a/b", "/a/bc", false},
+		{"/a/b", "/a", false},
+		{"/", "/x", true},
+	}
+	for _, tt := range tests {
+		if got := bridge.Within(tt.dir, tt.path); got != tt.want {
+			t.Errorf("Within(%q, %q) = %v", tt.dir, tt.path, got)
+		}
+	}
+}

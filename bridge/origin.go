@@ -1,0 +1,157 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// OriginPolicy decides which browser pages may open a WebSocket, with
+// websocketd's rules for --origin and --sameorigin. The zero value allows
+// every origin.
+type OriginPolicy struct {
+	allowed    []originEntry
+	sameOrigin bool
+}
+
+// originEntry is one --origin item: a host, optionally a scheme and a port.
+type originEntry struct {
+	scheme string // "" matches http and https
+	host   string // lower case, IPv6 without brackets
+	port   string // "" matches any port
+}
+
+// NewOriginPolicy parses the --origin list ("host[:port]" or
+// "scheme://host[:port]", each possibly comma-separated) and --sameorigin.
+func NewOriginPolicy(origins []string, sameOrigin bool) (*OriginPolicy, error) {
+	p := &OriginPolicy{sameOrigin: sameOrigin}
+	for _, item := range origins {
+		for _, o := range strings.Split(item, ",") {
+			o = strings.TrimSpace(o)
+			if o == "" {
+				continue
+			}
+			e, err := parseOriginEntry(o)
+			if err != nil {
+				return nil, fmt.Errorf("--origin=%q: %w", o, err)
+			}
+			p.allowed = append(p.allowed, e)
+		}
+	}
+	return p, nil
+}
+
+func parseOriginEntry(s string) (originEntry, error) {
+	var e originEntry
+	if scheme, rest, ok := strings.Cut(s, "://"); ok {
+		e.scheme = strings.ToLower(scheme)
+		if e.scheme != "http" && e.scheme != "https" {
+			return e, errors.New("scheme must be http or https")
+		}
+		s = strings.TrimSuffix(rest, "/")
+	}
+	if s == "" || strings.ContainsAny(s, "/?#@ ") {
+		return e, errors.New("want host[:port], optionally with http:// or https://")
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		host, port = strings.Trim(s, "[]"), ""
+		if strings.Contains(host, ":") && net.ParseIP(host) == nil {
+			return e, err
+		}
+	} else if port == "" {
+		return e, errors.New("empty port")
+	}
+	e.host, e.port = strings.ToLower(host), port
+	return e, nil
+}
+
+// Active reports whether the policy refuses anything at all.
+func (p *OriginPolicy) Active() bool {
+	return p != nil && (p.sameOrigin || len(p.allowed) > 0)
+}
+
+// Check returns nil when r's Origin is allowed. A missing or "null" Origin
+// is refused by an active policy, as websocketd does: it cannot be matched
+// against anything.
+func (p *OriginPolicy) Check(r *http.Request) error {
+	if !p.Active() {
+		return nil
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" || origin == "null" {
+		return errors.New("no usable Origin header")
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return fmt.Errorf("malformed Origin %q", origin)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	host, port := hostPort(u.Host, scheme == "https" || scheme == "wss")
+	if p.sameOrigin {
+		localHost, localPort := hostPort(r.Host, r.TLS != nil)
+		if host != localHost || port != localPort {
+			return fmt.Errorf("Origin %q is not the same origin as host %q", origin, r.Host)
+		}
+	}
+	if len(p.allowed) > 0 && !p.match(scheme, host, port) {
+		return fmt.Errorf("Origin %q is not in the --origin list", origin)
+	}
+	return nil
+}
+
+func (p *OriginPolicy) match(scheme, host, port string) bool {
+	for _, e := range p.allowed {
+		switch {
+		case e.scheme == "" && scheme != "http" && scheme != "https":
+		case e.scheme != "" && e.scheme != scheme:
+		case e.host != host:
+		case e.port != "" && e.port != port:
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+// hostPort splits a Host header or an Origin's host into a lower-case name
+// and a port, the scheme's default when there is none.
+func hostPort(hostport string, tls bool) (string, string) {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = strings.Trim(hostport, "[]")
+		port = "80"
+		if tls {
+			port = "443"
+		}
+	}
+	return strings.ToLower(host), port
+}
+
+// Middleware refuses, with 403 and before anything else happens, a
+// WebSocket upgrade whose Origin the policy does not allow. Plain HTTP
+// requests pass: like websocketd, the policy guards WebSocket endpoints.
+func (p *OriginPolicy) Middleware(log *slog.Logger) func(http.Handler) http.Handler {
+	if log == nil {
+		log = slog.Default()
+	}
+	return func(next http.Handler) http.Handler {
+		if !p.Active() {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if IsUpgrade(r) {
+				if err := p.Check(r); err != nil {
+					log.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "origin", "err", err)
+					http.Error(w, "403 Forbidden: this page's origin may not connect (--origin, --sameorigin)", http.StatusForbidden)
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

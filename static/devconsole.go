@@ -1,0 +1,81 @@
+package static
+
+import (
+	"bytes"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"encoding/hex"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// consolePage is the --devconsole page. It is served byte for byte as
+// embedded: nothing of the request reaches it (websocketd pasted the request
+// URL into its console page unescaped, a reflected XSS). The page finds its
+// WebSocket URL in its own location and writes everything as text.
+//
+//go:embed devconsole/index.html
+var consolePage []byte
+
+var (
+	consoleCSP  = contentSecurityPolicy(consolePage)
+	consoleETag = func() string {
+		sum := sha256.Sum256(consolePage)
+		return `"` + hex.EncodeToString(sum[:8]) + `"`
+	}()
+	// consoleTime is the Last-Modified of the page: the daemon's start.
+	consoleTime = time.Now()
+)
+
+// DevConsole returns the handler serving the console page for GET and HEAD.
+func DevConsole() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "405 Method Not Allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Content-Security-Policy", consoleCSP)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("ETag", consoleETag)
+		http.ServeContent(w, r, "index.html", consoleTime, bytes.NewReader(consolePage))
+	})
+}
+
+// contentSecurityPolicy allows exactly the page's own inline script and
+// style blocks, by hash, and WebSocket connections: even if text ever became
+// markup, no other script would run.
+func contentSecurityPolicy(page []byte) string {
+	hashes := func(tag string) string {
+		var out []string
+		rest := string(page)
+		open, end := "<"+tag+">", "</"+tag+">"
+		for {
+			i := strings.Index(rest, open)
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(open):]
+			j := strings.Index(rest, end)
+			if j < 0 {
+				break
+			}
+			sum := sha256.Sum256([]byte(rest[:j]))
+			out = append(out, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
+			rest = rest[j+len(end):]
+		}
+		if len(out) == 0 {
+			return "'none'"
+		}
+		return strings.Join(out, " ")
+	}
+	return "default-src 'none'; script-src " + hashes("script") + "; style-src " + hashes("style") +
+		"; connect-src 'self' ws: wss:; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+}
