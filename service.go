@@ -180,13 +180,17 @@ loop:
 	// The listeners close and the sessions start ending at the same time: a
 	// slow plain HTTP request must not hold back the sessions' kill sequences.
 	var shut sync.WaitGroup
-	shut.Go(func() { s.srv.Shutdown(ctx) })
+	shut.Go(func() {
+		if s.srv.Shutdown(ctx) != nil {
+			s.srv.Close() // plain HTTP requests still running at the deadline
+		}
+	})
 	if err := s.handler.Shutdown(ctx); err != nil {
 		s.log.Error("shutdown timed out: remaining sessions killed", "err", err)
 	}
 	shut.Wait()
-	if s.metricsSrv != nil {
-		s.metricsSrv.Shutdown(ctx)
+	if s.metricsSrv != nil && s.metricsSrv.Shutdown(ctx) != nil {
+		s.metricsSrv.Close()
 	}
 	close(hurry)
 	hurryWG.Wait()
