@@ -23,8 +23,26 @@ const envPrefix = "WSBRIDGE"
 // commandKey is the config file's key for the program to run.
 const commandKey = "command"
 
-// notInFile are flags a config file cannot set.
+// notInFile are flags a config file cannot set; hidden flags (such as
+// --help-man) cannot be set there either.
 var notInFile = map[string]bool{"help": true, "version": true, "config": true}
+
+// inFile reports whether a config file may set f.
+func inFile(f *kong.Flag) bool { return !notInFile[f.Name] && !f.Hidden }
+
+// noEnvForHidden undoes kong.DefaultEnvars for hidden flags: a variable
+// left in the environment must not turn on --help-man and the like.
+func noEnvForHidden() kong.Option {
+	return kong.PostBuild(func(k *kong.Kong) error {
+		for _, f := range k.Model.Flags {
+			if f.Hidden {
+				f.Envs = nil
+				f.Value.Tag.Envs = nil
+			}
+		}
+		return nil
+	})
+}
 
 // configSource fills in the flags the command line left unset: first from
 // the environment (WSBRIDGE_<FLAG>), then from the --config file, so the
@@ -68,7 +86,7 @@ func (s *configSource) load(ctx *kong.Context) error {
 		if f.Name == "config" {
 			configFlag = f
 		}
-		if !notInFile[f.Name] {
+		if inFile(f) {
 			known[f.Name] = f
 		}
 	}

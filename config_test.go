@@ -161,7 +161,7 @@ func TestConfigEveryFlagSettable(t *testing.T) {
 	}
 	var names []string
 	for _, f := range k.Model.Flags {
-		if !notInFile[f.Name] {
+		if inFile(f) {
 			names = append(names, f.Name)
 		}
 	}
@@ -172,6 +172,28 @@ func TestConfigEveryFlagSettable(t *testing.T) {
 		_, err := parseWith(t, name+" = {}\n", "cat")
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s = {}: got %v, want an error naming the key", name, err)
+		}
+	}
+}
+
+func TestHiddenFlagsHaveNoEnvOrKey(t *testing.T) {
+	t.Parallel()
+	type withHidden struct {
+		cli
+		Secret bool `name:"secret" hidden:""`
+	}
+	var c withHidden
+	src := new(configSource)
+	k, err := kong.New(&c, parserOptions(io.Discard, io.Discard, src)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range k.Model.Flags {
+		if f.Name == "secret" && (len(f.Envs) > 0 || inFile(f)) {
+			t.Errorf("hidden flag: envs %v, settable in a file: %v", f.Envs, inFile(f))
+		}
+		if f.Name == "maxforks" && (len(f.Envs) != 1 || f.Envs[0] != "WSBRIDGE_MAXFORKS") {
+			t.Errorf("maxforks envs %v", f.Envs)
 		}
 	}
 }

@@ -84,6 +84,7 @@ func parserOptions(stdout, stderr io.Writer, src *configSource) []kong.Option {
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
 		// WSBRIDGE_<FLAG> variables and --config (config.go).
 		kong.DefaultEnvars(envPrefix),
+		noEnvForHidden(),
 		kong.Resolvers(src),
 		kong.WithBeforeResolve(src.load),
 	}

@@ -85,7 +85,7 @@ func (c *cli) tunables() bridge.Tunables {
 func flagValues(k *kong.Kong) map[string]any {
 	out := map[string]any{}
 	for _, f := range k.Model.Flags {
-		if notInFile[f.Name] || !f.Target.IsValid() {
+		if !inFile(f) || !f.Target.IsValid() {
 			continue
 		}
 		out[f.Name] = f.Target.Interface()
