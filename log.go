@@ -16,11 +16,11 @@ var levelByName = map[string]slog.Level{
 	"fatal":  bridge.LevelFatal,
 }
 
-// newLogger logs to w at --loglevel and above, naming levels the way
+// newLogger logs to w at level (--loglevel, a LevelVar so SIGHUP can change it) and above, naming levels the way
 // websocketd does.
-func newLogger(w io.Writer, level, format string) *slog.Logger {
+func newLogger(w io.Writer, level slog.Leveler, format string) *slog.Logger {
 	opts := &slog.HandlerOptions{
-		Level: levelByName[level],
+		Level: level,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.LevelKey && len(groups) == 0 {
 				if l, ok := a.Value.Any().(slog.Level); ok {

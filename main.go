@@ -12,11 +12,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -36,9 +33,6 @@ const (
 	exitCannotListen = 3
 )
 
-// shutdownTimeout bounds how long SIGTERM waits for sessions to end.
-const shutdownTimeout = 10 * time.Second
-
 type cli struct {
 	Port          int              `help:"Port to listen on. Default: 80 (443 with --ssl)." placeholder:"PORT"`
 	Address       []string         `help:"Interface to listen on; repeat for several. Default: all interfaces." placeholder:"ADDR"`
@@ -52,9 +46,15 @@ type cli struct {
 	ReverseLookup bool             `name:"reverselookup" help:"Resolve the client's address to a name for REMOTE_HOST."`
 	LogLevel      string           `name:"loglevel" default:"access" enum:"debug,trace,access,info,error,fatal" help:"Least severe messages logged: debug, trace, access, info, error or fatal."`
 	LogFormat     string           `name:"logformat" default:"text" enum:"text,json" help:"Log as text or as one JSON object per line."`
-	Version       kong.VersionFlag `help:"Print the version and exit."`
+	Version       kong.VersionFlag `env:"-" help:"Print the version and exit."`
 	HelpMan       bool             `name:"help-man" hidden:"" help:"Print the man page (roff) and exit."`
 	HTTPFlags
+
+	// Running as a service (service.go, config.go, metrics.go, proxy.go).
+	Config          string        `name:"config" placeholder:"FILE" help:"Read settings from this TOML file: any flag by its name (maxforks = 10) and the program (command = [\"./count.sh\"]). The command line, then WSBRIDGE_<FLAG> variables, win over it. SIGHUP re-reads loglevel, maxforks, pingms and closems."`
+	ShutdownTimeout time.Duration `name:"shutdown-timeout" default:"10s" placeholder:"DURATION" help:"On SIGTERM or SIGINT, how long sessions get to end (each child's kill sequence, close 1001) before the rest are killed. Default: 10s."`
+	MetricsAddress  string        `name:"metrics-address" placeholder:"HOST:PORT" help:"Serve Prometheus metrics at /metrics, and /healthz and /readyz, on this separate address (never the public port)."`
+	TrustedProxy    []string      `name:"trusted-proxy" placeholder:"CIDR" help:"Believe Forwarded / X-Forwarded-For / X-Forwarded-Proto from these peers for REMOTE_ADDR and HTTPS; repeat or comma-separate. Default: trust nobody."`
 
 	Command []string `arg:"" optional:"" passthrough:"partial" help:"The program each connection runs, with its arguments. Flags after it belong to it." placeholder:"COMMAND [ARGS...]"`
 }
@@ -75,16 +75,28 @@ func main() {
 // parser without ending a test process.
 type exitRequest int
 
-func run(args []string, stdout, stderr io.Writer) (code int) {
-	var c cli
-	parser, err := kong.New(&c,
+// parserOptions configure kong for run, and for reparse on SIGHUP.
+func parserOptions(stdout, stderr io.Writer, src *configSource) []kong.Option {
+	return []kong.Option{
 		kong.Name("wsbridge"),
 		kong.Description(description),
 		kong.Vars{"version": "wsbridge " + version},
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(exitRequest(code)) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
-	)
+		// WSBRIDGE_<FLAG> variables and --config (config.go).
+		kong.DefaultEnvars(envPrefix),
+		noEnvForHidden(),
+		kong.Resolvers(src),
+		kong.WithBeforeResolve(src.load),
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) (code int) {
+	var c cli
+	src := new(configSource)
+	opts := parserOptions(stdout, stderr, src)
+	parser, err := kong.New(&c, opts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "wsbridge: %v\n", err)
 		return exitBadConfig
@@ -99,6 +111,9 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		}
 	}()
 	if _, err := parser.Parse(websocketdFlags(args, parser)); err != nil {
+		if code, ok := configFailure(err, stderr); ok {
+			return code
+		}
 		fmt.Fprintf(stderr, "wsbridge: %v\nRun 'wsbridge --help' for usage.\n", err)
 		return exitBadFlags
 	}
@@ -109,6 +124,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		}
 		return exitOK
 	}
+	src.fillCommand(&c)
 	if err := c.validate(); err != nil {
 		fmt.Fprintf(stderr, "wsbridge: %v\nRun 'wsbridge --help' for usage.\n", err)
 		return exitBadFlags
@@ -128,7 +144,12 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return exitBadConfig
 	}
 
-	logger := newLogger(stderr, c.LogLevel, c.LogFormat)
+	level := new(slog.LevelVar)
+	level.Set(levelByName[c.LogLevel])
+	logger := newLogger(stderr, level, c.LogFormat)
+	// Metrics are counted whether or not they are served: a socket-activated
+	// metrics listener is known only once the listeners are open.
+	m := newMetrics()
 	handler := bridge.New(bridge.Options{
 		Command:        command,
 		Resolve:        resolve,
@@ -143,6 +164,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		ReverseLookup:  c.ReverseLookup,
 		ServerSoftware: "wsbridge/" + version,
 		Logger:         logger,
+		Observer:       observer(m),
 	})
 
 	web, err := c.newWeb(handler, resolve, scriptDir, logger)
@@ -152,55 +174,42 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	}
 	defer web.close()
 
-	listeners, err := c.listenAll(web.tls)
+	ls, err := c.openListeners(web.tls)
 	if err != nil {
 		logger.Log(context.Background(), bridge.LevelFatal, "cannot listen", "err", err)
 		return exitCannotListen
 	}
+	proxies, _ := parseTrustedProxies(c.TrustedProxy) // checked by validate
 	srv := &http.Server{
-		Handler:           web.handler,
+		// Forwarded addresses are settled first, so every check after
+		// sees the client's address.
+		Handler:           proxies.wrap(web.handler),
 		ReadHeaderTimeout: c.HeaderTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), bridge.LevelDebug),
 	}
-	return serve(srv, handler, listeners, logger)
-}
-
-// serve runs until SIGINT or SIGTERM, then shuts down: listeners close, every
-// session ends with 1001 after its child's kill sequence.
-func serve(srv *http.Server, handler *bridge.Handler, listeners []net.Listener, logger *slog.Logger) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-
-	var wg sync.WaitGroup
-	serveErr := make(chan error, len(listeners))
-	for _, l := range listeners {
-		logger.Info("listening", "address", l.Addr().String())
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				serveErr <- err
-			}
-		}()
+	svc := &service{
+		log: logger, handler: handler, srv: srv, web: ls.web,
+		metricsL:        ls.metrics,
+		reload:          newReloader(logger),
+		shutdownTimeout: c.ShutdownTimeout,
+		sd:              notifier{log: logger},
 	}
-	code := exitOK
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down", "sessions", handler.Active())
-	case err := <-serveErr:
-		logger.Error("serve", "err", err)
-		code = exitCannotListen
+	if len(ls.metrics) > 0 {
+		svc.metricsSrv = &http.Server{
+			Handler:           &healthServer{metrics: m, handler: handler, ready: &svc.ready},
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), bridge.LevelDebug),
+		}
 	}
-	stop()
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	srv.Shutdown(sctx)
-	if err := handler.Shutdown(sctx); err != nil {
-		logger.Error("shutdown: sessions killed", "err", err)
+	live := newLiveSettings(logger, level, handler, &c, parser, func() (*cli, *kong.Kong, error) {
+		return reparse(args, opts, src)
+	})
+	svc.reload.Register("config", live.reload)
+	if web.certs != nil {
+		svc.reload.Register("tls", web.certs.Reload)
 	}
-	wg.Wait()
-	return code
+	return svc.serve()
 }
 
 func (c *cli) validate() error {
@@ -223,7 +232,10 @@ func (c *cli) validate() error {
 	case c.PassStderr && c.Binary:
 		return errors.New("--passstderr cannot be combined with --binary: stderr lines are sent as JSON text")
 	}
-	return c.validateHTTP()
+	if err := c.validateHTTP(); err != nil {
+		return err
+	}
+	return c.validateService()
 }
 
 // listen opens one TCP listener per --address (all interfaces if none).

@@ -8,10 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
-	"sync"
+
 	"sync/atomic"
-	"syscall"
 
 	"github.com/wsbridge/wsbridge/bridge"
 )
@@ -27,9 +25,6 @@ type certReloader struct {
 	cert      atomic.Pointer[tls.Certificate]
 	clientCfg atomic.Pointer[tls.Config] // with the CA pool, when --sslca
 	base      *tls.Config
-
-	stop chan struct{}
-	wg   sync.WaitGroup
 }
 
 func newCertReloader(certFile, keyFile, caFile string, log *slog.Logger) (*certReloader, error) {
@@ -80,36 +75,14 @@ func (cr *certReloader) reload() error {
 	return nil
 }
 
-// watch re-reads the files on every SIGHUP until close.
-func (cr *certReloader) watch() {
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGHUP)
-	cr.stop = make(chan struct{})
-	cr.wg.Add(1)
-	go func() {
-		defer cr.wg.Done()
-		defer signal.Stop(sig)
-		for {
-			select {
-			case <-cr.stop:
-				return
-			case <-sig:
-				if err := cr.reload(); err != nil {
-					cr.log.Error("SIGHUP: certificates not reloaded, keeping the previous ones", "err", err)
-				} else {
-					cr.log.Info("SIGHUP: certificates reloaded", "cert", cr.certFile)
-				}
-			}
-		}
-	}()
-}
-
-func (cr *certReloader) close() {
-	if cr.stop != nil {
-		close(cr.stop)
-		cr.wg.Wait()
-		cr.stop = nil
+// Reload re-reads the files; on SIGHUP the reload hub calls it. A broken
+// file keeps the previous certificate serving.
+func (cr *certReloader) Reload() error {
+	if err := cr.reload(); err != nil {
+		return fmt.Errorf("certificates not reloaded, keeping the previous ones: %w", err)
 	}
+	cr.log.Info("SIGHUP: certificates reloaded", "cert", cr.certFile)
+	return nil
 }
 
 // clientCertEnv gives the child what it needs to know about a client

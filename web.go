@@ -119,9 +119,6 @@ type web struct {
 }
 
 func (w *web) close() {
-	if w.certs != nil {
-		w.certs.close()
-	}
 	for _, c := range w.closers {
 		c()
 	}
@@ -202,7 +199,6 @@ func (c *cli) newWeb(h *bridge.Handler, resolve func(*http.Request) (bridge.Endp
 		if err != nil {
 			return nil, err
 		}
-		certs.watch()
 		wb.certs, wb.tls = certs, certs.Config()
 	}
 	if c.RedirPort != 0 {

@@ -69,6 +69,8 @@ type Options struct {
 	// preferred in this order. The chosen one is the child's
 	// WEBSOCKET_PROTOCOL; a client offering only others is refused with 400.
 	Subprotocols []string
+	// Observer, if set, is told about sessions and refusals (metrics).
+	Observer Observer
 }
 
 // Handler serves WebSocket sessions: one child per accepted connection.
@@ -80,6 +82,7 @@ type Handler struct {
 	ids       atomic.Uint64
 	forks     atomic.Int64
 	sessions  registry
+	live      atomic.Pointer[Tunables] // settings changed at run time (tune.go)
 }
 
 // New returns a Handler for opts.
@@ -117,12 +120,14 @@ func headerHasToken(h http.Header, name, token string) bool {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !IsUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
+		h.observer().Refused(RefusedBadRequest)
 		http.Error(w, "426 Upgrade Required: this endpoint speaks WebSocket; connect with a WebSocket client", http.StatusUpgradeRequired)
 		return
 	}
 	ep, err := h.resolve(r)
 	if err != nil {
 		if errors.Is(err, ErrNoEndpoint) {
+			h.observer().Refused(RefusedNotFound)
 			http.NotFound(w, r)
 		} else {
 			h.log.Error("resolve endpoint", "path", r.URL.Path, "err", err)
@@ -137,6 +142,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r = WithEnv(r, "WEBSOCKET_PROTOCOL="+proto)
 	if h.sessions.isClosing() {
+		h.observer().Refused(RefusedShuttingDown)
 		refuseShuttingDown(w)
 		return
 	}
@@ -145,10 +151,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// The slot is taken before the upgrade so a refused client learns it
 	// from the status line, and is given back when the child is reaped.
-	if n := h.forks.Add(1); h.opts.MaxForks > 0 && n > int64(h.opts.MaxForks) {
+	if n, maxForks := h.forks.Add(1), h.maxForks(); maxForks > 0 && n > int64(maxForks) {
 		h.forks.Add(-1)
+		h.observer().Refused(RefusedMaxForks)
 		log.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "maxforks")
-		http.Error(w, "429 Too Many Requests: the server is running its maximum number of sessions (--maxforks="+strconv.Itoa(h.opts.MaxForks)+")", http.StatusTooManyRequests)
+		http.Error(w, "429 Too Many Requests: the server is running its maximum number of sessions (--maxforks="+strconv.Itoa(maxForks)+")", http.StatusTooManyRequests)
 		return
 	}
 	released := false
@@ -169,6 +176,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		log.Log(r.Context(), LevelAccess, "handshake failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+		h.observer().Refused(RefusedBadRequest)
 		return
 	}
 	// The input pump enforces --maxframesize itself, so that a message
@@ -182,15 +190,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Args:  ep.Command.Args,
 		Env:   env,
 		Dir:   h.opts.Dir,
-		Grace: h.opts.CloseGrace,
+		Grace: h.closeGrace(),
 	})
 	if err != nil {
 		log.Error("spawn failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+		h.observer().SpawnFailed()
 		conn.Close(websocket.StatusInternalError, closeReason("%v", err))
 		return
 	}
 	log = log.With("pid", proc.Pid)
 	log.Log(r.Context(), LevelAccess, "connect", "remote", r.RemoteAddr, "path", r.URL.Path)
+	h.observer().SessionStarted()
 
 	s := &session{
 		h: h, id: id, log: log, conn: conn, br: hc.br, cork: hc.cork, proc: proc,
@@ -217,6 +227,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer h.forks.Add(-1)
 		defer h.sessions.remove(s)
 		st := s.run()
+		h.sessionEnded(s, st, time.Since(start))
 		attrs := []any{
 			"remote", remote, "path", path,
 			"exit", st.String(), "duration_ms", time.Since(start).Milliseconds(),

@@ -58,9 +58,9 @@ func (s *session) run() process.Status {
 	s.wg.Add(2)
 	go s.pumpInput()
 	go s.pumpStderr()
-	if s.h.opts.PingInterval > 0 {
+	if interval := s.h.pingInterval(); interval > 0 {
 		s.wg.Add(1)
-		go s.keepalive()
+		go s.keepalive(interval)
 	}
 
 	err := s.pumpOutput()
@@ -222,9 +222,8 @@ func (s *session) pumpStderr() {
 // pong comes back within two intervals. While stdin is blocked on a child that
 // is not reading, pongs cannot be read either, so that time is not held
 // against the client.
-func (s *session) keepalive() {
+func (s *session) keepalive(interval time.Duration) {
 	defer s.wg.Done()
-	interval := s.h.opts.PingInterval
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
