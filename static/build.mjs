@@ -1,0 +1,49 @@
+// Builds the browser terminal into terminal/dist, which wsbridge embeds:
+//   terminal.js   main.js and xterm.js bundled and minified
+//   terminal.css  xterm.css and style.css bundled and minified
+//   index.html    the page template, copied as is
+// Run: npm ci --prefix static && npm run build --prefix static
+import * as esbuild from 'esbuild';
+import { copyFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const src = join(here, 'terminal', 'src');
+const dist = join(here, 'terminal', 'dist');
+const keep = 'NOT_BUILT.txt'; // committed, so go:embed always has a file
+
+// Remove outputs of earlier builds: anything left in dist is embedded.
+await mkdir(dist, { recursive: true });
+for (const f of await readdir(dist)) if (f !== keep) await rm(join(dist, f), { recursive: true });
+
+// The bundle is a copy of xterm.js: MIT asks for its notices to travel with
+// it. xterm's addons carry the same licence text, so one banner covers all.
+const pkgs = ['xterm', 'addon-fit', 'addon-webgl', 'addon-web-links', 'addon-unicode11'];
+const versions = await Promise.all(
+  pkgs.map(async (p) => {
+    const meta = JSON.parse(await readFile(join(here, 'node_modules', '@xterm', p, 'package.json'), 'utf8'));
+    return `${meta.name}@${meta.version}`;
+  }),
+);
+const licence = await readFile(join(here, 'node_modules', '@xterm', 'xterm', 'LICENSE'), 'utf8');
+const banner = `/*! wsbridge terminal. Bundles ${versions.join(', ')}:\n${licence.trim().replaceAll('*/', '* /')}\n*/`;
+
+const common = { bundle: true, minify: true, sourcemap: false, legalComments: 'none', logLevel: 'info' };
+await Promise.all([
+  esbuild.build({
+    ...common,
+    entryPoints: [join(src, 'main.js')],
+    outfile: join(dist, 'terminal.js'),
+    format: 'iife',
+    target: ['es2021', 'chrome100', 'firefox100', 'safari15'],
+    banner: { js: banner },
+  }),
+  esbuild.build({
+    ...common,
+    entryPoints: [join(src, 'style.css')],
+    outfile: join(dist, 'terminal.css'),
+    banner: { css: banner },
+  }),
+  copyFile(join(src, 'index.html'), join(dist, 'index.html')),
+]);
