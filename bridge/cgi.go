@@ -70,10 +70,7 @@ func (c *cgiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	id := h.idPrefix + strconv.FormatUint(h.ids.Add(1), 10)
 	lg := h.log.With("cgi", id)
-	if n := h.forks.Add(1); h.opts.MaxForks > 0 && n > int64(h.opts.MaxForks) {
-		h.forks.Add(-1)
-		lg.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "maxforks")
-		http.Error(w, "429 Too Many Requests: the server is running its maximum number of processes (--maxforks="+strconv.Itoa(h.opts.MaxForks)+")", http.StatusTooManyRequests)
+	if !h.takeSlot(w, r, lg) {
 		return
 	}
 	defer h.forks.Add(-1)

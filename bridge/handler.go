@@ -151,11 +151,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// The slot is taken before the upgrade so a refused client learns it
 	// from the status line, and is given back when the child is reaped.
-	if n, maxForks := h.forks.Add(1), h.maxForks(); maxForks > 0 && n > int64(maxForks) {
-		h.forks.Add(-1)
-		h.observer().Refused(RefusedMaxForks)
-		log.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "maxforks")
-		http.Error(w, "429 Too Many Requests: the server is running its maximum number of sessions (--maxforks="+strconv.Itoa(maxForks)+")", http.StatusTooManyRequests)
+	if !h.takeSlot(w, r, log) {
 		return
 	}
 	released := false
@@ -239,6 +235,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		log.Log(context.Background(), LevelAccess, "disconnect", attrs...)
 	}()
+}
+
+// takeSlot counts one more child against --maxforks, or answers 429 when
+// the limit is reached.
+func (h *Handler) takeSlot(w http.ResponseWriter, r *http.Request, log *slog.Logger) bool {
+	n, maxForks := h.forks.Add(1), h.maxForks()
+	if maxForks <= 0 || n <= int64(maxForks) {
+		return true
+	}
+	h.forks.Add(-1)
+	h.observer().Refused(RefusedMaxForks)
+	log.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "maxforks")
+	http.Error(w, "429 Too Many Requests: the server is running its maximum number of processes (--maxforks="+strconv.Itoa(maxForks)+")", http.StatusTooManyRequests)
+	return false
 }
 
 // resolve picks the endpoint; a single command answers every path with
