@@ -220,8 +220,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// so the HTTP server's connection goroutine, its deep stack and the
 	// request can go: an idle session keeps only what it uses.
 	go func() {
-		defer h.forks.Add(-1)
+		// The slot goes back before the registry lets Shutdown return.
 		defer h.sessions.remove(s)
+		defer h.forks.Add(-1)
 		st := s.run()
 		h.sessionEnded(s, st, time.Since(start))
 		attrs := []any{
