@@ -2,14 +2,9 @@ package main_test
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"os"
 	"os/exec"
 	"sort"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -52,31 +47,14 @@ func BenchmarkCompare(b *testing.B) {
 type benchTarget struct {
 	name  string
 	url   string
-	cmd   *exec.Cmd
+	srv   *server
 	path  string
 	flags []string
 }
 
 func startTarget(b *testing.B, name, path string, flags ...string) *benchTarget {
-	port := freePort(b)
-	args := append([]string{"--address=127.0.0.1", "--port=" + strconv.Itoa(port)}, flags...)
-	cmd := exec.Command(path, append(args, "cat")...)
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if i == 500 {
-			b.Fatalf("%s: nothing listening on %s", name, addr)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return &benchTarget{name: name, url: "ws://" + addr + "/", cmd: cmd, path: path, flags: flags}
+	srv := startOnFreePort(b, nil, path, append(flags, "cat")...)
+	return &benchTarget{name: name, url: srv.URL("/"), srv: srv, path: path, flags: flags}
 }
 
 // compare runs measure on each target in alternating rounds and reports the
@@ -164,18 +142,9 @@ func measureLatency(b *testing.B, url string, n int) float64 {
 // measureConnect opens a session, echoes once and closes, n times in a row:
 // upgrade, spawn and teardown.
 func measureConnect(b *testing.B, url string, n int) float64 {
-	ctx := context.Background()
 	start := time.Now()
 	for i := 0; i < n; i++ {
-		c, _, err := websocket.Dial(ctx, url, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		c.Write(ctx, websocket.MessageText, payload64)
-		if _, _, err := c.Read(ctx); err != nil {
-			b.Fatal(err)
-		}
-		c.Close(websocket.StatusNormalClosure, "")
+		dialEchoOnce(b, url).Close(websocket.StatusNormalClosure, "")
 	}
 	return float64(n) / time.Since(start).Seconds()
 }
@@ -185,40 +154,31 @@ func measureConnect(b *testing.B, url string, n int) float64 {
 // idle, and returns the resident memory growth per session.
 func measureIdleMemory(b *testing.B, shared *benchTarget, n int) float64 {
 	t := startTarget(b, shared.name, shared.path, shared.flags...)
-	defer func() { t.cmd.Process.Signal(syscall.SIGTERM); t.cmd.Wait() }()
-	ctx := context.Background()
+	defer t.srv.stop(b)
 	time.Sleep(300 * time.Millisecond)
-	before := daemonRSS(b, t.cmd.Process.Pid)
+	before := rss(b, t.srv.cmd.Process.Pid)
 	conns := make([]*websocket.Conn, 0, n)
 	for i := 0; i < n; i++ {
-		c, _, err := websocket.Dial(ctx, t.url, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		c.Write(ctx, websocket.MessageText, payload64)
-		if _, _, err := c.Read(ctx); err != nil {
-			b.Fatal(err)
-		}
-		conns = append(conns, c)
+		conns = append(conns, dialEchoOnce(b, t.url))
 	}
 	time.Sleep(500 * time.Millisecond)
-	after := daemonRSS(b, t.cmd.Process.Pid)
+	after := rss(b, t.srv.cmd.Process.Pid)
 	for _, c := range conns {
 		c.CloseNow()
 	}
 	return float64(after-before) / float64(n) / 1024
 }
 
-func daemonRSS(b *testing.B, pid int) int {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// dialEchoOnce opens a session and echoes one message through it.
+func dialEchoOnce(b *testing.B, url string) *websocket.Conn {
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, url, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			kb, _ := strconv.Atoi(strings.Fields(l)[1])
-			return kb << 10
-		}
+	c.Write(ctx, websocket.MessageText, payload64)
+	if _, _, err := c.Read(ctx); err != nil {
+		b.Fatal(err)
 	}
-	return 0
+	return c
 }

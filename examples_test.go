@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -83,7 +82,7 @@ func TestExampleEnv(t *testing.T) {
 		}
 		env[k] = v
 	}
-	hostport := strings.TrimSuffix(strings.TrimPrefix(s.URL("/"), "ws://"), "/")
+	hostport := s.addr
 	port := hostport[strings.LastIndexByte(hostport, ':')+1:]
 	want := map[string]string{
 		"HTTP_HOST":                  hostport,
@@ -138,7 +137,7 @@ func TestExampleEnv(t *testing.T) {
 
 func TestExampleChat(t *testing.T) {
 	t.Parallel()
-	node := needNode(t)
+	node := need(t, "node", "the chat example")
 
 	// "--room lobby" comes after the command, so it is chat.js's own.
 	s := startServer(t, "./examples/chat.js", "--room", "lobby")
@@ -197,11 +196,7 @@ func TestExampleGreeterPythonClient(t *testing.T) {
 	t.Parallel()
 	const python = "/usr/bin/python3"
 	if out, err := exec.Command(python, "-c", "import websockets").CombinedOutput(); err != nil {
-		msg := fmt.Sprintf("%s cannot import websockets (apt-get install python3-websockets): %v\n%s", python, err, out)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		skipUnlessCI(t, fmt.Sprintf("%s cannot import websockets (apt-get install python3-websockets): %v\n%s", python, err, out))
 	}
 	s := startServer(t, "./examples/greeter.py")
 	const client = `
@@ -228,17 +223,4 @@ asyncio.run(main(sys.argv[1]))
 	if got, want := string(out), "Hello, World!\nHello, Zoë!\nclose 1000\n"; got != want {
 		t.Errorf("python client printed %q, want %q", got, want)
 	}
-}
-
-// needNode returns the node binary, skipping (failing under CI) without it.
-func needNode(t *testing.T) string {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("node is not installed (apt-get install nodejs): %v", err)
-		}
-		t.Skipf("node is not installed: %v", err)
-	}
-	return node
 }

@@ -13,8 +13,8 @@ import (
 
 func TestHTTPDevConsole(t *testing.T) {
 	t.Parallel()
-	dir := hScriptDir(t)
-	s := hStart(t, "--devconsole", "--dir="+dir)
+	dir := makeScriptDir(t)
+	s := startServer(t, "--devconsole", "--dir="+dir)
 
 	tests := []struct {
 		path   string
@@ -28,7 +28,7 @@ func TestHTTPDevConsole(t *testing.T) {
 	}
 	var page string
 	for _, tt := range tests {
-		res, body := hGet(t, nil, "GET", s.URL+tt.path, nil)
+		res, body := httpRequest(t, nil, "GET", s.HTTPURL(tt.path), nil)
 		if res.StatusCode != tt.status {
 			t.Errorf("GET %s: %d, want %d", tt.path, res.StatusCode, tt.status)
 			continue
@@ -53,11 +53,11 @@ func TestHTTPDevConsole(t *testing.T) {
 		t.Errorf("not the console page: %.200q", page)
 	}
 	// A plain POST is not the console's: the endpoint answers 426.
-	if res, _ := hGet(t, nil, "POST", s.URL+"/cat.sh", nil); res.StatusCode != http.StatusUpgradeRequired {
+	if res, _ := httpRequest(t, nil, "POST", s.HTTPURL("/cat.sh"), nil); res.StatusCode != http.StatusUpgradeRequired {
 		t.Errorf("POST: %d, want 426", res.StatusCode)
 	}
 	// The same URL upgrades to the endpoint.
-	hEcho(t, hMustDial(t, s.WS+"/cat.sh", nil), "console")
+	expectEcho(t, dialOpts(t, s.URL("/cat.sh"), nil), "console")
 }
 
 // TestHTTPDevConsoleBrowser loads the console in headless Chromium, driven
@@ -71,16 +71,12 @@ func TestHTTPDevConsoleBrowser(t *testing.T) {
 	_, errChromium := os.Stat(chromium)
 	node, errNode := exec.LookPath("node")
 	if errPW != nil || errChromium != nil || errNode != nil {
-		msg := "needs node, " + pw + " (npm ci --prefix static) and " + chromium + " (apt-get install chromium)"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		skipUnlessCI(t, "needs node, "+pw+" (npm ci --prefix static) and "+chromium+" (apt-get install chromium)")
 	}
-	s := hStart(t, "--devconsole", "cat")
+	s := startServer(t, "--devconsole", "cat")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join("static", "tests", "devconsole.browser.mjs"), s.URL+"/echo?room=1")
+	cmd := exec.CommandContext(ctx, node, filepath.Join("static", "tests", "devconsole.browser.mjs"), s.HTTPURL("/echo?room=1"))
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	t.Logf("browser test output:\n%s", out)

@@ -8,18 +8,18 @@ import (
 	"testing"
 )
 
-// hScriptDir makes a --dir folder: env.sh prints its environment, cat.sh
+// makeScriptDir makes a --dir folder: env.sh prints its environment, cat.sh
 // echoes, and traps that must all be refused.
-func hScriptDir(t *testing.T) string {
+func makeScriptDir(t *testing.T) string {
 	t.Helper()
 	top := t.TempDir()
 	dir := filepath.Join(top, "ws")
-	hScript(t, filepath.Join(dir, "env.sh"), "env\n")
-	hScript(t, filepath.Join(dir, "sub", "deep.sh"), "env\n")
-	hScript(t, filepath.Join(dir, "cat.sh"), "exec cat\n")
-	hScript(t, filepath.Join(dir, ".hidden.sh"), "env\n")
-	hFile(t, filepath.Join(dir, "readme.txt"), "not a program\n", 0o644)
-	hScript(t, filepath.Join(top, "outside.sh"), "env\n")
+	writeScript(t, filepath.Join(dir, "env.sh"), "env\n")
+	writeScript(t, filepath.Join(dir, "sub", "deep.sh"), "env\n")
+	writeScript(t, filepath.Join(dir, "cat.sh"), "exec cat\n")
+	writeScript(t, filepath.Join(dir, ".hidden.sh"), "env\n")
+	writeFile(t, filepath.Join(dir, "readme.txt"), "not a program\n", 0o644)
+	writeScript(t, filepath.Join(top, "outside.sh"), "env\n")
 	if err := os.Symlink("../outside.sh", filepath.Join(dir, "escape.sh")); err != nil {
 		t.Fatal(err)
 	}
@@ -28,8 +28,8 @@ func hScriptDir(t *testing.T) string {
 
 func TestHTTPDir(t *testing.T) {
 	t.Parallel()
-	dir := hScriptDir(t)
-	s := hStart(t, "--dir="+dir)
+	dir := makeScriptDir(t)
+	s := startServer(t, "--dir="+dir)
 
 	tests := []struct {
 		path, scriptName, pathInfo, query string
@@ -41,7 +41,7 @@ func TestHTTPDir(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
 			t.Parallel()
-			env := hEnv(t, hMustDial(t, s.WS+tt.path, nil))
+			env := readEnv(t, dialOpts(t, s.URL(tt.path), nil))
 			want := map[string]string{
 				"SCRIPT_NAME":  tt.scriptName,
 				"PATH_INFO":    tt.pathInfo,
@@ -55,37 +55,37 @@ func TestHTTPDir(t *testing.T) {
 		})
 	}
 	// The endpoints still work after all those sessions.
-	hEcho(t, hMustDial(t, s.WS+"/cat.sh", nil), "hello")
+	expectEcho(t, dialOpts(t, s.URL("/cat.sh"), nil), "hello")
 }
 
 func TestHTTPDirRefusals(t *testing.T) {
 	t.Parallel()
-	s := hStart(t, "--dir="+hScriptDir(t), "--maxforks=1")
+	s := startServer(t, "--dir="+makeScriptDir(t), "--maxforks=1")
 	for _, path := range []string{
 		"/", "/sub", "/sub/", "/missing.sh", "/readme.txt", "/.hidden.sh",
 		"/../outside.sh", "/%2e%2e/outside.sh", "/sub/%2E%2E/%2e%2e/outside.sh", "/escape.sh",
 	} {
 		t.Run(path, func(t *testing.T) {
-			if got := hDialStatus(t, s.WS+path, nil); got != http.StatusNotFound {
+			if got := dialStatus(t, s.URL(path), nil); got != http.StatusNotFound {
 				t.Errorf("upgrade on %s: %d, want 404", path, got)
 			}
-			res, _ := hGet(t, nil, "GET", s.URL+path, nil)
+			res, _ := httpRequest(t, nil, "GET", s.HTTPURL(path), nil)
 			if res.StatusCode != http.StatusNotFound {
 				t.Errorf("GET %s: %d, want 404", path, res.StatusCode)
 			}
 		})
 	}
 	// A plain GET on a real endpoint says it speaks WebSocket.
-	if res, _ := hGet(t, nil, "GET", s.URL+"/env.sh", nil); res.StatusCode != http.StatusUpgradeRequired {
+	if res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/env.sh"), nil); res.StatusCode != http.StatusUpgradeRequired {
 		t.Errorf("GET /env.sh: %d, want 426", res.StatusCode)
 	}
 	// None of the refusals held the only process slot.
-	hEcho(t, hMustDial(t, s.WS+"/cat.sh", nil), "still here")
+	expectEcho(t, dialOpts(t, s.URL("/cat.sh"), nil), "still here")
 }
 
 func TestHTTPStartupErrors(t *testing.T) {
 	t.Parallel()
-	dir := hScriptDir(t)
+	dir := makeScriptDir(t)
 	tests := []struct {
 		name string
 		args []string
@@ -109,7 +109,7 @@ func TestHTTPStartupErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			code, out := hRun(t, append([]string{"--address=127.0.0.1"}, tt.args...)...)
+			code, out := runWsbridge(t, nil, append([]string{"--address=127.0.0.1"}, tt.args...)...)
 			if code != tt.code || !strings.Contains(out, tt.want) {
 				t.Errorf("exit %d, want %d; output %q should mention %q", code, tt.code, out, tt.want)
 			}

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +13,8 @@ import (
 	"github.com/coder/websocket"
 )
 
-// hUnixClient talks HTTP over the unix socket at path.
-func hUnixClient(path string) *http.Client {
+// unixClient talks HTTP over the unix socket at path.
+func unixClient(path string) *http.Client {
 	return &http.Client{
 		Timeout: 10 * time.Second,
 		Transport: &http.Transport{
@@ -28,21 +27,9 @@ func hUnixClient(path string) *http.Client {
 	}
 }
 
-// hSocketPath is a short socket path (sun_path holds ~108 bytes; test temp
-// dirs can be long).
-func hSocketPath(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "wsb-sock-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return filepath.Join(dir, "s")
-}
-
 func TestHTTPUnixSocket(t *testing.T) {
 	t.Parallel()
-	sock := hSocketPath(t)
+	sock := filepath.Join(shortTempDir(t), "s")
 	// A stale socket file from a server that is gone is replaced.
 	l, err := net.Listen("unix", sock)
 	if err != nil {
@@ -54,26 +41,25 @@ func TestHTTPUnixSocket(t *testing.T) {
 		t.Fatalf("stale socket not left behind: %v", err)
 	}
 
-	s := hStartRaw(t, "--unixsocket="+sock, "env")
-	s.waitDial(t, "unix", sock)
-	c := hMustDial(t, "ws://wsbridge/chat?x=1", &websocket.DialOptions{HTTPClient: hUnixClient(sock)})
-	env := hEnv(t, c)
+	s := startDaemon(t, nil, "--unixsocket="+sock, "env")
+	c := dialOpts(t, "ws://wsbridge/chat?x=1", &websocket.DialOptions{HTTPClient: unixClient(sock)})
+	env := readEnv(t, c)
 	if env["REMOTE_ADDR"] != "unix-socket" || env["PATH_INFO"] != "/chat" || env["QUERY_STRING"] != "x=1" {
 		t.Errorf("REMOTE_ADDR=%q PATH_INFO=%q QUERY_STRING=%q", env["REMOTE_ADDR"], env["PATH_INFO"], env["QUERY_STRING"])
 	}
 	// Alone: no TCP listener was opened.
-	if strings.Count(s.Log.String(), "msg=listening") != 1 {
-		t.Errorf("want only the socket listening:\n%s", s.Log)
+	if strings.Count(s.Stderr(), "msg=listening") != 1 {
+		t.Errorf("want only the socket listening:\n%s", s.Stderr())
 	}
 
 	// A live socket is not taken over.
-	code, out := hRun(t, "--unixsocket="+sock, "cat")
+	code, out := runWsbridge(t, nil, "--unixsocket="+sock, "cat")
 	if code != 3 || !strings.Contains(out, "listening there already") {
 		t.Errorf("second server on a live socket: exit %d %q, want 3", code, out)
 	}
 	// Nor is a file that is not a socket.
-	file := hFile(t, filepath.Join(t.TempDir(), "f"), "data", 0o644)
-	code, out = hRun(t, "--unixsocket="+file, "cat")
+	file := writeFile(t, filepath.Join(t.TempDir(), "f"), "data", 0o644)
+	code, out = runWsbridge(t, nil, "--unixsocket="+file, "cat")
 	if code != 3 || !strings.Contains(out, "not a socket") {
 		t.Errorf("regular file: exit %d %q, want 3", code, out)
 	}
@@ -84,12 +70,12 @@ func TestHTTPUnixSocket(t *testing.T) {
 
 func TestHTTPUnixSocketBesideTCP(t *testing.T) {
 	t.Parallel()
-	sock := hSocketPath(t)
-	s := hStart(t, "--unixsocket="+sock, "cat")
+	sock := filepath.Join(shortTempDir(t), "s")
+	s := startServer(t, "--unixsocket="+sock, "cat")
 	s.waitDial(t, "unix", sock)
-	hEcho(t, hMustDial(t, "ws://wsbridge/", &websocket.DialOptions{HTTPClient: hUnixClient(sock)}), "via socket")
-	hEcho(t, hMustDial(t, s.WS+"/", nil), "via tcp")
-	if !strings.Contains(s.Log.String(), "127.0.0.1:"+strconv.Itoa(s.Port)) {
-		t.Errorf("TCP listener missing:\n%s", s.Log)
+	expectEcho(t, dialOpts(t, "ws://wsbridge/", &websocket.DialOptions{HTTPClient: unixClient(sock)}), "via socket")
+	expectEcho(t, dialOpts(t, s.URL("/"), nil), "via tcp")
+	if !strings.Contains(s.Stderr(), s.addr) {
+		t.Errorf("TCP listener missing:\n%s", s.Stderr())
 	}
 }

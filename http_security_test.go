@@ -18,11 +18,11 @@ import (
 
 func TestHTTPOrigin(t *testing.T) {
 	t.Parallel()
-	list := hStart(t, "--origin=good.example,https://secure.example:8443", "--maxforks=1", "cat")
-	same := hStart(t, "--sameorigin", "--maxforks=1", "cat")
+	list := startServer(t, "--origin=good.example,https://secure.example:8443", "--maxforks=1", "cat")
+	same := startServer(t, "--sameorigin", "--maxforks=1", "cat")
 	tests := []struct {
 		name   string
-		s      *hServer
+		s      *server
 		origin string // "": none
 		ok     bool
 	}{
@@ -42,7 +42,7 @@ func TestHTTPOrigin(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			origin := tt.origin
 			if origin == "SAME" {
-				origin = tt.s.URL
+				origin = tt.s.HTTPURL("")
 			}
 			h := http.Header{}
 			if origin != "" {
@@ -50,35 +50,31 @@ func TestHTTPOrigin(t *testing.T) {
 			}
 			opts := &websocket.DialOptions{HTTPHeader: h}
 			if !tt.ok {
-				if got := hDialStatus(t, tt.s.WS+"/", opts); got != http.StatusForbidden {
+				if got := dialStatus(t, tt.s.URL("/"), opts); got != http.StatusForbidden {
 					t.Fatalf("status %d, want 403", got)
 				}
 				return
 			}
-			c := hMustDial(t, tt.s.WS+"/", opts)
-			hEcho(t, c, "hi")
+			c := dialOpts(t, tt.s.URL("/"), opts)
+			expectEcho(t, c, "hi")
 			c.Close(websocket.StatusNormalClosure, "")
-			hWaitIdle(t, tt.s)
+			waitIdle(t, tt.s)
 		})
 	}
-	if n := strings.Count(list.Log.String(), "msg=connect"); n != 3 {
-		t.Errorf("refused origins started processes:\n%s", list.Log)
+	if n := strings.Count(list.Stderr(), "msg=connect"); n != 3 {
+		t.Errorf("refused origins started processes:\n%s", list.Stderr())
 	}
 }
 
-// hWaitIdle waits until the server logged as many disconnects as connects,
+// waitIdle waits until the server logged as many disconnects as connects,
 // so the next client finds the --maxforks slot free.
-func hWaitIdle(t *testing.T, s *hServer) {
+func waitIdle(t *testing.T, s *server) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		l := s.Log.String()
-		if strings.Count(l, "msg=connect") == strings.Count(l, "msg=disconnect") {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !s.await(10*time.Second, func(l string) bool {
+		return strings.Count(l, "msg=connect") == strings.Count(l, "msg=disconnect")
+	}) {
+		t.Fatal("sessions did not end")
 	}
-	t.Fatal("sessions did not end")
 }
 
 func TestHTTPAuth(t *testing.T) {
@@ -88,43 +84,43 @@ func TestHTTPAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	creds := filepath.Join(t.TempDir(), "users")
-	hFile(t, creds, "# users\ncarol:"+string(hash)+"\n", 0o600)
+	writeFile(t, creds, "# users\ncarol:"+string(hash)+"\n", 0o600)
 	www := t.TempDir()
-	hFile(t, filepath.Join(www, "index.html"), "<p>private</p>", 0o644)
-	s := hStart(t, "--credential=alice:open sesame", "--credential-file="+creds, "--staticdir="+www, "--maxforks=1", "--passenv=", "env")
+	writeFile(t, filepath.Join(www, "index.html"), "<p>private</p>", 0o644)
+	s := startServer(t, "--credential=alice:open sesame", "--credential-file="+creds, "--staticdir="+www, "--maxforks=1", "--passenv=", "env")
 
 	basic := func(user, pass string) http.Header {
 		return http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))}}
 	}
 	// Static and upgrade alike need credentials.
 	for _, h := range []http.Header{nil, basic("alice", "wrong"), basic("mallory", "open sesame")} {
-		res, _ := hGet(t, nil, "GET", s.URL+"/", h)
+		res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/"), h)
 		if res.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Basic ") {
 			t.Errorf("static with %v: %d %q", h, res.StatusCode, res.Header.Get("WWW-Authenticate"))
 		}
-		if got := hDialStatus(t, s.WS+"/", &websocket.DialOptions{HTTPHeader: h}); got != http.StatusUnauthorized {
+		if got := dialStatus(t, s.URL("/"), &websocket.DialOptions{HTTPHeader: h}); got != http.StatusUnauthorized {
 			t.Errorf("upgrade with %v: %d, want 401", h, got)
 		}
 	}
-	if res, body := hGet(t, nil, "GET", s.URL+"/", basic("alice", "open sesame")); res.StatusCode != 200 || body != "<p>private</p>" {
+	if res, body := httpRequest(t, nil, "GET", s.HTTPURL("/"), basic("alice", "open sesame")); res.StatusCode != 200 || body != "<p>private</p>" {
 		t.Errorf("static with credentials: %d %q", res.StatusCode, body)
 	}
 
 	for _, user := range []struct{ name, pass string }{{"alice", "open sesame"}, {"carol", "hashed pw"}} {
-		env := hEnv(t, hMustDial(t, s.WS+"/", &websocket.DialOptions{HTTPHeader: basic(user.name, user.pass)}))
+		env := readEnv(t, dialOpts(t, s.URL("/"), &websocket.DialOptions{HTTPHeader: basic(user.name, user.pass)}))
 		if env["REMOTE_USER"] != user.name || env["AUTH_TYPE"] != "Basic" {
 			t.Errorf("%s: REMOTE_USER=%q AUTH_TYPE=%q", user.name, env["REMOTE_USER"], env["AUTH_TYPE"])
 		}
 		if _, ok := env["HTTP_AUTHORIZATION"]; ok {
 			t.Errorf("%s: the child sees the Authorization header", user.name)
 		}
-		hWaitIdle(t, s)
+		waitIdle(t, s)
 	}
-	if l := s.Log.String(); strings.Contains(l, "open sesame") || strings.Contains(l, "hashed pw") || strings.Contains(l, "wrong") {
+	if l := s.Stderr(); strings.Contains(l, "open sesame") || strings.Contains(l, "hashed pw") || strings.Contains(l, "wrong") {
 		t.Errorf("a password reached the log:\n%s", l)
 	}
-	if strings.Count(s.Log.String(), "msg=connect") != 2 {
-		t.Errorf("refused requests started processes:\n%s", s.Log)
+	if strings.Count(s.Stderr(), "msg=connect") != 2 {
+		t.Errorf("refused requests started processes:\n%s", s.Stderr())
 	}
 }
 
@@ -132,8 +128,8 @@ func TestHTTPAuth(t *testing.T) {
 // upgrade, which gets in with the cookie the page carried.
 func TestHTTPAuthToken(t *testing.T) {
 	t.Parallel()
-	s := hStart(t, "--credential=alice:pw", "--devconsole", "env")
-	res, _ := hGet(t, nil, "GET", s.URL+"/", http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte("alice:pw"))}})
+	s := startServer(t, "--credential=alice:pw", "--devconsole", "env")
+	res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/"), http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte("alice:pw"))}})
 	if res.StatusCode != 200 {
 		t.Fatalf("console: %d", res.StatusCode)
 	}
@@ -147,7 +143,7 @@ func TestHTTPAuthToken(t *testing.T) {
 		t.Fatalf("token cookie: %+v", cookie)
 	}
 	h := http.Header{"Cookie": {cookie.Name + "=" + cookie.Value + "; other=1"}}
-	env := hEnv(t, hMustDial(t, s.WS+"/", &websocket.DialOptions{HTTPHeader: h}))
+	env := readEnv(t, dialOpts(t, s.URL("/"), &websocket.DialOptions{HTTPHeader: h}))
 	if env["REMOTE_USER"] != "alice" || env["AUTH_TYPE"] != "Basic" {
 		t.Errorf("REMOTE_USER=%q AUTH_TYPE=%q", env["REMOTE_USER"], env["AUTH_TYPE"])
 	}
@@ -155,7 +151,7 @@ func TestHTTPAuthToken(t *testing.T) {
 		t.Errorf("HTTP_COOKIE=%q: the token must not reach the child", env["HTTP_COOKIE"])
 	}
 	bad := http.Header{"Cookie": {cookie.Name + "=" + strings.Replace(cookie.Value, "a", "b", 1) + "x"}}
-	if got := hDialStatus(t, s.WS+"/", &websocket.DialOptions{HTTPHeader: bad}); got != http.StatusUnauthorized {
+	if got := dialStatus(t, s.URL("/"), &websocket.DialOptions{HTTPHeader: bad}); got != http.StatusUnauthorized {
 		t.Errorf("forged token: %d, want 401", got)
 	}
 }
@@ -163,21 +159,21 @@ func TestHTTPAuthToken(t *testing.T) {
 func TestHTTPHeaders(t *testing.T) {
 	t.Parallel()
 	www := t.TempDir()
-	hFile(t, filepath.Join(www, "index.html"), "hi", 0o644)
-	s := hStart(t, "--staticdir="+www,
+	writeFile(t, filepath.Join(www, "index.html"), "hi", 0o644)
+	s := startServer(t, "--staticdir="+www,
 		"--header=X-All: everywhere", "--header=Cache-Control: no-cache, no-store",
 		"--header-ws=X-WS: upgrade", "--header-http=X-HTTP: plain", "cat")
 
-	res, _ := hGet(t, nil, "GET", s.URL+"/", nil)
+	res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/"), nil)
 	if res.Header.Get("X-All") != "everywhere" || res.Header.Get("Cache-Control") != "no-cache, no-store" ||
 		res.Header.Get("X-HTTP") != "plain" || res.Header.Get("X-WS") != "" {
 		t.Errorf("plain response headers: %v", res.Header)
 	}
-	res, _ = hGet(t, nil, "GET", s.URL+"/missing", nil) // 426
+	res, _ = httpRequest(t, nil, "GET", s.HTTPURL("/missing"), nil) // 426
 	if res.Header.Get("X-All") != "everywhere" || res.Header.Get("X-HTTP") != "plain" {
 		t.Errorf("refusal headers: %v", res.Header)
 	}
-	_, wres, err := hDial(t, s.WS+"/", nil)
+	_, wres, err := tryDial(t, s.URL("/"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,11 +184,11 @@ func TestHTTPHeaders(t *testing.T) {
 
 func TestHTTPSubprotocol(t *testing.T) {
 	t.Parallel()
-	s := hStart(t, "--subprotocol=chat.v2", "--subprotocol=chat.v1,json", "env")
-	plain := hStart(t, "env")
+	s := startServer(t, "--subprotocol=chat.v2", "--subprotocol=chat.v1,json", "env")
+	plain := startServer(t, "env")
 	tests := []struct {
 		name    string
-		s       *hServer
+		s       *server
 		offered []string
 		want    string // "!" : refused
 	}{
@@ -209,30 +205,30 @@ func TestHTTPSubprotocol(t *testing.T) {
 			t.Parallel()
 			opts := &websocket.DialOptions{Subprotocols: tt.offered}
 			if tt.want == "!" {
-				_, res, err := hDial(t, tt.s.WS+"/", opts)
+				_, res, err := tryDial(t, tt.s.URL("/"), opts)
 				if err == nil || res == nil || res.StatusCode != http.StatusBadRequest {
 					t.Fatalf("want 400, got %v %v", res, err)
 				}
 				return
 			}
-			c := hMustDial(t, tt.s.WS+"/", opts)
+			c := dialOpts(t, tt.s.URL("/"), opts)
 			if c.Subprotocol() != tt.want {
 				t.Errorf("handshake chose %q, want %q", c.Subprotocol(), tt.want)
 			}
-			env := hEnv(t, c)
+			env := readEnv(t, c)
 			if got, ok := env["WEBSOCKET_PROTOCOL"]; !ok || got != tt.want {
 				t.Errorf("WEBSOCKET_PROTOCOL=%q (set %v), want %q", got, ok, tt.want)
 			}
 		})
 	}
 	// The refusal says why.
-	req, _ := http.NewRequest("GET", s.URL+"/", nil)
+	req, _ := http.NewRequest("GET", s.HTTPURL("/"), nil)
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", "websocket")
 	req.Header.Set("Sec-WebSocket-Version", "13")
 	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
 	req.Header.Set("Sec-WebSocket-Protocol", "mqtt")
-	res, err := hClient(nil).Do(req)
+	res, err := httpClient(nil).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,15 +242,15 @@ func TestHTTPSubprotocol(t *testing.T) {
 
 func TestHTTPHeaderLimits(t *testing.T) {
 	t.Parallel()
-	s := hStart(t, "--maxforks=1", "--headertimeout=500ms", "cat")
+	s := startServer(t, "--maxforks=1", "--headertimeout=500ms", "cat")
 
 	// 64 KiB of headers in all: a little less passes, more gets 431.
 	fits := http.Header{"X-Big": {strings.Repeat("a", 60<<10)}}
-	if res, _ := hGet(t, nil, "GET", s.URL+"/", fits); res.StatusCode != http.StatusUpgradeRequired {
+	if res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/"), fits); res.StatusCode != http.StatusUpgradeRequired {
 		t.Errorf("60 KiB header: %d, want 426", res.StatusCode)
 	}
 	tooBig := http.Header{"X-Big": {strings.Repeat("a", 65<<10)}}
-	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.Port))
+	conn, err := net.Dial("tcp", s.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,14 +263,14 @@ func TestHTTPHeaderLimits(t *testing.T) {
 
 	// A half-open handshake: headers never finished. The connection is
 	// dropped after --headertimeout, and meanwhile it holds no process slot.
-	half, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.Port))
+	half, err := net.Dial("tcp", s.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer half.Close()
 	fmt.Fprintf(half, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n")
-	c := hMustDial(t, s.WS+"/", nil)
-	hEcho(t, c, "the slot is free")
+	c := dialOpts(t, s.URL("/"), nil)
+	expectEcho(t, c, "the slot is free")
 	c.Close(websocket.StatusNormalClosure, "")
 	half.SetReadDeadline(time.Now().Add(5 * time.Second))
 	start := time.Now()
@@ -288,8 +284,8 @@ func TestHTTPHeaderLimits(t *testing.T) {
 // reads the 101 still gets its session; one that disappears frees the slot.
 func TestHTTPHalfOpenUpgrade(t *testing.T) {
 	t.Parallel()
-	s := hStart(t, "--maxforks=1", "cat")
-	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.Port))
+	s := startServer(t, "--maxforks=1", "cat")
+	conn, err := net.Dial("tcp", s.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,9 +294,9 @@ func TestHTTPHalfOpenUpgrade(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for {
-		c, _, err := websocket.Dial(ctx, s.WS+"/", nil)
+		c, _, err := websocket.Dial(ctx, s.URL("/"), nil)
 		if err == nil {
-			hEcho(t, c, "free again")
+			expectEcho(t, c, "free again")
 			c.CloseNow()
 			return
 		}

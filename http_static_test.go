@@ -10,32 +10,32 @@ import (
 	"time"
 )
 
-// hSite makes a --staticdir with a --cgidir nested in it, and traps.
-func hSite(t *testing.T) (www, cgi string) {
+// makeSite makes a --staticdir with a --cgidir nested in it, and traps.
+func makeSite(t *testing.T) (www, cgi string) {
 	t.Helper()
 	top := t.TempDir()
 	www = filepath.Join(top, "www")
 	cgi = filepath.Join(www, "cgi-bin")
-	hFile(t, filepath.Join(www, "index.html"), "<h1>home</h1>\n", 0o644)
-	hFile(t, filepath.Join(www, "app.js"), "console.log('hi')\n", 0o644)
-	hFile(t, filepath.Join(www, "docs", "index.html"), "<p>docs</p>\n", 0o644)
-	hFile(t, filepath.Join(www, "nolist", "a.txt"), "a\n", 0o644)
-	hFile(t, filepath.Join(www, "big.txt"), "0123456789abcdefghij", 0o644)
-	hFile(t, filepath.Join(www, ".env"), "SECRET=1\n", 0o644)
-	hFile(t, filepath.Join(www, ".git", "config"), "[core]\n", 0o644)
-	hFile(t, filepath.Join(top, "outside.txt"), "outside\n", 0o644)
+	writeFile(t, filepath.Join(www, "index.html"), "<h1>home</h1>\n", 0o644)
+	writeFile(t, filepath.Join(www, "app.js"), "console.log('hi')\n", 0o644)
+	writeFile(t, filepath.Join(www, "docs", "index.html"), "<p>docs</p>\n", 0o644)
+	writeFile(t, filepath.Join(www, "nolist", "a.txt"), "a\n", 0o644)
+	writeFile(t, filepath.Join(www, "big.txt"), "0123456789abcdefghij", 0o644)
+	writeFile(t, filepath.Join(www, ".env"), "SECRET=1\n", 0o644)
+	writeFile(t, filepath.Join(www, ".git", "config"), "[core]\n", 0o644)
+	writeFile(t, filepath.Join(top, "outside.txt"), "outside\n", 0o644)
 	if err := os.Symlink("../outside.txt", filepath.Join(www, "out.txt")); err != nil {
 		t.Fatal(err)
 	}
-	hScript(t, filepath.Join(cgi, "hello.cgi"), `printf 'Content-Type: text/plain\r\nX-Script: hello\r\n\r\n'
+	writeScript(t, filepath.Join(cgi, "hello.cgi"), `printf 'Content-Type: text/plain\r\nX-Script: hello\r\n\r\n'
 echo "hello from CGI"
 env | sort
 `)
-	hScript(t, filepath.Join(cgi, "slow.cgi"), `printf 'Content-Type: text/plain\r\n\r\n'
+	writeScript(t, filepath.Join(cgi, "slow.cgi"), `printf 'Content-Type: text/plain\r\n\r\n'
 sleep 1
 echo done
 `)
-	hScript(t, filepath.Join(cgi, "post.cgi"), `printf 'Status: 201 Created\r\nContent-Type: text/plain\r\n\r\n'
+	writeScript(t, filepath.Join(cgi, "post.cgi"), `printf 'Status: 201 Created\r\nContent-Type: text/plain\r\n\r\n'
 cat
 `)
 	return www, cgi
@@ -43,8 +43,8 @@ cat
 
 func TestHTTPStatic(t *testing.T) {
 	t.Parallel()
-	www, cgi := hSite(t)
-	s := hStart(t, "--staticdir="+www, "--cgidir="+cgi, "cat")
+	www, cgi := makeSite(t)
+	s := startServer(t, "--staticdir="+www, "--cgidir="+cgi, "cat")
 	tests := []struct {
 		path   string
 		header http.Header
@@ -67,7 +67,7 @@ func TestHTTPStatic(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
 			t.Parallel()
-			res, body := hGet(t, nil, "GET", s.URL+tt.path, tt.header)
+			res, body := httpRequest(t, nil, "GET", s.HTTPURL(tt.path), tt.header)
 			if res.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d: %q", res.StatusCode, tt.status, body)
 			}
@@ -86,32 +86,32 @@ func TestHTTPStatic(t *testing.T) {
 		})
 	}
 	// Conditional request.
-	res, _ := hGet(t, nil, "GET", s.URL+"/app.js", nil)
-	res2, _ := hGet(t, nil, "GET", s.URL+"/app.js", http.Header{"If-None-Match": {res.Header.Get("ETag")}})
+	res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/app.js"), nil)
+	res2, _ := httpRequest(t, nil, "GET", s.HTTPURL("/app.js"), http.Header{"If-None-Match": {res.Header.Get("ETag")}})
 	if res2.StatusCode != http.StatusNotModified {
 		t.Errorf("If-None-Match: %d, want 304", res2.StatusCode)
 	}
 	// The upgrade still goes to the command, whatever file the path names.
-	hEcho(t, hMustDial(t, s.WS+"/index.html", nil), "ws wins")
+	expectEcho(t, dialOpts(t, s.URL("/index.html"), nil), "ws wins")
 }
 
 func TestHTTPStaticWithDir(t *testing.T) {
 	t.Parallel()
-	www, _ := hSite(t)
+	www, _ := makeSite(t)
 	wsDir := filepath.Join(www, "ws")
-	hScript(t, filepath.Join(wsDir, "cat.sh"), "exec cat\n")
-	s := hStart(t, "--staticdir="+www, "--dir="+wsDir)
-	if res, _ := hGet(t, nil, "GET", s.URL+"/missing", nil); res.StatusCode != 404 {
+	writeScript(t, filepath.Join(wsDir, "cat.sh"), "exec cat\n")
+	s := startServer(t, "--staticdir="+www, "--dir="+wsDir)
+	if res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/missing"), nil); res.StatusCode != 404 {
 		t.Errorf("GET /missing: %d, want 404", res.StatusCode)
 	}
 	// The --dir scripts nested in --staticdir are not served as files.
-	if res, body := hGet(t, nil, "GET", s.URL+"/ws/cat.sh", nil); res.StatusCode != 404 || strings.Contains(body, "cat") {
+	if res, body := httpRequest(t, nil, "GET", s.HTTPURL("/ws/cat.sh"), nil); res.StatusCode != 404 || strings.Contains(body, "cat") {
 		t.Errorf("GET /ws/cat.sh: %d %q, want 404", res.StatusCode, body)
 	}
-	if res, _ := hGet(t, nil, "GET", s.URL+"/", nil); res.StatusCode != 200 {
+	if res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/"), nil); res.StatusCode != 200 {
 		t.Errorf("GET /: %d", res.StatusCode)
 	}
-	hEcho(t, hMustDial(t, s.WS+"/cat.sh", nil), "dir")
+	expectEcho(t, dialOpts(t, s.URL("/cat.sh"), nil), "dir")
 }
 
 // TestHTTPStaticSameFolderAsDir: pages and their WebSocket scripts side by
@@ -119,24 +119,24 @@ func TestHTTPStaticWithDir(t *testing.T) {
 func TestHTTPStaticSameFolderAsDir(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	hFile(t, filepath.Join(dir, "index.html"), "<p>chat</p>", 0o644)
-	hScript(t, filepath.Join(dir, "chat.sh"), "exec cat\n")
-	s := hStart(t, "--staticdir="+dir, "--dir="+dir)
-	if res, body := hGet(t, nil, "GET", s.URL+"/", nil); res.StatusCode != 200 || body != "<p>chat</p>" {
+	writeFile(t, filepath.Join(dir, "index.html"), "<p>chat</p>", 0o644)
+	writeScript(t, filepath.Join(dir, "chat.sh"), "exec cat\n")
+	s := startServer(t, "--staticdir="+dir, "--dir="+dir)
+	if res, body := httpRequest(t, nil, "GET", s.HTTPURL("/"), nil); res.StatusCode != 200 || body != "<p>chat</p>" {
 		t.Errorf("GET /: %d %q", res.StatusCode, body)
 	}
-	if res, body := hGet(t, nil, "GET", s.URL+"/chat.sh", nil); res.StatusCode != http.StatusUpgradeRequired || strings.Contains(body, "exec cat") {
+	if res, body := httpRequest(t, nil, "GET", s.HTTPURL("/chat.sh"), nil); res.StatusCode != http.StatusUpgradeRequired || strings.Contains(body, "exec cat") {
 		t.Errorf("GET /chat.sh: %d %q, want 426 and no source", res.StatusCode, body)
 	}
-	hEcho(t, hMustDial(t, s.WS+"/chat.sh", nil), "side by side")
+	expectEcho(t, dialOpts(t, s.URL("/chat.sh"), nil), "side by side")
 }
 
 func TestHTTPCGI(t *testing.T) {
 	t.Parallel()
-	www, cgi := hSite(t)
-	s := hStart(t, "--staticdir="+www, "--cgidir="+cgi, "--passenv=", "cat")
+	www, cgi := makeSite(t)
+	s := startServer(t, "--staticdir="+www, "--cgidir="+cgi, "--passenv=", "cat")
 
-	res, body := hGet(t, nil, "GET", s.URL+"/hello.cgi/extra/path?a=b", http.Header{
+	res, body := httpRequest(t, nil, "GET", s.HTTPURL("/hello.cgi/extra/path?a=b"), http.Header{
 		"Proxy":    {"http://evil.example:3128"},
 		"X-Custom": {"yes"},
 	})
@@ -175,8 +175,8 @@ func TestHTTPCGI(t *testing.T) {
 	}
 
 	// POST body reaches the script; Status: is honoured.
-	req, _ := http.NewRequest("POST", s.URL+"/post.cgi", strings.NewReader("posted body"))
-	pres, err := hClient(nil).Do(req)
+	req, _ := http.NewRequest("POST", s.HTTPURL("/post.cgi"), strings.NewReader("posted body"))
+	pres, err := httpClient(nil).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,27 +188,24 @@ func TestHTTPCGI(t *testing.T) {
 
 func TestHTTPCGIMaxForks(t *testing.T) {
 	t.Parallel()
-	www, cgi := hSite(t)
-	s := hStart(t, "--staticdir="+www, "--cgidir="+cgi, "--maxforks=1", "cat")
+	www, cgi := makeSite(t)
+	s := startServer(t, "--staticdir="+www, "--cgidir="+cgi, "--maxforks=1", "cat")
 
 	var wg sync.WaitGroup
 	wg.Add(1)
 	var slowStatus int
 	go func() {
 		defer wg.Done()
-		res, _ := hGet(t, nil, "GET", s.URL+"/slow.cgi", nil)
+		res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/slow.cgi"), nil)
 		slowStatus = res.StatusCode
 	}()
 	// While the slow script runs it holds the only slot: CGI and WebSocket
 	// alike are refused.
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(s.Log.String(), "path=/slow.cgi") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if res, _ := hGet(t, nil, "GET", s.URL+"/hello.cgi", nil); res.StatusCode != http.StatusTooManyRequests {
+	s.waitLog(t, 5*time.Second, "path=/slow.cgi")
+	if res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/hello.cgi"), nil); res.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("second CGI: %d, want 429", res.StatusCode)
 	}
-	if got := hDialStatus(t, s.WS+"/", nil); got != http.StatusTooManyRequests {
+	if got := dialStatus(t, s.URL("/"), nil); got != http.StatusTooManyRequests {
 		t.Errorf("upgrade during CGI: %d, want 429", got)
 	}
 	wg.Wait()
@@ -216,7 +213,7 @@ func TestHTTPCGIMaxForks(t *testing.T) {
 		t.Errorf("slow CGI: %d", slowStatus)
 	}
 	// The slot is back.
-	if res, _ := hGet(t, nil, "GET", s.URL+"/hello.cgi", nil); res.StatusCode != 200 {
+	if res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/hello.cgi"), nil); res.StatusCode != 200 {
 		t.Errorf("CGI after: %d", res.StatusCode)
 	}
 }

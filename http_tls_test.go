@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -23,17 +22,17 @@ import (
 	"github.com/coder/websocket"
 )
 
-// hCert is a key pair signed by parent (self-signed when parent is nil).
-type hCert struct {
+// testCert is a key pair signed by parent (self-signed when parent is nil).
+type testCert struct {
 	cert     *x509.Certificate
 	key      *ecdsa.PrivateKey
 	certFile string
 	keyFile  string
 }
 
-// hMakeCert writes a certificate for 127.0.0.1 (or a client certificate
+// makeCert writes a certificate for 127.0.0.1 (or a client certificate
 // named cn) into dir.
-func hMakeCert(t *testing.T, dir, cn string, isCA, client bool, parent *hCert) *hCert {
+func makeCert(t *testing.T, dir, cn string, isCA, client bool, parent *testCert) *testCert {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -68,39 +67,39 @@ func hMakeCert(t *testing.T, dir, cn string, isCA, client bool, parent *hCert) *
 	}
 	cert, _ := x509.ParseCertificate(der)
 	keyDER, _ := x509.MarshalECPrivateKey(key)
-	c := &hCert{cert: cert, key: key, certFile: filepath.Join(dir, cn+".crt"), keyFile: filepath.Join(dir, cn+".key")}
+	c := &testCert{cert: cert, key: key, certFile: filepath.Join(dir, cn+".crt"), keyFile: filepath.Join(dir, cn+".key")}
 	os.WriteFile(c.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 	os.WriteFile(c.keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
 	return c
 }
 
-func (c *hCert) pool() *x509.CertPool {
+func (c *testCert) pool() *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(c.cert)
 	return p
 }
 
-func (c *hCert) tlsCert() tls.Certificate {
+func (c *testCert) tlsCert() tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{c.cert.Raw}, PrivateKey: c.key}
 }
 
-func hWSS(cfg *tls.Config) *websocket.DialOptions {
-	return &websocket.DialOptions{HTTPClient: hClient(cfg)}
+func wssOpts(cfg *tls.Config) *websocket.DialOptions {
+	return &websocket.DialOptions{HTTPClient: httpClient(cfg)}
 }
 
 func TestHTTPTLS(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	srv := hMakeCert(t, dir, "server", false, false, nil)
+	srv := makeCert(t, dir, "server", false, false, nil)
 	www := t.TempDir()
-	hFile(t, filepath.Join(www, "index.html"), "secure", 0o644)
-	s := hStart(t, "--ssl", "--sslcert="+srv.certFile, "--sslkey="+srv.keyFile, "--staticdir="+www, "env")
+	writeFile(t, filepath.Join(www, "index.html"), "secure", 0o644)
+	s := startServer(t, "--ssl", "--sslcert="+srv.certFile, "--sslkey="+srv.keyFile, "--staticdir="+www, "env")
 
 	cfg := &tls.Config{RootCAs: srv.pool()}
-	if res, body := hGet(t, hClient(cfg), "GET", s.URL+"/", nil); res.StatusCode != 200 || body != "secure" || res.TLS == nil {
+	if res, body := httpRequest(t, httpClient(cfg), "GET", s.HTTPURL("/"), nil); res.StatusCode != 200 || body != "secure" || res.TLS == nil {
 		t.Fatalf("https static: %d %q", res.StatusCode, body)
 	}
-	env := hEnv(t, hMustDial(t, s.WS+"/", hWSS(cfg)))
+	env := readEnv(t, dialOpts(t, s.URL("/"), wssOpts(cfg)))
 	if env["HTTPS"] != "on" {
 		t.Errorf("HTTPS=%q", env["HTTPS"])
 	}
@@ -109,14 +108,14 @@ func TestHTTPTLS(t *testing.T) {
 	}
 	// TLS 1.1 is refused.
 	old := &tls.Config{RootCAs: srv.pool(), MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}
-	if c, err := tls.Dial("tcp", strings.TrimPrefix(s.URL, "https://"), old); err == nil {
+	if c, err := tls.Dial("tcp", s.addr, old); err == nil {
 		c.Close()
 		t.Error("TLS 1.1 handshake succeeded")
 	} else if !strings.Contains(err.Error(), "protocol version") {
 		t.Errorf("TLS 1.1: %v, want the server's protocol version alert", err)
 	}
 	// Plain HTTP on the TLS port gets no page.
-	if res, err := http.Get("http://" + strings.TrimPrefix(s.URL, "https://") + "/"); err == nil {
+	if res, err := http.Get("http://" + s.addr + "/"); err == nil {
 		res.Body.Close()
 		if res.StatusCode == 200 {
 			t.Error("plain HTTP served on the TLS port")
@@ -127,12 +126,12 @@ func TestHTTPTLS(t *testing.T) {
 func TestHTTPTLSReload(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	first := hMakeCert(t, dir, "first", false, false, nil)
-	second := hMakeCert(t, dir, "second", false, false, nil)
+	first := makeCert(t, dir, "first", false, false, nil)
+	second := makeCert(t, dir, "second", false, false, nil)
 	live := filepath.Join(t.TempDir(), "live")
 	os.Mkdir(live, 0o755)
 	certFile, keyFile := filepath.Join(live, "cert.pem"), filepath.Join(live, "key.pem")
-	install := func(c *hCert) {
+	install := func(c *testCert) {
 		for src, dst := range map[string]string{c.certFile: certFile, c.keyFile: keyFile} {
 			b, _ := os.ReadFile(src)
 			if err := os.WriteFile(dst+".tmp", b, 0o600); err != nil {
@@ -142,61 +141,48 @@ func TestHTTPTLSReload(t *testing.T) {
 		}
 	}
 	install(first)
-	s := hStart(t, "--ssl", "--sslcert="+certFile, "--sslkey="+keyFile, "cat")
+	s := startServer(t, "--ssl", "--sslcert="+certFile, "--sslkey="+keyFile, "cat")
 
-	session := hMustDial(t, s.WS+"/", hWSS(&tls.Config{RootCAs: first.pool()}))
-	hEcho(t, session, "before")
+	session := dialOpts(t, s.URL("/"), wssOpts(&tls.Config{RootCAs: first.pool()}))
+	expectEcho(t, session, "before")
 
 	install(second)
-	s.cmd.Process.Signal(syscall.SIGHUP)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(s.Log.String(), "certificates reloaded") {
-		if time.Now().After(deadline) {
-			t.Fatal("no reload logged")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	s.signal(t, syscall.SIGHUP)
+	s.waitLog(t, 10*time.Second, "certificates reloaded")
 	// New connections get the new certificate...
-	if res, _ := hGet(t, hClient(&tls.Config{RootCAs: second.pool()}), "GET", s.URL+"/", nil); res.StatusCode != http.StatusUpgradeRequired {
+	if res, _ := httpRequest(t, httpClient(&tls.Config{RootCAs: second.pool()}), "GET", s.HTTPURL("/"), nil); res.StatusCode != http.StatusUpgradeRequired {
 		t.Errorf("after reload: %d", res.StatusCode)
 	}
 	// ...and the session on the old one goes on.
-	hEcho(t, session, "after")
+	expectEcho(t, session, "after")
 
 	// A broken file keeps the current certificate.
 	os.WriteFile(certFile, []byte("garbage"), 0o644)
-	s.cmd.Process.Signal(syscall.SIGHUP)
-	for !strings.Contains(s.Log.String(), "not reloaded") {
-		if time.Now().After(deadline) {
-			t.Fatal("no failed reload logged")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if res, _ := hGet(t, hClient(&tls.Config{RootCAs: second.pool()}), "GET", s.URL+"/", nil); res.StatusCode != http.StatusUpgradeRequired {
+	s.signal(t, syscall.SIGHUP)
+	s.waitLog(t, 10*time.Second, "not reloaded")
+	if res, _ := httpRequest(t, httpClient(&tls.Config{RootCAs: second.pool()}), "GET", s.HTTPURL("/"), nil); res.StatusCode != http.StatusUpgradeRequired {
 		t.Errorf("after failed reload: %d", res.StatusCode)
 	}
-	hEcho(t, session, "still")
+	expectEcho(t, session, "still")
 }
 
 func TestHTTPClientCert(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	ca := hMakeCert(t, dir, "ca", true, false, nil)
-	srv := hMakeCert(t, dir, "server", false, false, ca)
-	client := hMakeCert(t, dir, "alice", false, true, ca)
-	stranger := hMakeCert(t, dir, "mallory", false, true, nil)
-	s := hStart(t, "--ssl", "--sslcert="+srv.certFile, "--sslkey="+srv.keyFile, "--sslca="+ca.certFile, "env")
+	ca := makeCert(t, dir, "ca", true, false, nil)
+	srv := makeCert(t, dir, "server", false, false, ca)
+	client := makeCert(t, dir, "alice", false, true, ca)
+	stranger := makeCert(t, dir, "mallory", false, true, nil)
+	s := startServer(t, "--ssl", "--sslcert="+srv.certFile, "--sslkey="+srv.keyFile, "--sslca="+ca.certFile, "env")
 
 	for name, certs := range map[string][]tls.Certificate{"no certificate": nil, "unknown CA": {stranger.tlsCert()}} {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		c, _, err := websocket.Dial(ctx, s.WS+"/", hWSS(&tls.Config{RootCAs: ca.pool(), Certificates: certs}))
-		cancel()
+		c, _, err := tryDial(t, s.URL("/"), wssOpts(&tls.Config{RootCAs: ca.pool(), Certificates: certs}))
 		if err == nil {
 			c.CloseNow()
 			t.Errorf("%s: connected", name)
 		}
 	}
-	env := hEnv(t, hMustDial(t, s.WS+"/", hWSS(&tls.Config{RootCAs: ca.pool(), Certificates: []tls.Certificate{client.tlsCert()}})))
+	env := readEnv(t, dialOpts(t, s.URL("/"), wssOpts(&tls.Config{RootCAs: ca.pool(), Certificates: []tls.Certificate{client.tlsCert()}})))
 	if env["SSL_CLIENT_VERIFY"] != "SUCCESS" || env["SSL_CLIENT_S_DN"] != "CN=alice,O=wsbridge tests" {
 		t.Errorf("SSL_CLIENT_VERIFY=%q SSL_CLIENT_S_DN=%q", env["SSL_CLIENT_VERIFY"], env["SSL_CLIENT_S_DN"])
 	}
@@ -205,9 +191,9 @@ func TestHTTPClientCert(t *testing.T) {
 func TestHTTPRedirPort(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	srv := hMakeCert(t, dir, "server", false, false, nil)
-	redir := hFreePort(t)
-	s := hStart(t, "--ssl", "--sslcert="+srv.certFile, "--sslkey="+srv.keyFile, "--redirport="+strconv.Itoa(redir), "cat")
+	srv := makeCert(t, dir, "server", false, false, nil)
+	redir := freePort(t)
+	s := startServer(t, "--ssl", "--sslcert="+srv.certFile, "--sslkey="+srv.keyFile, "--redirport="+strconv.Itoa(redir), "cat")
 	s.waitDial(t, "tcp", "127.0.0.1:"+strconv.Itoa(redir))
 	base := "http://127.0.0.1:" + strconv.Itoa(redir)
 	tests := []struct {
@@ -219,12 +205,12 @@ func TestHTTPRedirPort(t *testing.T) {
 		{"POST", "/form", http.StatusPermanentRedirect},
 	}
 	for _, tt := range tests {
-		res, _ := hGet(t, nil, tt.method, base+tt.path, nil)
-		want := s.URL + tt.path
+		res, _ := httpRequest(t, nil, tt.method, base+tt.path, nil)
+		want := s.HTTPURL(tt.path)
 		if res.StatusCode != tt.status || res.Header.Get("Location") != want {
 			t.Errorf("%s %s: %d %q, want %d %q", tt.method, tt.path, res.StatusCode, res.Header.Get("Location"), tt.status, want)
 		}
 	}
 	// The TLS port itself still serves.
-	hEcho(t, hMustDial(t, s.WS+"/", hWSS(&tls.Config{RootCAs: srv.pool()})), "tls")
+	expectEcho(t, dialOpts(t, s.URL("/"), wssOpts(&tls.Config{RootCAs: srv.pool()})), "tls")
 }

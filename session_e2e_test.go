@@ -250,6 +250,24 @@ func pidsOf(t *testing.T, path string) []int {
 	return pids
 }
 
+// waitPids waits until a test script has recorded at least n pids in path,
+// and returns them.
+func waitPids(t *testing.T, path string, n int) []int {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			if pids := pidsOf(t, path); len(pids) >= n {
+				return pids
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: fewer than %d pids after %v", path, n, testTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func waitGone(t *testing.T, pids []int, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -261,18 +279,6 @@ func waitGone(t *testing.T, pids []int, within time.Duration) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-}
-
-// alive reports whether pid is a live (non-zombie) process.
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the command name in parentheses.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
 
 // stubbornScript ignores INT, TERM and HUP and starts a grandchild that does
@@ -294,11 +300,7 @@ func TestClientLeavesKillsWholeGroup(t *testing.T) {
 	if got := readText(t, c); got != "ready" {
 		t.Fatalf("got %q", got)
 	}
-	var pids []int
-	for len(pids) < 2 {
-		time.Sleep(20 * time.Millisecond)
-		pids = pidsOf(t, pidfile)
-	}
+	pids := waitPids(t, pidfile, 2)
 	start := time.Now()
 	c.CloseNow() // TCP close without a close frame
 	// 100+250+500 ms of waits, then SIGKILL.
@@ -375,12 +377,7 @@ func TestEnvironment(t *testing.T) {
 	hdr.Set("X-Forwarded-For", "1.1.1.1")
 	hdr["X_Forwarded_For"] = []string{"6.6.6.6"} // would shadow the real one
 	c := dialOpts(t, s.URL("/some/path?a=1&b=2"), &websocket.DialOptions{HTTPHeader: hdr})
-	msgs, _, _ := readUntilClose(t, c)
-	env := map[string]string{}
-	for _, m := range msgs {
-		k, v, _ := strings.Cut(m, "=")
-		env[k] = v
-	}
+	env := readEnv(t, c)
 	port := strings.TrimPrefix(s.addr, "127.0.0.1:")
 	want := map[string]string{
 		"GATEWAY_INTERFACE":    "CGI/1.1",
@@ -440,17 +437,14 @@ func TestMaxForks(t *testing.T) {
 	writeText(t, first, "x")
 	readText(t, first)
 
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	_, resp, err := websocket.Dial(ctx, s.URL("/"), nil)
-	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("second session: err %v, response %v; want HTTP 429", err, resp)
+	if got := dialStatus(t, s.URL("/"), nil); got != http.StatusTooManyRequests {
+		t.Fatalf("second session: HTTP %d, want 429", got)
 	}
 	first.Close(websocket.StatusNormalClosure, "")
 	// The slot frees once the child is reaped.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c, _, err := websocket.Dial(ctx, s.URL("/"), nil)
+		c, _, err := tryDial(t, s.URL("/"), nil)
 		if err == nil {
 			c.CloseNow()
 			break
@@ -483,13 +477,7 @@ func TestPingTimeoutEndsSession(t *testing.T) {
 	// cannot answer pings.
 	conn := rawHandshake(t, s.addr, "/")
 	defer conn.Close()
-	var pids []int
-	for len(pids) == 0 {
-		time.Sleep(20 * time.Millisecond)
-		if _, err := os.Stat(pidfile); err == nil {
-			pids = pidsOf(t, pidfile)
-		}
-	}
+	pids := waitPids(t, pidfile, 1)
 	s.waitLog(t, 10*time.Second, "ping timeout")
 	waitGone(t, pids, 5*time.Second)
 }
@@ -544,31 +532,6 @@ func waitSessionPid(t *testing.T, s *server) int {
 	return pid
 }
 
-func rss(t *testing.T, pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			kb, _ := strconv.Atoi(strings.Fields(l)[1])
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmRSS")
-	return 0
-}
-
-func procState(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return "gone"
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return string(s[i+2])
-}
-
 func TestAccessLog(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, "--logformat=json", script(t, `read x; echo "got $x"; exit 2`))
@@ -602,19 +565,14 @@ func TestShutdownClosesSessions1001(t *testing.T) {
 	s := startServer(t, stubbornScript(t, pidfile))
 	c := dial(t, s.URL("/"))
 	readText(t, c)
-	var pids []int
-	for len(pids) < 2 {
-		time.Sleep(20 * time.Millisecond)
-		pids = pidsOf(t, pidfile)
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
+	pids := waitPids(t, pidfile, 2)
+	s.signal(t, syscall.SIGTERM)
 	_, code, _ := readUntilClose(t, c)
 	if code != websocket.StatusGoingAway {
 		t.Fatalf("close %d, want 1001", code)
 	}
-	<-s.exited
-	if s.err != nil {
-		t.Fatalf("daemon exit: %v", s.err)
+	if code := s.exitCode(t, testTimeout); code != 0 {
+		t.Fatalf("daemon exit status %d", code)
 	}
 	waitGone(t, pids, time.Second)
 }

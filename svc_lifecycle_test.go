@@ -1,9 +1,6 @@
 package main_test
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,18 +15,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// svcSession reads everything a session sends until it ends.
-type svcSession struct {
+// groupSession reads everything a session sends until it ends.
+type groupSession struct {
 	pgid  int
 	lines []string
 	err   error // how it ended
 }
 
-// svcCollect reads conn until it closes; the first message must be "pgid N".
-func svcCollect(conn *websocket.Conn) *svcSession {
-	s := new(svcSession)
+// collectGroup reads conn until it closes; the first message must be "pgid N".
+func collectGroup(conn *websocket.Conn) *groupSession {
+	s := new(groupSession)
 	for {
-		_, msg, err := conn.Read(context.Background())
+		_, msg, err := readWithTimeout(conn)
 		if err != nil {
 			s.err = err
 			return s
@@ -44,31 +41,6 @@ func svcCollect(conn *websocket.Conn) *svcSession {
 	}
 }
 
-// svcGroupGone reports whether no live process of the group remains.
-// Zombies count as gone: orphans wait for init to reap them, which in some
-// containers takes a second or more, and they run no code.
-func svcGroupGone(pgid int) bool {
-	if errors.Is(unix.Kill(-pgid, 0), unix.ESRCH) {
-		return true
-	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 2 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" {
-			return false
-		}
-	}
-	return true
-}
-
 // TestSvcSIGTERMEndsSessionsGoingAway: on SIGTERM every client gets all
 // the output its child wrote, then close 1001; the children and their
 // process groups (grandchildren too) are gone; the daemon exits 0.
@@ -79,7 +51,7 @@ func TestSvcSIGTERMEndsSessionsGoingAway(t *testing.T) {
 	// recording in a file each line once it has written it. With ?grand it
 	// first starts two background sleeps, which a non-interactive shell
 	// leaves ignoring SIGINT: only the group's SIGTERM ends them.
-	script := svcScript(t, dir, "ticker.sh", fmt.Sprintf(`
+	script := writeScript(t, filepath.Join(dir, "ticker.sh"), fmt.Sprintf(`
 if [ "$QUERY_STRING" = grand ]; then sleep 1000 & sleep 1000 & fi
 echo "pgid $$"
 i=0
@@ -90,20 +62,19 @@ while :; do
 	sleep 0.05
 done
 `, dir))
-	port := svcFreePort(t)
-	d, addr := svcStart(t, svcOpts{}, "--address=127.0.0.1", fmt.Sprintf("--port=%d", port), script)
+	d := startServer(t, script)
 
 	var wg sync.WaitGroup
 	queries := []string{"", "", "grand"}
-	results := make([]*svcSession, len(queries))
+	results := make([]*groupSession, len(queries))
 	for i, q := range queries {
-		c := svcDial(t, "ws://"+addr+"/?"+q, nil)
-		wg.Go(func() { results[i] = svcCollect(c) })
+		c := dial(t, d.URL("/?"+q))
+		wg.Go(func() { results[i] = collectGroup(c) })
 	}
 	time.Sleep(400 * time.Millisecond)
 	sent := time.Now()
-	d.signal(syscall.SIGTERM)
-	if code := d.exitCode(10 * time.Second); code != 0 {
+	d.signal(t, syscall.SIGTERM)
+	if code := d.exitCode(t, 10*time.Second); code != 0 {
 		t.Errorf("exit status %d, want 0", code)
 	}
 	took := time.Since(sent)
@@ -131,7 +102,7 @@ done
 				break
 			}
 		}
-		if !svcGroupGone(s.pgid) {
+		if !groupGone(s.pgid) {
 			t.Errorf("session %d: process group %d still has members after the daemon exited", i, s.pgid)
 			unix.Kill(-s.pgid, unix.SIGKILL)
 		}
@@ -141,7 +112,7 @@ done
 	if took > 5*time.Second {
 		t.Errorf("shutdown took %v", took)
 	}
-	d.waitLog("shutting down", time.Second)
+	d.waitLog(t, time.Second, "shutting down")
 }
 
 // TestSvcShutdownTimeout: children that ignore SIGINT and SIGTERM are
@@ -162,29 +133,29 @@ func TestSvcShutdownTimeout(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			script := svcScript(t, dir, "stubborn.sh", `trap '' INT TERM
+			script := writeScript(t, filepath.Join(dir, "stubborn.sh"), `trap '' INT TERM
 echo "pgid $$"
 while :; do echo x; sleep 0.05; done
 `)
-			args := append([]string{"--address=127.0.0.1", fmt.Sprintf("--port=%d", svcFreePort(t)), "--closems=5000"}, tt.args...)
-			d, addr := svcStart(t, svcOpts{}, append(args, script)...)
-			c := svcDial(t, "ws://"+addr+"/", nil)
-			done := make(chan *svcSession, 1)
-			go func() { done <- svcCollect(c) }()
+			args := append([]string{"--closems=5000"}, tt.args...)
+			d := startServer(t, append(args, script)...)
+			c := dial(t, d.URL("/"))
+			done := make(chan *groupSession, 1)
+			go func() { done <- collectGroup(c) }()
 			time.Sleep(200 * time.Millisecond)
 			start := time.Now()
 			for i := 0; i < tt.signals; i++ {
-				d.signal(syscall.SIGTERM)
+				d.signal(t, syscall.SIGTERM)
 				time.Sleep(100 * time.Millisecond)
 			}
-			if code := d.exitCode(tt.atMost + 5*time.Second); code != 0 {
+			if code := d.exitCode(t, tt.atMost+5*time.Second); code != 0 {
 				t.Errorf("exit status %d, want 0", code)
 			}
 			if took := time.Since(start); took > tt.atMost {
 				t.Errorf("took %v, want at most %v", took, tt.atMost)
 			}
 			s := <-done
-			if s.pgid == 0 || !svcGroupGone(s.pgid) {
+			if s.pgid == 0 || !groupGone(s.pgid) {
 				t.Errorf("process group %d survived", s.pgid)
 				if s.pgid > 0 {
 					unix.Kill(-s.pgid, unix.SIGKILL)
@@ -201,50 +172,44 @@ func TestSvcSIGHUPReload(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "wsbridge.toml")
-	port := svcFreePort(t)
-	write := func(s string) {
-		if err := os.WriteFile(conf, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	port := freePort(t)
+	write := func(s string) { writeFile(t, conf, s, 0o644) }
 	write(fmt.Sprintf("port = %d\naddress = \"127.0.0.1\"\nmaxforks = 1\npingms = 0\ncommand = [\"cat\"]\n", port))
-	d, addr := svcStart(t, svcOpts{}, "--config="+conf, "--closems=7")
-	url := "ws://" + addr + "/"
+	d := startDaemon(t, nil, "--config="+conf, "--closems=7")
+	url := d.URL("/")
 
-	first := svcDial(t, url, nil)
-	if got := svcEcho(t, first, "one"); got != "one" {
+	first := dial(t, url)
+	if got := echo(t, first, "one"); got != "one" {
 		t.Fatalf("echo %q", got)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, resp, err := websocket.Dial(ctx, url, nil); err == nil || resp == nil || resp.StatusCode != 429 {
-		t.Fatalf("second session at maxforks=1: %v, want 429", err)
+	if got := dialStatus(t, url, nil); got != 429 {
+		t.Fatalf("second session at maxforks=1: %d, want 429", got)
 	}
 
 	write(fmt.Sprintf("port = %d\naddress = \"127.0.0.1\"\nmaxforks = 2\npingms = 0\ncloseMs = 1\ncommand = [\"cat\"]\n", port+1))
-	d.signal(syscall.SIGHUP)
+	d.signal(t, syscall.SIGHUP)
 	// A bad key makes the whole reload fail, and nothing change.
-	d.waitLog("reload failed", 5*time.Second)
-	d.waitLog(`unknown key \"closeMs\"`, time.Second)
+	d.waitLog(t, 5*time.Second, "reload failed")
+	d.waitLog(t, time.Second, `unknown key \"closeMs\"`)
 
 	write(fmt.Sprintf("port = %d\naddress = \"127.0.0.1\"\nmaxforks = 2\npingms = 0\nclosems = 100\ncommand = [\"cat\"]\n", port+1))
-	d.signal(syscall.SIGHUP)
-	d.waitLog("msg=\"setting changed\" name=maxforks old=1 new=2", 5*time.Second)
-	d.waitLog("needs a restart to apply\" name=port", time.Second)
-	second := svcDial(t, url, nil)
-	if got := svcEcho(t, second, "two"); got != "two" {
+	d.signal(t, syscall.SIGHUP)
+	d.waitLog(t, 5*time.Second, "msg=\"setting changed\" name=maxforks old=1 new=2")
+	d.waitLog(t, time.Second, "needs a restart to apply\" name=port")
+	second := dial(t, url)
+	if got := echo(t, second, "two"); got != "two" {
 		t.Fatalf("echo %q", got)
 	}
-	if got := svcEcho(t, first, "still here"); got != "still here" {
+	if got := echo(t, first, "still here"); got != "still here" {
 		t.Fatalf("the first session did not survive the reload: %q", got)
 	}
-	if strings.Contains(d.output(), "name=closems") {
-		t.Errorf("--closems on the command line must win over the file:\n%s", d.output())
+	if strings.Contains(d.Stderr(), "name=closems") {
+		t.Errorf("--closems on the command line must win over the file:\n%s", d.Stderr())
 	}
 	first.Close(websocket.StatusNormalClosure, "")
 	second.Close(websocket.StatusNormalClosure, "")
-	d.signal(syscall.SIGTERM)
-	if code := d.exitCode(10 * time.Second); code != 0 {
+	d.signal(t, syscall.SIGTERM)
+	if code := d.exitCode(t, 10*time.Second); code != 0 {
 		t.Errorf("exit status %d", code)
 	}
 }

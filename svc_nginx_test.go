@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,22 +9,21 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/coder/websocket"
 )
 
-// svcNginx runs Debian's nginx in the foreground with examples/nginx/wsbridge.conf
+// startNginx runs Debian's nginx in the foreground with examples/nginx/wsbridge.conf
 // proxying to upstream, and returns the address it listens on.
-func svcNginx(t *testing.T, upstream string) string {
+func startNginx(t *testing.T, upstream string) string {
 	t.Helper()
-	nginx := svcNeed(t, "nginx", "reverse proxy test")
+	nginx := need(t, "nginx", "reverse proxy test")
 	dir := t.TempDir()
 	example, err := os.ReadFile(filepath.Join("examples", "nginx", "wsbridge.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	listen := fmt.Sprintf("127.0.0.1:%d", svcFreePort(t))
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	site := string(example)
 	for old, repl := range map[string]string{
 		"server 127.0.0.1:8080": "server " + upstream,
@@ -36,9 +34,7 @@ func svcNginx(t *testing.T, upstream string) string {
 		}
 		site = strings.Replace(site, old, repl, 1)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "wsbridge.conf"), []byte(site), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, filepath.Join(dir, "wsbridge.conf"), site, 0o644)
 	user := ""
 	if os.Geteuid() == 0 {
 		user = "user root;" // workers must reach the 0700 temp dir
@@ -59,27 +55,18 @@ http {
 	include %[2]s/wsbridge.conf;
 }
 `, user, dir)
-	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	confPath := writeFile(t, filepath.Join(dir, "nginx.conf"), conf, 0o644)
 	if out, err := exec.Command(nginx, "-t", "-q", "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confPath).CombinedOutput(); err != nil {
 		t.Fatalf("nginx -t: %v\n%s", err, out)
 	}
-	p := svcStartCmd(t, svcOpts{path: nginx}, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confPath)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", listen)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
+	t.Cleanup(func() {
+		if t.Failed() {
 			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx did not listen on %s: %v\n%s\n%s", listen, err, p.output(), log)
+			t.Logf("nginx error.log:\n%s", log)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	})
+	p := startProgram(t, nil, nginx, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confPath)
+	p.waitDial(t, "tcp", listen)
 	return listen
 }
 
@@ -89,7 +76,7 @@ http {
 func TestSvcNginx(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	script := svcScript(t, dir, "once.sh", `echo "addr=$REMOTE_ADDR https=$HTTPS"
+	script := writeScript(t, filepath.Join(dir, "once.sh"), `echo "addr=$REMOTE_ADDR https=$HTTPS"
 read line
 echo "got $line"
 exit 3
@@ -107,30 +94,25 @@ exit 3
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			args := append([]string{"--address=127.0.0.1", fmt.Sprintf("--port=%d", svcFreePort(t))}, tt.args...)
-			_, upstream := svcStart(t, svcOpts{}, append(args, script)...)
-			front := svcNginx(t, upstream)
+			front := startNginx(t, startServer(t, append(tt.args, script)...).addr)
 
 			dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}}
 			client := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			c, resp, err := websocket.Dial(ctx, "ws://"+front+"/", &websocket.DialOptions{HTTPClient: client})
+			c, resp, err := tryDial(t, "ws://"+front+"/", &websocket.DialOptions{HTTPClient: client})
 			if err != nil {
 				t.Fatalf("dial through nginx: %v", err)
 			}
-			defer c.CloseNow()
 			if resp.Header.Get("Server") == "" || !strings.HasPrefix(resp.Header.Get("Server"), "nginx") {
 				t.Errorf("not answered by nginx: Server %q", resp.Header.Get("Server"))
 			}
-			_, msg, err := c.Read(ctx)
+			_, msg, err := readWithTimeout(c)
 			if err != nil || string(msg) != tt.want {
 				t.Errorf("first message %q, %v; want %q", msg, err, tt.want)
 			}
-			if got := svcEcho(t, c, "through nginx"); got != "got through nginx" {
+			if got := echo(t, c, "through nginx"); got != "got through nginx" {
 				t.Errorf("echo %q", got)
 			}
-			_, _, err = c.Read(ctx)
+			_, _, err = readWithTimeout(c)
 			if code := websocket.CloseStatus(err); code != 4003 {
 				t.Errorf("ended with %v, want close 4003 (exit status 3) through nginx", err)
 			}

@@ -2,12 +2,9 @@ package main_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -17,22 +14,8 @@ import (
 	"github.com/coder/websocket"
 )
 
-func svcGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
-}
-
-// svcMetric returns the value of the series named exactly name.
-func svcMetric(body, name string) string {
+// metricValue returns the value of the series named exactly name.
+func metricValue(body, name string) string {
 	for _, line := range strings.Split(body, "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			return v
@@ -45,35 +28,34 @@ func svcMetric(body, name string) string {
 // /readyz turns 503 at --maxforks; none of it is on the public port.
 func TestSvcMetrics(t *testing.T) {
 	t.Parallel()
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", svcFreePort(t))
-	d, addr := svcStart(t, svcOpts{}, "--address=127.0.0.1", fmt.Sprintf("--port=%d", svcFreePort(t)),
-		"--metrics-address="+metricsAddr, "--maxforks=1", "cat")
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	d := startServer(t, "--metrics-address="+metricsAddr, "--maxforks=1", "cat")
 	base := "http://" + metricsAddr
 
-	if code, body := svcGet(t, base+"/healthz"); code != 200 || body != "ok\n" {
-		t.Errorf("/healthz: %d %q", code, body)
+	if res, body := httpRequest(t, nil, "GET", base+"/healthz", nil); res.StatusCode != 200 || body != "ok\n" {
+		t.Errorf("/healthz: %d %q", res.StatusCode, body)
 	}
-	if code, _ := svcGet(t, base+"/readyz"); code != 200 {
-		t.Errorf("/readyz with no session: %d", code)
+	if res, _ := httpRequest(t, nil, "GET", base+"/readyz", nil); res.StatusCode != 200 {
+		t.Errorf("/readyz with no session: %d", res.StatusCode)
 	}
 	// The public port has no metrics.
-	if code, body := svcGet(t, "http://"+addr+"/metrics"); code == 200 || strings.Contains(body, "wsbridge_") {
-		t.Errorf("public port answered /metrics: %d %q", code, body)
+	if res, body := httpRequest(t, nil, "GET", d.HTTPURL("/metrics"), nil); res.StatusCode == 200 || strings.Contains(body, "wsbridge_") {
+		t.Errorf("public port answered /metrics: %d %q", res.StatusCode, body)
 	}
 
-	c := svcDial(t, "ws://"+addr+"/", nil)
+	c := dial(t, d.URL("/"))
 	for _, m := range []string{"hello", "metrics"} {
-		if got := svcEcho(t, c, m); got != m {
+		if got := echo(t, c, m); got != m {
 			t.Fatalf("echo %q", got)
 		}
 	}
-	if code, body := svcGet(t, base+"/readyz"); code != 503 || !strings.Contains(body, "maxforks") {
-		t.Errorf("/readyz at --maxforks: %d %q", code, body)
+	if res, body := httpRequest(t, nil, "GET", base+"/readyz", nil); res.StatusCode != 503 || !strings.Contains(body, "maxforks") {
+		t.Errorf("/readyz at --maxforks: %d %q", res.StatusCode, body)
 	}
 	c.Close(websocket.StatusNormalClosure, "")
-	d.waitLog("msg=disconnect", 5*time.Second)
+	d.waitLog(t, 5*time.Second, "msg=disconnect")
 
-	_, body := svcGet(t, base+"/metrics")
+	_, body := httpRequest(t, nil, "GET", base+"/metrics", nil)
 	for name, want := range map[string]string{
 		"wsbridge_sessions_total":                                 "1",
 		"wsbridge_sessions_active":                                "0",
@@ -89,15 +71,15 @@ func TestSvcMetrics(t *testing.T) {
 		`wsbridge_session_duration_seconds_bucket{le="+Inf"}`:     "1",
 		`wsbridge_build_info{version="0.1.0"}`:                    "1",
 	} {
-		if got := svcMetric(body, name); got != want {
+		if got := metricValue(body, name); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)
 		}
 	}
 	if !strings.Contains(body, "# TYPE wsbridge_session_duration_seconds histogram") {
 		t.Errorf("no histogram TYPE line:\n%s", body)
 	}
-	if code, _ := svcGet(t, base+"/readyz"); code != 200 {
-		t.Errorf("/readyz after the session: %d", code)
+	if res, _ := httpRequest(t, nil, "GET", base+"/readyz", nil); res.StatusCode != 200 {
+		t.Errorf("/readyz after the session: %d", res.StatusCode)
 	}
 }
 
@@ -105,17 +87,17 @@ func TestSvcMetrics(t *testing.T) {
 // documented keys.
 func TestSvcJSONLogs(t *testing.T) {
 	t.Parallel()
-	d, addr := svcStart(t, svcOpts{}, "--address=127.0.0.1", fmt.Sprintf("--port=%d", svcFreePort(t)), "--logformat=json", "cat")
-	c := svcDial(t, "ws://"+addr+"/chat?x=1", nil)
-	svcEcho(t, c, "hi")
+	d := startServer(t, "--logformat=json", "cat")
+	c := dial(t, d.URL("/chat?x=1"))
+	echo(t, c, "hi")
 	c.Close(websocket.StatusNormalClosure, "")
-	d.waitLog(`"msg":"disconnect"`, 5*time.Second)
-	d.signal(syscall.SIGTERM)
-	if code := d.exitCode(10 * time.Second); code != 0 {
+	d.waitLog(t, 5*time.Second, `"msg":"disconnect"`)
+	d.signal(t, syscall.SIGTERM)
+	if code := d.exitCode(t, 10*time.Second); code != 0 {
 		t.Errorf("exit status %d", code)
 	}
 	var disconnect map[string]any
-	sc := bufio.NewScanner(strings.NewReader(d.output()))
+	sc := bufio.NewScanner(strings.NewReader(d.Stderr()))
 	for sc.Scan() {
 		var obj map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &obj); err != nil {
@@ -146,12 +128,10 @@ func TestSvcJSONLogs(t *testing.T) {
 // give the command.
 func TestSvcConfigPrecedence(t *testing.T) {
 	t.Parallel()
-	filePort, envPort, cliPort := svcFreePort(t), svcFreePort(t), svcFreePort(t)
+	filePort, envPort, cliPort := freePort(t), freePort(t), freePort(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "wsbridge.toml")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("# settings\nport = %d\naddress = [\"127.0.0.1\"]\ncommand = [\"cat\"]\n", filePort)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, conf, fmt.Sprintf("# settings\nport = %d\naddress = [\"127.0.0.1\"]\ncommand = [\"cat\"]\n", filePort), 0o644)
 	tests := []struct {
 		name string
 		env  []string
@@ -170,17 +150,17 @@ func TestSvcConfigPrecedence(t *testing.T) {
 			if !strings.Contains(strings.Join(tt.env, " "), "WSBRIDGE_CONFIG") {
 				args = append([]string{"--config=" + conf}, args...)
 			}
-			d, addr := svcStart(t, svcOpts{env: tt.env}, args...)
-			if want := fmt.Sprintf("127.0.0.1:%d", tt.want); addr != want {
-				t.Errorf("listening on %s, want %s", addr, want)
+			d := startDaemon(t, tt.env, args...)
+			if want := fmt.Sprintf("127.0.0.1:%d", tt.want); d.addr != want {
+				t.Errorf("listening on %s, want %s", d.addr, want)
 			}
-			c := svcDial(t, "ws://"+addr+"/", nil)
-			if got := svcEcho(t, c, "from the file's command"); got != "from the file's command" {
+			c := dial(t, d.URL("/"))
+			if got := echo(t, c, "from the file's command"); got != "from the file's command" {
 				t.Errorf("echo %q", got)
 			}
 			c.Close(websocket.StatusNormalClosure, "")
-			d.signal(syscall.SIGTERM)
-			if code := d.exitCode(10 * time.Second); code != 0 {
+			d.signal(t, syscall.SIGTERM)
+			if code := d.exitCode(t, 10*time.Second); code != 0 {
 				t.Errorf("exit status %d", code)
 			}
 		})
@@ -206,20 +186,17 @@ func TestSvcConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			conf := filepath.Join(t.TempDir(), "wsbridge.toml")
-			if err := os.WriteFile(conf, []byte(tt.file), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			conf := writeFile(t, filepath.Join(t.TempDir(), "wsbridge.toml"), tt.file, 0o644)
 			args := []string{"--config=" + conf}
 			if tt.name != "no command anywhere" {
 				args = append(args, "cat")
 			}
-			p := svcStartCmd(t, svcOpts{env: tt.env}, args...)
-			if code := p.exitCode(10 * time.Second); code != tt.code {
-				t.Errorf("exit status %d, want %d:\n%s", code, tt.code, p.output())
+			code, out := runWsbridge(t, tt.env, args...)
+			if code != tt.code {
+				t.Errorf("exit status %d, want %d:\n%s", code, tt.code, out)
 			}
-			if !strings.Contains(p.output(), tt.want) {
-				t.Errorf("output lacks %q:\n%s", tt.want, p.output())
+			if !strings.Contains(out, tt.want) {
+				t.Errorf("output lacks %q:\n%s", tt.want, out)
 			}
 		})
 	}
@@ -230,7 +207,7 @@ func TestSvcConfigErrors(t *testing.T) {
 func TestSvcTrustedProxy(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	script := svcScript(t, dir, "env.sh", `echo "addr=$REMOTE_ADDR port=$REMOTE_PORT https=$HTTPS host=$REMOTE_HOST"
+	script := writeScript(t, filepath.Join(dir, "env.sh"), `echo "addr=$REMOTE_ADDR port=$REMOTE_PORT https=$HTTPS host=$REMOTE_HOST"
 `)
 	header := http.Header{"X-Forwarded-For": {"198.51.100.1, 203.0.113.9"}, "X-Forwarded-Proto": {"https"}}
 	tests := []struct {
@@ -246,24 +223,18 @@ func TestSvcTrustedProxy(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			args := append([]string{"--address=127.0.0.1", fmt.Sprintf("--port=%d", svcFreePort(t))}, tt.args...)
-			d, addr := svcStart(t, svcOpts{}, append(args, script)...)
-			c := svcDial(t, "ws://"+addr+"/", &websocket.DialOptions{HTTPHeader: header})
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_, msg, err := c.Read(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			d := startServer(t, append(tt.args, script)...)
+			c := dialOpts(t, d.URL("/"), &websocket.DialOptions{HTTPHeader: header})
+			_, msg := readMsg(t, c)
 			if !strings.HasPrefix(string(msg), tt.want) {
 				t.Errorf("child saw %q, want %q", msg, tt.want)
 			}
 			if strings.Contains(tt.want, "https=on") != strings.Contains(string(msg), "https=on") {
 				t.Errorf("HTTPS: child saw %q", msg)
 			}
-			d.waitLog("msg=connect", 5*time.Second)
-			if !strings.Contains(d.output(), tt.wantR) {
-				t.Errorf("access log lacks %q:\n%s", tt.wantR, d.output())
+			d.waitLog(t, 5*time.Second, "msg=connect")
+			if !strings.Contains(d.Stderr(), tt.wantR) {
+				t.Errorf("access log lacks %q:\n%s", tt.wantR, d.Stderr())
 			}
 		})
 	}

@@ -2,9 +2,7 @@ package main_test
 
 import (
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,8 +16,8 @@ import (
 	"github.com/coder/websocket"
 )
 
-// svcNotifyReceiver is a NOTIFY_SOCKET: it collects what sd_notify sends.
-type svcNotifyReceiver struct {
+// notifyReceiver is a NOTIFY_SOCKET: it collects what sd_notify sends.
+type notifyReceiver struct {
 	path string
 	conn *net.UnixConn
 	wg   sync.WaitGroup
@@ -28,15 +26,10 @@ type svcNotifyReceiver struct {
 	msgs []string
 }
 
-func svcListenNotify(t *testing.T) *svcNotifyReceiver {
+func listenNotify(t *testing.T) *notifyReceiver {
 	t.Helper()
-	// sun_path is short (108 bytes): a short directory of our own.
-	dir, err := os.MkdirTemp("", "sdn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	r := &svcNotifyReceiver{path: filepath.Join(dir, "notify")}
+	r := &notifyReceiver{path: filepath.Join(shortTempDir(t), "notify")}
+	var err error
 	r.conn, err = net.ListenUnixgram("unixgram", &net.UnixAddr{Name: r.path, Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +54,7 @@ func svcListenNotify(t *testing.T) *svcNotifyReceiver {
 }
 
 // waitFor waits for a datagram containing s and returns its index.
-func (r *svcNotifyReceiver) waitFor(t *testing.T, s string, after int) int {
+func (r *notifyReceiver) waitFor(t *testing.T, s string, after int) int {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -86,12 +79,11 @@ func (r *svcNotifyReceiver) waitFor(t *testing.T, s string, after int) int {
 // STOPPING=1 on SIGTERM.
 func TestSvcSystemdNotify(t *testing.T) {
 	t.Parallel()
-	r := svcListenNotify(t)
-	d, addr := svcStart(t, svcOpts{env: []string{"NOTIFY_SOCKET=" + r.path, "WATCHDOG_USEC=200000"}},
-		"--address=127.0.0.1", fmt.Sprintf("--port=%d", svcFreePort(t)), "cat")
+	r := listenNotify(t)
+	d := startServerEnv(t, []string{"NOTIFY_SOCKET=" + r.path, "WATCHDOG_USEC=200000"}, "cat")
 	ready := r.waitFor(t, "READY=1", 0)
 	r.mu.Lock()
-	if !strings.Contains(r.msgs[ready], "STATUS=listening on "+addr) {
+	if !strings.Contains(r.msgs[ready], "STATUS=listening on "+d.addr) {
 		t.Errorf("READY without the address in STATUS: %q", r.msgs[ready])
 	}
 	r.mu.Unlock()
@@ -99,7 +91,7 @@ func TestSvcSystemdNotify(t *testing.T) {
 	w := r.waitFor(t, "WATCHDOG=1", 0)
 	r.waitFor(t, "WATCHDOG=1", w+1)
 
-	d.signal(syscall.SIGHUP)
+	d.signal(t, syscall.SIGHUP)
 	rel := r.waitFor(t, "RELOADING=1", 0)
 	r.mu.Lock()
 	if !regexp.MustCompile(`MONOTONIC_USEC=\d+`).MatchString(r.msgs[rel]) {
@@ -108,9 +100,9 @@ func TestSvcSystemdNotify(t *testing.T) {
 	r.mu.Unlock()
 	r.waitFor(t, "READY=1", rel+1)
 
-	d.signal(syscall.SIGTERM)
+	d.signal(t, syscall.SIGTERM)
 	r.waitFor(t, "STOPPING=1", rel+1)
-	if code := d.exitCode(10 * time.Second); code != 0 {
+	if code := d.exitCode(t, 10*time.Second); code != 0 {
 		t.Errorf("exit status %d", code)
 	}
 }
@@ -121,8 +113,8 @@ func TestSvcSystemdNotify(t *testing.T) {
 // named sockets, metrics on the one called "metrics".
 func TestSvcSocketActivation(t *testing.T) {
 	t.Parallel()
-	activate := svcNeed(t, "systemd-socket-activate", "socket activation test")
-	bin := svcBinary(t)
+	activate := need(t, "systemd-socket-activate", "socket activation test")
+	bin := wsbridgeBinary(t)
 	tests := []struct {
 		name    string
 		metrics bool
@@ -133,42 +125,37 @@ func TestSvcSocketActivation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			web := fmt.Sprintf("127.0.0.1:%d", svcFreePort(t))
+			web := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 			args := []string{"-l", web}
 			metrics := ""
 			if tt.metrics {
-				metrics = fmt.Sprintf("127.0.0.1:%d", svcFreePort(t))
+				metrics = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 				args = append(args, "-l", metrics, "--fdname=web:metrics")
 			}
 			// --port is ignored when systemd passes sockets.
 			args = append(args, bin, "--port=1", "cat")
-			p := svcStartCmd(t, svcOpts{path: activate}, args...)
-			if p.waitFor(regexp.MustCompile(`Listening on `+regexp.QuoteMeta(web)), 10*time.Second) == nil {
-				if os.Getenv("CI") == "" && strings.Contains(p.output(), "rror") {
-					t.Skipf("systemd-socket-activate cannot run here:\n%s", p.output())
+			p := startProgram(t, nil, activate, args...)
+			if p.match(10*time.Second, regexp.MustCompile(`Listening on `+regexp.QuoteMeta(web))) == nil {
+				if strings.Contains(p.Stderr(), "rror") {
+					skipUnlessCI(t, "systemd-socket-activate cannot run here:\n"+p.Stderr())
 				}
-				t.Fatalf("systemd-socket-activate did not listen:\n%s", p.output())
+				t.Fatalf("systemd-socket-activate did not listen:\n%s", p.Stderr())
 			}
-			c := svcDial(t, "ws://"+web+"/", nil)
-			if got := svcEcho(t, c, "through systemd"); got != "through systemd" {
+			c := dial(t, "ws://"+web+"/")
+			if got := echo(t, c, "through systemd"); got != "through systemd" {
 				t.Errorf("echo %q", got)
 			}
 			c.Close(websocket.StatusNormalClosure, "")
-			p.waitLog("msg=listening address="+web, 5*time.Second)
+			p.waitLog(t, 5*time.Second, "msg=listening address="+web)
 			if tt.metrics {
-				resp, err := http.Get("http://" + metrics + "/metrics")
-				if err != nil {
-					t.Fatal(err)
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if !strings.Contains(string(body), "wsbridge_sessions_total 1") {
+				_, body := httpRequest(t, nil, "GET", "http://"+metrics+"/metrics", nil)
+				if !strings.Contains(body, "wsbridge_sessions_total 1") {
 					t.Errorf("metrics on the socket named metrics:\n%s", body)
 				}
 			}
-			p.signal(syscall.SIGTERM)
-			if code := p.exitCode(10 * time.Second); code != 0 {
-				t.Errorf("exit status %d:\n%s", code, p.output())
+			p.signal(t, syscall.SIGTERM)
+			if code := p.exitCode(t, 10*time.Second); code != 0 {
+				t.Errorf("exit status %d:\n%s", code, p.Stderr())
 			}
 		})
 	}
@@ -179,8 +166,8 @@ func TestSvcSocketActivation(t *testing.T) {
 // points at the binary just built.
 func TestSvcSystemdUnitsVerify(t *testing.T) {
 	t.Parallel()
-	analyze := svcNeed(t, "systemd-analyze", "unit file check")
-	bin := svcBinary(t)
+	analyze := need(t, "systemd-analyze", "unit file check")
+	bin := wsbridgeBinary(t)
 	dir := t.TempDir()
 	units := []string{"wsbridge.service", "wsbridge.socket", "wsbridge-metrics.socket"}
 	for _, name := range units {
