@@ -143,12 +143,7 @@ func TestHTTPCGI(t *testing.T) {
 	if res.StatusCode != 200 || res.Header.Get("X-Script") != "hello" || !strings.HasPrefix(body, "hello from CGI\n") {
 		t.Fatalf("CGI: %d %v %q", res.StatusCode, res.Header, body)
 	}
-	env := map[string]string{}
-	for _, line := range strings.Split(body, "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok {
-			env[k] = v
-		}
-	}
+	env := parseEnv(strings.Split(body, "\n"))
 	want := map[string]string{
 		"SCRIPT_NAME":     "/hello.cgi",
 		"PATH_INFO":       "/extra/path",
