@@ -37,6 +37,9 @@ type Config struct {
 	// Terminal, when set, runs the child on a pseudo-terminal of that size
 	// instead of pipes.
 	Terminal *Winsize
+	// NoEcho starts a Terminal with input echo off, set before the child
+	// runs so not even its first input can be echoed.
+	NoEcho bool
 }
 
 // Process is a running child and the process group it leads.
@@ -121,7 +124,7 @@ func Start(cfg Config) (*Process, error) {
 	var childFiles []*os.File
 	var err error
 	if cfg.Terminal != nil {
-		childFiles, err = p.openTerminal(*cfg.Terminal)
+		childFiles, err = p.openTerminal(*cfg.Terminal, !cfg.NoEcho)
 	} else {
 		childFiles, err = p.openPipes()
 	}
