@@ -235,8 +235,12 @@ func (p *Process) CloseStdin() {
 	p.stdinMu.Do(func() {
 		if p.tty != nil {
 			// A terminal has no half-close: send the EOF character instead,
-			// at the start of a line so the line discipline acts on it.
-			p.tty.Write([]byte{'\n', 4})
+			// at the start of a line so the line discipline acts on it. Never
+			// wait to write it: a child that does not read its terminal
+			// would hold up the kill sequence.
+			if rc, err := p.tty.SyscallConn(); err == nil {
+				rc.Control(func(fd uintptr) { unix.Write(int(fd), []byte{'\n', 4}) })
+			}
 			return
 		}
 		p.Stdin.Close()

@@ -123,3 +123,33 @@ func TestTerminalResizeKeepsDeadlines(t *testing.T) {
 		t.Fatal("a read after Resize ignored its deadline: the master went back to blocking mode")
 	}
 }
+
+// A child that never reads its terminal must not hold up the kill
+// sequence: the EOF character of CloseStdin cannot be written into a full
+// input queue, and the signals must follow anyway.
+func TestTerminalStopWithFullInput(t *testing.T) {
+	t.Parallel()
+	// In canonical mode the line discipline drops what does not fit; raw,
+	// the queue fills and writes wait.
+	p := startTerminal(t, true, `stty raw; echo ready; exec sleep 30`)
+	var out []byte
+	readUntil(t, p.Stdout, &out, "ready")
+	chunk := bytes.Repeat([]byte("x"), 4096)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if time.Now().After(deadline) {
+			t.Fatal("the terminal's input never filled up")
+		}
+		p.Stdin.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := p.Stdin.Write(chunk); err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	p.Stdin.SetWriteDeadline(time.Time{})
+	p.Stop()
+	if st := waitDone(t, p, 5*time.Second); st.Signal == 0 {
+		t.Fatalf("status %v, want killed by a signal", st)
+	}
+}
