@@ -183,7 +183,7 @@ sessions started
 .TP
 .BR wsbridge_handshakes_refused_total { reason }
 requests answered without a session, by reason: origin, auth, maxforks,
-not_found, bad_request, shutting_down
+not_found, bad_request, shutting_down, max_clients
 .TP
 .BR wsbridge_messages_total { direction } ", " wsbridge_bytes_total { direction }
 WebSocket messages and payload bytes from clients
