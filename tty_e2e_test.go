@@ -334,7 +334,7 @@ func TestTerminalResizeAndInput(t *testing.T) {
 
 func TestTerminalReadOnly(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, "--terminal", "sh", "-c", `echo ready; if read -r -t 2 x; then echo "got:$x"; else echo nothing; fi`)
+	s := startServer(t, "--terminal", "bash", "-c", `echo ready; if read -r -t 2 x; then echo "got:$x"; else echo nothing; fi`)
 	tc := ttyDial(t, s.URL("/"), nil)
 	tc.waitOutput("ready")
 	tc.send("secret\r")

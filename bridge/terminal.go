@@ -258,7 +258,7 @@ func (h *Handler) serveTerminal(w http.ResponseWriter, r *http.Request) {
 			conn.Close(websocket.StatusTryAgainLater, "server busy: no free process slot")
 			return
 		}
-		p, err = h.startTTY(r, ep, id, env)
+		p, err = h.startTTY(r, ep, id, env, c)
 		if err != nil {
 			t.mu.Unlock()
 			h.log.Error("spawn failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
@@ -267,6 +267,9 @@ func (h *Handler) serveTerminal(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		slot.held = false // the process gives it back when reaped
+		t.mu.Unlock()
+		clientHeld = false // released when the client detaches
+		return
 	}
 	attached := p.attach(c)
 	t.mu.Unlock()

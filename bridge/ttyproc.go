@@ -62,10 +62,12 @@ type ttyProc struct {
 	bytesIn, bytesOut, msgsIn, msgsOut atomic.Int64
 }
 
-// startTTY starts ep's program for a new session, with t.mu held, and
-// registers it. The caller holds a --maxforks slot, which the process keeps
-// until it is reaped.
-func (h *Handler) startTTY(r *http.Request, ep Endpoint, id string, env []string) (*ttyProc, error) {
+// startTTY starts ep's program for a new session with first attached, with
+// t.mu held, and registers it. The first client is attached before the
+// terminal is read, so it gets every byte even of a program that is quick
+// to write and to exit. The caller holds a --maxforks slot, which the
+// process keeps until it is reaped.
+func (h *Handler) startTTY(r *http.Request, ep Endpoint, id string, env []string, first *ttyClient) (*ttyProc, error) {
 	t := h.tty
 	cfg := h.spawnConfig(r, ep, env)
 	proc, err := process.Start(cfg)
@@ -90,6 +92,7 @@ func (h *Handler) startTTY(r *http.Request, ep Endpoint, id string, env []string
 	t.register(p)
 	h.observer().SessionStarted()
 	p.log.Log(r.Context(), LevelAccess, "start", "remote", r.RemoteAddr, "path", r.URL.Path, "command", p.cmd)
+	p.attach(first)
 	if !h.sessions.add(p) {
 		p.goAway()
 	}
