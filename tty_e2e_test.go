@@ -533,9 +533,11 @@ func TestTerminalShared(t *testing.T) {
 		c.waitOutput(`got=from-a size=30 80`)
 		c.waitOutput(`got=from-b size=30 80`)
 	}
+	// One connection's messages are handled in order: the resize is in
+	// effect before the line after it arrives.
 	b.control(`{"type":"resize","cols":120,"rows":20}`)
-	a.send("again\r")
-	b.waitOutput(`got=again size=20 100`)
+	b.send("again\r")
+	a.waitOutput(`got=again size=20 100`)
 
 	// When one leaves, the size follows the one left, and the program
 	// carries on for the other.
