@@ -150,7 +150,11 @@ func (c *cli) terminalPage() http.Handler {
 	if tmpl, err := c.titleTemplate(); err == nil {
 		host, _ := os.Hostname()
 		var b strings.Builder
-		if tmpl.Execute(&b, bridge.TitleData{Command: strings.Join(c.Command, " "), Hostname: host}) == nil {
+		cmd := strings.Join(c.Command, " ")
+		if cmd == "" {
+			cmd = "wsbridge" // --dir: the script is known per request
+		}
+		if tmpl.Execute(&b, bridge.TitleData{Command: cmd, Hostname: host}) == nil {
 			opts.Title = b.String()
 		}
 	}

@@ -194,3 +194,40 @@ func TestTerminalShutdown(t *testing.T) {
 		t.Fatalf("after shutdown: %d processes, %d clients", h.Active(), h.Clients())
 	}
 }
+
+// A program that does not read its terminal must not hold up the client's
+// reader: after a paste far larger than the terminal takes, control
+// messages still work and the client's leaving still stops the program.
+func TestTerminalInputNeverBlocksReader(t *testing.T) {
+	t.Parallel()
+	h, srv := newServer(t, bridge.Options{Terminal: &bridge.TerminalOptions{Writable: true}},
+		"bash", "-c", `stty raw -echo; echo ready; exec sleep 60`)
+	tc := dialTTY(t, wsURL(srv), nil)
+	tc.waitOutput("ready")
+	paste := bytes.Repeat([]byte("x"), 32<<10)
+	for i := 0; i < 64; i++ { // 2 MiB: more than the terminal and the queue hold
+		if err := tc.c.Write(context.Background(), websocket.MessageBinary, paste); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The ping needs the server's reader to answer it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	read := make(chan struct{})
+	go func() { // a reader of our own, to see the pong
+		defer close(read)
+		for tc.read() == nil {
+		}
+	}()
+	if err := tc.c.Ping(ctx); err != nil {
+		t.Fatalf("ping after the paste: %v", err)
+	}
+	tc.c.Close(websocket.StatusNormalClosure, "")
+	<-read
+	for h.Active() > 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the program still runs after its client left")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

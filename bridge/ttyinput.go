@@ -19,10 +19,10 @@ type ttyInput struct {
 	wake chan struct{}
 	done chan struct{}
 
-	mu      sync.Mutex
-	pending []byte
-	closed  bool
-	dropped bool // input was dropped since the last log
+	mu       sync.Mutex
+	pending  []byte
+	closed   bool
+	dropping bool // the last push was dropped
 }
 
 func newTTYInput(f *os.File) *ttyInput {
@@ -31,20 +31,27 @@ func newTTYInput(f *os.File) *ttyInput {
 	return in
 }
 
-// push queues b (copied). It reports false when b was dropped.
-func (in *ttyInput) push(b []byte) bool {
+// push queues b (copied). b is dropped when too much is pending already;
+// firstDrop reports the first input dropped since input last went through.
+// After close, input is dropped quietly: the program is gone.
+func (in *ttyInput) push(b []byte) (queued, firstDrop bool) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.closed || len(in.pending)+len(b) > maxPendingInput {
-		in.dropped = true
-		return false
+	if in.closed {
+		return false, false
 	}
+	if len(in.pending)+len(b) > maxPendingInput {
+		first := !in.dropping
+		in.dropping = true
+		return false, first
+	}
+	in.dropping = false
 	in.pending = append(in.pending, b...)
 	select {
 	case in.wake <- struct{}{}:
 	default:
 	}
-	return true
+	return true, false
 }
 
 // close ends the writer once it has written what is pending, or at once if
@@ -92,13 +99,4 @@ func (in *ttyInput) run() {
 			<-in.wake
 		}
 	}
-}
-
-// takeDropped reports whether input was dropped since it was last asked.
-func (in *ttyInput) takeDropped() bool {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	d := in.dropped
-	in.dropped = false
-	return d
 }

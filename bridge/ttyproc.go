@@ -436,11 +436,11 @@ func (p *ttyProc) title(c *ttyClient) (string, bool) {
 
 // write queues client input for the program.
 func (p *ttyProc) write(b []byte) {
-	if !p.input.push(b) {
-		if p.input.takeDropped() {
-			p.log.Info("input dropped: the program has not read 1 MiB of input already queued")
-		}
-		return
+	queued, firstDrop := p.input.push(b)
+	if firstDrop {
+		p.log.Info("input dropped: the program has not read the 1 MiB of input already queued")
 	}
-	p.bytesIn.Add(int64(len(b)))
+	if queued {
+		p.bytesIn.Add(int64(len(b)))
+	}
 }
