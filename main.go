@@ -49,6 +49,7 @@ type cli struct {
 	Version       kong.VersionFlag `env:"-" help:"Print the version and exit."`
 	HelpMan       bool             `name:"help-man" hidden:"" help:"Print the man page (roff) and exit."`
 	HTTPFlags
+	TerminalFlags
 
 	// Running as a service (service.go, config.go, metrics.go, proxy.go).
 	Config          string        `name:"config" placeholder:"FILE" help:"Read settings from this TOML file: any flag by its name (maxforks = 10) and the program (command = [\"./count.sh\"]). The command line, then WSBRIDGE_<FLAG> variables, win over it. SIGHUP re-reads loglevel, maxforks, pingms and closems."`
@@ -165,6 +166,12 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		ServerSoftware: "wsbridge/" + version,
 		Logger:         logger,
 		Observer:       observer(m),
+		Dir:            c.cwd(),
+		PTY:            c.PTY,
+		Term:           c.Term,
+		URLArgs:        c.URLArg,
+		Once:           c.Once,
+		Terminal:       c.terminalOptions(),
 	})
 
 	web, err := c.newWeb(handler, resolve, scriptDir, logger)
@@ -233,6 +240,9 @@ func (c *cli) validate() error {
 		return errors.New("--passstderr cannot be combined with --binary: stderr lines are sent as JSON text")
 	}
 	if err := c.validateHTTP(); err != nil {
+		return err
+	}
+	if err := c.validateTerminal(); err != nil {
 		return err
 	}
 	return c.validateService()

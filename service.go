@@ -154,6 +154,9 @@ loop:
 			s.log.Info("shutting down", "signal", sig.String(), "sessions", s.handler.Active(),
 				"timeout", s.shutdownTimeout.String())
 			break loop
+		case <-s.handler.OnceDone():
+			s.log.Info("shutting down", "reason", "--once: the session has ended")
+			break loop
 		case err := <-serveErr:
 			failed.Store(true)
 			s.log.Error("serve", "err", err)

@@ -144,6 +144,9 @@ func (c *cli) newWeb(h *bridge.Handler, resolve func(*http.Request) (bridge.Endp
 	if c.DevConsole {
 		console = static.DevConsole()
 	}
+	if c.Terminal {
+		console = c.terminalPage()
+	}
 	rt := newRouter(h, resolve, console, logger)
 	// Plain requests: CGI first, then static files, then the fallback.
 	// Scripts are never served as files: nothing of --cgidir, and no
@@ -188,6 +191,9 @@ func (c *cli) newWeb(h *bridge.Handler, resolve func(*http.Request) (bridge.Endp
 	origins, err := bridge.NewOriginPolicy(c.Origin, c.SameOrigin)
 	if err != nil {
 		return nil, err
+	}
+	if c.Terminal && !origins.Active() {
+		origins = bridge.TerminalOriginPolicy() // a shell is not for other sites
 	}
 	handler = origins.Middleware(logger)(handler)
 	all, _ := parseHeaders("--header", c.Header)

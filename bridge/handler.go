@@ -71,6 +71,25 @@ type Options struct {
 	Subprotocols []string
 	// Observer, if set, is told about sessions and refusals (metrics).
 	Observer Observer
+
+	// PTY runs the program on a pseudo-terminal instead of pipes (--pty),
+	// sized by the request's ?cols=&rows= (default 80x24), with echo off.
+	// The program sees a terminal, so it line-buffers its output; stderr
+	// is merged into stdout.
+	PTY bool
+	// Term is TERM for a program on a pseudo-terminal (--term); empty:
+	// DefaultTerm.
+	Term string
+	// URLArgs appends the request's ?arg= values to argv, in order
+	// (--url-arg).
+	URLArgs bool
+	// Once serves one session (--once): upgrades that would start another
+	// process get 503, and OnceDone is closed once its process has ended.
+	Once bool
+	// Terminal, if set, makes every endpoint a browser terminal speaking
+	// wsbridge.tty.v1 (--terminal and its options); PTY is then implied and
+	// Binary, PassStderr and Subprotocols are not used.
+	Terminal *TerminalOptions
 }
 
 // Handler serves WebSocket sessions: one child per accepted connection.
@@ -83,6 +102,8 @@ type Handler struct {
 	forks     atomic.Int64
 	sessions  registry
 	live      atomic.Pointer[Tunables] // settings changed at run time (tune.go)
+	once      onceState                // --once (once.go)
+	tty       *ttyState                // --terminal sessions and tokens (terminal.go)
 }
 
 // New returns a Handler for opts.
@@ -95,6 +116,10 @@ func New(opts Options) *Handler {
 	var b [4]byte
 	rand.Read(b[:])
 	h.idPrefix = hex.EncodeToString(b[:]) + "-"
+	h.once.init(opts.Once)
+	if opts.Terminal != nil {
+		h.tty = newTTYState(*opts.Terminal)
+	}
 	return h
 }
 
@@ -124,6 +149,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "426 Upgrade Required: this endpoint speaks WebSocket; connect with a WebSocket client", http.StatusUpgradeRequired)
 		return
 	}
+	if h.tty != nil {
+		h.serveTerminal(w, r)
+		return
+	}
 	ep, err := h.resolve(r)
 	if err != nil {
 		if errors.Is(err, ErrNoEndpoint) {
@@ -148,10 +177,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	id := h.idPrefix + strconv.FormatUint(h.ids.Add(1), 10)
 	log := h.log.With("session", id)
+	if !h.once.claim() {
+		h.refuseOnce(w, r)
+		return
+	}
 
 	// The slot is taken before the upgrade so a refused client learns it
 	// from the status line, and is given back when the child is reaped.
 	if !h.takeSlot(w, r, log) {
+		h.once.unclaim()
 		return
 	}
 	released := false
@@ -173,6 +207,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		log.Log(r.Context(), LevelAccess, "handshake failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 		h.observer().Refused(RefusedBadRequest)
+		h.once.unclaim()
 		return
 	}
 	// The input pump enforces --maxframesize itself, so that a message
@@ -181,17 +216,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	conn.SetReadLimit(-1)
 
 	start := time.Now()
-	proc, err := process.Start(process.Config{
-		Path:  ep.Command.Path,
-		Args:  ep.Command.Args,
-		Env:   env,
-		Dir:   h.opts.Dir,
-		Grace: h.closeGrace(),
-	})
+	proc, err := process.Start(h.spawnConfig(r, ep, env))
 	if err != nil {
 		log.Error("spawn failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 		h.observer().SpawnFailed()
 		conn.Close(websocket.StatusInternalError, closeReason("%v", err))
+		h.once.ended()
 		return
 	}
 	log = log.With("pid", proc.Pid)
@@ -213,14 +243,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	remote, path := r.RemoteAddr, r.URL.Path
 	released = true // the session goroutine gives the slot back
 	if !h.sessions.add(s) {
-		s.goingAway.Store(true)
-		proc.Stop()
+		s.goAway()
 	}
 	// The session runs on a goroutine of its own, owned by the registry,
 	// so the HTTP server's connection goroutine, its deep stack and the
 	// request can go: an idle session keeps only what it uses.
 	go func() {
-		// The slot goes back before the registry lets Shutdown return.
+		// The slot goes back before the registry lets Shutdown return,
+		// and --once shuts down only after that.
+		defer h.once.ended()
 		defer h.sessions.remove(s)
 		defer h.forks.Add(-1)
 		st := s.run()

@@ -10,25 +10,45 @@ import (
 // connections, so the handler ends its sessions itself.
 type registry struct {
 	mu       sync.Mutex
-	sessions map[*session]struct{}
+	sessions map[tracked]struct{}
 	closing  bool
 	wg       sync.WaitGroup
 }
 
+// tracked is what the registry can end: a pipe session (session.go) or a
+// terminal process with its clients (ttyproc.go).
+type tracked interface {
+	// goAway starts the kill sequence; the clients are closed with 1001 once
+	// the output is delivered.
+	goAway()
+	// forceClose kills at once and drops the connections.
+	forceClose()
+}
+
+func (s *session) goAway() {
+	s.goingAway.Store(true)
+	s.proc.Stop()
+}
+
+func (s *session) forceClose() {
+	s.proc.Kill()
+	s.conn.CloseNow()
+}
+
 // add registers s; it reports false when shutdown has begun. Either way the
 // caller runs s and calls remove when it ends.
-func (g *registry) add(s *session) bool {
+func (g *registry) add(s tracked) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.wg.Add(1)
 	if g.sessions == nil {
-		g.sessions = make(map[*session]struct{})
+		g.sessions = make(map[tracked]struct{})
 	}
 	g.sessions[s] = struct{}{}
 	return !g.closing
 }
 
-func (g *registry) remove(s *session) {
+func (g *registry) remove(s tracked) {
 	g.mu.Lock()
 	delete(g.sessions, s)
 	g.mu.Unlock()
@@ -50,8 +70,7 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	g.closing = true
 	for s := range g.sessions {
-		s.goingAway.Store(true)
-		s.proc.Stop()
+		s.goAway()
 	}
 	g.mu.Unlock()
 
@@ -67,8 +86,7 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	}
 	g.mu.Lock()
 	for s := range g.sessions {
-		s.proc.Kill()
-		s.conn.CloseNow()
+		s.forceClose()
 	}
 	g.mu.Unlock()
 	<-done

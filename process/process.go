@@ -37,6 +37,9 @@ type Config struct {
 	// Terminal, when set, runs the child on a pseudo-terminal of that size
 	// instead of pipes.
 	Terminal *Winsize
+	// NoEcho starts a Terminal with input echo off, set before the child
+	// runs so not even its first input can be echoed.
+	NoEcho bool
 }
 
 // Process is a running child and the process group it leads.
@@ -121,7 +124,7 @@ func Start(cfg Config) (*Process, error) {
 	var childFiles []*os.File
 	var err error
 	if cfg.Terminal != nil {
-		childFiles, err = p.openTerminal(*cfg.Terminal)
+		childFiles, err = p.openTerminal(*cfg.Terminal, !cfg.NoEcho)
 	} else {
 		childFiles, err = p.openPipes()
 	}
@@ -232,8 +235,12 @@ func (p *Process) CloseStdin() {
 	p.stdinMu.Do(func() {
 		if p.tty != nil {
 			// A terminal has no half-close: send the EOF character instead,
-			// at the start of a line so the line discipline acts on it.
-			p.tty.Write([]byte{'\n', 4})
+			// at the start of a line so the line discipline acts on it. Never
+			// wait to write it: a child that does not read its terminal
+			// would hold up the kill sequence.
+			if rc, err := p.tty.SyscallConn(); err == nil {
+				rc.Control(func(fd uintptr) { unix.Write(int(fd), []byte{'\n', 4}) })
+			}
 			return
 		}
 		p.Stdin.Close()

@@ -14,13 +14,18 @@ type Winsize struct {
 }
 
 // openTerminal makes a pseudo-terminal; the child gets the terminal side as
-// all three standard streams.
-func (p *Process) openTerminal(size Winsize) ([]*os.File, error) {
+// all three standard streams. Size and echo are set on it before the child
+// exists, so the child never sees other settings.
+func (p *Process) openTerminal(size Winsize, echo bool) ([]*os.File, error) {
 	master, tty, err := pty.Open()
 	if err != nil {
 		return nil, fmt.Errorf("open pty: %w", err)
 	}
-	if err := setWinsize(int(master.Fd()), size); err != nil {
+	err = setWinsize(int(master.Fd()), size)
+	if err == nil && !echo {
+		err = setEcho(int(tty.Fd()), false)
+	}
+	if err != nil {
 		master.Close()
 		tty.Close()
 		return nil, err
@@ -85,18 +90,22 @@ func (p *Process) SetEcho(on bool) error {
 		return err
 	}
 	var serr error
-	rc.Control(func(fd uintptr) {
-		t, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
-		if err != nil {
-			serr = err
-			return
-		}
-		if on {
-			t.Lflag |= unix.ECHO
-		} else {
-			t.Lflag &^= unix.ECHO
-		}
-		serr = unix.IoctlSetTermios(int(fd), unix.TCSETS, t)
-	})
+	rc.Control(func(fd uintptr) { serr = setEcho(int(fd), on) })
 	return serr
+}
+
+func setEcho(fd int, on bool) error {
+	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return fmt.Errorf("terminal echo: %w", err)
+	}
+	if on {
+		t.Lflag |= unix.ECHO
+	} else {
+		t.Lflag &^= unix.ECHO
+	}
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, t); err != nil {
+		return fmt.Errorf("terminal echo: %w", err)
+	}
+	return nil
 }

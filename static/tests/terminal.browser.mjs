@@ -163,6 +163,15 @@ async function main(context) {
   if (lat > 500) fail(`page slow after Ctrl-C: page.evaluate took ${lat} ms`);
   ok(`the shell prompt is back (done-2) and the page responds in ${lat} ms`);
 
+  // The screenshot (the README shows it): the window at its first size, a
+  // clean screen and something with colours.
+  await page.setViewportSize(vp);
+  await page.waitForFunction((c) => wsbridge.term.cols !== c, termCols2, { timeout: 3000, polling: 50 });
+  await sleep(500); // the resize reaches the shell before the next command
+  await run(page, 'clear');
+  await run(page, 'ls --color=always -l /etc | head -20; echo $(tput cols)x$(tput lines) $TERM');
+  await waitForText(page, /^\d+x\d+ \S+/m, 5000, 'screenshot command');
+  await sleep(300); // the prompt after it
   await page.screenshot({ path: screenshot });
   ok(`screenshot saved to ${screenshot}`);
   if (pageErrors.length) fail(`uncaught errors in the page:\n${pageErrors.join('\n')}`);
