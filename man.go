@@ -99,6 +99,8 @@ var manFlagTopics = []struct {
 		"ssl", "sslcert", "sslkey", "sslca", "redirport"}},
 	{"Service and operation", []string{"config", "loglevel", "logformat", "shutdown-timeout",
 		"metrics-address", "trusted-proxy"}},
+	{"Terminals", []string{"pty", "terminal", "writable", "reconnect", "shared", "once",
+		"max-clients", "cwd", "term", "title-format", "url-arg", "client-option"}},
 }
 
 // manFlagTopic is the index in manFlagTopics of the flag's topic.
@@ -249,6 +251,7 @@ var manSections = []string{
 	manSectionCloseCodes,
 	manSectionKillSequence,
 	manSectionOutput,
+	manSectionTerminal,
 	manSectionSignals,
 	manSectionSystemd,
 	manSectionProxies,
@@ -513,9 +516,50 @@ browser never sees an invalid text message.
 A message is sent as soon as its line is complete.
 Many programs buffer their output when it is not a terminal: make them flush
 after each line (\fBfflush\fR(3), \fBpython3 \-u\fR, \fBstdbuf \-oL\fR),
-or nothing arrives until the buffer fills or the program exits.
+or nothing arrives until the buffer fills or the program exits \(em or run it
+with \fB\-\-pty\fR, where it sees a terminal and line-buffers.
 .PP
 Standard error lines of any length are logged, in pieces of at most 32\ KiB.
+`
+
+const manSectionTerminal = `.SH TERMINAL
+.B \-\-pty
+runs the program on a pseudo\-terminal instead of pipes, in line or binary
+mode: 80x24 or the request's \fB?cols=\fR and \fB?rows=\fR, echo off,
+\fBTERM\fR from \fB\-\-term\fR, standard error merged into the output.
+The first step of the kill sequence sends the end\-of\-input character
+(^D) instead of closing stdin.
+.PP
+.B \-\-terminal
+implies \fB\-\-pty\fR and serves a browser terminal (xterm.js): a plain GET
+on an endpoint gets the page, and the upgrade on the same URL is the session,
+in subprotocol \fBwsbridge.tty.v1\fR (a client that does not offer it gets
+400).
+Binary frames carry terminal bytes both ways; text frames carry JSON control
+messages.
+From the client: \fB{"type":"resize","cols":\fR\fIC\fR\fB,"rows":\fR\fIR\fR\fB}\fR,
+\fB{"type":"pause"}\fR and \fB{"type":"resume"}\fR; unknown types are
+ignored, invalid JSON or a text frame over 4\ KiB closes with 1007.
+From the server: \fB{"type":"hello","session":\fR\fITOKEN\fR\fB,"writable":\fR\fIB\fR\fB,"reconnect":\fR\fIB\fR\fB}\fR
+first, \fB{"type":"title","title":\fR\fIT\fR\fB}\fR, and around a screen
+replay \fB{"type":"replay"}\fR and \fB{"type":"live"}\fR.
+.PP
+While a client is paused the terminal is not read, so the program blocks on
+its output and Ctrl\-C still takes effect at once; at most one 32\ KiB chunk
+is in flight per session.
+Input is dropped unless \fB\-\-writable\fR.
+Without \fB\-\-origin\fR or \fB\-\-sameorigin\fR only pages of the
+server's own origin may connect (403 otherwise); a request without an Origin
+header is accepted.
+.PP
+With \fB\-\-reconnect=\fR\fIDURATION\fR a program whose client went away
+keeps running that long; the page resumes with \fB?session=\fR\fITOKEN\fR
+and gets a replay of the last 256\ KiB of output.
+An unknown token is closed with \fB4400\fR, a session taken over by another
+connection with \fB4409\fR.
+With \fB\-\-shared\fR every client of an endpoint attaches to one program;
+the terminal takes the smallest size, and a client more than 1\ MiB behind is
+closed with \fB1013\fR and reconnects to a replay.
 `
 
 const manSectionSignals = `.SH SIGNALS
