@@ -186,6 +186,7 @@ func (c *cli) newWeb(h *bridge.Handler, resolve func(*http.Request) (bridge.Endp
 		if err != nil {
 			return nil, err
 		}
+		auth.OnRefuse = func() { h.Refused(bridge.RefusedAuth) }
 		handler = auth.Middleware(handler)
 	}
 	origins, err := bridge.NewOriginPolicy(c.Origin, c.SameOrigin)
@@ -195,6 +196,7 @@ func (c *cli) newWeb(h *bridge.Handler, resolve func(*http.Request) (bridge.Endp
 	if c.Terminal && !origins.Active() {
 		origins = bridge.TerminalOriginPolicy() // a shell is not for other sites
 	}
+	origins.OnRefuse = func() { h.Refused(bridge.RefusedOrigin) }
 	handler = origins.Middleware(logger)(handler)
 	all, _ := parseHeaders("--header", c.Header)
 	wsOnly, _ := parseHeaders("--header-ws", c.HeaderWS)

@@ -37,6 +37,10 @@ const bcryptCacheSize = 1024
 // Auth is HTTP Basic authentication (--credential, --credential-file) as
 // middleware in front of everything the server answers.
 type Auth struct {
+	// OnRefuse, if set, is called for each request refused for its
+	// credentials (metrics).
+	OnRefuse func()
+
 	creds  []credential
 	realm  string
 	key    [32]byte // signs upgrade tokens; new at every start
@@ -218,6 +222,9 @@ func (a *Auth) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, ok := a.authenticate(r)
 		if !ok {
+			if a.OnRefuse != nil {
+				a.OnRefuse()
+			}
 			w.Header().Set("WWW-Authenticate", `Basic realm="`+a.realm+`", charset="UTF-8"`)
 			http.Error(w, "401 Unauthorized: credentials required", http.StatusUnauthorized)
 			return

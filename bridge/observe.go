@@ -50,6 +50,9 @@ func (nopObserver) SessionEnded(websocket.StatusCode, time.Duration, int64, int6
 func (nopObserver) Refused(string)                                                               {}
 func (nopObserver) SpawnFailed()                                                                 {}
 
+// Refused counts a request refused in front of the Handler (origin, auth).
+func (h *Handler) Refused(reason string) { h.observer().Refused(reason) }
+
 func (h *Handler) observer() Observer {
 	if h.opts.Observer != nil {
 		return h.opts.Observer

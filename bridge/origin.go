@@ -19,6 +19,8 @@ type OriginPolicy struct {
 	// allowMissing lets a request without an Origin header through: it
 	// comes from a program, not a page (TerminalOriginPolicy).
 	allowMissing bool
+	// OnRefuse, if set, is called for each refused upgrade (metrics).
+	OnRefuse func()
 }
 
 // originEntry is one --origin item: a host, optionally a scheme and a port.
@@ -153,6 +155,9 @@ func (p *OriginPolicy) Middleware(log *slog.Logger) func(http.Handler) http.Hand
 			if IsUpgrade(r) {
 				if err := p.Check(r); err != nil {
 					log.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "origin", "err", err)
+					if p.OnRefuse != nil {
+						p.OnRefuse()
+					}
 					http.Error(w, "403 Forbidden: this page's origin may not connect (--origin, --sameorigin)", http.StatusForbidden)
 					return
 				}
