@@ -77,6 +77,14 @@ func main() {
 type exitRequest int
 
 // parserOptions configure kong for run, and for reparse on SIGHUP.
+// helpPrinter is kong's help with wsbridge's own usage lines: kong's generic
+// one puts [flags] after the command, where they would be the command's.
+func helpPrinter(options kong.HelpOptions, ctx *kong.Context) error {
+	fmt.Fprint(ctx.Stdout, "Usage: wsbridge [flags] COMMAND [ARGS...]\n       wsbridge [flags] --dir=DIR\n")
+	options.NoAppSummary = true
+	return kong.DefaultHelpPrinter(options, ctx)
+}
+
 func parserOptions(stdout, stderr io.Writer, src *configSource) []kong.Option {
 	return []kong.Option{
 		kong.Name("wsbridge"),
@@ -85,6 +93,7 @@ func parserOptions(stdout, stderr io.Writer, src *configSource) []kong.Option {
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(exitRequest(code)) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
+		kong.Help(helpPrinter),
 		// WSBRIDGE_<FLAG> variables and --config (config.go).
 		kong.DefaultEnvars(envPrefix),
 		noEnvForHidden(),
@@ -143,6 +152,10 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 	if err != nil {
 		fmt.Fprintf(stderr, "wsbridge: %v\n", err)
 		return exitBadConfig
+	}
+	if resolve == nil && len(c.Command) == 0 {
+		// Only files or CGI, as websocketd allows: no WebSocket endpoint.
+		resolve = func(*http.Request) (bridge.Endpoint, error) { return bridge.Endpoint{}, bridge.ErrNoEndpoint }
 	}
 
 	level := new(slog.LevelVar)
@@ -224,8 +237,8 @@ func (c *cli) validate() error {
 		c.Command = c.Command[1:]
 	}
 	switch {
-	case len(c.Command) == 0 && c.Dir == "":
-		return errors.New("no command given: usage is wsbridge [flags] COMMAND [ARGS...] (or --dir=DIR)")
+	case len(c.Command) == 0 && c.Dir == "" && c.StaticDir == "" && c.CgiDir == "":
+		return errors.New("no command given: usage is wsbridge [flags] COMMAND [ARGS...] (or --dir=DIR, or only --staticdir/--cgidir)")
 	case c.Port < 0 || c.Port > 65535:
 		return fmt.Errorf("--port=%d: not a port number (0-65535)", c.Port)
 	case c.MaxFrameSize < 0:

@@ -664,8 +664,8 @@ sessions running now (gauge)
 sessions started
 .TP
 .BR wsbridge_handshakes_refused_total { reason }
-requests answered without a session, by reason: maxforks, not_found,
-bad_request, shutting_down (origin and auth are listed but not counted yet)
+requests answered without a session, by reason: origin, auth, maxforks,
+not_found, bad_request, shutting_down, max_clients
 .TP
 .BR wsbridge_messages_total { direction } ", " wsbridge_bytes_total { direction }
 WebSocket messages and payload bytes from clients
