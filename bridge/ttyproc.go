@@ -101,9 +101,11 @@ func (h *Handler) startTTY(r *http.Request, ep Endpoint, id string, env []string
 }
 
 func (p *ttyProc) run() {
+	// As for pipe sessions: the --maxforks slot goes back before the
+	// registry lets Shutdown return, and --once shuts down after that.
 	defer p.h.once.ended()
-	defer p.h.forks.Add(-1)
 	defer p.h.sessions.remove(p)
+	defer p.h.forks.Add(-1)
 
 	pumped := make(chan struct{})
 	go func() {

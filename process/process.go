@@ -273,7 +273,8 @@ func (p *Process) Kill() {
 }
 
 // Done is closed once the child is reaped and no member of its process group
-// remains.
+// remains (on a terminal: no member of the session it leads, whose jobs a
+// shell puts in process groups of their own).
 func (p *Process) Done() <-chan struct{} { return p.done }
 
 // Status is the child's exit status; valid once Done is closed.

@@ -159,11 +159,18 @@ func (p *Process) gone() bool {
 	return p.status.reaped && !p.groupAlive()
 }
 
-// groupAlive reports whether any process remains in the child's group. Once
-// the group is empty its id could in principle be handed out again, but the
-// kernel allocates pids cyclically, so reuse within our short polling window
-// would take a full wrap of the pid space.
+// groupAlive reports whether any process remains in the child's group (on a
+// terminal: in its session). Once the group is empty its id could in
+// principle be handed out again, but the kernel allocates pids cyclically,
+// so reuse within our short polling window would take a full wrap of the
+// pid space.
 func (p *Process) groupAlive() bool {
+	if p.tty != nil {
+		// A shell with job control puts each job in a process group of its
+		// own, all in the session the child leads: the session is what
+		// the child owns.
+		return sessionHasLiveMember(p.Pid)
+	}
 	err := unix.Kill(-p.Pid, 0)
 	if err != nil && !errors.Is(err, unix.EPERM) {
 		return false
@@ -179,50 +186,115 @@ func (p *Process) groupAlive() bool {
 // zombie. It runs only while a finished session's group is still non-empty.
 // Without /proc it assumes the worst.
 func groupHasLiveMember(pgid int) bool {
-	dir, err := os.Open("/proc")
-	if err != nil {
-		return true
-	}
-	defer dir.Close()
-	names, err := dir.Readdirnames(-1)
-	if err != nil {
-		return true
-	}
-	var buf [512]byte
-	for _, name := range names {
-		if name[0] < '0' || name[0] > '9' {
-			continue
+	found, ok := scanProc(func(_, group, _ int) bool { return group == pgid })
+	return found || !ok
+}
+
+// sessionHasLiveMember is groupHasLiveMember for the session sid.
+func sessionHasLiveMember(sid int) bool {
+	found, ok := scanProc(func(_, _, session int) bool { return session == sid })
+	return found || !ok
+}
+
+// scanProc reports whether a process that is not a zombie matches, by pid,
+// process group and session. ok is false without /proc.
+func scanProc(match func(pid, pgrp, sid int) bool) (found, ok bool) {
+	for pid := range liveProcs() {
+		if pid.ok && match(pid.pid, pid.pgrp, pid.sid) {
+			return true, true
 		}
-		f, err := os.Open("/proc/" + name + "/stat")
+		if !pid.ok {
+			return false, false
+		}
+	}
+	return false, true
+}
+
+// procIDs are a live process's ids; ok is false for the one entry that
+// says /proc cannot be read.
+type procIDs struct {
+	pid, pgrp, sid int
+	ok             bool
+}
+
+// liveProcs yields every process of /proc that is not a zombie.
+func liveProcs() func(yield func(procIDs) bool) {
+	return func(yield func(procIDs) bool) {
+		dir, err := os.Open("/proc")
 		if err != nil {
-			continue
+			yield(procIDs{})
+			return
 		}
-		n, _ := f.Read(buf[:])
-		f.Close()
-		state, group, ok := parseStat(buf[:n])
-		if ok && group == pgid && state != 'Z' && state != 'X' {
-			return true
+		defer dir.Close()
+		names, err := dir.Readdirnames(-1)
+		if err != nil {
+			yield(procIDs{})
+			return
+		}
+		var buf [512]byte
+		for _, name := range names {
+			if name[0] < '0' || name[0] > '9' {
+				continue
+			}
+			pid, err := strconv.Atoi(name)
+			if err != nil {
+				continue
+			}
+			f, err := os.Open("/proc/" + name + "/stat")
+			if err != nil {
+				continue
+			}
+			n, _ := f.Read(buf[:])
+			f.Close()
+			state, pgrp, sid, ok := parseStatIDs(buf[:n])
+			if !ok || state == 'Z' || state == 'X' {
+				continue
+			}
+			if !yield(procIDs{pid: pid, pgrp: pgrp, sid: sid, ok: true}) {
+				return
+			}
 		}
 	}
-	return false
 }
 
 // parseStat reads the state and process group from /proc/PID/stat:
 // "pid (comm) state ppid pgrp ...", where comm may itself hold spaces and
 // parentheses.
 func parseStat(b []byte) (state byte, pgrp int, ok bool) {
+	state, pgrp, _, ok = parseStatIDs(b)
+	return state, pgrp, ok
+}
+
+// parseStatIDs also reads the session: "pid (comm) state ppid pgrp session".
+func parseStatIDs(b []byte) (state byte, pgrp, sid int, ok bool) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 || i+2 >= len(b) {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	fields := bytes.Fields(b[i+2:])
 	if len(fields) < 3 {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	pgrp, err := strconv.Atoi(string(fields[2]))
-	return fields[0][0], pgrp, err == nil
+	if err != nil {
+		return 0, 0, 0, false
+	}
+	if len(fields) > 3 {
+		sid, _ = strconv.Atoi(string(fields[3]))
+	}
+	return fields[0][0], pgrp, sid, true
 }
 
+// signalGroup signals the child's process group, and on a terminal every
+// process of the session it leads: the jobs of a shell with job control.
 func (p *Process) signalGroup(sig syscall.Signal) {
 	unix.Kill(-p.Pid, sig)
+	if p.tty == nil {
+		return
+	}
+	for proc := range liveProcs() {
+		if proc.ok && proc.sid == p.Pid && proc.pgrp != p.Pid {
+			unix.Kill(proc.pid, sig)
+		}
+	}
 }
