@@ -61,6 +61,7 @@ func TestHTTPOrigin(t *testing.T) {
 			waitIdle(t, tt.s)
 		})
 	}
+	list.await(testTimeout, func(l string) bool { return strings.Count(l, "msg=connect") >= 3 })
 	if n := strings.Count(list.Stderr(), "msg=connect"); n != 3 {
 		t.Errorf("refused origins started processes:\n%s", list.Stderr())
 	}
@@ -119,6 +120,9 @@ func TestHTTPAuth(t *testing.T) {
 	if l := s.Stderr(); strings.Contains(l, "open sesame") || strings.Contains(l, "hashed pw") || strings.Contains(l, "wrong") {
 		t.Errorf("a password reached the log:\n%s", l)
 	}
+	// The log reaches the test through a pipe: wait for both accepted
+	// sessions' lines before checking that no refused request added one.
+	s.await(testTimeout, func(l string) bool { return strings.Count(l, "msg=connect") >= 2 })
 	if strings.Count(s.Stderr(), "msg=connect") != 2 {
 		t.Errorf("refused requests started processes:\n%s", s.Stderr())
 	}

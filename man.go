@@ -528,7 +528,8 @@ runs the program on a pseudo\-terminal instead of pipes, in line or binary
 mode: 80x24 or the request's \fB?cols=\fR and \fB?rows=\fR, echo off,
 \fBTERM\fR from \fB\-\-term\fR, standard error merged into the output.
 The first step of the kill sequence sends the end\-of\-input character
-(^D) instead of closing stdin.
+(^D) instead of closing stdin, and its signals go to the terminal's whole
+session, so jobs a shell put in process groups of their own end too.
 .PP
 .B \-\-terminal
 implies \fB\-\-pty\fR and serves a browser terminal (xterm.js): a plain GET
