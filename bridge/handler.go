@@ -249,12 +249,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// so the HTTP server's connection goroutine, its deep stack and the
 	// request can go: an idle session keeps only what it uses.
 	go func() {
-		// The slot goes back before the registry lets Shutdown return,
-		// and --once shuts down only after that.
+		// The slot goes back as soon as the child is reaped, before the
+		// disconnect is logged (whoever reads the log may connect again)
+		// and before the registry lets Shutdown return; --once shuts down
+		// only after that.
 		defer h.once.ended()
 		defer h.sessions.remove(s)
-		defer h.forks.Add(-1)
 		st := s.run()
+		h.forks.Add(-1)
 		h.sessionEnded(s, st, time.Since(start))
 		attrs := []any{
 			"remote", remote, "path", path,
