@@ -64,8 +64,7 @@ func (c *cgiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := c.h
-	if h.sessions.isClosing() {
-		refuseShuttingDown(w)
+	if h.refuseIfClosing(w) {
 		return
 	}
 	id := h.idPrefix + strconv.FormatUint(h.ids.Add(1), 10)

@@ -170,9 +170,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = WithEnv(r, "WEBSOCKET_PROTOCOL="+proto)
-	if h.sessions.isClosing() {
-		h.observer().Refused(RefusedShuttingDown)
-		refuseShuttingDown(w)
+	if h.refuseIfClosing(w) {
 		return
 	}
 	id := h.idPrefix + strconv.FormatUint(h.ids.Add(1), 10)

@@ -93,6 +93,17 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// refuseIfClosing answers 503 once shutdown has begun, and says whether it
+// did.
+func (h *Handler) refuseIfClosing(w http.ResponseWriter) bool {
+	if !h.sessions.isClosing() {
+		return false
+	}
+	h.observer().Refused(RefusedShuttingDown)
+	refuseShuttingDown(w)
+	return true
+}
+
 func refuseShuttingDown(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", "1")
 	http.Error(w, "503 Service Unavailable: the server is shutting down", http.StatusServiceUnavailable)

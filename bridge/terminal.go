@@ -187,9 +187,7 @@ func (h *Handler) serveTerminal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = WithEnv(r, "WEBSOCKET_PROTOCOL="+TTYSubprotocol)
-	if h.sessions.isClosing() {
-		h.observer().Refused(RefusedShuttingDown)
-		refuseShuttingDown(w)
+	if h.refuseIfClosing(w) {
 		return
 	}
 	if !t.reserveClient() {
