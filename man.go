@@ -676,8 +676,9 @@ and to them
 counted when a session ends
 .TP
 .BR wsbridge_child_exits_total { close_code }
-sessions ended, by how the program ended: 1000 (exit status 0), 4xxx (exit
-status 1\(en255), 1011 (killed by a signal), 1001 (server shutting down)
+sessions ended, by the close code the server sent: 1000 (exit status 0), 4xxx
+(exit status 1\(en255), 1011 (killed by a signal), 1001 (server shutting
+down), or the protocol error that ended the session first (1003, 1007, 1009)
 .TP
 .B wsbridge_spawn_failures_total
 programs that could not be started

@@ -62,6 +62,9 @@ func (h *Handler) observer() Observer {
 
 // closeCode is the close code run sent the client for st.
 func (s *session) closeCode(st process.Status) websocket.StatusCode {
+	if code := s.sentCode.Load(); code != 0 {
+		return websocket.StatusCode(code)
+	}
 	if s.goingAway.Load() {
 		return websocket.StatusGoingAway
 	}

@@ -44,6 +44,8 @@ type session struct {
 	// goingAway is set when the server shuts down: the session ends with
 	// 1001 instead of the child's status.
 	goingAway atomic.Bool
+	// sentCode is the first close code the server sent, for metrics.
+	sentCode atomic.Int32
 	// closing is set once the server starts the close handshake, so the
 	// client's echo of it is not logged as the client's doing.
 	closing atomic.Bool
@@ -84,7 +86,7 @@ func (s *session) run() process.Status {
 	if s.goingAway.Load() {
 		code, reason = websocket.StatusGoingAway, "server shutting down"
 	}
-	s.conn.Close(code, reason)
+	s.closeWith(code, reason)
 	s.proc.Release()
 	s.cancel()
 	s.wg.Wait()
@@ -152,7 +154,7 @@ func (s *session) pumpInput() {
 		if typ == websocket.MessageBinary && !s.h.opts.Binary {
 			s.stdin.flush()
 			s.clientClose = errors.New("binary message in text mode")
-			s.conn.Close(websocket.StatusUnsupportedData, "binary messages are not accepted: this endpoint is in text mode")
+			s.closeWith(websocket.StatusUnsupportedData, "binary messages are not accepted: this endpoint is in text mode")
 			return
 		}
 		n, err := s.stdin.readMessage(r, check, s.h.opts.MaxFrameSize)
@@ -163,9 +165,9 @@ func (s *session) pumpInput() {
 			s.clientClose = err
 			switch {
 			case errors.Is(err, errInvalidUTF8):
-				s.conn.Close(websocket.StatusInvalidFramePayloadData, "text message is not valid UTF-8")
+				s.closeWith(websocket.StatusInvalidFramePayloadData, "text message is not valid UTF-8")
 			case errors.Is(err, errTooBig):
-				s.conn.Close(websocket.StatusMessageTooBig, closeReason("message larger than --maxframesize=%d bytes", s.h.opts.MaxFrameSize))
+				s.closeWith(websocket.StatusMessageTooBig, closeReason("message larger than --maxframesize=%d bytes", s.h.opts.MaxFrameSize))
 			}
 			return
 		}
@@ -246,4 +248,10 @@ func (s *session) keepalive(interval time.Duration) {
 			return
 		}
 	}
+}
+
+// closeWith starts the close handshake, remembering the first code sent.
+func (s *session) closeWith(code websocket.StatusCode, reason string) {
+	s.sentCode.CompareAndSwap(0, int32(code))
+	s.conn.Close(code, reason)
 }
