@@ -29,6 +29,15 @@ func closeForStatus(st process.Status) (websocket.StatusCode, string) {
 	}
 }
 
+// endOfSession is the close frame a session ends with: 1001 when the server
+// is going away, otherwise what the child's exit says.
+func endOfSession(st process.Status, goingAway bool) (websocket.StatusCode, string) {
+	if goingAway {
+		return websocket.StatusGoingAway, "server shutting down"
+	}
+	return closeForStatus(st)
+}
+
 // closeReason trims a reason to what fits a close frame (123 bytes).
 func closeReason(format string, args ...any) string {
 	s := fmt.Sprintf(format, args...)

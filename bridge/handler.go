@@ -186,12 +186,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.once.unclaim()
 		return
 	}
-	released := false
-	defer func() {
-		if !released {
-			h.forks.Add(-1)
-		}
-	}()
 
 	env := h.environ(r, id, ep)
 	hc := &hijackCapture{ResponseWriter: w}
@@ -205,6 +199,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		log.Log(r.Context(), LevelAccess, "handshake failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 		h.observer().Refused(RefusedBadRequest)
+		h.forks.Add(-1)
 		h.once.unclaim()
 		return
 	}
@@ -219,6 +214,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Error("spawn failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 		h.observer().SpawnFailed()
 		conn.Close(websocket.StatusInternalError, closeReason("%v", err))
+		h.forks.Add(-1)
 		h.once.ended()
 		return
 	}
@@ -239,7 +235,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.out.stream = "stdout"
 	}
 	remote, path := r.RemoteAddr, r.URL.Path
-	released = true // the session goroutine gives the slot back
 	if !h.sessions.add(s) {
 		s.goAway()
 	}
@@ -255,7 +250,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer h.sessions.remove(s)
 		st := s.run()
 		h.forks.Add(-1)
-		h.sessionEnded(s, st, time.Since(start))
+		h.sessionEnded(s, time.Since(start))
 		attrs := []any{
 			"remote", remote, "path", path,
 			"exit", st.String(), "duration_ms", time.Since(start).Milliseconds(),

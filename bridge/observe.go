@@ -4,8 +4,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-
-	"github.com/wsbridge/wsbridge/process"
 )
 
 // Observer is told what happens to sessions, for metrics. The Handler calls
@@ -60,20 +58,9 @@ func (h *Handler) observer() Observer {
 	return nopObserver{}
 }
 
-// closeCode is the close code run sent the client for st.
-func (s *session) closeCode(st process.Status) websocket.StatusCode {
-	if code := s.sentCode.Load(); code != 0 {
-		return websocket.StatusCode(code)
-	}
-	if s.goingAway.Load() {
-		return websocket.StatusGoingAway
-	}
-	code, _ := closeForStatus(st)
-	return code
-}
-
-// sessionEnded reports a finished session to the observer.
-func (h *Handler) sessionEnded(s *session, st process.Status, d time.Duration) {
-	h.observer().SessionEnded(s.closeCode(st), d,
+// sessionEnded reports a finished session to the observer, with the first
+// close code it sent (run always sends one).
+func (h *Handler) sessionEnded(s *session, d time.Duration) {
+	h.observer().SessionEnded(websocket.StatusCode(s.sentCode.Load()), d,
 		s.bytesIn, s.out.bytes+s.errs.bytes, s.msgsIn, s.out.msgs+s.errs.msgs)
 }

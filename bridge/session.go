@@ -82,11 +82,7 @@ func (s *session) run() process.Status {
 	case <-time.After(stderrDrain):
 	}
 	s.closing.Store(true)
-	code, reason := closeForStatus(st)
-	if s.goingAway.Load() {
-		code, reason = websocket.StatusGoingAway, "server shutting down"
-	}
-	s.closeWith(code, reason)
+	s.closeWith(endOfSession(st, s.goingAway.Load()))
 	s.proc.Release()
 	s.cancel()
 	s.wg.Wait()
@@ -104,7 +100,7 @@ func (s *session) pumpOutput() error {
 	defer sr.release()
 	for {
 		s.out.idle()
-		if err := s.uncork(); err != nil {
+		if err := s.cork.Uncork(); err != nil {
 			s.out.dead = true
 		}
 		ferr := sr.fill()
@@ -117,20 +113,13 @@ func (s *session) pumpOutput() error {
 			s.out.emit(piece, end)
 		}
 		if ferr != nil {
-			s.uncork()
+			s.cork.Uncork()
 			if errors.Is(ferr, io.EOF) {
 				return nil
 			}
 			return ferr
 		}
 	}
-}
-
-func (s *session) uncork() error {
-	if s.cork == nil {
-		return nil
-	}
-	return s.cork.Uncork()
 }
 
 // pumpInput carries client messages to stdin. When the client side ends, for

@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coder/websocket"
 	"golang.org/x/sys/unix"
 
 	"github.com/wsbridge/wsbridge/process"
@@ -136,10 +135,7 @@ func (p *ttyProc) run() {
 	<-p.input.done
 
 	p.t.unregister(p)
-	code, reason := closeForStatus(st)
-	if p.goingAway.Load() {
-		code, reason = websocket.StatusGoingAway, "server shutting down"
-	}
+	code, reason := endOfSession(st, p.goingAway.Load())
 	p.mu.Lock()
 	p.ended = true
 	if p.expiry != nil {
