@@ -24,11 +24,18 @@ func TestMain(m *testing.M) {
 
 func start(t *testing.T, script string) *process.Process {
 	t.Helper()
-	p, err := process.Start(process.Config{
+	return startConfig(t, process.Config{
 		Path: "/bin/sh",
 		Args: []string{"sh", "-c", script},
 		Env:  []string{"PATH=/usr/bin:/bin", "ONLY=this"},
 	})
+}
+
+// startConfig starts cfg and stops, reaps and releases the process when
+// the test ends.
+func startConfig(t *testing.T, cfg process.Config) *process.Process {
+	t.Helper()
+	p, err := process.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,16 +225,12 @@ func TestSpawnFailure(t *testing.T) {
 
 func TestTerminal(t *testing.T) {
 	t.Parallel()
-	p, err := process.Start(process.Config{
+	p := startConfig(t, process.Config{
 		Path:     "/bin/sh",
 		Args:     []string{"sh", "-c", `stty size; read x; stty size; echo "got $x"`},
 		Env:      []string{"PATH=/usr/bin:/bin"},
 		Terminal: &process.Winsize{Cols: 100, Rows: 30},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { p.Stop(); <-p.Done(); p.Release() }()
 	if p.Stderr != nil {
 		t.Fatal("a terminal has no separate stderr")
 	}

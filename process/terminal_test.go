@@ -18,22 +18,13 @@ import (
 
 func startTerminal(t *testing.T, noEcho bool, script string) *process.Process {
 	t.Helper()
-	p, err := process.Start(process.Config{
+	return startConfig(t, process.Config{
 		Path:     "/bin/sh",
 		Args:     []string{"sh", "-c", script},
 		Env:      []string{"PATH=/usr/bin:/bin"},
 		Terminal: &process.Winsize{Cols: 80, Rows: 24},
 		NoEcho:   noEcho,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.Stop()
-		<-p.Done()
-		p.Release()
-	})
-	return p
 }
 
 // readAll reads a terminal until the child's side closes (EIO).
