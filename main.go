@@ -38,11 +38,11 @@ type cli struct {
 	Address       []string         `help:"Interface to listen on; repeat for several. Default: all interfaces." placeholder:"ADDR"`
 	Binary        bool             `help:"Pass raw bytes both ways: each client message is written to stdin as is, each read from stdout becomes one binary message."`
 	PassStderr    bool             `name:"passstderr" help:"Send stdout and stderr lines to the client as {\"stream\":\"stdout\"|\"stderr\",\"data\":\"...\"} text messages instead of logging stderr."`
-	MaxFrameSize  int64            `name:"maxframesize" default:"1048576" help:"Largest client message in bytes (bigger ones close with 1009), and the size output lines are cut at. 0: unlimited." placeholder:"BYTES"`
-	MaxForks      int              `name:"maxforks" default:"1024" help:"Most children running at once; beyond it upgrades get HTTP 429. 0: unlimited." placeholder:"N"`
+	MaxFrameSize  int64            `name:"maxframesize" default:"1048576" help:"Largest client message in bytes (bigger ones close with 1009), and the size output lines are cut at. 0: unlimited. Default: ${default}." placeholder:"BYTES"`
+	MaxForks      int              `name:"maxforks" default:"1024" help:"Most children running at once; beyond it upgrades get HTTP 429. 0: unlimited. Default: ${default}." placeholder:"N"`
 	CloseMs       int              `name:"closems" help:"Extra milliseconds added to each wait of the kill sequence (stdin close, SIGINT, SIGTERM, SIGKILL)." placeholder:"MS"`
 	PingMs        int              `name:"pingms" help:"Ping the client every MS milliseconds; no pong within twice that ends the session. 0: no pings." placeholder:"MS"`
-	PassEnv       string           `name:"passenv" default:"PATH,LD_LIBRARY_PATH" help:"Comma-separated variables of wsbridge's own environment the child inherits." placeholder:"VARS"`
+	PassEnv       string           `name:"passenv" default:"PATH,LD_LIBRARY_PATH" help:"Comma-separated variables of wsbridge's own environment the child inherits. Default: ${default}." placeholder:"VARS"`
 	ReverseLookup bool             `name:"reverselookup" help:"Resolve the client's address to a name for REMOTE_HOST."`
 	LogLevel      string           `name:"loglevel" default:"access" enum:"debug,trace,access,info,error,fatal" help:"Least severe messages logged: debug, trace, access, info, error or fatal."`
 	LogFormat     string           `name:"logformat" default:"text" enum:"text,json" help:"Log as text or as one JSON object per line."`
