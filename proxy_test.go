@@ -90,7 +90,7 @@ func TestTrustedProxyMiddleware(t *testing.T) {
 			var gotEnv []string
 			h := trusted.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				gotAddr = r.RemoteAddr
-				gotEnv = bridgeExtraEnv(r)
+				gotEnv = bridge.ExtraEnv(r)
 			}))
 			r := httptest.NewRequest("GET", "/", nil)
 			r.RemoteAddr = tt.peer
@@ -119,5 +119,3 @@ func TestTrustNobodyIsPassThrough(t *testing.T) {
 		t.Fatal("nil handler")
 	}
 }
-
-func bridgeExtraEnv(r *http.Request) []string { return bridge.ExtraEnv(r) }

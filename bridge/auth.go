@@ -121,7 +121,10 @@ func NewAuth(opts AuthOptions) (*Auth, error) {
 		}
 	}
 	if len(a.creds) == 0 {
-		return nil, errors.New("no credentials given")
+		if len(opts.Files) > 0 {
+			return nil, fmt.Errorf("--credential-file %s: no USER:PASSWORD line found", strings.Join(opts.Files, ", "))
+		}
+		return nil, errors.New("no credentials given: use --credential or --credential-file")
 	}
 	for _, c := range a.creds {
 		if c.bcrypt != nil {

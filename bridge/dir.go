@@ -65,16 +65,6 @@ func (d *ScriptDir) Base() string { return d.base }
 // Close releases the folder.
 func (d *ScriptDir) Close() error { return d.root.Close() }
 
-// DirResolver returns an Options.Resolve serving every executable under dir
-// as an endpoint (--dir).
-func DirResolver(dir string) (func(*http.Request) (Endpoint, error), error) {
-	d, err := OpenScriptDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	return d.Resolve, nil
-}
-
 // Resolve is Lookup for a request's path; it fits Options.Resolve.
 func (d *ScriptDir) Resolve(r *http.Request) (Endpoint, error) {
 	return d.Lookup(r.URL.Path)

@@ -105,9 +105,7 @@ func (h *Handler) environ(r *http.Request, id string, ep Endpoint) []string {
 	}
 	// Set by middleware in front of the handler (authentication, trusted
 	// proxies); they override what the handler derived itself.
-	if extra, ok := r.Context().Value(extraEnvKey{}).([]string); ok {
-		env = append(env, extra...)
-	}
+	env = append(env, extraEnv(r)...)
 	return dedupeEnv(env)
 }
 
@@ -118,9 +116,18 @@ type extraEnvKey struct{}
 // what it learned: REMOTE_USER and AUTH_TYPE after authentication, a
 // REMOTE_ADDR from a trusted proxy. Later values win.
 func WithEnv(r *http.Request, kv ...string) *http.Request {
-	prev, _ := r.Context().Value(extraEnvKey{}).([]string)
-	all := append(append([]string(nil), prev...), kv...)
+	all := append(ExtraEnv(r), kv...)
 	return r.WithContext(context.WithValue(r.Context(), extraEnvKey{}, all))
+}
+
+// ExtraEnv returns a copy of the variables WithEnv attached to r, in order,
+// for middleware that wants to see what an earlier one set (and for tests).
+func ExtraEnv(r *http.Request) []string { return append([]string(nil), extraEnv(r)...) }
+
+// extraEnv is ExtraEnv without the copy, for reading only.
+func extraEnv(r *http.Request) []string {
+	extra, _ := r.Context().Value(extraEnvKey{}).([]string)
+	return extra
 }
 
 // headerEnvName maps a header name to its meta-variable: upper case, and
