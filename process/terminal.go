@@ -79,21 +79,6 @@ func setWinsize(fd int, size Winsize) error {
 	return nil
 }
 
-// SetEcho turns the terminal's input echo on or off. Line-mode sessions turn
-// it off so a message is not sent back to the client as if it were output.
-func (p *Process) SetEcho(on bool) error {
-	if p.tty == nil {
-		return nil
-	}
-	rc, err := p.tty.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	rc.Control(func(fd uintptr) { serr = setEcho(int(fd), on) })
-	return serr
-}
-
 func setEcho(fd int, on bool) error {
 	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
 	if err != nil {
