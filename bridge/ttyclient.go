@@ -299,8 +299,6 @@ func (c *ttyClient) detached(why error) {
 	c.log.Log(context.Background(), LevelAccess, "disconnect", attrs...)
 }
 
-var errInputTooBig = errors.New("input frame larger than --maxframesize")
-
 // input passes a binary frame to the terminal, as it arrives, or drops it
 // when the session is read-only. It never waits for the program.
 func (c *ttyClient) input(r io.Reader) error {
@@ -320,7 +318,7 @@ func (c *ttyClient) input(r io.Reader) error {
 		total += int64(n)
 		if limit > 0 && total > limit {
 			c.conn.Close(websocket.StatusMessageTooBig, closeReason("input frame larger than --maxframesize=%d bytes", limit))
-			return errInputTooBig
+			return errTooBig
 		}
 		if n > 0 && writable {
 			c.bytesIn.Add(int64(n))
