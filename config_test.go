@@ -149,6 +149,27 @@ func TestConfigMissingFile(t *testing.T) {
 	}
 }
 
+// TestConfigSubprotocolList: --subprotocol is "comma-separated or
+// repeated" however it is given, spaces after the commas included.
+func TestConfigSubprotocolList(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		toml string
+		args []string
+	}{
+		{"subprotocol = \"a, b\"\ncommand = [\"cat\"]\n", nil},
+		{"", []string{"--subprotocol=a, b", "cat"}},
+	} {
+		c, err := parseWith(t, tt.toml, tt.args...)
+		if err != nil {
+			t.Fatalf("%q %q: %v", tt.toml, tt.args, err)
+		}
+		if got := strings.Join(c.subprotocols(), " "); got != "a b" {
+			t.Errorf("%q %q: subprotocols %q, want \"a b\"", tt.toml, tt.args, got)
+		}
+	}
+}
+
 func TestConfigEveryFlagSettable(t *testing.T) {
 	t.Parallel()
 	// Every flag but help, version and config has a key, checked by type:

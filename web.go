@@ -71,7 +71,9 @@ func (c *cli) validateHTTP() error {
 	if _, err := bridge.NewOriginPolicy(c.Origin, c.SameOrigin); err != nil {
 		return err
 	}
-	for _, p := range c.Subprotocol {
+	// Checked as used: split at commas, which a config file string or
+	// "a, b" leaves in one item.
+	for _, p := range c.subprotocols() {
 		if !isToken(p) {
 			return fmt.Errorf("--subprotocol=%q: not a valid subprotocol name", p)
 		}
