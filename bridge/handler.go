@@ -175,15 +175,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	id := h.idPrefix + strconv.FormatUint(h.ids.Add(1), 10)
 	log := h.log.With("session", id)
-	if !h.once.claim() {
-		h.refuseOnce(w, r)
-		return
-	}
-
 	// The slot is taken before the upgrade so a refused client learns it
 	// from the status line, and is given back when the child is reaped.
-	if !h.takeSlot(w, r, log) {
-		h.once.unclaim()
+	var slot forkSlot
+	if !h.takeForkSlot(w, r, &slot) {
 		return
 	}
 
@@ -199,8 +194,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		log.Log(r.Context(), LevelAccess, "handshake failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 		h.observer().Refused(RefusedBadRequest)
-		h.forks.Add(-1)
-		h.once.unclaim()
+		slot.release(h)
 		return
 	}
 	// The input pump enforces --maxframesize itself, so that a message
@@ -262,20 +256,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		log.Log(context.Background(), LevelAccess, "disconnect", attrs...)
 	}()
-}
-
-// takeSlot counts one more child against --maxforks, or answers 429 when
-// the limit is reached.
-func (h *Handler) takeSlot(w http.ResponseWriter, r *http.Request, log *slog.Logger) bool {
-	n, maxForks := h.forks.Add(1), h.maxForks()
-	if maxForks <= 0 || n <= int64(maxForks) {
-		return true
-	}
-	h.forks.Add(-1)
-	h.observer().Refused(RefusedMaxForks)
-	log.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "maxforks")
-	http.Error(w, "429 Too Many Requests: the server is running its maximum number of processes (--maxforks="+strconv.Itoa(maxForks)+")", http.StatusTooManyRequests)
-	return false
 }
 
 // resolve picks the endpoint; a single command answers every path with
