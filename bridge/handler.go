@@ -113,6 +113,7 @@ func New(opts Options) *Handler {
 		h.log = slog.Default()
 	}
 	h.parentEnv = passEnv(opts.PassEnv)
+	h.Tune(Tunables{MaxForks: opts.MaxForks, CloseGrace: opts.CloseGrace, PingInterval: opts.PingInterval})
 	var b [4]byte
 	rand.Read(b[:])
 	h.idPrefix = hex.EncodeToString(b[:]) + "-"

@@ -16,12 +16,7 @@ type Tunables struct {
 func (h *Handler) Tune(t Tunables) { h.live.Store(&t) }
 
 // Tunables returns the settings in force.
-func (h *Handler) Tunables() Tunables {
-	if t := h.live.Load(); t != nil {
-		return *t
-	}
-	return Tunables{MaxForks: h.opts.MaxForks, CloseGrace: h.opts.CloseGrace, PingInterval: h.opts.PingInterval}
-}
+func (h *Handler) Tunables() Tunables { return *h.live.Load() }
 
 func (h *Handler) maxForks() int               { return h.Tunables().MaxForks }
 func (h *Handler) closeGrace() time.Duration   { return h.Tunables().CloseGrace }
