@@ -91,3 +91,24 @@ func listenUnix(path string) (net.Listener, error) {
 	}
 	return l, nil
 }
+
+// listen opens one TCP listener per --address (all interfaces if none).
+func (c *cli) listen() ([]net.Listener, error) {
+	port := c.defaultPort()
+	addrs := c.Address
+	if len(addrs) == 0 {
+		addrs = []string{""}
+	}
+	var listeners []net.Listener
+	for _, a := range addrs {
+		l, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(port)))
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return nil, fmt.Errorf("--address=%q --port=%d: %w", a, port, err)
+		}
+		listeners = append(listeners, l)
+	}
+	return listeners, nil
+}

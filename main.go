@@ -9,10 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -259,25 +257,4 @@ func (c *cli) validate() error {
 		return err
 	}
 	return c.validateService()
-}
-
-// listen opens one TCP listener per --address (all interfaces if none).
-func (c *cli) listen() ([]net.Listener, error) {
-	port := c.defaultPort()
-	addrs := c.Address
-	if len(addrs) == 0 {
-		addrs = []string{""}
-	}
-	var listeners []net.Listener
-	for _, a := range addrs {
-		l, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(port)))
-		if err != nil {
-			for _, l := range listeners {
-				l.Close()
-			}
-			return nil, fmt.Errorf("--address=%q --port=%d: %w", a, port, err)
-		}
-		listeners = append(listeners, l)
-	}
-	return listeners, nil
 }
