@@ -58,8 +58,15 @@ type credential struct {
 	bcrypt []byte   // or a bcrypt hash
 }
 
-// ParseCredential reads "user:password" (or, when hashed is set,
+// parseCredential reads "user:password" (or, when hashed is set,
 // "user:bcrypt-hash" too: a secret starting with $2a$, $2b$ or $2y$).
+// CheckCredential validates a --credential value ("user:password") as
+// NewAuth would, so a CLI can refuse it with the same message.
+func CheckCredential(s string) error {
+	_, err := parseCredential(s, false)
+	return err
+}
+
 func parseCredential(s string, hashed bool) (credential, error) {
 	user, secret, ok := strings.Cut(s, ":")
 	if !ok || user == "" {

@@ -35,7 +35,7 @@ func (h *Handler) environ(r *http.Request, id string, ep Endpoint) []string {
 	env = append(env, h.parentEnv...)
 	add := func(k, v string) { env = append(env, k+"="+v) }
 
-	remoteAddr, remotePort := splitHostPort(r.RemoteAddr)
+	remoteAddr, remotePort := SplitHostPort(r.RemoteAddr)
 	if remoteAddr == "" || remoteAddr == "@" {
 		remoteAddr = "unix-socket"
 	}
@@ -47,9 +47,9 @@ func (h *Handler) environ(r *http.Request, id string, ep Endpoint) []string {
 		}
 		cancel()
 	}
-	serverName, serverPort := splitHostPort(r.Host)
+	serverName, serverPort := SplitHostPort(r.Host)
 	if local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		if _, port := splitHostPort(local.String()); port != "" {
+		if _, port := SplitHostPort(local.String()); port != "" {
 			serverPort = port
 		}
 	}
@@ -171,7 +171,9 @@ func cleanHeaderValue(v string) string {
 	}, v)
 }
 
-func splitHostPort(addr string) (host, port string) {
+// SplitHostPort splits "host:port", "[v6]:port" or a bare host; a bare
+// host comes back without brackets and with an empty port.
+func SplitHostPort(addr string) (host, port string) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return strings.Trim(addr, "[]"), ""

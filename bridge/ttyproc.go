@@ -420,7 +420,7 @@ func (p *ttyProc) title(c *ttyClient) (string, bool) {
 		return "", false
 	}
 	var b strings.Builder
-	host, _ := splitHostPort(c.remote)
+	host, _ := SplitHostPort(c.remote)
 	if err := tmpl.Execute(&b, TitleData{Command: p.cmd, Hostname: p.t.hostname, RemoteAddr: host}); err != nil {
 		p.log.Debug("title", "err", err)
 		return "", false
