@@ -48,6 +48,7 @@ type cli struct {
 	HelpMan       bool             `name:"help-man" hidden:"" help:"Print the man page (roff) and exit."`
 	HTTPFlags
 	TerminalFlags
+	BroadcastFlags
 
 	// Running as a service (service.go, config.go, metrics.go, proxy.go).
 	Config          string        `name:"config" placeholder:"FILE" help:"Read settings from this TOML file: any flag by its name (maxforks = 10) and the program (command = [\"./count.sh\"]). The command line, then WSBRIDGE_<FLAG> variables, win over it. SIGHUP re-reads loglevel, maxforks, pingms and closems."`
@@ -183,6 +184,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		URLArgs:        c.URLArg,
 		Once:           c.Once,
 		Terminal:       c.terminalOptions(),
+		Broadcast:      c.broadcastOptions(m),
 	})
 
 	web, err := c.newWeb(handler, resolve, scriptDir, logger)
@@ -254,6 +256,9 @@ func (c *cli) validate() error {
 		return err
 	}
 	if err := c.validateTerminal(); err != nil {
+		return err
+	}
+	if err := c.validateBroadcast(); err != nil {
 		return err
 	}
 	return c.validateService()

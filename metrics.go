@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/broadcast"
 )
 
 // metrics counts what the bridge reports (it is the bridge.Observer) and
@@ -36,7 +37,48 @@ type metrics struct {
 	bytesIn       *vm.Counter
 	bytesOut      *vm.Counter
 	duration      *histogram
+	broadcast     *broadcastMetrics
 }
+
+// broadcastMetrics count broadcast groups and their clients (--broadcast);
+// it is the broadcast.Observer.
+type broadcastMetrics struct {
+	groups, clients                *vm.Gauge
+	slowCloses, restarts           *vm.Counter
+	msgsIn, msgsOut, msgsDelivered *vm.Counter
+}
+
+func newBroadcastMetrics(s *vm.Set) *broadcastMetrics {
+	return &broadcastMetrics{
+		groups:        s.NewGauge("wsbridge_broadcast_groups", nil),
+		clients:       s.NewGauge("wsbridge_broadcast_clients", nil),
+		slowCloses:    s.NewCounter("wsbridge_broadcast_slow_closes_total"),
+		restarts:      s.NewCounter("wsbridge_broadcast_restarts_total"),
+		msgsIn:        s.NewCounter(`wsbridge_broadcast_messages_total{direction="in"}`),
+		msgsOut:       s.NewCounter(`wsbridge_broadcast_messages_total{direction="out"}`),
+		msgsDelivered: s.NewCounter(`wsbridge_broadcast_messages_total{direction="delivered"}`),
+	}
+}
+
+func (b *broadcastMetrics) GroupStarted()   { b.groups.Inc() }
+func (b *broadcastMetrics) GroupEnded()     { b.groups.Dec() }
+func (b *broadcastMetrics) ClientAttached() { b.clients.Inc() }
+func (b *broadcastMetrics) ClientDetached() { b.clients.Dec() }
+func (b *broadcastMetrics) SlowClosed()     { b.slowCloses.Inc() }
+func (b *broadcastMetrics) Restarted()      { b.restarts.Inc() }
+func (b *broadcastMetrics) Messages(in, out, delivered int64) {
+	if in != 0 {
+		b.msgsIn.AddInt64(in)
+	}
+	if out != 0 {
+		b.msgsOut.AddInt64(out)
+	}
+	if delivered != 0 {
+		b.msgsDelivered.AddInt64(delivered)
+	}
+}
+
+var _ broadcast.Observer = (*broadcastMetrics)(nil)
 
 // sessionDurationBuckets are upper bounds in seconds, from a short command to
 // a terminal left open for a day.
@@ -58,6 +100,7 @@ func newMetrics() *metrics {
 		bytesIn:       s.NewCounter(`wsbridge_bytes_total{direction="in"}`),
 		bytesOut:      s.NewCounter(`wsbridge_bytes_total{direction="out"}`),
 		duration:      newHistogram("wsbridge_session_duration_seconds", sessionDurationBuckets),
+		broadcast:     newBroadcastMetrics(s),
 	}
 	s.NewGauge(fmt.Sprintf(`wsbridge_build_info{version=%q}`, version), func() float64 { return 1 })
 	for _, r := range bridge.RefusalReasons {

@@ -27,7 +27,7 @@ type TerminalFlags struct {
 	Reconnect    time.Duration `name:"reconnect" placeholder:"DURATION" help:"With --terminal, keep a program whose client went away running for DURATION (such as 10m): the page reconnects with its session token and gets the screen back (a replay of the last 256 KiB of output) instead of a new program; after DURATION without a client it gets the kill sequence. 0, the default: stop it as soon as its client leaves."`
 	Shared       bool          `name:"shared" help:"With --terminal, attach every client of an endpoint to one program: output goes to all of them, input comes from all of them (with --writable), and the terminal takes the smallest columns and rows among them. A client joining gets the screen replayed; the fastest client sets the pace of the output, and one that falls 1 MiB behind it is dropped with close code 1013 and reconnects to a replay, never slowing the others. The program starts with the first client, with that client's --url-arg and environment, and is stopped when the last leaves (after --reconnect's DURATION, if set)."`
 	Once         bool          `name:"once" help:"Serve a single session, then exit: upgrades that would start a second program get 503, and once the first program has ended the daemon shuts down and exits 0. Clients may still join that session with --shared or resume it with --reconnect."`
-	MaxClients   int           `name:"max-clients" placeholder:"N" help:"With --terminal, most clients attached at once, over all sessions; beyond it upgrades get 503. 0, the default: unlimited. (Without --terminal each client runs its own program: see --maxforks.)"`
+	MaxClients   int           `name:"max-clients" placeholder:"N" help:"With --terminal or --broadcast, most clients attached at once, over all sessions or groups; beyond it upgrades get 503. 0, the default: unlimited. (Otherwise each client runs its own program: see --maxforks.)"`
 	Cwd          string        `name:"cwd" placeholder:"DIR" help:"Working directory of the programs run, sessions and CGI scripts alike. Default: wsbridge's own."`
 	Term         string        `name:"term" default:"xterm-256color" placeholder:"TERM" help:"TERM for programs on a pseudo-terminal (--pty, --terminal). Default: xterm-256color, what the terminal page emulates."`
 	TitleFormat  string        `name:"title-format" default:"{{.Command}} ({{.Hostname}})" placeholder:"TEMPLATE" help:"With --terminal, the page title, a Go text/template with .Command (the command line), .Hostname (the server's name) and .RemoteAddr (the client's address). The program may still set a title of its own (OSC 0 or 2). Default: {{.Command}} ({{.Hostname}})."`
@@ -48,7 +48,7 @@ func (c *cli) validateTerminal() error {
 		{"--writable", c.Writable},
 		{"--reconnect", c.Reconnect != 0},
 		{"--shared", c.Shared},
-		{"--max-clients", c.MaxClients != 0},
+		{"--max-clients", c.MaxClients != 0 && !c.Broadcast},
 		{"--title-format", c.TitleFormat != defaultTitleFormat},
 		{"--client-option", len(c.ClientOption) > 0},
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wsbridge/wsbridge/bridge/broadcast"
 	"github.com/wsbridge/wsbridge/process"
 )
 
@@ -90,6 +91,11 @@ type Options struct {
 	// wsbridge.tty.v1 (--terminal and its options); PTY is then implied and
 	// Binary, PassStderr and Subprotocols are not used.
 	Terminal *TerminalOptions
+	// Broadcast, if set, shares one program among the clients of each
+	// request path (--broadcast and its options); Binary, MaxFrameSize and
+	// --pingms apply, and the kind's Framing, Track and Logger are the
+	// gate's.
+	Broadcast *broadcast.Options
 }
 
 // Handler serves WebSocket sessions: one child per accepted connection.
@@ -104,6 +110,9 @@ type Handler struct {
 	live      atomic.Pointer[Tunables] // settings changed at run time (tune.go)
 	once      onceState                // --once (once.go)
 	tty       *ttyState                // --terminal sessions and tokens (terminal.go)
+	bcast     *broadcast.Hub           // --broadcast groups (broadcast_gate.go)
+
+	bcastMaxClients int
 }
 
 // New returns a Handler for opts.
@@ -120,6 +129,10 @@ func New(opts Options) *Handler {
 	h.once.init(opts.Once)
 	if opts.Terminal != nil {
 		h.tty = newTTYState(*opts.Terminal)
+	}
+	if opts.Broadcast != nil {
+		h.bcast = h.newBroadcastHub(*opts.Broadcast)
+		h.bcastMaxClients = opts.Broadcast.MaxClients
 	}
 	return h
 }
@@ -152,6 +165,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.tty != nil {
 		h.serveTerminal(w, r)
+		return
+	}
+	if h.bcast != nil {
+		h.serveBroadcast(w, r)
 		return
 	}
 	ep, err := h.resolve(r)

@@ -160,12 +160,16 @@ func (t *ttyState) reserveClient() bool {
 
 func (t *ttyState) releaseClient() { t.clients.Add(-1) }
 
-// Clients is the number of clients attached to terminal sessions.
+// Clients is the number of clients attached to terminal sessions, or to
+// broadcast groups.
 func (h *Handler) Clients() int {
-	if h.tty == nil {
-		return 0
+	switch {
+	case h.tty != nil:
+		return int(h.tty.clients.Load())
+	case h.bcast != nil:
+		return h.bcast.Clients()
 	}
-	return int(h.tty.clients.Load())
+	return 0
 }
 
 // serveTerminal answers an upgrade on a terminal endpoint. Everything that
