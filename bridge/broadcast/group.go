@@ -45,7 +45,7 @@ type group struct {
 
 	// Used by the run goroutine only (pump.go).
 	out     []byte // frames of the batch being built
-	outMsgs int
+	outEnds []int  // where each of its frames ends
 	msg     []byte // a message arriving in pieces
 	scratch []byte
 }

@@ -102,31 +102,37 @@ func (g *group) message(p []byte) {
 	}
 }
 
-// emit adds a message for every client to the batch being built, and to
-// the replay ring.
+// emit adds a message for every client to the batch being built.
 func (g *group) emit(op byte, payload []byte) {
-	start := len(g.out)
 	g.out = appendFrame(g.out, op, payload)
-	g.ring.add(g.out[start:])
-	g.outMsgs++
+	g.outEnds = append(g.outEnds, len(g.out))
 }
 
-// flush queues the batch for every client.
+// flush queues the batch for every client, and keeps its messages for
+// --replay. Both happen under the lock attach takes, so a client joining
+// gets each message once: from the replay or from its queue.
 func (g *group) flush() {
-	if g.outMsgs == 0 {
+	if len(g.outEnds) == 0 {
 		return
 	}
-	b := &batch{buf: g.out, msgs: g.outMsgs}
-	g.out = make([]byte, 0, min(cap(g.out), maxKeptMsg))
-	g.outMsgs = 0
+	b := &batch{buf: g.out, msgs: len(g.outEnds)}
 	n := 0
 	g.mu.Lock()
+	if g.ring != nil {
+		start := 0
+		for _, end := range g.outEnds {
+			g.ring.add(b.buf[start:end])
+			start = end
+		}
+	}
 	for c := range g.clients {
 		if c.enqueue(b) {
 			n++
 		}
 	}
 	g.mu.Unlock()
+	g.out = make([]byte, 0, min(cap(g.out), maxKeptMsg))
+	g.outEnds = g.outEnds[:0]
 	g.h.obs.Messages(0, int64(b.msgs), int64(b.msgs*n))
 }
 
