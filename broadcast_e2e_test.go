@@ -3,9 +3,13 @@ package main_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -500,5 +504,72 @@ func TestBroadcastDir(t *testing.T) {
 	writeText(t, c, "same")
 	if got := readText(t, a); got != "same" {
 		t.Fatalf("got %q, want the message of a client of the same group", got)
+	}
+}
+
+// examples/chat through a Go client: message to all, receipt to the sender.
+func TestExampleBroadcastChat(t *testing.T) {
+	t.Parallel()
+	need(t, "python3", "examples/chat/chat.py")
+	s := startServer(t, "--broadcast", "--envelope", "--staticdir=examples/chat", "examples/chat/chat.py")
+	type msg struct {
+		Type, You, From, Text string
+		ID, Online, ReadBy   int
+	}
+	next := func(c *websocket.Conn, typ string) msg {
+		t.Helper()
+		for {
+			var m msg
+			if err := json.Unmarshal([]byte(readText(t, c)), &m); err != nil {
+				t.Fatal(err)
+			}
+			if m.Type == typ {
+				return m
+			}
+		}
+	}
+	a := dial(t, s.URL("/chat/lobby"))
+	me := next(a, "hello").You
+	b := dial(t, s.URL("/chat/lobby"))
+	if m := next(a, "presence"); m.Online != 1 {
+		t.Fatalf("presence %d", m.Online)
+	}
+	if m := next(a, "presence"); m.Online != 2 {
+		t.Fatalf("presence %d after the second join", m.Online)
+	}
+	writeText(t, a, `{"type":"say","text":"hi"}`)
+	got := next(b, "msg")
+	if got.From != me || got.Text != "hi" {
+		t.Fatalf("b got %+v", got)
+	}
+	writeText(t, b, fmt.Sprintf(`{"type":"read","id":%d}`, got.ID))
+	if r := next(a, "receipt"); r.ID != got.ID || r.ReadBy != 1 {
+		t.Fatalf("receipt %+v, want id %d read by 1", r, got.ID)
+	}
+	res, body := httpRequest(t, http.DefaultClient, "GET", s.HTTPURL("/"), nil)
+	if res.StatusCode != 200 || !strings.Contains(body, "/chat/") {
+		t.Fatalf("the page: %d %.80q", res.StatusCode, body)
+	}
+}
+
+// TestExampleBroadcastChatBrowser drives examples/chat in headless Chromium through
+// static/tests/chat.browser.mjs: two pages, a message from one shown on the
+// other, and the read receipt back at the sender.
+func TestExampleBroadcastChatBrowser(t *testing.T) {
+	t.Parallel()
+	node := browserTestTools(t)
+	need(t, "python3", "examples/chat/chat.py")
+	s := startServer(t, "--broadcast", "--envelope", "--staticdir=examples/chat", "examples/chat/chat.py")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join("static", "tests", "chat.browser.mjs"), s.HTTPURL("/"))
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "CHROMIUM="+chromiumPath())
+	out, err := cmd.CombinedOutput()
+	t.Logf("browser test output:\n%s", out)
+	if err != nil {
+		t.Fatalf("browser test: %v\nserver log:\n%s", err, s.Stderr())
+	}
+	if !strings.Contains(string(out), "ok chat done") {
+		t.Fatal("browser test did not get to the end")
 	}
 }
