@@ -514,7 +514,7 @@ func TestExampleBroadcastChat(t *testing.T) {
 	s := startServer(t, "--broadcast", "--envelope", "--staticdir=examples/chat", "examples/chat/chat.py")
 	type msg struct {
 		Type, You, From, Text string
-		ID, Online, ReadBy   int
+		ID, Online, ReadBy    int
 	}
 	next := func(c *websocket.Conn, typ string) msg {
 		t.Helper()
