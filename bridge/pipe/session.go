@@ -64,7 +64,10 @@ func (s *pipeSession) run() process.Status {
 	go s.pumpStderr()
 	if s.ping > 0 {
 		s.wg.Add(1)
-		go s.keepalive(s.ping)
+		go func() {
+			defer s.wg.Done()
+			frame.Keepalive(s.ctx, s.conn, s.ping, s.stdin.Blocked, s.log, session.LevelAccess)
+		}()
 	}
 
 	err := s.pumpOutput()
@@ -206,36 +209,6 @@ func (s *pipeSession) pumpStderr() {
 		}
 		if ferr != nil {
 			s.errs.Idle()
-			return
-		}
-	}
-}
-
-// keepalive pings the client every interval and ends the session when no
-// pong comes back within two intervals. While stdin is blocked on a child that
-// is not reading, pongs cannot be read either, so that time is not held
-// against the client.
-func (s *pipeSession) keepalive(interval time.Duration) {
-	defer s.wg.Done()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
-		if s.stdin.Blocked() {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(s.ctx, 2*interval)
-		err := s.conn.Ping(ctx)
-		cancel()
-		if err != nil {
-			if s.ctx.Err() == nil {
-				s.log.Log(context.Background(), session.LevelAccess, "ping timeout")
-				s.conn.CloseNow()
-			}
 			return
 		}
 	}

@@ -67,7 +67,10 @@ func (c *ttyClient) start() {
 	go c.writeLoop()
 	if interval := c.g.Tunables().PingInterval; interval > 0 {
 		c.p.wg.Add(1)
-		go c.keepalive(interval)
+		go func() { // pings while the client is attached
+			defer c.p.wg.Done()
+			frame.Keepalive(c.ctx, c.conn, interval, nil, c.log, session.LevelAccess)
+		}()
 	}
 }
 
@@ -339,31 +342,6 @@ func (c *ttyClient) controlFrame(r io.Reader) error {
 		c.log.Debug("control message ignored: unknown type", "type", msg.Type)
 	}
 	return nil
-}
-
-// keepalive pings like the pipe sessions do, while the client
-// is attached.
-func (c *ttyClient) keepalive(interval time.Duration) {
-	defer c.p.wg.Done()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(c.ctx, 2*interval)
-		err := c.conn.Ping(ctx)
-		cancel()
-		if err != nil {
-			if c.ctx.Err() == nil {
-				c.log.Log(context.Background(), session.LevelAccess, "ping timeout")
-				c.conn.CloseNow()
-			}
-			return
-		}
-	}
 }
 
 // The connection's context is never cancelled while reading or writing: an
