@@ -1,10 +1,12 @@
-package bridge
+package session
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/coder/websocket"
 
+	"github.com/wsbridge/wsbridge/bridge/internal/frame"
 	"github.com/wsbridge/wsbridge/process"
 )
 
@@ -15,8 +17,8 @@ const (
 	StatusExitBase websocket.StatusCode = 4000
 )
 
-// closeForStatus maps how the child ended to the close frame the client gets.
-func closeForStatus(st process.Status) (websocket.StatusCode, string) {
+// CloseForStatus maps how the child ended to the close frame the client gets.
+func CloseForStatus(st process.Status) (websocket.StatusCode, string) {
 	switch {
 	case st.Signal != 0:
 		return websocket.StatusInternalError, st.String()
@@ -29,20 +31,28 @@ func closeForStatus(st process.Status) (websocket.StatusCode, string) {
 	}
 }
 
-// endOfSession is the close frame a session ends with: 1001 when the server
+// EndOfSession is the close frame a session ends with: 1001 when the server
 // is going away, otherwise what the child's exit says.
-func endOfSession(st process.Status, goingAway bool) (websocket.StatusCode, string) {
+func EndOfSession(st process.Status, goingAway bool) (websocket.StatusCode, string) {
 	if goingAway {
 		return websocket.StatusGoingAway, "server shutting down"
 	}
-	return closeForStatus(st)
+	return CloseForStatus(st)
 }
 
-// closeReason trims a reason to what fits a close frame (123 bytes).
-func closeReason(format string, args ...any) string {
+// CloseReason trims a reason to what fits a close frame (123 bytes).
+func CloseReason(format string, args ...any) string {
 	s := fmt.Sprintf(format, args...)
 	if len(s) > 123 {
-		s = s[:runeCut([]byte(s), 123)]
+		s = s[:frame.RuneCut([]byte(s), 123)]
 	}
 	return s
+}
+
+// ClientCloseText describes how the client side ended, for the access log.
+func ClientCloseText(err error) string {
+	if code := websocket.CloseStatus(err); code != -1 {
+		return "close " + strconv.Itoa(int(code))
+	}
+	return err.Error()
 }

@@ -1,4 +1,4 @@
-package bridge_test
+package pipe_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/pipe"
 )
 
 // In-process benchmarks of one session echoing through cat. For the
@@ -20,7 +21,7 @@ var msg64 = []byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab
 // BenchmarkEchoPipelined sends b.N 64-byte messages as fast as the client can
 // while reading the echoes: throughput of one connection.
 func BenchmarkEchoPipelined(b *testing.B) {
-	_, srv := newServer(b, bridge.Options{MaxFrameSize: 1 << 20}, "cat")
+	_, srv := newServer(b, bridge.Options{}, pipe.Options{MaxFrameSize: 1 << 20}, "cat")
 	c := dial(b, wsURL(srv))
 	defer c.CloseNow()
 	ctx := context.Background()
@@ -49,7 +50,7 @@ func BenchmarkEchoPipelined(b *testing.B) {
 
 // BenchmarkEchoRoundTrip sends one message and waits for its echo: latency.
 func BenchmarkEchoRoundTrip(b *testing.B) {
-	_, srv := newServer(b, bridge.Options{MaxFrameSize: 1 << 20}, "cat")
+	_, srv := newServer(b, bridge.Options{}, pipe.Options{MaxFrameSize: 1 << 20}, "cat")
 	c := dial(b, wsURL(srv))
 	defer c.CloseNow()
 	ctx := context.Background()

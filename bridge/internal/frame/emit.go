@@ -1,4 +1,4 @@
-package bridge
+package frame
 
 import (
 	"context"
@@ -8,20 +8,20 @@ import (
 	"github.com/coder/websocket"
 )
 
-// emitter turns the pieces a streamReader returns into WebSocket messages for
+// Emitter turns the pieces a StreamReader returns into WebSocket messages for
 // one output stream. A piece that ends a message and needs no rewriting goes
 // out as is; a piece that does not end its message opens a streamed message
 // that later pieces continue.
-type emitter struct {
-	conn   *websocket.Conn
-	typ    websocket.MessageType
-	stream string // with --passstderr: "stdout" or "stderr", wrapped in JSON
+type Emitter struct {
+	Conn   *websocket.Conn
+	Type   websocket.MessageType
+	Stream string // with --passstderr: "stdout" or "stderr", wrapped in JSON
 
 	open    io.WriteCloser // a streamed message in progress
 	scratch []byte         // borrowed while rewriting (JSON, U+FFFD)
-	dead    bool           // the client is gone; output is drained and dropped
+	Dead    bool           // the client is gone; output is drained and dropped
 
-	msgs, bytes int64
+	Msgs, Bytes int64 // messages and bytes emitted
 }
 
 // The session context is never cancelled while writing: an expired context
@@ -29,38 +29,40 @@ type emitter struct {
 // midway must not be what ends a session.
 var bg = context.Background()
 
-func (e *emitter) emit(piece []byte, end bool) {
-	e.bytes += int64(len(piece))
+// Emit sends piece, which ends its message if end is set. After a failed
+// write the client is gone: the rest is counted and dropped.
+func (e *Emitter) Emit(piece []byte, end bool) {
+	e.Bytes += int64(len(piece))
 	if end {
-		e.msgs++
+		e.Msgs++
 	}
-	if e.dead {
+	if e.Dead {
 		return
 	}
 	payload := piece
-	if e.stream != "" {
+	if e.Stream != "" {
 		e.scratch = e.scratchBuf()
 		if e.open == nil {
 			e.scratch = append(e.scratch, `{"stream":"`...)
-			e.scratch = append(e.scratch, e.stream...)
+			e.scratch = append(e.scratch, e.Stream...)
 			e.scratch = append(e.scratch, `","data":"`...)
 		}
-		e.scratch = appendJSONText(e.scratch, piece)
+		e.scratch = AppendJSONText(e.scratch, piece)
 		if end {
 			e.scratch = append(e.scratch, `"}`...)
 		}
 		payload = e.scratch
-	} else if e.typ == websocket.MessageText && !utf8.Valid(piece) {
-		e.scratch = appendValidUTF8(e.scratchBuf(), piece)
+	} else if e.Type == websocket.MessageText && !utf8.Valid(piece) {
+		e.scratch = AppendValidUTF8(e.scratchBuf(), piece)
 		payload = e.scratch
 	}
 
 	var err error
 	switch {
 	case end && e.open == nil:
-		err = e.conn.Write(bg, e.typ, payload)
+		err = e.Conn.Write(bg, e.Type, payload)
 	case e.open == nil:
-		e.open, err = e.conn.Writer(bg, e.typ)
+		e.open, err = e.Conn.Writer(bg, e.Type)
 		if err == nil {
 			_, err = e.open.Write(payload)
 		}
@@ -76,29 +78,29 @@ func (e *emitter) emit(piece []byte, end bool) {
 		}
 	}
 	if err != nil {
-		e.dead = true
+		e.Dead = true
 		e.open = nil
 	}
 }
 
-func (e *emitter) scratchBuf() []byte {
+func (e *Emitter) scratchBuf() []byte {
 	if e.scratch == nil {
-		return getChunk()[:0]
+		return GetChunk()[:0]
 	}
 	return e.scratch[:0]
 }
 
-// idle gives back the scratch buffer before the stream waits for more output.
-func (e *emitter) idle() {
+// Idle gives back the scratch buffer before the stream waits for more output.
+func (e *Emitter) Idle() {
 	if e.scratch != nil {
-		putChunk(e.scratch)
+		PutChunk(e.scratch)
 		e.scratch = nil
 	}
 }
 
-// appendJSONText appends p as the inside of a JSON string, with invalid UTF-8
+// AppendJSONText appends p as the inside of a JSON string, with invalid UTF-8
 // replaced by U+FFFD.
-func appendJSONText(dst, p []byte) []byte {
+func AppendJSONText(dst, p []byte) []byte {
 	const hex = "0123456789abcdef"
 	for len(p) > 0 {
 		c := p[0]

@@ -1,4 +1,4 @@
-package bridge
+package pipe
 
 import (
 	"bufio"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wsbridge/wsbridge/bridge/internal/frame"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/process"
 )
 
@@ -20,25 +22,25 @@ import (
 // escaped the group can hold the pipe open that long.
 const stderrDrain = time.Second
 
-// session pumps one WebSocket connection to one child and back. It runs three
-// goroutines, all owned and waited for by run: run itself (the HTTP handler's
-// goroutine) carries stdout to the client, one reads the client into stdin,
+// pipeSession pumps one WebSocket connection to one child and back. It runs three
+// goroutines, all owned and waited for by run: run itself (the session's own
+// goroutine, which Serve starts) carries stdout to the client, one reads the client into stdin,
 // one reads stderr; a fourth sends pings when --pingms is set.
-type session struct {
-	h    *Handler
-	id   string
+type pipeSession struct {
+	opts *Options
 	log  *slog.Logger
 	conn *websocket.Conn
 	br   *bufio.Reader
-	cork *corkWriter
+	cork *frame.CorkWriter
 	proc *process.Process
+	ping time.Duration // --pingms when the session started
 
 	ctx    context.Context // cancelled when the session ends; only for pings
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	stdin      stdinWriter
-	out, errs  emitter
+	stdin      frame.StdinWriter
+	out, errs  frame.Emitter
 	stderrDone chan struct{}
 
 	// goingAway is set when the server shuts down: the session ends with
@@ -54,15 +56,18 @@ type session struct {
 	clientClose     error // why the client side ended, if it ended first
 }
 
-func (s *session) run() process.Status {
+func (s *pipeSession) run() process.Status {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.stderrDone = make(chan struct{})
 	s.wg.Add(2)
 	go s.pumpInput()
 	go s.pumpStderr()
-	if interval := s.h.pingInterval(); interval > 0 {
+	if s.ping > 0 {
 		s.wg.Add(1)
-		go s.keepalive(interval)
+		go func() {
+			defer s.wg.Done()
+			frame.Keepalive(s.ctx, s.conn, s.ping, s.stdin.Blocked, s.log, session.LevelAccess)
+		}()
 	}
 
 	err := s.pumpOutput()
@@ -82,35 +87,35 @@ func (s *session) run() process.Status {
 	case <-time.After(stderrDrain):
 	}
 	s.closing.Store(true)
-	s.closeWith(endOfSession(st, s.goingAway.Load()))
+	s.closeWith(session.EndOfSession(st, s.goingAway.Load()))
 	s.proc.Release()
 	s.cancel()
 	s.wg.Wait()
-	s.out.idle()
+	s.out.Idle()
 	return st
 }
 
 // pumpOutput carries stdout to the client until the stream ends. Each burst
 // read from the child is sent corked: all its messages leave in one write.
-func (s *session) pumpOutput() error {
-	sr, err := newStreamReader(s.proc.Stdout, s.h.opts.Binary, int(s.h.opts.MaxFrameSize))
+func (s *pipeSession) pumpOutput() error {
+	sr, err := frame.NewStreamReader(s.proc.Stdout, s.opts.Binary, int(s.opts.MaxFrameSize))
 	if err != nil {
 		return err
 	}
-	defer sr.release()
+	defer sr.Release()
 	for {
-		s.out.idle()
+		s.out.Idle()
 		if err := s.cork.Uncork(); err != nil {
-			s.out.dead = true
+			s.out.Dead = true
 		}
-		ferr := sr.fill()
+		ferr := sr.Fill()
 		s.cork.Cork()
 		for {
-			piece, end, ok := sr.next()
+			piece, end, ok := sr.Next()
 			if !ok {
 				break
 			}
-			s.out.emit(piece, end)
+			s.out.Emit(piece, end)
 		}
 		if ferr != nil {
 			s.cork.Uncork()
@@ -124,123 +129,110 @@ func (s *session) pumpOutput() error {
 
 // pumpInput carries client messages to stdin. When the client side ends, for
 // whatever reason, so does the child: the kill sequence starts.
-func (s *session) pumpInput() {
+func (s *pipeSession) pumpInput() {
 	defer s.wg.Done()
 	defer s.proc.Stop()
-	var check *utf8Check
-	if !s.h.opts.Binary {
-		check = new(utf8Check)
+	var check *frame.UTF8Check
+	if !s.opts.Binary {
+		check = new(frame.UTF8Check)
 	}
 	for {
 		typ, r, err := s.conn.Reader(bg)
 		if err != nil {
-			s.stdin.flush()
+			s.stdin.Flush()
 			if !s.closing.Load() {
 				s.clientClose = err
 			}
 			return
 		}
-		if typ == websocket.MessageBinary && !s.h.opts.Binary {
-			s.stdin.flush()
+		if typ == websocket.MessageBinary && !s.opts.Binary {
+			s.stdin.Flush()
 			s.clientClose = errors.New("binary message in text mode")
 			s.closeWith(websocket.StatusUnsupportedData, "binary messages are not accepted: this endpoint is in text mode")
 			return
 		}
-		n, err := s.stdin.readMessage(r, check, s.h.opts.MaxFrameSize)
+		n, err := s.stdin.ReadMessage(r, check, s.opts.MaxFrameSize)
 		s.bytesIn += n
 		if err != nil {
 			// Messages before this one were complete: they still go.
-			s.stdin.flush()
+			s.stdin.Flush()
 			s.clientClose = err
 			switch {
-			case errors.Is(err, errInvalidUTF8):
+			case errors.Is(err, frame.ErrInvalidUTF8):
 				s.closeWith(websocket.StatusInvalidFramePayloadData, "text message is not valid UTF-8")
-			case errors.Is(err, errTooBig):
-				s.closeWith(websocket.StatusMessageTooBig, closeReason("message larger than --maxframesize=%d bytes", s.h.opts.MaxFrameSize))
+			case errors.Is(err, frame.ErrTooBig):
+				s.closeWith(websocket.StatusMessageTooBig, session.CloseReason("message larger than --maxframesize=%d bytes", s.opts.MaxFrameSize))
 			}
 			return
 		}
 		s.msgsIn++
-		if !s.h.opts.Binary {
-			s.stdin.appendNewline()
+		if !s.opts.Binary {
+			s.stdin.AppendNewline()
 		}
-		if !nextMessageBuffered(s.br) {
-			s.stdin.flush()
+		if !frame.NextMessageBuffered(s.br) {
+			s.stdin.Flush()
 		}
 	}
 }
 
 // pumpStderr logs each stderr line, or with --passstderr sends it to the
 // client wrapped in JSON.
-func (s *session) pumpStderr() {
+func (s *pipeSession) pumpStderr() {
 	defer s.wg.Done()
 	defer close(s.stderrDone)
 	if s.proc.Stderr == nil {
 		return
 	}
 	maxMsg := 0
-	if s.h.opts.PassStderr {
-		maxMsg = int(s.h.opts.MaxFrameSize)
+	if s.opts.PassStderr {
+		maxMsg = int(s.opts.MaxFrameSize)
 	}
-	sr, err := newStreamReader(s.proc.Stderr, false, maxMsg)
+	sr, err := frame.NewStreamReader(s.proc.Stderr, false, maxMsg)
 	if err != nil {
 		return
 	}
-	defer sr.release()
+	defer sr.Release()
 	for {
-		s.errs.idle()
-		ferr := sr.fill()
+		s.errs.Idle()
+		ferr := sr.Fill()
 		for {
-			piece, end, ok := sr.next()
+			piece, end, ok := sr.Next()
 			if !ok {
 				break
 			}
-			if s.h.opts.PassStderr {
-				s.errs.emit(piece, end)
+			if s.opts.PassStderr {
+				s.errs.Emit(piece, end)
 			} else {
-				s.errs.bytes += int64(len(piece))
-				s.log.Info("stderr", "line", string(appendValidUTF8(nil, piece)), "continued", !end)
+				s.errs.Bytes += int64(len(piece))
+				s.log.Info("stderr", "line", string(frame.AppendValidUTF8(nil, piece)), "continued", !end)
 			}
 		}
 		if ferr != nil {
-			s.errs.idle()
-			return
-		}
-	}
-}
-
-// keepalive pings the client every interval and ends the session when no
-// pong comes back within two intervals. While stdin is blocked on a child that
-// is not reading, pongs cannot be read either, so that time is not held
-// against the client.
-func (s *session) keepalive(interval time.Duration) {
-	defer s.wg.Done()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-		}
-		if s.stdin.blocked.Load() {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(s.ctx, 2*interval)
-		err := s.conn.Ping(ctx)
-		cancel()
-		if err != nil {
-			if s.ctx.Err() == nil {
-				s.log.Log(context.Background(), LevelAccess, "ping timeout", "session", s.id)
-				s.conn.CloseNow()
-			}
+			s.errs.Idle()
 			return
 		}
 	}
 }
 
 // closeWith starts the close handshake, remembering the first code sent.
-func (s *session) closeWith(code websocket.StatusCode, reason string) {
+func (s *pipeSession) closeWith(code websocket.StatusCode, reason string) {
 	s.sentCode.CompareAndSwap(0, int32(code))
 	s.conn.Close(code, reason)
 }
+
+// GoAway: the server is shutting down (session.Member); the session ends
+// with 1001 once the child's output is delivered.
+func (s *pipeSession) GoAway() {
+	s.goingAway.Store(true)
+	s.proc.Stop()
+}
+
+// ForceClose: shutdown ran out of time (session.Member).
+func (s *pipeSession) ForceClose() {
+	s.proc.Kill()
+	s.conn.CloseNow()
+}
+
+// The session context is never cancelled while reading: an expired context
+// would make coder/websocket close the connection.
+var bg = context.Background()

@@ -1,13 +1,15 @@
-package bridge
+package terminal
 
 import (
 	"bytes"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/wsbridge/wsbridge/bridge/internal/frame"
 )
 
 // DefaultScrollback is how much of a terminal's latest output is kept for
-// replay when TerminalOptions.Scrollback is 0.
+// replay when Options.Scrollback is 0.
 const DefaultScrollback = 256 << 10
 
 // scrollback keeps the last size bytes a terminal program wrote, raw, so a
@@ -240,7 +242,7 @@ func (p *vtParser) text(run []byte) {
 		return
 	}
 	p.utf8 = 0
-	if i := incompleteTail(run); i < len(run) {
+	if i := frame.IncompleteTail(run); i < len(run) {
 		p.utf8 = utf8Len(run[i]) - (len(run) - i)
 	}
 }

@@ -1,4 +1,4 @@
-package bridge
+package frame
 
 import (
 	"bytes"
@@ -11,12 +11,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// streamReader reads a child's output stream in large chunks and cuts it
+// StreamReader reads a child's output stream in large chunks and cuts it
 // into the pieces that become WebSocket messages: lines in text mode, raw
 // chunks in binary mode. Memory is bounded by one chunk whatever the child
 // writes; a line longer than the buffer leaves as fragments of one streamed
 // message, and a line longer than maxMsg is split into several messages.
-type streamReader struct {
+type StreamReader struct {
 	rc     syscall.RawConn
 	binary bool
 	maxMsg int // 0: no limit
@@ -27,26 +27,28 @@ type streamReader struct {
 	eof    bool
 }
 
-func newStreamReader(f *os.File, binary bool, maxMsg int) (*streamReader, error) {
+// NewStreamReader reads f, a non-blocking stream of the child; maxMsg bounds a
+// message (0: no limit).
+func NewStreamReader(f *os.File, binary bool, maxMsg int) (*StreamReader, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	return &streamReader{rc: rc, binary: binary, maxMsg: maxMsg}, nil
+	return &StreamReader{rc: rc, binary: binary, maxMsg: maxMsg}, nil
 }
 
-// fill waits for the child to write, then reads as much as fits. A buffer is
+// Fill waits for the child to write, then reads as much as fits. A buffer is
 // borrowed only once data is ready, so a session waiting on a quiet child
 // holds none. It returns io.EOF once the stream has ended; the error of a
 // closed or broken stream (EIO from a terminal whose child exited) counts as
 // the end too.
-func (s *streamReader) fill() error {
+func (s *StreamReader) Fill() error {
 	if s.eof {
 		return io.EOF
 	}
 	if s.r == s.w {
 		s.r, s.w = 0, 0
-		s.release()
+		s.Release()
 	} else if s.r > 0 {
 		s.w = copy(s.buf, s.buf[s.r:s.w])
 		s.r = 0
@@ -54,7 +56,7 @@ func (s *streamReader) fill() error {
 	var rerr error
 	err := s.rc.Read(func(fd uintptr) bool {
 		if s.buf == nil {
-			s.buf = getChunk()
+			s.buf = GetChunk()
 		}
 		for {
 			n, err := unix.Read(int(fd), s.buf[s.w:])
@@ -63,7 +65,7 @@ func (s *streamReader) fill() error {
 				continue
 			case err == unix.EAGAIN:
 				if s.w == 0 {
-					s.release()
+					s.Release()
 				}
 				return false
 			case err != nil:
@@ -89,17 +91,19 @@ func (s *streamReader) fill() error {
 	return nil
 }
 
-func (s *streamReader) release() {
+// Release gives back the buffer; the reader borrows a new one when it
+// reads again.
+func (s *StreamReader) Release() {
 	if s.buf != nil {
-		putChunk(s.buf)
+		PutChunk(s.buf)
 		s.buf = nil
 	}
 }
 
-// next returns the next piece of output held in the buffer. end reports that
+// Next returns the next piece of output held in the buffer. end reports that
 // the piece completes a message. ok is false when nothing more can be
 // returned until fill reads again.
-func (s *streamReader) next() (piece []byte, end, ok bool) {
+func (s *StreamReader) Next() (piece []byte, end, ok bool) {
 	data := s.buf[s.r:s.w]
 	if s.binary {
 		if len(data) == 0 {
@@ -133,7 +137,7 @@ func (s *streamReader) next() (piece []byte, end, ok bool) {
 	if s.maxMsg > 0 && len(data) > room {
 		// The message is full and its line goes on: end this message at a
 		// character boundary and continue the line in the next one.
-		cut := runeCut(data, room)
+		cut := RuneCut(data, room)
 		s.r += cut
 		s.msgLen = 0
 		return data[:cut], true, true
@@ -151,7 +155,7 @@ func (s *streamReader) next() (piece []byte, end, ok bool) {
 	if s.r == 0 && s.w == len(s.buf) {
 		// A line longer than the buffer: stream what we have as a fragment,
 		// holding back a split character or a CR that may start a CRLF.
-		cut := runeCut(data, len(data))
+		cut := RuneCut(data, len(data))
 		if cut > 0 && data[cut-1] == '\r' {
 			cut--
 		}
@@ -165,20 +169,20 @@ func (s *streamReader) next() (piece []byte, end, ok bool) {
 	return nil, false, false
 }
 
-// runeCut returns a cut point at or before n that does not split a UTF-8
+// RuneCut returns a cut point at or before n that does not split a UTF-8
 // encoded character, so each message's text stays valid on its own. It never
 // returns 0 for n > 0, so a caller always makes progress; invalid bytes are
 // cut anywhere, as they become U+FFFD regardless.
-func runeCut(p []byte, n int) int {
-	if i := incompleteTail(p[:n]); i > 0 {
+func RuneCut(p []byte, n int) int {
+	if i := IncompleteTail(p[:n]); i > 0 {
 		return i
 	}
 	return n
 }
 
-// incompleteTail returns where a character that begins validly but is cut
+// IncompleteTail returns where a character that begins validly but is cut
 // short at the end of p starts, or len(p) if p does not end that way.
-func incompleteTail(p []byte) int {
+func IncompleteTail(p []byte) int {
 	for i := len(p) - 1; i >= 0 && i > len(p)-utf8.UTFMax; i-- {
 		if utf8.RuneStart(p[i]) {
 			if p[i] >= 0xC2 && p[i] <= 0xF4 && !utf8.FullRune(p[i:]) {
@@ -190,10 +194,10 @@ func incompleteTail(p []byte) int {
 	return len(p)
 }
 
-// appendValidUTF8 appends p to dst with each byte that is not part of a valid
+// AppendValidUTF8 appends p to dst with each byte that is not part of a valid
 // UTF-8 sequence replaced by U+FFFD. Browsers fail the whole connection (1007)
 // on an invalid text frame, so a stray byte from the child must not reach one.
-func appendValidUTF8(dst, p []byte) []byte {
+func AppendValidUTF8(dst, p []byte) []byte {
 	for len(p) > 0 {
 		r, size := utf8.DecodeRune(p)
 		if r == utf8.RuneError && size == 1 {

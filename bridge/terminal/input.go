@@ -1,8 +1,10 @@
-package bridge
+package terminal
 
 import (
 	"os"
 	"sync"
+
+	"github.com/wsbridge/wsbridge/bridge/internal/frame"
 )
 
 // maxPendingInput bounds the input a terminal session holds for a program
@@ -83,7 +85,7 @@ func (in *ttyInput) run() {
 			broken = err != nil
 		}
 		spare = batch
-		if cap(spare) > 4*chunkSize {
+		if cap(spare) > 4*frame.ChunkSize {
 			spare = nil // a big paste is over: do not keep its buffer
 		}
 		if closed {

@@ -1,4 +1,4 @@
-package bridge_test
+package terminal_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/terminal"
 )
 
 // ttyConn is a test client of a terminal endpoint: output bytes and control
@@ -27,7 +27,7 @@ func dialTTY(t testing.TB, url string, opts *websocket.DialOptions) *ttyConn {
 	if opts == nil {
 		opts = &websocket.DialOptions{}
 	}
-	opts.Subprotocols = []string{bridge.TTYSubprotocol}
+	opts.Subprotocols = []string{terminal.TTYSubprotocol}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, _, err := websocket.Dial(ctx, url, opts)
@@ -94,7 +94,7 @@ func (tc *ttyConn) send(s string) {
 
 func TestTerminalSession(t *testing.T) {
 	t.Parallel()
-	_, srv := newServer(t, bridge.Options{Terminal: &bridge.TerminalOptions{Writable: true}},
+	_, _, srv := newServer(t, terminal.Options{Writable: true},
 		"sh", "-c", `stty size; read x; echo "got-$x TERM=$TERM"; exit 3`)
 	tc := dialTTY(t, wsURL(srv)+"/?cols=100&rows=30", nil)
 	tc.waitOutput("30 100")
@@ -113,7 +113,7 @@ func TestTerminalSession(t *testing.T) {
 func TestTerminalSharedSlowClient(t *testing.T) {
 	t.Parallel()
 	const flood = 12 << 20 // "y\n" becomes "y\r\n" on the terminal
-	_, srv := newServer(t, bridge.Options{Terminal: &bridge.TerminalOptions{Shared: true, Writable: true}},
+	_, _, srv := newServer(t, terminal.Options{Shared: true, Writable: true},
 		"sh", "-c", `read go; yes | head -c 12582912; echo; echo flood-done; read x`)
 	fast := dialTTY(t, wsURL(srv), nil)
 	// A socket nobody reads keeps its initial receive window: the server
@@ -165,13 +165,13 @@ func TestTerminalSharedSlowClient(t *testing.T) {
 // processes get the kill sequence and attached clients 1001.
 func TestTerminalShutdown(t *testing.T) {
 	t.Parallel()
-	h, srv := newServer(t, bridge.Options{Terminal: &bridge.TerminalOptions{Reconnect: time.Hour}}, "sh", "-c", "echo up; exec sleep 60")
+	h, k, srv := newServer(t, terminal.Options{Reconnect: time.Hour}, "sh", "-c", "echo up; exec sleep 60")
 	attached := dialTTY(t, wsURL(srv), nil)
 	attached.waitOutput("up")
 	gone := dialTTY(t, wsURL(srv), nil)
 	gone.waitOutput("up")
 	gone.c.CloseNow()
-	for h.Clients() != 1 {
+	for k.Clients() != 1 {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if h.Active() != 2 {
@@ -190,8 +190,8 @@ func TestTerminalShutdown(t *testing.T) {
 	if code := <-closed; code != websocket.StatusGoingAway {
 		t.Fatalf("close %d, want 1001", code)
 	}
-	if h.Active() != 0 || h.Clients() != 0 {
-		t.Fatalf("after shutdown: %d processes, %d clients", h.Active(), h.Clients())
+	if h.Active() != 0 || k.Clients() != 0 {
+		t.Fatalf("after shutdown: %d processes, %d clients", h.Active(), k.Clients())
 	}
 }
 
@@ -200,7 +200,7 @@ func TestTerminalShutdown(t *testing.T) {
 // messages still work and the client's leaving still stops the program.
 func TestTerminalInputNeverBlocksReader(t *testing.T) {
 	t.Parallel()
-	h, srv := newServer(t, bridge.Options{Terminal: &bridge.TerminalOptions{Writable: true}},
+	h, _, srv := newServer(t, terminal.Options{Writable: true},
 		"bash", "-c", `stty raw -echo; echo ready; exec sleep 60`)
 	tc := dialTTY(t, wsURL(srv), nil)
 	tc.waitOutput("ready")

@@ -1,6 +1,6 @@
-package bridge
+package terminal
 
-// Exports of internals for the external tests (package bridge_test).
+// Exports of internals for the external tests (package terminal_test).
 
 // Scrollback is the replay ring of terminal sessions.
 type Scrollback = scrollback
@@ -18,20 +18,15 @@ var (
 	NewToken         = newToken
 )
 
-// TTYState is a Handler's terminal sessions, for tests of the token rules.
-type TTYState = ttyState
-
-func NewTTYState(opts TerminalOptions) *TTYState { return newTTYState(opts) }
-
 // FakeSession registers a session without a process, as startTTY would.
-func (t *ttyState) FakeSession(token, path, key string) {
+func (t *Kind) FakeSession(token, path, key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.register(&ttyProc{token: token, path: path, key: key})
 }
 
 // Find looks a client's session up as serveTerminal does.
-func (t *ttyState) Find(token, path, key string) (token2 string, ok bool) {
+func (t *Kind) Find(token, path, key string) (token2 string, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.find(token, path, key)
@@ -42,7 +37,7 @@ func (t *ttyState) Find(token, path, key string) (token2 string, ok bool) {
 }
 
 // Forget unregisters the session of token.
-func (t *ttyState) Forget(token string) {
+func (t *Kind) Forget(token string) {
 	t.mu.Lock()
 	p := t.byToken[token]
 	t.mu.Unlock()

@@ -1,19 +1,23 @@
-package bridge
+// Package terminal runs browser terminals: programs on pseudo-terminals
+// speaking wsbridge.tty.v1 to the terminal page, with session tokens and
+// reconnects, shared sessions, scrollback replay, flow control, titles and
+// a client limit.
+package terminal
 
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"text/template"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // TTYSubprotocol is the WebSocket subprotocol of terminal endpoints; see
@@ -31,11 +35,15 @@ const (
 	StatusTakenOver websocket.StatusCode = 4409
 )
 
-// TerminalOptions configure browser terminal endpoints (--terminal). Each
+// DefaultTerm is TERM for the terminal's program when Options.Term is
+// empty: what xterm.js (the terminal page) emulates.
+const DefaultTerm = session.DefaultTerm
+
+// Options configure browser terminal endpoints (--terminal). Each
 // upgrade speaking wsbridge.tty.v1 runs the program on a pseudo-terminal;
 // binary frames carry terminal bytes both ways and text frames JSON control
 // messages.
-type TerminalOptions struct {
+type Options struct {
 	// Writable passes the clients' keyboard input to the program
 	// (--writable); otherwise it is dropped.
 	Writable bool
@@ -54,9 +62,14 @@ type TerminalOptions struct {
 	// Scrollback is how many bytes of output are kept for replay with
 	// Reconnect or Shared; 0: DefaultScrollback.
 	Scrollback int
+	// MaxFrameSize limits a client's input frame (--maxframesize); 0:
+	// unlimited.
+	MaxFrameSize int64
+	// Term is TERM for the program (--term); empty: DefaultTerm.
+	Term string
 }
 
-// TitleData are the fields of TerminalOptions.Title.
+// TitleData are the fields of Options.Title.
 type TitleData struct {
 	Command    string // the command line, arguments included
 	Hostname   string // the server's host name
@@ -75,30 +88,31 @@ const (
 	maxTitle = 1024
 )
 
-// ttyState is the terminal side of a Handler: sessions by token and, with
-// Shared, by endpoint.
-type ttyState struct {
-	opts     TerminalOptions
+// Kind is the terminal session kind (session.Kind): its sessions by token
+// and, with Shared, by endpoint.
+type Kind struct {
+	opts     Options
 	hostname string
 	clients  atomic.Int64 // attached clients, for MaxClients
 
 	// mu orders lookups, attaches and starts: a token lookup and the attach
 	// that follows are one step, so a process that ends in between is never
-	// attached to. Lock order: ttyState.mu, then ttyProc.mu.
+	// attached to. Lock order: Kind.mu, then ttyProc.mu.
 	mu      sync.Mutex
 	byToken map[string]*ttyProc
 	shared  map[string]*ttyProc // by endpoint (Endpoint.ScriptName)
 }
 
-func newTTYState(opts TerminalOptions) *ttyState {
+// New returns the terminal kind for opts.
+func New(opts Options) *Kind {
 	host, _ := os.Hostname()
-	return &ttyState{opts: opts, hostname: host, byToken: map[string]*ttyProc{}, shared: map[string]*ttyProc{}}
+	return &Kind{opts: opts, hostname: host, byToken: map[string]*ttyProc{}, shared: map[string]*ttyProc{}}
 }
 
 // resumable reports whether sessions get tokens: a client can come back to
 // its process only if the process outlives it (Reconnect) or others keep it
 // alive (Shared).
-func (t *ttyState) resumable() bool { return t.opts.Reconnect > 0 || t.opts.Shared }
+func (t *Kind) resumable() bool { return t.opts.Reconnect > 0 || t.opts.Shared }
 
 // newToken returns a fresh session token: 128 random bits in hex.
 func newToken() string {
@@ -110,7 +124,7 @@ func newToken() string {
 // find returns the process a client joins, with t.mu held: the session of
 // token, which must belong to path; else with Shared the endpoint's running
 // process. nil: none (a new one starts unless a token was given).
-func (t *ttyState) find(token, path, key string) *ttyProc {
+func (t *Kind) find(token, path, key string) *ttyProc {
 	if token != "" {
 		p := t.byToken[token]
 		if p == nil || p.path != path || p.stopping.Load() {
@@ -127,7 +141,7 @@ func (t *ttyState) find(token, path, key string) *ttyProc {
 }
 
 // register makes p findable, with t.mu held.
-func (t *ttyState) register(p *ttyProc) {
+func (t *Kind) register(p *ttyProc) {
 	if p.token != "" {
 		t.byToken[p.token] = p
 	}
@@ -137,7 +151,7 @@ func (t *ttyState) register(p *ttyProc) {
 }
 
 // unregister forgets p once its output has ended.
-func (t *ttyState) unregister(p *ttyProc) {
+func (t *Kind) unregister(p *ttyProc) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if p.token != "" && t.byToken[p.token] == p {
@@ -149,7 +163,7 @@ func (t *ttyState) unregister(p *ttyProc) {
 }
 
 // reserveClient takes a MaxClients slot.
-func (t *ttyState) reserveClient() bool {
+func (t *Kind) reserveClient() bool {
 	n := t.clients.Add(1)
 	if t.opts.MaxClients > 0 && n > int64(t.opts.MaxClients) {
 		t.clients.Add(-1)
@@ -158,113 +172,113 @@ func (t *ttyState) reserveClient() bool {
 	return true
 }
 
-func (t *ttyState) releaseClient() { t.clients.Add(-1) }
+func (t *Kind) releaseClient() { t.clients.Add(-1) }
 
 // Clients is the number of clients attached to terminal sessions.
-func (h *Handler) Clients() int {
-	if h.tty == nil {
-		return 0
-	}
-	return int(h.tty.clients.Load())
-}
+func (t *Kind) Clients() int { return int(t.clients.Load()) }
 
-// serveTerminal answers an upgrade on a terminal endpoint. Everything that
-// can be refused with an HTTP status is, before the upgrade: a missing
-// subprotocol (400), shutdown (503), --max-clients (503), --once (503) and
-// --maxforks (429) when a process would start. A token that is not a live
-// session of this path is known only after the lookup: the upgrade is
-// accepted and closed with 4400, which the page understands.
-func (h *Handler) serveTerminal(w http.ResponseWriter, r *http.Request) {
-	t := h.tty
-	ep, ok := h.endpointOrRefuse(w, r)
-	if !ok {
-		return
+// Admit refuses before the upgrade whatever can be refused with an HTTP
+// status: a missing subprotocol (400), shutdown (503), --max-clients (503),
+// --once (503) and --maxforks (429) when a process would start. A token
+// that is not a live session of this path is known only after the lookup:
+// Serve accepts the upgrade and closes it with 4400, which the page
+// understands.
+func (t *Kind) Admit(g session.Gate, r *http.Request, ep session.Endpoint) (*session.Admission, error) {
+	if !session.OffersSubprotocol(r, TTYSubprotocol) {
+		return nil, &session.Refusal{
+			Status:  http.StatusBadRequest,
+			Message: "400 Bad Request: this endpoint is a terminal: offer the WebSocket subprotocol " + TTYSubprotocol,
+			Reason:  "subprotocol",
+			Counted: session.RefusedBadRequest,
+		}
 	}
-	if !offersTTY(r) {
-		h.observer().Refused(RefusedBadRequest)
-		h.log.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "subprotocol")
-		http.Error(w, "400 Bad Request: this endpoint is a terminal: offer the WebSocket subprotocol "+TTYSubprotocol, http.StatusBadRequest)
-		return
-	}
-	r = WithEnv(r, "WEBSOCKET_PROTOCOL="+TTYSubprotocol)
-	if h.refuseIfClosing(w) {
-		return
+	if err := g.CheckOpen(); err != nil {
+		return nil, err
 	}
 	if !t.reserveClient() {
-		h.observer().Refused(RefusedMaxClients)
-		h.log.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "max-clients")
-		w.Header().Set("Retry-After", "5")
-		http.Error(w, "503 Service Unavailable: the terminal has its maximum number of clients (--max-clients="+strconv.Itoa(t.opts.MaxClients)+")", http.StatusServiceUnavailable)
-		return
+		return nil, &session.Refusal{
+			Status:     http.StatusServiceUnavailable,
+			Message:    "503 Service Unavailable: the terminal has its maximum number of clients (--max-clients=" + strconv.Itoa(t.opts.MaxClients) + ")",
+			Reason:     "max-clients",
+			Counted:    session.RefusedMaxClients,
+			RetryAfter: "5",
+		}
 	}
+	// A process starts unless the client resumes a session or joins the
+	// shared one; take its --once claim and --maxforks slot now, so a
+	// refusal is an HTTP status. Serve checks the guess after the upgrade.
+	token := r.URL.Query().Get("session")
+	var slot session.Slot
+	if token == "" {
+		t.mu.Lock()
+		joins := t.find("", r.URL.Path, ep.ScriptName) != nil
+		t.mu.Unlock()
+		if !joins {
+			var err error
+			if slot, err = g.TakeSlot(); err != nil {
+				t.releaseClient()
+				return nil, err
+			}
+		}
+	}
+	return &session.Admission{
+		Subprotocols: []string{TTYSubprotocol},
+		Protocol:     TTYSubprotocol,
+		// The environment is built outside the lock: --reverselookup may
+		// take a while.
+		Starts:  token == "",
+		Slot:    slot,
+		Abandon: t.releaseClient,
+	}, nil
+}
+
+// Serve attaches the client to its session: the one of its token, the
+// endpoint's shared one, or a new one.
+func (t *Kind) Serve(sc *session.Conn) {
+	r, g, conn := sc.Request, sc.Gate, sc.WS
 	clientHeld := true
 	defer func() {
 		if clientHeld {
 			t.releaseClient()
 		}
 	}()
-
-	// A process starts unless the client resumes a session or joins the
-	// shared one; take its --once claim and --maxforks slot now, so a
-	// refusal is an HTTP status. The guess is checked after the upgrade.
-	token := r.URL.Query().Get("session")
-	key := ep.ScriptName
-	var slot forkSlot
-	if token == "" {
-		t.mu.Lock()
-		joins := t.find("", r.URL.Path, key) != nil
-		t.mu.Unlock()
-		if !joins && !h.takeForkSlot(w, r, &slot) {
-			return
+	slot := sc.Slot
+	defer func() {
+		if slot != nil {
+			slot.Release()
 		}
-	}
-	defer slot.release(h)
+	}()
 
-	var id string
-	var env []string
-	if token == "" {
-		// Computed outside the lock: --reverselookup may take a while.
-		id = h.idPrefix + strconv.FormatUint(h.ids.Add(1), 10)
-		env = h.environ(r, id, ep)
-	}
-	hc := &hijackCapture{ResponseWriter: w}
-	conn, err := websocket.Accept(hc, r, &websocket.AcceptOptions{
-		InsecureSkipVerify: true, // the origin policy ran before (origin.go)
-		Subprotocols:       []string{TTYSubprotocol},
-	})
-	if err != nil {
-		h.log.Log(r.Context(), LevelAccess, "handshake failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
-		h.observer().Refused(RefusedBadRequest)
-		return
-	}
-	conn.SetReadLimit(-1) // the client enforces its own limits (ttyclient.go)
-
-	c := newTTYClient(h, conn, r)
+	token := r.URL.Query().Get("session")
+	c := newTTYClient(t, g, conn, r)
 	t.mu.Lock()
-	p := t.find(token, r.URL.Path, key)
+	p := t.find(token, r.URL.Path, sc.Endpoint.ScriptName)
 	switch {
 	case p == nil && token != "":
 		t.mu.Unlock()
-		h.log.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "unknown session")
+		g.Logger().Log(r.Context(), session.LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "unknown session")
 		conn.Close(StatusUnknownSession, "unknown session")
 		return
 	case p == nil:
-		if !slot.held && !slot.take(h) {
-			// The shared process ended between the guess and now, and
-			// no slot is free for a new one.
-			t.mu.Unlock()
-			conn.Close(websocket.StatusTryAgainLater, "server busy: no free process slot")
-			return
+		if slot == nil {
+			// The shared process ended between the guess and now: a
+			// new one needs a slot, and none may be free.
+			var err error
+			if slot, err = g.TakeSlot(); err != nil {
+				t.mu.Unlock()
+				conn.Close(websocket.StatusTryAgainLater, "server busy: no free process slot")
+				return
+			}
 		}
-		p, err = h.startTTY(r, ep, id, env, c)
+		_, err := t.start(sc, slot, c)
 		if err != nil {
 			t.mu.Unlock()
-			h.log.Error("spawn failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
-			h.observer().SpawnFailed()
-			conn.Close(websocket.StatusInternalError, closeReason("%v", err))
+			g.Logger().Error("spawn failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+			g.Observer().SpawnFailed()
+			conn.Close(websocket.StatusInternalError, session.CloseReason("%v", err))
 			return
 		}
-		slot.held = false // the process gives it back when reaped
+		slot = nil // the process gives it back when reaped
 		t.mu.Unlock()
 		clientHeld = false // released when the client detaches
 		return
@@ -279,32 +293,4 @@ func (h *Handler) serveTerminal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clientHeld = false // released when the client detaches
-}
-
-// endpointOrRefuse resolves r's endpoint, answering 404 or 500 if there is
-// none.
-func (h *Handler) endpointOrRefuse(w http.ResponseWriter, r *http.Request) (Endpoint, bool) {
-	ep, err := h.resolve(r)
-	if err == nil {
-		return ep, true
-	}
-	if errors.Is(err, ErrNoEndpoint) {
-		h.observer().Refused(RefusedNotFound)
-		http.NotFound(w, r)
-	} else {
-		h.log.Error("resolve endpoint", "path", r.URL.Path, "err", err)
-		http.Error(w, "500 Internal Server Error", http.StatusInternalServerError)
-	}
-	return ep, false
-}
-
-// offersTTY reports whether the client offers the terminal subprotocol. The
-// page always does; a client offering nothing would not know the protocol.
-func offersTTY(r *http.Request) bool {
-	for _, p := range offeredSubprotocols(r) {
-		if strings.EqualFold(p, TTYSubprotocol) {
-			return true
-		}
-	}
-	return false
 }

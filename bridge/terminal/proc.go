@@ -1,20 +1,17 @@
-package bridge
+package terminal
 
 import (
 	"context"
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/wsbridge/wsbridge/bridge/internal/frame"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/process"
 )
 
@@ -32,8 +29,9 @@ import (
 // others. Without clients (waiting for a reconnect) the pump reads on into
 // the scrollback.
 type ttyProc struct {
-	h     *Handler
-	t     *ttyState
+	t     *Kind
+	g     session.Gate
+	slot  session.Slot // the process's, given back when it is reaped
 	id    string
 	token string // "" when the session cannot be resumed
 	path  string // the request path the token is valid for
@@ -61,22 +59,24 @@ type ttyProc struct {
 	bytesIn, bytesOut, msgsIn, msgsOut atomic.Int64
 }
 
-// startTTY starts ep's program for a new session with first attached, with
-// t.mu held, and registers it. The first client is attached before the
-// terminal is read, so it gets every byte even of a program that is quick
-// to write and to exit. The caller holds a --maxforks slot, which the
-// process keeps until it is reaped.
-func (h *Handler) startTTY(r *http.Request, ep Endpoint, id string, env []string, first *ttyClient) (*ttyProc, error) {
-	t := h.tty
-	cfg := h.spawnConfig(r, ep, env)
+// start starts the connection's program for a new session with first
+// attached, with t.mu held, and registers it. The first client is attached
+// before the terminal is read, so it gets every byte even of a program that
+// is quick to write and to exit. The process keeps slot until it is reaped.
+func (t *Kind) start(sc *session.Conn, slot session.Slot, first *ttyClient) (*ttyProc, error) {
+	r, g := sc.Request, sc.Gate
+	cfg := sc.Program()
+	// The browser terminal keeps the usual echo, which a terminal emulator
+	// expects.
+	session.OnTerminal(&cfg, session.RequestSize(r), t.opts.Term, true)
 	proc, err := process.Start(cfg)
 	if err != nil {
 		return nil, err
 	}
 	p := &ttyProc{
-		h: h, t: t, id: id, path: r.URL.Path, key: ep.ScriptName,
+		t: t, g: g, slot: slot, id: sc.ID, path: r.URL.Path, key: sc.Endpoint.ScriptName,
 		cmd:  strings.Join(cfg.Args, " "),
-		log:  h.log.With("session", id, "pid", proc.Pid),
+		log:  g.Logger().With("session", sc.ID, "pid", proc.Pid),
 		proc: proc, start: time.Now(),
 		clients: map[*ttyClient]struct{}{},
 		all:     map[*ttyClient]struct{}{},
@@ -89,12 +89,10 @@ func (h *Handler) startTTY(r *http.Request, ep Endpoint, id string, env []string
 		p.scroll = newScrollback(t.opts.Scrollback)
 	}
 	t.register(p)
-	h.observer().SessionStarted()
-	p.log.Log(r.Context(), LevelAccess, "start", "remote", r.RemoteAddr, "path", r.URL.Path, "command", p.cmd)
+	g.Observer().SessionStarted()
+	p.log.Log(r.Context(), session.LevelAccess, "start", "remote", r.RemoteAddr, "path", r.URL.Path, "command", p.cmd)
 	p.attach(first)
-	if !h.sessions.add(p) {
-		p.goAway()
-	}
+	g.Track(p)
 	go p.run() // owned by the registry, which waits for it
 	return p, nil
 }
@@ -102,9 +100,9 @@ func (h *Handler) startTTY(r *http.Request, ep Endpoint, id string, env []string
 func (p *ttyProc) run() {
 	// As for pipe sessions: the --maxforks slot goes back before the
 	// registry lets Shutdown return, and --once shuts down after that.
-	defer p.h.once.ended()
-	defer p.h.sessions.remove(p)
-	defer p.h.forks.Add(-1)
+	defer p.slot.Ended()
+	defer p.g.Untrack(p)
+	defer p.slot.Free()
 
 	pumped := make(chan struct{})
 	go func() {
@@ -135,7 +133,7 @@ func (p *ttyProc) run() {
 	<-p.input.done
 
 	p.t.unregister(p)
-	code, reason := endOfSession(st, p.goingAway.Load())
+	code, reason := session.EndOfSession(st, p.goingAway.Load())
 	p.mu.Lock()
 	p.ended = true
 	if p.expiry != nil {
@@ -150,8 +148,8 @@ func (p *ttyProc) run() {
 	p.proc.Release()
 
 	d := time.Since(p.start)
-	p.h.observer().SessionEnded(code, d, p.bytesIn.Load(), p.bytesOut.Load(), p.msgsIn.Load(), p.msgsOut.Load())
-	p.log.Log(context.Background(), LevelAccess, "exit", "path", p.path, "exit", st.String(),
+	p.g.Observer().SessionEnded(code, d, p.bytesIn.Load(), p.bytesOut.Load(), p.msgsIn.Load(), p.msgsOut.Load())
+	p.log.Log(context.Background(), session.LevelAccess, "exit", "path", p.path, "exit", st.String(),
 		"duration_ms", d.Milliseconds(), "bytes_in", p.bytesIn.Load(), "bytes_out", p.bytesOut.Load())
 }
 
@@ -172,15 +170,15 @@ func (p *ttyProc) signalDrained() {
 	}
 }
 
-// goAway: the server is shutting down (registry).
-func (p *ttyProc) goAway() {
+// GoAway: the server is shutting down (session.Member).
+func (p *ttyProc) GoAway() {
 	p.goingAway.Store(true)
 	p.stopping.Store(true)
 	p.proc.Stop()
 }
 
-// forceClose: shutdown ran out of time (registry).
-func (p *ttyProc) forceClose() {
+// ForceClose: shutdown ran out of time (session.Member).
+func (p *ttyProc) ForceClose() {
 	p.proc.Kill()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -208,53 +206,6 @@ func (p *ttyProc) pump() error {
 		}
 		p.waitForRoom()
 	}
-}
-
-// readChunk waits for output, then reads as much as is there, up to a
-// chunk. The end of output is io.EOF: EIO from a terminal whose other side
-// is closed, or nothing left once the read deadline has passed (the process
-// group is gone, see run).
-func readChunk(rc syscall.RawConn) (*outChunk, error) {
-	buf := getChunk()
-	n := 0
-	var rerr error
-	drain := func(fd uintptr) bool {
-		for n < len(buf) && rerr == nil {
-			m, err := unix.Read(int(fd), buf[n:])
-			switch {
-			case err == unix.EINTR:
-			case err == unix.EAGAIN:
-				return n > 0
-			case err != nil:
-				rerr = err
-			case m == 0:
-				rerr = io.EOF
-			default:
-				n += m
-			}
-		}
-		return true
-	}
-	err := rc.Read(drain)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		// Never wait again: what is there, then the end.
-		err = rc.Control(func(fd uintptr) {
-			if !drain(fd) || n == 0 {
-				rerr = io.EOF
-			}
-		})
-	}
-	if err == nil {
-		err = rerr
-	}
-	if err != nil && (errors.Is(err, unix.EIO) || errors.Is(err, os.ErrClosed)) {
-		err = io.EOF
-	}
-	if n == 0 {
-		putChunk(buf)
-		return nil, err
-	}
-	return newOutChunk(buf, n), err
 }
 
 // deliver appends a chunk to the scrollback and queues it for every
@@ -314,7 +265,7 @@ func (p *ttyProc) attach(c *ttyClient) bool {
 	if !p.t.opts.Shared {
 		for old := range p.clients {
 			if old != c {
-				old.log.Log(context.Background(), LevelAccess, "taken over", "by", c.remote)
+				old.log.Log(context.Background(), session.LevelAccess, "taken over", "by", c.remote)
 				old.dropAndCloseLocked(StatusTakenOver, "session taken over by another connection")
 			}
 		}
@@ -327,7 +278,7 @@ func (p *ttyProc) attach(c *ttyClient) bool {
 		c.pushTextLocked(typeMsg{Type: "replay"})
 		replay := p.scroll.Snapshot()
 		for len(replay) > 0 {
-			n := min(len(replay), chunkSize)
+			n := min(len(replay), frame.ChunkSize)
 			c.pushChunkLocked(newOwnedChunk(replay[:n:n]))
 			replay = replay[n:]
 		}
@@ -335,7 +286,7 @@ func (p *ttyProc) attach(c *ttyClient) bool {
 	}
 	p.resizeLocked()
 	c.start()
-	c.log.Log(context.Background(), LevelAccess, "connect", "path", p.path, "resumed", resumed, "clients", len(p.clients))
+	c.log.Log(context.Background(), session.LevelAccess, "connect", "path", p.path, "resumed", resumed, "clients", len(p.clients))
 	return true
 }
 
@@ -370,7 +321,7 @@ func (p *ttyProc) removeLocked(c *ttyClient) {
 		return
 	}
 	if d := p.t.opts.Reconnect; d > 0 {
-		p.log.Log(context.Background(), LevelAccess, "detached", "keep", d.String())
+		p.log.Log(context.Background(), session.LevelAccess, "detached", "keep", d.String())
 		p.expiry = time.AfterFunc(d, p.expire)
 		return
 	}
@@ -386,7 +337,7 @@ func (p *ttyProc) expire() {
 		return
 	}
 	p.expiry = nil
-	p.log.Log(context.Background(), LevelAccess, "reconnect window over: stopping")
+	p.log.Log(context.Background(), session.LevelAccess, "reconnect window over: stopping")
 	p.stopping.Store(true)
 	p.proc.Stop()
 }
@@ -420,14 +371,14 @@ func (p *ttyProc) title(c *ttyClient) (string, bool) {
 		return "", false
 	}
 	var b strings.Builder
-	host, _ := SplitHostPort(c.remote)
+	host, _ := session.SplitHostPort(c.remote)
 	if err := tmpl.Execute(&b, TitleData{Command: p.cmd, Hostname: p.t.hostname, RemoteAddr: host}); err != nil {
 		p.log.Debug("title", "err", err)
 		return "", false
 	}
 	s := b.String()
 	if len(s) > maxTitle {
-		s = s[:runeCut([]byte(s), maxTitle)]
+		s = s[:frame.RuneCut([]byte(s), maxTitle)]
 	}
 	return s, true
 }

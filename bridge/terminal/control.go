@@ -1,4 +1,4 @@
-package bridge
+package terminal
 
 import (
 	"encoding/json"

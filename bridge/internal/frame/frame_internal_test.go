@@ -1,4 +1,4 @@
-package bridge
+package frame
 
 import (
 	"bufio"
@@ -11,10 +11,6 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
-
-	"github.com/coder/websocket"
-
-	"github.com/wsbridge/wsbridge/process"
 )
 
 // pieces feeds chunks through a pipe into a streamReader and collects what it
@@ -27,15 +23,15 @@ func pieces(t *testing.T, binary bool, maxMsg int, chunks ...string) string {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	sr, err := newStreamReader(r, binary, maxMsg)
+	sr, err := NewStreamReader(r, binary, maxMsg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sr.release()
+	defer sr.Release()
 	var out strings.Builder
 	drain := func() {
 		for {
-			p, end, ok := sr.next()
+			p, end, ok := sr.Next()
 			if !ok {
 				return
 			}
@@ -49,13 +45,13 @@ func pieces(t *testing.T, binary bool, maxMsg int, chunks ...string) string {
 	}
 	for _, c := range chunks {
 		w.Write([]byte(c))
-		if err := sr.fill(); err != nil {
+		if err := sr.Fill(); err != nil {
 			t.Fatalf("fill: %v", err)
 		}
 		drain()
 	}
 	w.Close()
-	for sr.fill() == nil {
+	for sr.Fill() == nil {
 		drain()
 	}
 	drain()
@@ -64,7 +60,7 @@ func pieces(t *testing.T, binary bool, maxMsg int, chunks ...string) string {
 
 func TestStreamReaderLines(t *testing.T) {
 	t.Parallel()
-	long := strings.Repeat("x", chunkSize)
+	long := strings.Repeat("x", ChunkSize)
 	tests := []struct {
 		name   string
 		binary bool
@@ -113,15 +109,15 @@ func TestStreamReaderIdleHoldsNoBuffer(t *testing.T) {
 	r, w, _ := os.Pipe()
 	defer r.Close()
 	defer w.Close()
-	sr, _ := newStreamReader(r, false, 0)
+	sr, _ := NewStreamReader(r, false, 0)
 	w.Write([]byte("line\n"))
-	sr.fill()
-	for _, _, ok := sr.next(); ok; _, _, ok = sr.next() {
+	sr.Fill()
+	for _, _, ok := sr.Next(); ok; _, _, ok = sr.Next() {
 	}
 	// A deadline already past makes fill try once, find nothing, and stop
 	// where it would otherwise park: the buffer must be back in the pool.
 	r.SetReadDeadline(time.Now().Add(-time.Second))
-	if err := sr.fill(); err == nil {
+	if err := sr.Fill(); err == nil {
 		t.Fatal("fill returned data from an empty pipe")
 	}
 	if sr.buf != nil {
@@ -144,8 +140,8 @@ func TestRuneCut(t *testing.T) {
 		{"ab€", 4, 2},
 	}
 	for _, tt := range tests {
-		if got := runeCut([]byte(tt.in), tt.n); got != tt.want {
-			t.Errorf("runeCut(%q, %d) = %d, want %d", tt.in, tt.n, got, tt.want)
+		if got := RuneCut([]byte(tt.in), tt.n); got != tt.want {
+			t.Errorf("RuneCut(%q, %d) = %d, want %d", tt.in, tt.n, got, tt.want)
 		}
 	}
 }
@@ -167,12 +163,12 @@ func TestUTF8Check(t *testing.T) {
 		{"surrogate", []string{"\xed\xa0\x80"}, false},
 	}
 	for _, tt := range tests {
-		var c utf8Check
+		var c UTF8Check
 		ok := true
 		for _, ch := range tt.chunks {
-			ok = ok && c.write([]byte(ch))
+			ok = ok && c.Feed([]byte(ch))
 		}
-		ok = ok && c.end()
+		ok = ok && c.End()
 		if ok != tt.ok {
 			t.Errorf("%s: valid=%v, want %v", tt.name, ok, tt.ok)
 		}
@@ -181,7 +177,7 @@ func TestUTF8Check(t *testing.T) {
 
 func TestAppendValidUTF8(t *testing.T) {
 	t.Parallel()
-	got := string(appendValidUTF8(nil, []byte("a\xffb\xc3(é")))
+	got := string(AppendValidUTF8(nil, []byte("a\xffb\xc3(é")))
 	if got != "a\uFFFDb\uFFFD(é" || !utf8.ValidString(got) {
 		t.Fatalf("got %q", got)
 	}
@@ -190,7 +186,7 @@ func TestAppendValidUTF8(t *testing.T) {
 func TestAppendJSONText(t *testing.T) {
 	t.Parallel()
 	in := "q\"b\\s\n\r\t\x01\x7f é \xff <&>"
-	b := append([]byte(`"`), appendJSONText(nil, []byte(in))...)
+	b := append([]byte(`"`), AppendJSONText(nil, []byte(in))...)
 	b = append(b, '"')
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
@@ -240,53 +236,8 @@ func TestNextMessageBuffered(t *testing.T) {
 	for _, tt := range tests {
 		br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(tt.data)), 1<<17)
 		br.Peek(len(tt.data)) // fill the buffer as the connection would
-		if got := nextMessageBuffered(br); got != tt.want {
+		if got := NextMessageBuffered(br); got != tt.want {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
-		}
-	}
-}
-
-func TestHeaderEnvName(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"User-Agent":   "HTTP_USER_AGENT",
-		"x-custom.bad": "HTTP_X_CUSTOM_BAD",
-		"Dnt":          "HTTP_DNT",
-	} {
-		if got := headerEnvName(in); got != want {
-			t.Errorf("%q -> %q, want %q", in, got, want)
-		}
-	}
-	if got := cleanHeaderValue("a\nb\x00c\x7fd\te"); got != "abcde" {
-		t.Errorf("cleanHeaderValue: %q", got)
-	}
-}
-
-func TestDedupeEnv(t *testing.T) {
-	t.Parallel()
-	got := dedupeEnv([]string{"A=1", "B=2", "A=3", "C=", "B=4"})
-	if strings.Join(got, " ") != "A=3 B=4 C=" {
-		t.Fatalf("got %v", got)
-	}
-}
-
-func TestCloseForStatus(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		st     process.Status
-		code   websocket.StatusCode
-		reason string
-	}{
-		{process.Status{Code: 0}, 1000, ""},
-		{process.Status{Code: 1}, 4001, "exit status 1"},
-		{process.Status{Code: 255}, 4255, "exit status 255"},
-		{process.Status{Code: -1, Signal: 9}, 1011, "killed by signal KILL"},
-		{process.Status{Code: -1}, 1011, "exit status unknown"},
-	}
-	for _, tt := range tests {
-		code, reason := closeForStatus(tt.st)
-		if code != tt.code || reason != tt.reason {
-			t.Errorf("%+v: %d %q, want %d %q", tt.st, code, reason, tt.code, tt.reason)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package bridge
+package terminal
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wsbridge/wsbridge/bridge/internal/frame"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/process"
 )
 
@@ -21,7 +23,8 @@ import (
 // messages, in order, holding output while the client has paused. A third
 // goroutine pings with --pingms. All are counted in the process's WaitGroup.
 type ttyClient struct {
-	h      *Handler
+	t      *Kind
+	g      session.Gate
 	p      *ttyProc // set by attach
 	conn   *websocket.Conn
 	log    *slog.Logger
@@ -47,10 +50,10 @@ type ttyClient struct {
 	closeTimer   *time.Timer // forces a queued close through a stuck socket
 }
 
-func newTTYClient(h *Handler, conn *websocket.Conn, r *http.Request) *ttyClient {
+func newTTYClient(t *Kind, g session.Gate, conn *websocket.Conn, r *http.Request) *ttyClient {
 	c := &ttyClient{
-		h: h, conn: conn, remote: r.RemoteAddr, since: time.Now(),
-		size: requestSize(r),
+		t: t, g: g, conn: conn, remote: r.RemoteAddr, since: time.Now(),
+		size: session.RequestSize(r),
 		wake: make(chan struct{}, 1),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -62,9 +65,12 @@ func (c *ttyClient) start() {
 	c.p.wg.Add(2)
 	go c.readLoop()
 	go c.writeLoop()
-	if interval := c.h.pingInterval(); interval > 0 {
+	if interval := c.g.Tunables().PingInterval; interval > 0 {
 		c.p.wg.Add(1)
-		go c.keepalive(interval)
+		go func() { // pings while the client is attached
+			defer c.p.wg.Done()
+			frame.Keepalive(c.ctx, c.conn, interval, nil, c.log, session.LevelAccess)
+		}()
 	}
 }
 
@@ -91,40 +97,6 @@ func (it outItem) size() int {
 	return len(it.text)
 }
 
-// outChunk is output read from the terminal, shared by the queues of every
-// client it goes to and given back to the pool by the last one.
-type outChunk struct {
-	b      []byte
-	pooled bool
-	refs   atomic.Int32
-}
-
-// newOutChunk takes buf[:n] from the pool. Small reads are copied out so a
-// slow client's queue holds what it is owed, not a 32 KiB buffer per byte.
-func newOutChunk(buf []byte, n int) *outChunk {
-	c := &outChunk{b: buf[:n], pooled: true}
-	if n < chunkSize/4 {
-		c.b = append([]byte(nil), buf[:n]...)
-		c.pooled = false
-		putChunk(buf)
-	}
-	c.refs.Store(1)
-	return c
-}
-
-// newOwnedChunk wraps bytes that belong to no pool (a replay).
-func newOwnedChunk(b []byte) *outChunk {
-	c := &outChunk{b: b}
-	c.refs.Store(1)
-	return c
-}
-
-func (c *outChunk) release() {
-	if c.refs.Add(-1) == 0 && c.pooled {
-		putChunk(c.b)
-	}
-}
-
 // pushChunkLocked queues output; the queue takes a reference of its own.
 // A client of a shared session that falls too far behind is dropped.
 func (c *ttyClient) pushChunkLocked(chunk *outChunk) {
@@ -132,7 +104,7 @@ func (c *ttyClient) pushChunkLocked(chunk *outChunk) {
 		return
 	}
 	if c.p.t.opts.Shared && c.queued+cap(chunk.b) > sharedQueueLimit {
-		c.log.Log(context.Background(), LevelAccess, "dropped: too slow for the shared session", "behind", c.queued)
+		c.log.Log(context.Background(), session.LevelAccess, "dropped: too slow for the shared session", "behind", c.queued)
 		c.dropAndCloseLocked(websocket.StatusTryAgainLater, "too slow for the shared session")
 		return
 	}
@@ -290,35 +262,34 @@ func (c *ttyClient) detached(why error) {
 	c.p.detach(c)
 	c.cancel()
 	c.conn.CloseNow() // a writer blocked on the socket returns
-	c.h.tty.releaseClient()
+	c.t.releaseClient()
 	attrs := []any{"path", c.p.path, "duration_ms", time.Since(c.since).Milliseconds(),
 		"bytes_in", c.bytesIn.Load(), "bytes_out", c.bytesOut.Load()}
 	if why != nil {
-		attrs = append(attrs, "client", clientCloseText(why))
+		attrs = append(attrs, "client", session.ClientCloseText(why))
 	}
-	c.log.Log(context.Background(), LevelAccess, "disconnect", attrs...)
+	c.log.Log(context.Background(), session.LevelAccess, "disconnect", attrs...)
 }
 
 // input passes a binary frame to the terminal, as it arrives, or drops it
-// when the session is read-only. It never waits for the program.
+// when the session is read-only. It never waits for the program. Unlike a
+// pipe session's stdin (frame.StdinWriter.ReadMessage) it does not hold a
+// frame until it is whole: keystrokes need no framing, and a paste must not
+// wait for its end; the read and its --maxframesize count are the same.
 func (c *ttyClient) input(r io.Reader) error {
-	limit := c.h.opts.MaxFrameSize
-	if limit > 0 {
-		r = io.LimitReader(r, limit+1)
-	}
+	limit := c.t.opts.MaxFrameSize
 	writable := c.p.t.opts.Writable
 	if !writable && c.droppedInput.CompareAndSwap(false, true) {
 		c.log.Debug("input dropped: the terminal is read-only (--writable)")
 	}
-	buf := getChunk()
-	defer putChunk(buf)
+	buf := frame.GetChunk()
+	defer frame.PutChunk(buf)
 	var total int64
 	for {
-		n, err := r.Read(buf)
-		total += int64(n)
-		if limit > 0 && total > limit {
-			c.conn.Close(websocket.StatusMessageTooBig, closeReason("input frame larger than --maxframesize=%d bytes", limit))
-			return errTooBig
+		n, err := frame.ReadCounted(r, buf, &total, limit)
+		if err == frame.ErrTooBig {
+			c.conn.Close(websocket.StatusMessageTooBig, session.CloseReason("input frame larger than --maxframesize=%d bytes", limit))
+			return err
 		}
 		if n > 0 && writable {
 			c.bytesIn.Add(int64(n))
@@ -341,10 +312,10 @@ func (c *ttyClient) controlFrame(r io.Reader) error {
 	msg, err := readControl(r)
 	switch {
 	case errors.Is(err, errControlTooBig):
-		c.conn.Close(websocket.StatusMessageTooBig, closeReason("%v", err))
+		c.conn.Close(websocket.StatusMessageTooBig, session.CloseReason("%v", err))
 		return err
 	case errors.Is(err, errBadControl):
-		c.conn.Close(websocket.StatusInvalidFramePayloadData, closeReason("%v", err))
+		c.conn.Close(websocket.StatusInvalidFramePayloadData, session.CloseReason("%v", err))
 		return err
 	case err != nil:
 		return err
@@ -352,7 +323,7 @@ func (c *ttyClient) controlFrame(r io.Reader) error {
 	p := c.p
 	switch msg.Type {
 	case "resize":
-		if !validCells(msg.Cols) || !validCells(msg.Rows) {
+		if !session.ValidCells(msg.Cols) || !session.ValidCells(msg.Rows) {
 			c.log.Debug("resize ignored: size out of range", "cols", msg.Cols, "rows", msg.Rows)
 			return nil
 		}
@@ -373,27 +344,6 @@ func (c *ttyClient) controlFrame(r io.Reader) error {
 	return nil
 }
 
-// keepalive pings like the pipe sessions do (session.go), while the client
-// is attached.
-func (c *ttyClient) keepalive(interval time.Duration) {
-	defer c.p.wg.Done()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(c.ctx, 2*interval)
-		err := c.conn.Ping(ctx)
-		cancel()
-		if err != nil {
-			if c.ctx.Err() == nil {
-				c.log.Log(context.Background(), LevelAccess, "ping timeout")
-				c.conn.CloseNow()
-			}
-			return
-		}
-	}
-}
+// The connection's context is never cancelled while reading or writing: an
+// expired context would make coder/websocket close the connection.
+var bg = context.Background()

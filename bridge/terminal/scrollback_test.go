@@ -1,4 +1,4 @@
-package bridge_test
+package terminal_test
 
 import (
 	"bytes"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/terminal"
 )
 
 func TestScrollback(t *testing.T) {
@@ -46,7 +46,7 @@ func TestScrollback(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s := bridge.NewScrollback(size)
+			s := terminal.NewScrollback(size)
 			total := 0
 			for _, w := range tt.writes {
 				s.Write([]byte(w))
@@ -72,11 +72,11 @@ func TestScrollbackWriteSizes(t *testing.T) {
 		stream = append(stream, pieces[r.IntN(len(pieces))]...)
 	}
 	const size = 1000
-	whole := bridge.NewScrollback(size)
+	whole := terminal.NewScrollback(size)
 	whole.Write(stream)
 	want := whole.Snapshot()
 	for _, maxWrite := range []int{1, 3, 7, 100, 999, 1000, 1001, 5000} {
-		s := bridge.NewScrollback(size)
+		s := terminal.NewScrollback(size)
 		for p := stream; len(p) > 0; {
 			n := min(len(p), 1+r.IntN(maxWrite))
 			s.Write(p[:n])
@@ -95,9 +95,9 @@ func TestScrollbackWriteSizes(t *testing.T) {
 
 func TestScrollbackDefaultSize(t *testing.T) {
 	t.Parallel()
-	s := bridge.NewScrollback(0)
-	s.Write(bytes.Repeat([]byte("z"), bridge.DefaultScrollback+10))
-	if s.Len() != bridge.DefaultScrollback {
-		t.Fatalf("Len %d, want %d", s.Len(), bridge.DefaultScrollback)
+	s := terminal.NewScrollback(0)
+	s.Write(bytes.Repeat([]byte("z"), terminal.DefaultScrollback+10))
+	if s.Len() != terminal.DefaultScrollback {
+		t.Fatalf("Len %d, want %d", s.Len(), terminal.DefaultScrollback)
 	}
 }

@@ -1,4 +1,4 @@
-package bridge
+package frame
 
 import (
 	"errors"
@@ -9,17 +9,17 @@ import (
 )
 
 var (
-	errInvalidUTF8 = errors.New("text message is not valid UTF-8")
-	errTooBig      = errors.New("message larger than --maxframesize")
+	ErrInvalidUTF8 = errors.New("text message is not valid UTF-8")
+	ErrTooBig      = errors.New("message larger than --maxframesize")
 )
 
-// stdinWriter batches client messages into the child's stdin. A message is
+// StdinWriter batches client messages into the child's stdin. A message is
 // appended to a borrowed buffer; the buffer is written when the client has
 // nothing more waiting, when it fills, or when the session ends, so a burst of
 // messages costs one write and an idle session holds no buffer.
-type stdinWriter struct {
-	f   *os.File
-	buf []byte
+type StdinWriter struct {
+	File *os.File // the child's stdin
+	buf  []byte
 	// broken is set once the child stops taking input; what follows is
 	// dropped, since there is nobody left to deliver it to.
 	broken bool
@@ -28,42 +28,40 @@ type stdinWriter struct {
 	blocked atomic.Bool
 }
 
-// readMessage appends one message from r. With a limit, a message reaches
+// ReadMessage appends one message from r. With a limit, a message reaches
 // the child whole or not at all: it is held until complete (growing the
 // batch up to the limit), and dropped if it breaks the limit or is not valid
 // UTF-8. Without one (--maxframesize=0) it streams through in chunks. In text
 // mode check validates the bytes across read boundaries; it is nil in binary
 // mode.
-func (w *stdinWriter) readMessage(r io.Reader, check *utf8Check, limit int64) (int64, error) {
+func (w *StdinWriter) ReadMessage(r io.Reader, check *UTF8Check, limit int64) (int64, error) {
 	if w.buf == nil {
-		w.buf = getChunk()[:0]
+		w.buf = GetChunk()[:0]
 	}
 	start := len(w.buf)
 	var total int64
 	for {
 		if len(w.buf) == cap(w.buf) {
 			if limit == 0 {
-				if err := w.flush(); err != nil {
+				if err := w.Flush(); err != nil {
 					return total, err
 				}
-				w.buf, start = getChunk()[:0], 0
+				w.buf, start = GetChunk()[:0], 0
 			} else {
 				// Room for one byte past the limit, to see it broken.
 				grown := make([]byte, len(w.buf), min(2*cap(w.buf), start+int(limit)+1))
 				copy(grown, w.buf)
-				putChunk(w.buf)
+				PutChunk(w.buf)
 				w.buf = grown
 			}
 		}
-		n, err := r.Read(w.buf[len(w.buf):cap(w.buf)])
-		total += int64(n)
+		n, err := ReadCounted(r, w.buf[len(w.buf):cap(w.buf)], &total, limit)
 		switch {
-		case limit > 0 && total > limit:
-			err = errTooBig
-		case n > 0 && check != nil && !check.write(w.buf[len(w.buf):len(w.buf)+n]):
-			err = errInvalidUTF8
-		case err == io.EOF && check != nil && !check.end():
-			err = errInvalidUTF8
+		case err == ErrTooBig:
+		case n > 0 && check != nil && !check.Feed(w.buf[len(w.buf):len(w.buf)+n]):
+			err = ErrInvalidUTF8
+		case err == io.EOF && check != nil && !check.End():
+			err = ErrInvalidUTF8
 		}
 		if err == io.EOF {
 			w.buf = w.buf[:len(w.buf)+n]
@@ -77,45 +75,66 @@ func (w *stdinWriter) readMessage(r io.Reader, check *utf8Check, limit int64) (i
 	}
 }
 
-func (w *stdinWriter) appendNewline() {
+// ReadCounted reads once from r, a client message, adding what it read to
+// *total; once the message is past limit (0: none) the error is ErrTooBig,
+// whatever else the read said. It is the read both message pumps share: the
+// pipe session's, which holds a message until it is whole (ReadMessage), and
+// the terminal's, which passes each piece on as it arrives (keystrokes need
+// no whole message, and a paste must not wait for its end).
+func ReadCounted(r io.Reader, p []byte, total *int64, limit int64) (int, error) {
+	n, err := r.Read(p)
+	*total += int64(n)
+	if limit > 0 && *total > limit {
+		return n, ErrTooBig
+	}
+	return n, err
+}
+
+// Blocked reports whether a write is waiting on a child that is not
+// reading.
+func (w *StdinWriter) Blocked() bool { return w.blocked.Load() }
+
+// AppendNewline ends a text message in the batch.
+func (w *StdinWriter) AppendNewline() {
 	if w.buf == nil {
-		w.buf = getChunk()[:0]
+		w.buf = GetChunk()[:0]
 	} else if len(w.buf) == cap(w.buf) {
-		w.flush()
-		w.buf = getChunk()[:0]
+		w.Flush()
+		w.buf = GetChunk()[:0]
 	}
 	w.buf = append(w.buf, '\n')
 }
 
-// flush writes the batch and gives the buffer back. A child that closed its
+// Flush writes the batch and gives the buffer back. A child that closed its
 // stdin makes the write fail with EPIPE (Go leaves SIGPIPE ignored for
 // descriptors other than 1 and 2); the session carries on for its output.
-func (w *stdinWriter) flush() error {
+func (w *StdinWriter) Flush() error {
 	if w.buf == nil {
 		return nil
 	}
 	var err error
 	if len(w.buf) > 0 && !w.broken {
 		w.blocked.Store(true)
-		_, err = w.f.Write(w.buf)
+		_, err = w.File.Write(w.buf)
 		w.blocked.Store(false)
 		if err != nil {
 			w.broken = true
 		}
 	}
-	putChunk(w.buf) // keeps only standard-size buffers
+	PutChunk(w.buf) // keeps only standard-size buffers
 	w.buf = nil
 	return err
 }
 
-// utf8Check validates a text message that arrives in pieces, carrying a
+// UTF8Check validates a text message that arrives in pieces, carrying a
 // character split between two reads over to the next.
-type utf8Check struct {
+type UTF8Check struct {
 	carry [utf8.UTFMax]byte
 	n     int
 }
 
-func (c *utf8Check) write(p []byte) bool {
+// Feed checks the next piece of the message.
+func (c *UTF8Check) Feed(p []byte) bool {
 	for c.n > 0 && len(p) > 0 {
 		c.carry[c.n] = p[0]
 		c.n++
@@ -128,7 +147,7 @@ func (c *utf8Check) write(p []byte) bool {
 		}
 	}
 	// Hold back a trailing character that is not complete yet.
-	tail := incompleteTail(p)
+	tail := IncompleteTail(p)
 	if tail < len(p) {
 		c.n = copy(c.carry[:], p[tail:])
 		p = p[:tail]
@@ -136,7 +155,8 @@ func (c *utf8Check) write(p []byte) bool {
 	return utf8.Valid(p)
 }
 
-func (c *utf8Check) end() bool {
+// End reports whether the message ended on a whole character, and resets c.
+func (c *UTF8Check) End() bool {
 	ok := c.n == 0
 	c.n = 0
 	return ok

@@ -1,18 +1,18 @@
-package bridge_test
+package terminal_test
 
 import (
 	"regexp"
 	"testing"
 	"time"
 
-	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/terminal"
 )
 
 func TestNewToken(t *testing.T) {
 	t.Parallel()
 	seen := map[string]bool{}
 	for i := 0; i < 1000; i++ {
-		tok := bridge.NewToken()
+		tok := terminal.NewToken()
 		if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(tok) {
 			t.Fatalf("token %q: want 128 bits in hex", tok)
 		}
@@ -44,7 +44,7 @@ func TestTokenLookup(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			st := bridge.NewTTYState(bridge.TerminalOptions{Shared: tt.shared, Reconnect: time.Minute})
+			st := terminal.New(terminal.Options{Shared: tt.shared, Reconnect: time.Minute})
 			st.FakeSession("t1", "/a", "/")
 			got, ok := st.Find(tt.token, tt.path, tt.key)
 			if got != tt.want || ok != (tt.want != "") {
@@ -52,7 +52,7 @@ func TestTokenLookup(t *testing.T) {
 			}
 		})
 	}
-	st := bridge.NewTTYState(bridge.TerminalOptions{Shared: true})
+	st := terminal.New(terminal.Options{Shared: true})
 	st.FakeSession("t1", "/a", "/")
 	st.Forget("t1")
 	if _, ok := st.Find("t1", "/a", "/"); ok {
