@@ -197,9 +197,17 @@ func TestBroadcastReplay(t *testing.T) {
 		t.Fatalf("late joiner got %v, want [8 9 10 live]", got)
 	}
 
-	flood := startServer(t, "--broadcast", "--replay=50", "sh", "-c", `i=0; while [ $i -lt 100000 ]; do i=$((i+1)); echo $i; done; sleep 60`)
+	// Without pause, but at a pace a client keeps up with under the race
+	// detector: bursts of 100 lines, 100 a second.
+	flood := startServer(t, "--broadcast", "--replay=50", "sh", "-c", `i=0; while :; do i=$((i+1)); echo $i; [ $((i % 100)) = 0 ] && sleep 0.01; done`)
 	a := dial(t, flood.URL("/"))
-	readText(t, a) // the program runs
+	go func() { // keeps the program running, reading all the while
+		for {
+			if _, _, err := a.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
 	for range 5 {
 		b := dial(t, flood.URL("/"))
 		prev := 0
@@ -265,10 +273,14 @@ func TestBroadcastRestartKeepsClients(t *testing.T) {
 // coming back in time finds the same program.
 func TestBroadcastProgramStopsWithLastClient(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, "--broadcast", "sh", "-c", `echo "pid $$"; exec sleep 600`)
+	// --replay=1: a client is attached once it has the pid.
+	s := startServer(t, "--broadcast", "--replay=1", "sh", "-c", `echo "pid $$"; exec sleep 600`)
 	a := dial(t, s.URL("/"))
 	pid := pidOf(t, readText(t, a))
 	b := dial(t, s.URL("/"))
+	if got := pidOf(t, readText(t, b)); got != pid {
+		t.Fatalf("second client got pid %d, want %d", got, pid)
+	}
 	a.Close(websocket.StatusNormalClosure, "")
 	time.Sleep(200 * time.Millisecond)
 	if groupGone(pid) {
@@ -277,13 +289,15 @@ func TestBroadcastProgramStopsWithLastClient(t *testing.T) {
 	b.Close(websocket.StatusNormalClosure, "")
 	awaitGone(t, pid, 10*time.Second)
 
-	l := startServer(t, "--broadcast", "--linger=2s", "sh", "-c", `echo "pid $$"; exec sleep 600`)
+	l := startServer(t, "--broadcast", "--replay=1", "--linger=2s", "sh", "-c", `echo "pid $$"; exec sleep 600`)
 	c := dial(t, l.URL("/"))
 	pid = pidOf(t, readText(t, c))
 	c.Close(websocket.StatusNormalClosure, "")
 	time.Sleep(300 * time.Millisecond)
 	d := dial(t, l.URL("/"))
-	writeText(t, d, "x") // sleep does not answer; the connection stays
+	if got := pidOf(t, readText(t, d)); got != pid {
+		t.Fatalf("a client back within --linger got pid %d, want %d", got, pid)
+	}
 	time.Sleep(2500 * time.Millisecond)
 	if groupGone(pid) {
 		t.Fatal("a client that came back within --linger did not keep the program")
@@ -571,5 +585,36 @@ func TestExampleBroadcastChatBrowser(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "ok chat done") {
 		t.Fatal("browser test did not get to the end")
+	}
+}
+
+// The wsbridge_broadcast_* metrics.
+func TestBroadcastMetrics(t *testing.T) {
+	t.Parallel()
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s := startServer(t, "--broadcast", "--restart=on-failure", "--metrics-address="+metricsAddr, "sh", "-c", `read x; echo "got $x"; exit 1`)
+	a := dial(t, s.URL("/m"))
+	b := dial(t, s.URL("/m"))
+	time.Sleep(200 * time.Millisecond) // b attached
+	writeText(t, a, "one")
+	for _, c := range []*websocket.Conn{a, b} {
+		if got := readText(t, c); got != "got one" {
+			t.Fatalf("got %q", got)
+		}
+	}
+	s.waitLog(t, testTimeout, "group restart")
+	body := scrapeMetrics(t, metricsAddr)
+	for name, want := range map[string]string{
+		"wsbridge_broadcast_groups":                                "1",
+		"wsbridge_broadcast_clients":                               "2",
+		"wsbridge_broadcast_restarts_total":                        "1",
+		"wsbridge_broadcast_slow_closes_total":                     "0",
+		`wsbridge_broadcast_messages_total{direction="in"}`:        "1",
+		`wsbridge_broadcast_messages_total{direction="out"}`:       "1",
+		`wsbridge_broadcast_messages_total{direction="delivered"}`: "2",
+	} {
+		if got := metricValue(body, name); got != want {
+			t.Errorf("%s = %q, want %s", name, got, want)
+		}
 	}
 }

@@ -61,23 +61,23 @@ func (c *cli) validateBroadcast() error {
 	return nil
 }
 
-// broadcastOptions are the bridge's broadcast settings; nil without
-// --broadcast.
-func (c *cli) broadcastOptions(m *metrics) *broadcast.Options {
-	if !c.Broadcast {
-		return nil
-	}
+// broadcastKind is the broadcast session kind of the flags (--broadcast).
+func (c *cli) broadcastKind(m *metrics) *broadcast.Kind {
 	restart, _ := broadcast.ParseRestart(c.Restart) // checked by validate
-	opts := &broadcast.Options{
-		Replay:      c.Replay,
-		Linger:      c.Linger,
-		ClientQueue: c.ClientQueue,
-		Restart:     restart,
-		Envelope:    c.Envelope,
-		MaxClients:  c.MaxClients,
+	opts := broadcast.Options{
+		Binary:       c.Binary,
+		MaxFrameSize: c.MaxFrameSize,
+		Replay:       c.Replay,
+		Linger:       c.Linger,
+		ClientQueue:  c.ClientQueue,
+		Restart:      restart,
+		Envelope:     c.Envelope,
+		MaxClients:   c.MaxClients,
+		PTY:          c.PTY,
+		Term:         c.Term,
 	}
 	if m != nil {
 		opts.Observer = m.broadcast
 	}
-	return opts
+	return broadcast.New(opts)
 }

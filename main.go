@@ -167,9 +167,6 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		Command:        command,
 		Resolve:        resolve,
 		Subprotocols:   c.subprotocols(),
-		Binary:         c.Binary,
-		PassStderr:     c.PassStderr,
-		MaxFrameSize:   c.MaxFrameSize,
 		MaxForks:       c.MaxForks,
 		CloseGrace:     time.Duration(c.CloseMs) * time.Millisecond,
 		PingInterval:   time.Duration(c.PingMs) * time.Millisecond,
@@ -179,12 +176,9 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		Logger:         logger,
 		Observer:       observer(m),
 		Dir:            c.cwd(),
-		PTY:            c.PTY,
-		Term:           c.Term,
 		URLArgs:        c.URLArg,
 		Once:           c.Once,
-		Terminal:       c.terminalOptions(),
-		Broadcast:      c.broadcastOptions(m),
+		Kind:           c.sessionKind(m),
 	})
 
 	web, err := c.newWeb(handler, resolve, scriptDir, logger)

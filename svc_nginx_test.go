@@ -27,7 +27,7 @@ func startNginx(t *testing.T, upstream string) string {
 	site := string(example)
 	for old, repl := range map[string]string{
 		"server 127.0.0.1:8080": "server " + upstream,
-		"listen 80;":            "listen " + listen + ";",
+		"listen 8081;":            "listen " + listen + ";",
 	} {
 		if !strings.Contains(site, old) {
 			t.Fatalf("examples/nginx/wsbridge.conf has no %q to substitute", old)

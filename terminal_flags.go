@@ -11,7 +11,9 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/pipe"
+	"github.com/wsbridge/wsbridge/bridge/session"
+	"github.com/wsbridge/wsbridge/bridge/terminal"
 	"github.com/wsbridge/wsbridge/static"
 )
 
@@ -69,12 +71,12 @@ func (c *cli) validateTerminal() error {
 	case c.Terminal && c.StaticDir != "":
 		return errors.New("--terminal cannot be combined with --staticdir: the terminal page answers a plain GET on the endpoint")
 	case c.Terminal && len(c.Subprotocol) > 0:
-		return errors.New("--subprotocol cannot be combined with --terminal: terminal endpoints speak " + bridge.TTYSubprotocol)
+		return errors.New("--subprotocol cannot be combined with --terminal: terminal endpoints speak " + terminal.TTYSubprotocol)
 	case c.Reconnect < 0:
 		return fmt.Errorf("--reconnect=%s: must be 0 (off) or more", c.Reconnect)
 	case c.MaxClients < 0:
 		return fmt.Errorf("--max-clients=%d: must be 0 (unlimited) or more", c.MaxClients)
-	case c.Term != bridge.DefaultTerm && !c.PTY:
+	case c.Term != terminal.DefaultTerm && !c.PTY:
 		return errors.New("--term needs --pty or --terminal")
 	case c.Term == "" || strings.ContainsFunc(c.Term, func(r rune) bool { return r <= ' ' || r == '=' || r >= 0x7f }):
 		return fmt.Errorf("--term=%q: not a terminal type name", c.Term)
@@ -104,7 +106,7 @@ func (c *cli) validateTerminal() error {
 func (c *cli) titleTemplate() (*template.Template, error) {
 	tmpl, err := template.New("title").Option("missingkey=error").Parse(c.TitleFormat)
 	if err == nil {
-		err = tmpl.Execute(io.Discard, bridge.TitleData{})
+		err = tmpl.Execute(io.Discard, terminal.TitleData{})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("--title-format=%q: %w", c.TitleFormat, err)
@@ -123,20 +125,31 @@ func (c *cli) cwd() string {
 	return c.Cwd
 }
 
-// terminalOptions are the bridge's terminal settings; nil without
-// --terminal.
-func (c *cli) terminalOptions() *bridge.TerminalOptions {
+// sessionKind is the kind of session the endpoints run: browser terminals
+// with --terminal, shared programs with --broadcast, else pipes.
+func (c *cli) sessionKind(m *metrics) session.Kind {
+	if c.Broadcast {
+		return c.broadcastKind(m)
+	}
 	if !c.Terminal {
-		return nil
+		return pipe.New(pipe.Options{
+			Binary:       c.Binary,
+			PassStderr:   c.PassStderr,
+			MaxFrameSize: c.MaxFrameSize,
+			PTY:          c.PTY,
+			Term:         c.Term,
+		})
 	}
 	tmpl, _ := c.titleTemplate() // checked by validate
-	return &bridge.TerminalOptions{
-		Writable:   c.Writable,
-		Reconnect:  c.Reconnect,
-		Shared:     c.Shared,
-		MaxClients: c.MaxClients,
-		Title:      tmpl,
-	}
+	return terminal.New(terminal.Options{
+		Writable:     c.Writable,
+		Reconnect:    c.Reconnect,
+		Shared:       c.Shared,
+		MaxClients:   c.MaxClients,
+		Title:        tmpl,
+		MaxFrameSize: c.MaxFrameSize,
+		Term:         c.Term,
+	})
 }
 
 // terminalPage is the page a plain GET on a terminal endpoint gets. Its
@@ -154,7 +167,7 @@ func (c *cli) terminalPage() http.Handler {
 		if cmd == "" {
 			cmd = "wsbridge" // --dir: the script is known per request
 		}
-		if tmpl.Execute(&b, bridge.TitleData{Command: cmd, Hostname: host}) == nil {
+		if tmpl.Execute(&b, terminal.TitleData{Command: cmd, Hostname: host}) == nil {
 			opts.Title = b.String()
 		}
 	}

@@ -7,9 +7,10 @@ import (
 	"net/http"
 	"net/http/cgi"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/wsbridge/wsbridge/bridge/internal/frame"
 )
 
 // defaultCGIPath is the PATH of a CGI script when --passenv does not pass
@@ -64,12 +65,14 @@ func (c *cgiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := c.h
-	if h.refuseIfClosing(w) {
+	if err := h.checkOpen(); err != nil {
+		h.refuse(w, r, h.log, err)
 		return
 	}
-	id := h.idPrefix + strconv.FormatUint(h.ids.Add(1), 10)
+	id := h.gate().NewID()
 	lg := h.log.With("cgi", id)
-	if !h.takeSlot(w, r, lg) {
+	if !h.tryFork() {
+		h.refuse(w, r, lg, h.maxForksRefusal())
 		return
 	}
 	defer h.forks.Add(-1)
@@ -111,7 +114,7 @@ func (l *lineLogger) Write(p []byte) (int, error) {
 		l.emit(l.buf[:i])
 		l.buf = l.buf[i+1:]
 	}
-	if len(l.buf) > chunkSize {
+	if len(l.buf) > frame.ChunkSize {
 		l.emit(l.buf)
 		l.buf = nil
 	}
@@ -128,5 +131,5 @@ func (l *lineLogger) flush() {
 }
 
 func (l *lineLogger) emit(line []byte) {
-	l.log.Log(context.Background(), LevelInfo, "stderr", "line", string(appendValidUTF8(nil, bytes.TrimSuffix(line, []byte("\r")))))
+	l.log.Log(context.Background(), LevelInfo, "stderr", "line", string(frame.AppendValidUTF8(nil, bytes.TrimSuffix(line, []byte("\r")))))
 }

@@ -78,21 +78,16 @@ func (d *ScriptDir) Resolve(r *http.Request) (Endpoint, error) {
 // missing, a dotfile, a non-executable file or anything outside the folder
 // gives ErrNoEndpoint.
 func (d *ScriptDir) Lookup(urlPath string) (Endpoint, error) {
-	if !strings.HasPrefix(urlPath, "/") || strings.IndexByte(urlPath, 0) >= 0 {
+	segs, ok := URLSegments(urlPath)
+	if !ok {
 		return Endpoint{}, ErrNoEndpoint
-	}
-	segs := strings.Split(urlPath[1:], "/")
-	for _, seg := range segs {
-		if seg == "." || seg == ".." {
-			return Endpoint{}, ErrNoEndpoint
-		}
 	}
 	rel := ""
 	for i, seg := range segs {
 		if seg == "" {
 			continue
 		}
-		if strings.HasPrefix(seg, ".") {
+		if Hidden(seg) {
 			return Endpoint{}, ErrNoEndpoint
 		}
 		rel = path.Join(rel, seg)
@@ -123,6 +118,28 @@ func (d *ScriptDir) Lookup(urlPath string) (Endpoint, error) {
 	}
 	return Endpoint{}, ErrNoEndpoint
 }
+
+// URLSegments splits a URL path into its segments, for a lookup under a
+// served folder (--dir, --cgidir, --staticdir). It refuses what may never
+// name anything there: a path that is not absolute, a NUL byte, and "." or
+// ".." segments, also percent-encoded ones, since the path is already
+// decoded. Empty segments ("//") are kept; a lookup skips them.
+func URLSegments(urlPath string) ([]string, bool) {
+	if !strings.HasPrefix(urlPath, "/") || strings.IndexByte(urlPath, 0) >= 0 {
+		return nil, false
+	}
+	segs := strings.Split(urlPath[1:], "/")
+	for _, seg := range segs {
+		if seg == "." || seg == ".." {
+			return nil, false
+		}
+	}
+	return segs, true
+}
+
+// Hidden reports whether a path segment names a dotfile or dot-folder,
+// which is never served.
+func Hidden(seg string) bool { return strings.HasPrefix(seg, ".") }
 
 // realPath resolves rel, already checked through the root, to the absolute
 // path of the file it names, and checks again that it lies inside the

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // reverseLookupTimeout bounds --reverselookup; a slow resolver must not hold
@@ -25,6 +27,36 @@ func passEnv(names []string) []string {
 		}
 	}
 	return env
+}
+
+// serverEnviron is the part of a connection's environment that every
+// client of an endpoint shares (session.Gate.ServerEnv): the --passenv
+// variables and the CGI variables of the server and the endpoint.
+func (h *Handler) serverEnviron(r *http.Request, ep Endpoint) []string {
+	serverName, serverPort := serverNamePort(r)
+	env := append(make([]string, 0, len(h.parentEnv)+8), h.parentEnv...)
+	return dedupeEnv(append(env,
+		"SERVER_SOFTWARE="+h.opts.ServerSoftware,
+		"GATEWAY_INTERFACE=CGI/1.1",
+		"SERVER_PROTOCOL="+r.Proto,
+		"SERVER_NAME="+serverName,
+		"SERVER_PORT="+serverPort,
+		"SCRIPT_NAME="+ep.ScriptName,
+		"PATH_INFO="+ep.PathInfo,
+		"PATH_TRANSLATED="+ep.PathTranslated,
+	))
+}
+
+// serverNamePort are SERVER_NAME, from the Host header, and SERVER_PORT,
+// the port the connection came in on.
+func serverNamePort(r *http.Request) (name, port string) {
+	name, port = SplitHostPort(r.Host)
+	if local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if _, p := SplitHostPort(local.String()); p != "" {
+			port = p
+		}
+	}
+	return name, port
 }
 
 // environ builds the child's environment the way a CGI server would (RFC
@@ -47,12 +79,7 @@ func (h *Handler) environ(r *http.Request, id string, ep Endpoint) []string {
 		}
 		cancel()
 	}
-	serverName, serverPort := SplitHostPort(r.Host)
-	if local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		if _, port := SplitHostPort(local.String()); port != "" {
-			serverPort = port
-		}
-	}
+	serverName, serverPort := serverNamePort(r)
 
 	add("SERVER_SOFTWARE", h.opts.ServerSoftware)
 	add("GATEWAY_INTERFACE", "CGI/1.1")
@@ -173,13 +200,7 @@ func cleanHeaderValue(v string) string {
 
 // SplitHostPort splits "host:port", "[v6]:port" or a bare host; a bare
 // host comes back without brackets and with an empty port.
-func SplitHostPort(addr string) (host, port string) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return strings.Trim(addr, "[]"), ""
-	}
-	return host, port
-}
+func SplitHostPort(addr string) (host, port string) { return session.SplitHostPort(addr) }
 
 // dedupeEnv keeps the last value of each variable: a later, more specific
 // setting wins, and execve must not see a name twice (getenv would return

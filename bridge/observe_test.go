@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/pipe"
 	"github.com/wsbridge/wsbridge/process"
 )
 
@@ -63,7 +64,7 @@ func command(t *testing.T, name string, args ...string) bridge.Command {
 func TestObserverSeesSessionsAndRefusals(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	rec := new(recorder)
-	h := bridge.New(bridge.Options{Command: command(t, "cat"), Observer: rec, MaxForks: 1})
+	h := bridge.New(bridge.Options{Kind: pipe.New(pipe.Options{}), Command: command(t, "cat"), Observer: rec, MaxForks: 1})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	defer h.Shutdown(context.Background())
@@ -140,6 +141,7 @@ func TestObserverNotFound(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	rec := new(recorder)
 	h := bridge.New(bridge.Options{
+		Kind:     pipe.New(pipe.Options{}),
 		Observer: rec,
 		Resolve: func(r *http.Request) (bridge.Endpoint, error) {
 			return bridge.Endpoint{}, bridge.ErrNoEndpoint
@@ -162,7 +164,7 @@ func TestObserverNotFound(t *testing.T) {
 func TestObserverShuttingDown(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	rec := new(recorder)
-	h := bridge.New(bridge.Options{Command: command(t, "cat"), Observer: rec})
+	h := bridge.New(bridge.Options{Kind: pipe.New(pipe.Options{}), Command: command(t, "cat"), Observer: rec})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

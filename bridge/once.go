@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"net/http"
 	"sync"
 	"sync/atomic"
 )
@@ -47,10 +46,3 @@ func (o *onceState) ended() {
 // OnceDone is closed when the single session of Options.Once has ended (its
 // process reaped). Without Once it is nil, so a select on it never fires.
 func (h *Handler) OnceDone() <-chan struct{} { return h.once.done }
-
-// refuseOnce answers an upgrade that would start a second session.
-func (h *Handler) refuseOnce(w http.ResponseWriter, r *http.Request) {
-	h.observer().Refused(RefusedShuttingDown)
-	h.log.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "once")
-	http.Error(w, "503 Service Unavailable: this server serves a single session (--once), and it has begun", http.StatusServiceUnavailable)
-}

@@ -4,51 +4,33 @@ import (
 	"context"
 	"net/http"
 	"sync"
+
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // registry tracks live sessions. http.Server.Shutdown cannot see hijacked
 // connections, so the handler ends its sessions itself.
 type registry struct {
 	mu       sync.Mutex
-	sessions map[tracked]struct{}
+	sessions map[session.Member]struct{}
 	closing  bool
 	wg       sync.WaitGroup
 }
 
-// tracked is what the registry can end: a pipe session (session.go) or a
-// terminal process with its clients (ttyproc.go).
-type tracked interface {
-	// goAway starts the kill sequence; the clients are closed with 1001 once
-	// the output is delivered.
-	goAway()
-	// forceClose kills at once and drops the connections.
-	forceClose()
-}
-
-func (s *session) goAway() {
-	s.goingAway.Store(true)
-	s.proc.Stop()
-}
-
-func (s *session) forceClose() {
-	s.proc.Kill()
-	s.conn.CloseNow()
-}
-
 // add registers s; it reports false when shutdown has begun. Either way the
 // caller runs s and calls remove when it ends.
-func (g *registry) add(s tracked) bool {
+func (g *registry) add(s session.Member) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.wg.Add(1)
 	if g.sessions == nil {
-		g.sessions = make(map[tracked]struct{})
+		g.sessions = make(map[session.Member]struct{})
 	}
 	g.sessions[s] = struct{}{}
 	return !g.closing
 }
 
-func (g *registry) remove(s tracked) {
+func (g *registry) remove(s session.Member) {
 	g.mu.Lock()
 	delete(g.sessions, s)
 	g.mu.Unlock()
@@ -70,7 +52,7 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	g.closing = true
 	for s := range g.sessions {
-		s.goAway()
+		s.GoAway()
 	}
 	g.mu.Unlock()
 
@@ -86,25 +68,25 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	}
 	g.mu.Lock()
 	for s := range g.sessions {
-		s.forceClose()
+		s.ForceClose()
 	}
 	g.mu.Unlock()
 	<-done
 	return ctx.Err()
 }
 
-// refuseIfClosing answers 503 once shutdown has begun, and says whether it
-// did.
-func (h *Handler) refuseIfClosing(w http.ResponseWriter) bool {
+// checkOpen returns a refusal (503) once shutdown has begun.
+func (h *Handler) checkOpen() error {
 	if !h.sessions.isClosing() {
-		return false
+		return nil
 	}
-	h.observer().Refused(RefusedShuttingDown)
-	refuseShuttingDown(w)
-	return true
+	return shuttingDown
 }
 
-func refuseShuttingDown(w http.ResponseWriter) {
-	w.Header().Set("Retry-After", "1")
-	http.Error(w, "503 Service Unavailable: the server is shutting down", http.StatusServiceUnavailable)
+// shuttingDown answers a request that comes during shutdown.
+var shuttingDown = &session.Refusal{
+	Status:     http.StatusServiceUnavailable,
+	Message:    "503 Service Unavailable: the server is shutting down",
+	Counted:    RefusedShuttingDown,
+	RetryAfter: "1",
 }

@@ -1,9 +1,10 @@
 package bridge
 
 import (
-	"log/slog"
 	"net/http"
 	"strconv"
+
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // Every process wsbridge starts (a session's, a terminal's, a CGI script's)
@@ -21,62 +22,57 @@ func (h *Handler) tryFork() bool {
 	return true
 }
 
-// refuseMaxForks answers 429 for a request that found --maxforks reached.
-func (h *Handler) refuseMaxForks(w http.ResponseWriter, r *http.Request, log *slog.Logger) {
-	h.observer().Refused(RefusedMaxForks)
-	log.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "maxforks")
-	http.Error(w, "429 Too Many Requests: the server is running its maximum number of processes (--maxforks="+strconv.Itoa(h.maxForks())+")", http.StatusTooManyRequests)
+// maxForksRefusal answers a request that found --maxforks reached (429).
+func (h *Handler) maxForksRefusal() *session.Refusal {
+	return &session.Refusal{
+		Status:  http.StatusTooManyRequests,
+		Message: "429 Too Many Requests: the server is running its maximum number of processes (--maxforks=" + strconv.Itoa(h.maxForks()) + ")",
+		Reason:  "maxforks",
+		Counted: RefusedMaxForks,
+	}
 }
 
-// takeSlot takes a --maxforks slot, or answers 429.
-func (h *Handler) takeSlot(w http.ResponseWriter, r *http.Request, log *slog.Logger) bool {
-	if h.tryFork() {
-		return true
-	}
-	h.refuseMaxForks(w, r, log)
-	return false
+// onceRefusal answers an upgrade that would start a second session (503).
+var onceRefusal = &session.Refusal{
+	Status:  http.StatusServiceUnavailable,
+	Message: "503 Service Unavailable: this server serves a single session (--once), and it has begun",
+	Reason:  "once",
+	Counted: RefusedShuttingDown,
 }
 
 // forkSlot is a --once claim and a --maxforks slot taken for a process
-// about to start.
-type forkSlot struct{ held bool }
+// about to start (session.Slot).
+type forkSlot struct {
+	h    *Handler
+	held bool
+}
 
-// take claims both, or neither.
-func (s *forkSlot) take(h *Handler) bool { return s.claim(h) == "" }
-
-// claim takes both, or neither and says which was refused: "once" or
-// "maxforks".
-func (s *forkSlot) claim(h *Handler) string {
+// takeForkSlot claims both, or neither and returns the refusal: 503 for
+// --once, 429 for --maxforks.
+func (h *Handler) takeForkSlot() (session.Slot, error) {
 	if !h.once.claim() {
-		return "once"
+		return nil, onceRefusal
 	}
 	if !h.tryFork() {
 		h.once.unclaim()
-		return "maxforks"
+		return nil, h.maxForksRefusal()
 	}
-	s.held = true
-	return ""
+	return &forkSlot{h: h, held: true}, nil
 }
 
-// release gives back a claim and slot that no process took over.
-func (s *forkSlot) release(h *Handler) {
+func (s *forkSlot) Release() {
 	if s.held {
-		h.forks.Add(-1)
-		h.once.unclaim()
+		s.h.forks.Add(-1)
+		s.h.once.unclaim()
 		s.held = false
 	}
 }
 
-// takeForkSlot takes a slot, or answers the request with the reason there
-// is none (503 for --once, 429 for --maxforks).
-func (h *Handler) takeForkSlot(w http.ResponseWriter, r *http.Request, s *forkSlot) bool {
-	switch s.claim(h) {
-	case "":
-		return true
-	case "once":
-		h.refuseOnce(w, r)
-	default:
-		h.refuseMaxForks(w, r, h.log)
+func (s *forkSlot) Free() {
+	if s.held {
+		s.h.forks.Add(-1)
+		s.held = false
 	}
-	return false
 }
+
+func (s *forkSlot) Ended() { s.h.once.ended() }

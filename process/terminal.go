@@ -16,33 +16,39 @@ type Winsize struct {
 // openTerminal makes a pseudo-terminal; the child gets the terminal side as
 // all three standard streams. Size and echo are set on it before the child
 // exists, so the child never sees other settings.
-func (p *Process) openTerminal(size Winsize, echo bool) ([]*os.File, error) {
+func (p *Process) openTerminal(size Winsize, echo bool) (child []*os.File, err error) {
 	master, tty, err := pty.Open()
 	if err != nil {
 		return nil, fmt.Errorf("open pty: %w", err)
 	}
-	err = setWinsize(int(master.Fd()), size)
-	if err == nil && !echo {
-		err = setEcho(int(tty.Fd()), false)
-	}
-	if err != nil {
-		master.Close()
-		tty.Close()
+	// creack/pty hands the master over in blocking mode, where Close cannot
+	// interrupt a Read: it is re-wrapped below, and this one always goes.
+	defer master.Close()
+	fd := -1
+	defer func() {
+		if err != nil {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+			tty.Close()
+		}
+	}()
+	if err := setWinsize(int(master.Fd()), size); err != nil {
 		return nil, err
 	}
-	// creack/pty hands the master over in blocking mode, where Close cannot
-	// interrupt a Read. Re-wrap the descriptor non-blocking so it joins the
-	// poller like the pipes do.
-	fd, err := unix.Dup(int(master.Fd()))
-	master.Close()
-	if err != nil {
-		tty.Close()
+	if !echo {
+		if err := setEcho(int(tty.Fd()), false); err != nil {
+			return nil, err
+		}
+	}
+	// Re-wrap the descriptor non-blocking so it joins the poller like the
+	// pipes do.
+	if fd, err = unix.Dup(int(master.Fd())); err != nil {
+		fd = -1
 		return nil, fmt.Errorf("open pty: %w", err)
 	}
 	unix.CloseOnExec(fd)
 	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		tty.Close()
 		return nil, fmt.Errorf("open pty: %w", err)
 	}
 	p.tty = os.NewFile(uintptr(fd), "pty")

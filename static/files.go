@@ -140,15 +140,16 @@ func (fs *FileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // dot segments (".", "..", dotfiles, dot-folders) and NUL bytes. The URL path
 // is already percent-decoded, so %2e%2e is caught here too.
 func cleanRel(urlPath string) (string, bool) {
-	if !strings.HasPrefix(urlPath, "/") || strings.IndexByte(urlPath, 0) >= 0 {
+	segs, ok := bridge.URLSegments(urlPath)
+	if !ok {
 		return "", false
 	}
 	rel := "."
-	for _, seg := range strings.Split(urlPath[1:], "/") {
+	for _, seg := range segs {
 		if seg == "" {
 			continue
 		}
-		if strings.HasPrefix(seg, ".") {
+		if bridge.Hidden(seg) {
 			return "", false
 		}
 		rel = path.Join(rel, seg)

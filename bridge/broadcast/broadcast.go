@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/process"
 )
 
@@ -49,7 +49,7 @@ const (
 	restartReset = 10 * time.Second
 )
 
-// Options configure a Hub.
+// Options configure broadcast sessions.
 type Options struct {
 	// Binary passes raw bytes both ways (--binary); otherwise lines of
 	// UTF-8 text.
@@ -71,45 +71,15 @@ type Options struct {
 	// Envelope speaks JSON envelopes with the program (--envelope): client
 	// IDs, addressed output, join and leave events. Text mode only.
 	Envelope bool
+	// PTY runs a group's program on a pseudo-terminal (--pty), 80x24 or
+	// the first client's ?cols=&rows=, with echo off, TERM=Term.
+	PTY  bool
+	Term string
 	// MaxClients bounds the attached clients over all groups
 	// (--max-clients); 0: unlimited.
 	MaxClients int
-	// PingInterval returns how often to ping each client (--pingms); 0:
-	// never. Read at each group start, as it may change at run time.
-	PingInterval func() time.Duration
-	// Framing is the shared stream framing (see Framing).
-	Framing Framing
-	Logger  *slog.Logger
-	// Observer, if set, is told what happens, for metrics.
+	// Observer, if set, is told what groups and clients do, for metrics.
 	Observer Observer
-	// Track registers a group with the daemon's session registry; false:
-	// shutdown has begun and the group must go away at once. Untrack
-	// removes it once it has ended. Both may be nil.
-	Track   func(Group) bool
-	Untrack func(Group)
-}
-
-// Framing is the low-level framing pipe sessions use too, lent by the gate,
-// so the daemon cuts lines and cleans text in one place.
-type Framing interface {
-	// NewStream reads f in chunks and cuts it into lines (text) or chunks
-	// (binary) of at most maxMsg bytes.
-	NewStream(f *os.File, binary bool, maxMsg int) (Stream, error)
-	// AppendValidUTF8 appends p with invalid bytes replaced by U+FFFD.
-	AppendValidUTF8(dst, p []byte) []byte
-	// AppendJSONText appends p as the inside of a JSON string.
-	AppendJSONText(dst, p []byte) []byte
-}
-
-// Stream is a program's output cut into messages.
-type Stream interface {
-	// Fill waits for output and reads it; io.EOF at the end.
-	Fill() error
-	// Next returns the next piece read; end: it completes a message; ok:
-	// there was one.
-	Next() (piece []byte, end, ok bool)
-	// Release gives the buffer back.
-	Release()
 }
 
 // Observer is told what groups and clients do. Its methods are called from
@@ -138,33 +108,34 @@ func (nopObserver) SlowClosed()                  {}
 func (nopObserver) Restarted()                   {}
 func (nopObserver) Messages(int64, int64, int64) {}
 
-// Group is what the daemon's registry ends at shutdown.
-type Group interface {
-	// GoAway stops the program with the kill sequence; the clients get
-	// 1001 once its output is delivered.
-	GoAway()
-	// ForceClose kills the program and drops the connections.
-	ForceClose()
-}
-
-// Program is how the gate starts a group's program and accounts for it.
+// Program is how a group starts its program and accounts for it: the gate's
+// slot, registry and settings, captured when the group's first client is
+// served.
 type Program struct {
 	// Start starts the program, first and after each restart.
 	Start func() (*process.Process, error)
 	// Claim takes the group's --maxforks slot unless one was taken for it
 	// before the upgrade; false: none is free.
 	Claim func() bool
-	// Release gives the slot back once the group's last process is reaped.
-	Release func()
+	// Free gives the slot back once the group's last process is reaped;
+	// Ended follows once the group is out of the registry (with --once the
+	// daemon then shuts down).
+	Free, Ended func()
+	// Track puts the group in the daemon's registry, so that Shutdown ends
+	// it; false: shutdown has begun and the group goes away at once.
+	// Untrack takes it out. Both may be nil.
+	Track   func(session.Member) bool
+	Untrack func(session.Member)
+	// Ping is how often each client is pinged (--pingms); 0: never.
+	Ping time.Duration
+	// Log is the logger of the client that started the group.
+	Log *slog.Logger
 }
 
 // ErrBusy is Join's answer when a group would start and no process slot is
 // free; the client is closed with 1013.
 var ErrBusy = errors.New("no free process slot")
 
-// Close codes, beside the exit-status ones (StatusExitBase + N).
-const (
-	StatusExitBase = websocket.StatusCode(4000)
-	// StatusTooSlow closes a client whose queue overflowed.
-	StatusTooSlow = websocket.StatusTryAgainLater
-)
+// StatusTooSlow closes a client whose queue overflowed. The program's exit
+// reaches clients as for pipe sessions (session.EndOfSession).
+const StatusTooSlow = websocket.StatusTryAgainLater

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsbridge/wsbridge/bridge/internal/frame"
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // slowCloseWait is how long a client closed as too slow has for the write
@@ -195,8 +198,6 @@ func (c *Client) sentCode() websocket.StatusCode {
 	return c.closeCode
 }
 
-var errBinaryInText = errors.New("binary message in text mode")
-
 // readLoop carries the client's messages to the group's stdin, each whole,
 // until the connection ends; the client then leaves the group.
 func (c *Client) readLoop() {
@@ -210,7 +211,10 @@ func (c *Client) readLoop() {
 // it ended with, for the leave event.
 func (c *Client) readMessages() int {
 	h := c.g.h
-	limit := h.inputLimit
+	var check *frame.UTF8Check
+	if !h.opts.Binary {
+		check = new(frame.UTF8Check)
+	}
 	for {
 		typ, r, err := c.conn.Reader(context.Background())
 		if err != nil {
@@ -226,25 +230,51 @@ func (c *Client) readMessages() int {
 			c.closeAfterQueued(websocket.StatusUnsupportedData, "binary messages are not accepted: this endpoint is in text mode")
 			continue // read on until the close handshake ends
 		}
-		msg, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+		msg, err := readWhole(r, frame.GetChunk()[:0], int64(h.inputLimit), check)
 		switch {
-		case err != nil:
-			continue // the next Reader reports what broke
-		case len(msg) > limit:
+		case errors.Is(err, frame.ErrTooBig):
 			if h.opts.MaxFrameSize > 0 {
-				c.closeAfterQueued(websocket.StatusMessageTooBig, closeReason("message larger than --maxframesize=%d bytes", h.opts.MaxFrameSize))
+				c.closeAfterQueued(websocket.StatusMessageTooBig, session.CloseReason("message larger than --maxframesize=%d bytes", h.opts.MaxFrameSize))
 			} else {
-				c.closeAfterQueued(websocket.StatusMessageTooBig, closeReason("message larger than --client-queue=%d bytes", limit))
+				c.closeAfterQueued(websocket.StatusMessageTooBig, session.CloseReason("message larger than --client-queue=%d bytes", h.inputLimit))
 			}
-			io.Copy(io.Discard, r)
-			continue
-		case !h.opts.Binary && !utf8.Valid(msg):
+		case errors.Is(err, frame.ErrInvalidUTF8):
 			c.closeAfterQueued(websocket.StatusInvalidFramePayloadData, "text message is not valid UTF-8")
-			continue
+		case err != nil:
+			// The next Reader reports what broke.
+		case c.sentCode() == 0: // closing: what follows the offending message is dropped
+			c.g.input(c, msg)
 		}
-		if c.sentCode() != 0 {
-			continue // closing: what follows the offending message is dropped
+		frame.PutChunk(msg) // keeps only standard-size buffers
+	}
+}
+
+// readWhole appends one client message to dst, whole, with the read and the
+// UTF-8 check (nil in binary mode) of pipe sessions: past limit the error is
+// frame.ErrTooBig, invalid text frame.ErrInvalidUTF8.
+func readWhole(r io.Reader, dst []byte, limit int64, check *frame.UTF8Check) ([]byte, error) {
+	var total int64
+	for {
+		if len(dst) == cap(dst) {
+			dst = slices.Grow(dst, cap(dst))
 		}
-		c.g.input(c, msg)
+		n, err := frame.ReadCounted(r, dst[len(dst):cap(dst)], &total, limit)
+		if err == nil || err == io.EOF {
+			if check != nil && n > 0 && !check.Feed(dst[len(dst):len(dst)+n]) {
+				err = frame.ErrInvalidUTF8
+			} else if err == io.EOF && check != nil && !check.End() {
+				err = frame.ErrInvalidUTF8
+			}
+		}
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			if check != nil {
+				check.End() // reset for the next message
+			}
+			return dst, err
+		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsbridge/wsbridge/bridge/internal/frame"
 )
 
 // With --envelope the program and the daemon speak JSON lines. In (to
@@ -73,45 +75,45 @@ func cutForLog(line []byte) string {
 
 // appendStringField appends ,"name":"value" (or without the comma first),
 // value escaped as JSON text.
-func (h *Hub) appendStringField(dst []byte, first bool, name, value string) []byte {
+func appendStringField(dst []byte, first bool, name, value string) []byte {
 	if !first {
 		dst = append(dst, ',')
 	}
 	dst = append(dst, '"')
 	dst = append(dst, name...)
 	dst = append(dst, `":"`...)
-	dst = h.opts.Framing.AppendJSONText(dst, []byte(value))
+	dst = frame.AppendJSONText(dst, []byte(value))
 	return append(dst, '"')
 }
 
 // appendClientMessage appends a client's message as the program reads it:
 // {"client":"ID","data":"..."} and a newline.
-func (h *Hub) appendClientMessage(dst []byte, id string, msg []byte) []byte {
+func appendClientMessage(dst []byte, id string, msg []byte) []byte {
 	dst = append(dst, '{')
-	dst = h.appendStringField(dst, true, "client", id)
+	dst = appendStringField(dst, true, "client", id)
 	dst = append(dst, `,"data":"`...)
-	dst = h.opts.Framing.AppendJSONText(dst, msg)
+	dst = frame.AppendJSONText(dst, msg)
 	return append(dst, "\"}\n"...)
 }
 
 // appendJoin appends a client's join event; user only when authenticated.
-func (h *Hub) appendJoin(dst []byte, c *Client) []byte {
+func appendJoin(dst []byte, c *Client) []byte {
 	dst = append(dst, `{"event":"join"`...)
-	dst = h.appendStringField(dst, false, "client", c.info.ID)
-	dst = h.appendStringField(dst, false, "remote", c.info.Remote)
-	dst = h.appendStringField(dst, false, "path", c.info.Path)
-	dst = h.appendStringField(dst, false, "query", c.info.Query)
+	dst = appendStringField(dst, false, "client", c.info.ID)
+	dst = appendStringField(dst, false, "remote", c.info.Remote)
+	dst = appendStringField(dst, false, "path", c.info.Path)
+	dst = appendStringField(dst, false, "query", c.info.Query)
 	if c.info.User != "" {
-		dst = h.appendStringField(dst, false, "user", c.info.User)
+		dst = appendStringField(dst, false, "user", c.info.User)
 	}
 	return append(dst, "}\n"...)
 }
 
 // appendLeave appends a client's leave event with the close code its
 // connection ended with (1006 when it just dropped).
-func (h *Hub) appendLeave(dst []byte, c *Client, code int) []byte {
+func appendLeave(dst []byte, c *Client, code int) []byte {
 	dst = append(dst, `{"event":"leave"`...)
-	dst = h.appendStringField(dst, false, "client", c.info.ID)
+	dst = appendStringField(dst, false, "client", c.info.ID)
 	dst = append(dst, `,"code":`...)
 	dst = strconv.AppendInt(dst, int64(code), 10)
 	return append(dst, "}\n"...)

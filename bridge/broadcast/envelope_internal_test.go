@@ -6,10 +6,6 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-
-	"github.com/coder/websocket"
-
-	"github.com/wsbridge/wsbridge/process"
 )
 
 func TestParseEnvelope(t *testing.T) {
@@ -104,24 +100,16 @@ func TestRingReplaysTheLastInOrder(t *testing.T) {
 	}
 }
 
-type jsonFraming struct{ Framing }
-
-func (jsonFraming) AppendJSONText(dst, p []byte) []byte {
-	b, _ := json.Marshal(string(p))
-	return append(dst, b[1:len(b)-1]...)
-}
-
 func TestEventsAreJSONLines(t *testing.T) {
 	t.Parallel()
-	h := New(Options{Framing: jsonFraming{}})
 	c := &Client{info: ClientInfo{ID: "id-1", Remote: "127.0.0.1:5", Path: "/r\"oom", Query: "a=1&b=\n"}}
 	for _, tc := range []struct {
 		line []byte
 		want map[string]any
 	}{
-		{h.appendJoin(nil, c), map[string]any{"event": "join", "client": "id-1", "remote": "127.0.0.1:5", "path": "/r\"oom", "query": "a=1&b=\n"}},
-		{h.appendLeave(nil, c, 1001), map[string]any{"event": "leave", "client": "id-1", "code": float64(1001)}},
-		{h.appendClientMessage(nil, "id-1", []byte("say \"hi\"\t\\")), map[string]any{"client": "id-1", "data": "say \"hi\"\t\\"}},
+		{appendJoin(nil, c), map[string]any{"event": "join", "client": "id-1", "remote": "127.0.0.1:5", "path": "/r\"oom", "query": "a=1&b=\n"}},
+		{appendLeave(nil, c, 1001), map[string]any{"event": "leave", "client": "id-1", "code": float64(1001)}},
+		{appendClientMessage(nil, "id-1", []byte("say \"hi\"\t\\")), map[string]any{"client": "id-1", "data": "say \"hi\"\t\\"}},
 	} {
 		if !bytes.HasSuffix(tc.line, []byte("\n")) || bytes.Count(tc.line, []byte("\n")) != 1 {
 			t.Fatalf("%q is not one line", tc.line)
@@ -140,26 +128,7 @@ func TestEventsAreJSONLines(t *testing.T) {
 		}
 	}
 	c.info.User = "alice"
-	if !bytes.Contains(h.appendJoin(nil, c), []byte(`"user":"alice"`)) {
+	if !bytes.Contains(appendJoin(nil, c), []byte(`"user":"alice"`)) {
 		t.Fatal("an authenticated client's join lacks its user")
-	}
-}
-
-func TestCloseFor(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		st        process.Status
-		goingAway bool
-		want      websocket.StatusCode
-	}{
-		{process.Status{Code: 0}, false, websocket.StatusNormalClosure},
-		{process.Status{Code: 3}, false, 4003},
-		{process.Status{Code: 255}, false, 4255},
-		{process.Status{Code: -1, Signal: 9}, false, websocket.StatusInternalError},
-		{process.Status{Code: 3}, true, websocket.StatusGoingAway},
-	} {
-		if got, _ := closeFor(tc.st, tc.goingAway); got != tc.want {
-			t.Errorf("closeFor(%+v, %v) = %d, want %d", tc.st, tc.goingAway, got, tc.want)
-		}
 	}
 }

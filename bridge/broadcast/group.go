@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/process"
 )
 
@@ -50,9 +51,10 @@ type group struct {
 	scratch []byte
 }
 
-func newGroup(h *Hub, key string, prog Program, proc *process.Process, log *slog.Logger) *group {
+func newGroup(h *Hub, key string, prog Program, proc *process.Process) *group {
+	log := prog.Log
 	if log == nil {
-		log = h.log
+		log = slog.Default()
 	}
 	g := &group{
 		h: h, key: key, prog: prog, log: log.With("group", key),
@@ -65,7 +67,7 @@ func newGroup(h *Hub, key string, prog Program, proc *process.Process, log *slog
 	if h.opts.Envelope {
 		g.byID = map[string]*Client{}
 	}
-	g.log.Log(context.Background(), slog.LevelInfo, "group start", "pid", proc.Pid)
+	g.log.Info("group start", "pid", proc.Pid)
 	return g
 }
 
@@ -109,6 +111,7 @@ func (g *group) leave(c *Client, code int) {
 	g.mu.Unlock()
 	g.h.clients.Add(-1)
 	g.h.obs.ClientDetached()
+	g.log.Log(context.Background(), session.LevelAccess, "disconnect", "client", c.info.ID, "remote", c.info.Remote, "code", code)
 	g.leaveEvent(c, code)
 	if last && g.h.opts.Linger <= 0 {
 		g.lingerOver()
@@ -278,7 +281,7 @@ func (g *group) end(st process.Status) {
 	g.mu.Lock()
 	g.stopping = true
 	g.h.removeLocked(g)
-	code, reason := closeFor(st, g.goingAway)
+	code, reason := session.EndOfSession(st, g.goingAway)
 	for c := range g.clients {
 		c.closeAfterQueued(code, reason)
 	}
@@ -289,12 +292,17 @@ func (g *group) end(st process.Status) {
 	g.h.mu.Unlock()
 	g.stopOnce.Do(func() { close(g.stopCh) })
 	g.wg.Wait()
-	g.prog.Release()
-	g.h.obs.GroupEnded()
-	if g.h.opts.Untrack != nil {
-		g.h.opts.Untrack(g)
+	if g.prog.Free != nil {
+		g.prog.Free()
 	}
+	g.h.obs.GroupEnded()
 	g.log.Info("group end", "close", int(code))
+	if g.prog.Untrack != nil {
+		g.prog.Untrack(g)
+	}
+	if g.prog.Ended != nil {
+		g.prog.Ended()
+	}
 }
 
 // startKeepalive pings every client each --pingms; a client that does not
@@ -302,10 +310,7 @@ func (g *group) end(st process.Status) {
 // when the pinging has stopped (with the group).
 func (g *group) startKeepalive() <-chan struct{} {
 	done := make(chan struct{})
-	var interval time.Duration
-	if g.h.opts.PingInterval != nil {
-		interval = g.h.opts.PingInterval()
-	}
+	interval := g.prog.Ping
 	if interval <= 0 {
 		close(done)
 		return done
@@ -339,9 +344,9 @@ func (c *Client) ping(interval time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*interval)
 	defer cancel()
 	if err := c.conn.Ping(ctx); err != nil && ctx.Err() != nil {
-		c.g.log.Info("ping timeout", "client", c.info.ID)
+		c.g.log.Log(context.Background(), session.LevelAccess, "ping timeout", "client", c.info.ID)
 		c.conn.CloseNow()
 	}
 }
 
-var _ Group = (*group)(nil)
+var _ session.Member = (*group)(nil)

@@ -2,21 +2,14 @@ package broadcast
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
-
-	"github.com/coder/websocket"
-
-	"github.com/wsbridge/wsbridge/process"
 )
 
 // Hub holds the groups of a daemon, one per key (the request path), and
 // counts their clients.
 type Hub struct {
 	opts       Options
-	log        *slog.Logger
 	obs        Observer
 	queueLimit int // bytes of output waiting for one client
 	maxMsg     int // largest output message
@@ -28,12 +21,9 @@ type Hub struct {
 	wg      sync.WaitGroup
 }
 
-// New returns a Hub for opts; opts.Framing is required.
-func New(opts Options) *Hub {
-	h := &Hub{opts: opts, log: opts.Logger, obs: opts.Observer, groups: map[string]*group{}}
-	if h.log == nil {
-		h.log = slog.Default()
-	}
+// NewHub returns a Hub for opts.
+func NewHub(opts Options) *Hub {
+	h := &Hub{opts: opts, obs: opts.Observer, groups: map[string]*group{}}
 	if h.obs == nil {
 		h.obs = nopObserver{}
 	}
@@ -86,7 +76,7 @@ func (h *Hub) Running(key string) bool {
 // Join attaches c to key's group, starting the group's program first if
 // none runs; started reports that. The client is attached before any
 // output is read or its join event is written, so it gets all of both.
-func (h *Hub) Join(key string, c *Client, prog Program, log *slog.Logger) (started bool, err error) {
+func (h *Hub) Join(key string, c *Client, prog Program) (started bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if g := h.groups[key]; g != nil {
@@ -98,14 +88,21 @@ func (h *Hub) Join(key string, c *Client, prog Program, log *slog.Logger) (start
 	}
 	proc, err := prog.Start()
 	if err != nil {
-		prog.Release()
+		// As for a pipe session whose program failed to start: the slot
+		// goes back, and with --once that was the session.
+		if prog.Free != nil {
+			prog.Free()
+		}
+		if prog.Ended != nil {
+			prog.Ended()
+		}
 		return false, err
 	}
-	g := newGroup(h, key, prog, proc, log)
+	g := newGroup(h, key, prog, proc)
 	h.groups[key] = g
 	g.attach(c)
 	h.obs.GroupStarted()
-	tracked := h.opts.Track == nil || h.opts.Track(g)
+	tracked := prog.Track == nil || prog.Track(g)
 	h.wg.Add(1)
 	go g.run(proc) // owned by the hub (Shutdown, Wait) and the registry
 	if !tracked {
@@ -116,7 +113,7 @@ func (h *Hub) Join(key string, c *Client, prog Program, log *slog.Logger) (start
 
 // Shutdown makes every group go away (clients get 1001 once the output is
 // delivered) and waits for them; if ctx ends first, the rest are killed and
-// dropped. The gate's registry does the same through Options.Track.
+// dropped. The gate's registry does the same through Program.Track.
 func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	groups := make([]*group, 0, len(h.groups))
@@ -152,30 +149,4 @@ func (h *Hub) removeLocked(g *group) {
 	if h.groups[g.key] == g {
 		delete(h.groups, g.key)
 	}
-}
-
-// closeFor maps how a program ended to the close frame its clients get:
-// 1001 when the server is going away, otherwise what the exit says.
-func closeFor(st process.Status, goingAway bool) (websocket.StatusCode, string) {
-	switch {
-	case goingAway:
-		return websocket.StatusGoingAway, "server shutting down"
-	case st.Signal != 0:
-		return websocket.StatusInternalError, st.String()
-	case st.Code == 0:
-		return websocket.StatusNormalClosure, ""
-	case st.Code > 0 && st.Code <= 255:
-		return StatusExitBase + websocket.StatusCode(st.Code), st.String()
-	}
-	return websocket.StatusInternalError, st.String()
-}
-
-// closeReason formats a reason that fits a close frame (123 bytes); the
-// reasons here are ASCII.
-func closeReason(format string, args ...any) string {
-	s := fmt.Sprintf(format, args...)
-	if len(s) > 123 {
-		s = s[:123]
-	}
-	return s
 }

@@ -2,9 +2,7 @@ package broadcast_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,53 +27,6 @@ import (
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
-
-// lineFraming is a plain line splitter standing in for the gate's framing,
-// which the gate lends the kind (see bridge/broadcast_gate.go).
-type lineFraming struct{}
-
-func (lineFraming) NewStream(f *os.File, binary bool, maxMsg int) (broadcast.Stream, error) {
-	return &lineStream{br: bufio.NewReaderSize(f, 64<<10)}, nil
-}
-func (lineFraming) AppendValidUTF8(dst, p []byte) []byte {
-	return append(dst, bytes.ToValidUTF8(p, []byte("\uFFFD"))...)
-}
-func (lineFraming) AppendJSONText(dst, p []byte) []byte {
-	b, _ := json.Marshal(string(p))
-	return append(dst, b[1:len(b)-1]...)
-}
-
-type lineStream struct {
-	br    *bufio.Reader
-	lines [][]byte
-}
-
-func (s *lineStream) Fill() error {
-	line, err := s.br.ReadBytes('\n')
-	if len(line) > 0 {
-		s.lines = append(s.lines, bytes.TrimSuffix(line, []byte("\n")))
-	}
-	for err == nil && s.br.Buffered() > 0 {
-		if bytes.IndexByte(mustPeek(s.br), '\n') < 0 {
-			break
-		}
-		line, err = s.br.ReadBytes('\n')
-		s.lines = append(s.lines, bytes.TrimSuffix(line, []byte("\n")))
-	}
-	return err
-}
-
-func mustPeek(br *bufio.Reader) []byte { b, _ := br.Peek(br.Buffered()); return b }
-
-func (s *lineStream) Next() ([]byte, bool, bool) {
-	if len(s.lines) == 0 {
-		return nil, false, false
-	}
-	l := s.lines[0]
-	s.lines = s.lines[1:]
-	return l, true, true
-}
-func (s *lineStream) Release() {}
 
 // capture keeps the hijacked connection's writer as the client's Corker.
 // With small set (?small), the socket's send buffer is small, so that a
@@ -132,10 +83,8 @@ func (c *counts) Messages(in, out, delivered int64) {
 func newHub(t *testing.T, opts broadcast.Options, script string) (*broadcast.Hub, *counts, string) {
 	t.Helper()
 	obs := new(counts)
-	opts.Framing = lineFraming{}
 	opts.Observer = obs
-	opts.Logger = slog.New(slog.DiscardHandler)
-	hub := broadcast.New(opts)
+	hub := broadcast.NewHub(opts)
 	var ids atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !hub.ReserveClient() {
@@ -155,10 +104,10 @@ func newHub(t *testing.T, opts broadcast.Options, script string) (*broadcast.Hub
 			Start: func() (*process.Process, error) {
 				return process.Start(process.Config{Path: "/bin/sh", Args: []string{"sh", "-c", script}, Env: []string{"PATH=" + os.Getenv("PATH")}})
 			},
-			Claim:   func() bool { return true },
-			Release: func() {},
+			Claim: func() bool { return true },
+			Log:   slog.New(slog.DiscardHandler),
 		}
-		if _, err := hub.Join(r.URL.Path, c, prog, nil); err != nil {
+		if _, err := hub.Join(r.URL.Path, c, prog); err != nil {
 			hub.ReleaseClient()
 			conn.Close(websocket.StatusInternalError, err.Error())
 		}
@@ -327,7 +276,7 @@ func TestRestartKeepsClients(t *testing.T) {
 
 func TestMaxClients(t *testing.T) {
 	t.Parallel()
-	hub := broadcast.New(broadcast.Options{Framing: lineFraming{}, MaxClients: 2})
+	hub := broadcast.NewHub(broadcast.Options{MaxClients: 2})
 	if !hub.ReserveClient() || !hub.ReserveClient() {
 		t.Fatal("refused below the limit")
 	}

@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"unicode/utf8"
+
+	"github.com/wsbridge/wsbridge/bridge/internal/frame"
 )
 
 // maxKeptMsg is the largest assembly buffer kept between messages; a
@@ -15,7 +17,7 @@ const maxKeptMsg = 64 << 10
 // read are framed once into one batch that every client's queue shares, so
 // a read costs one append per client however many lines it holds.
 func (g *group) pump(stdout *os.File) error {
-	sr, err := g.h.opts.Framing.NewStream(stdout, g.h.opts.Binary, g.h.maxMsg)
+	sr, err := frame.NewStreamReader(stdout, g.h.opts.Binary, g.h.maxMsg)
 	if err != nil {
 		return err
 	}
@@ -64,7 +66,7 @@ func (g *group) message(p []byte) {
 		return
 	}
 	if !utf8.Valid(p) {
-		g.scratch = g.h.opts.Framing.AppendValidUTF8(g.scratch[:0], p)
+		g.scratch = frame.AppendValidUTF8(g.scratch[:0], p)
 		p = g.scratch
 	}
 	if !g.h.opts.Envelope {
@@ -142,7 +144,7 @@ func (g *group) logStderr(f *os.File, done chan<- struct{}) {
 	if f == nil {
 		return
 	}
-	sr, err := g.h.opts.Framing.NewStream(f, false, 0)
+	sr, err := frame.NewStreamReader(f, false, 0)
 	if err != nil {
 		return
 	}
@@ -154,7 +156,7 @@ func (g *group) logStderr(f *os.File, done chan<- struct{}) {
 			if !ok {
 				break
 			}
-			g.log.Info("stderr", "line", string(g.h.opts.Framing.AppendValidUTF8(nil, piece)), "continued", !end)
+			g.log.Info("stderr", "line", string(frame.AppendValidUTF8(nil, piece)), "continued", !end)
 		}
 		if ferr != nil {
 			return
@@ -173,7 +175,7 @@ func (g *group) input(c *Client, msg []byte) {
 	}
 	switch {
 	case g.h.opts.Envelope:
-		g.inBuf = g.h.appendClientMessage(g.inBuf[:0], c.info.ID, msg)
+		g.inBuf = appendClientMessage(g.inBuf[:0], c.info.ID, msg)
 		msg = g.inBuf
 	case !g.h.opts.Binary:
 		msg = append(msg, '\n')
@@ -205,7 +207,7 @@ func (g *group) joinEvent(c *Client) {
 		return
 	}
 	c.joined = true
-	g.inBuf = g.h.appendJoin(g.inBuf[:0], c)
+	g.inBuf = appendJoin(g.inBuf[:0], c)
 	g.writeStdin(g.inBuf)
 }
 
@@ -220,7 +222,7 @@ func (g *group) leaveEvent(c *Client, code int) {
 		return
 	}
 	c.joined = false
-	g.inBuf = g.h.appendLeave(g.inBuf[:0], c, code)
+	g.inBuf = appendLeave(g.inBuf[:0], c, code)
 	g.writeStdin(g.inBuf)
 }
 
@@ -242,7 +244,7 @@ func (g *group) rejoin(stdin *os.File) {
 	g.inBuf = g.inBuf[:0]
 	for _, c := range clients {
 		c.joined = true
-		g.inBuf = g.h.appendJoin(g.inBuf, c)
+		g.inBuf = appendJoin(g.inBuf, c)
 	}
 	if len(g.inBuf) > 0 {
 		g.writeStdin(g.inBuf)

@@ -1,5 +1,5 @@
 // The wsbridge browser terminal: xterm.js on a WebSocket speaking
-// wsbridge.tty.v1 (see static/TERMINAL.md). Binary frames carry terminal
+// wsbridge.tty.v1 (see static/PROTOCOL.md). Binary frames carry terminal
 // bytes both ways; text frames carry JSON control messages.
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';

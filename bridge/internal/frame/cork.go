@@ -1,0 +1,114 @@
+package frame
+
+import (
+	"bufio"
+	"encoding/binary"
+	"net"
+	"sync"
+)
+
+// CorkWriter sits under coder/websocket's bufio.Writer. Uncorked, each flushed
+// frame goes straight to the socket. Corked, flushed frames collect in a
+// borrowed buffer until Uncork, so the lines of one read from the child leave
+// in one write. Frames written by other goroutines (pongs, stderr lines)
+// arrive through the same lock and keep their order.
+type CorkWriter struct {
+	mu     sync.Mutex
+	conn   net.Conn
+	corked bool
+	buf    []byte
+}
+
+// Write sends p, or with the cork in collects it.
+func (c *CorkWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.corked {
+		return c.conn.Write(p)
+	}
+	if c.buf == nil {
+		c.buf = GetChunk()[:0]
+	}
+	if len(c.buf)+len(p) > cap(c.buf) {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+		if len(p) > cap(c.buf) {
+			return c.conn.Write(p)
+		}
+	}
+	c.buf = append(c.buf, p...)
+	return len(p), nil
+}
+
+// NewCorkWriter returns an uncorked writer to conn.
+func NewCorkWriter(conn net.Conn) *CorkWriter { return &CorkWriter{conn: conn} }
+
+// Cork starts collecting frames.
+func (c *CorkWriter) Cork() {
+	c.mu.Lock()
+	c.corked = true
+	c.mu.Unlock()
+}
+
+// Uncork sends what was collected and returns to writing through.
+func (c *CorkWriter) Uncork() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = false
+	err := c.flushLocked()
+	if c.buf != nil {
+		PutChunk(c.buf)
+		c.buf = nil
+	}
+	return err
+}
+
+func (c *CorkWriter) flushLocked() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.conn.Write(c.buf)
+	c.buf = c.buf[:0]
+	return err
+}
+
+// NextMessageBuffered reports whether a complete single-frame data message is
+// already waiting in br. The input pump holds back its write to the child's
+// stdin while that is so, batching messages that arrived together into one
+// write. A control frame or a fragment counts as "not buffered": reading it
+// could block, and stdin must never wait behind a blocked read.
+func NextMessageBuffered(br *bufio.Reader) bool {
+	if br == nil {
+		return false
+	}
+	n := br.Buffered()
+	if n < 2 {
+		return false
+	}
+	b, err := br.Peek(n)
+	if err != nil {
+		return false
+	}
+	fin, opcode := b[0]&0x80 != 0, b[0]&0x0f
+	if !fin || (opcode != 1 && opcode != 2) {
+		return false
+	}
+	header, length := 2, uint64(b[1]&0x7f)
+	switch length {
+	case 126:
+		if n < 4 {
+			return false
+		}
+		header, length = 4, uint64(binary.BigEndian.Uint16(b[2:4]))
+	case 127:
+		if n < 10 {
+			return false
+		}
+		header, length = 10, binary.BigEndian.Uint64(b[2:10])
+	}
+	if b[1]&0x80 != 0 {
+		header += 4 // masking key
+	}
+	return n >= header && length <= uint64(n-header)
+}

@@ -1,0 +1,163 @@
+package frame
+
+import (
+	"errors"
+	"io"
+	"os"
+	"sync/atomic"
+	"unicode/utf8"
+)
+
+var (
+	ErrInvalidUTF8 = errors.New("text message is not valid UTF-8")
+	ErrTooBig      = errors.New("message larger than --maxframesize")
+)
+
+// StdinWriter batches client messages into the child's stdin. A message is
+// appended to a borrowed buffer; the buffer is written when the client has
+// nothing more waiting, when it fills, or when the session ends, so a burst of
+// messages costs one write and an idle session holds no buffer.
+type StdinWriter struct {
+	File *os.File // the child's stdin
+	buf  []byte
+	// broken is set once the child stops taking input; what follows is
+	// dropped, since there is nobody left to deliver it to.
+	broken bool
+	// blocked is set while a write waits on a child that is not reading, so
+	// keepalive does not mistake our own backpressure for a dead client.
+	blocked atomic.Bool
+}
+
+// ReadMessage appends one message from r. With a limit, a message reaches
+// the child whole or not at all: it is held until complete (growing the
+// batch up to the limit), and dropped if it breaks the limit or is not valid
+// UTF-8. Without one (--maxframesize=0) it streams through in chunks. In text
+// mode check validates the bytes across read boundaries; it is nil in binary
+// mode.
+func (w *StdinWriter) ReadMessage(r io.Reader, check *UTF8Check, limit int64) (int64, error) {
+	if w.buf == nil {
+		w.buf = GetChunk()[:0]
+	}
+	start := len(w.buf)
+	var total int64
+	for {
+		if len(w.buf) == cap(w.buf) {
+			if limit == 0 {
+				if err := w.Flush(); err != nil {
+					return total, err
+				}
+				w.buf, start = GetChunk()[:0], 0
+			} else {
+				// Room for one byte past the limit, to see it broken.
+				grown := make([]byte, len(w.buf), min(2*cap(w.buf), start+int(limit)+1))
+				copy(grown, w.buf)
+				PutChunk(w.buf)
+				w.buf = grown
+			}
+		}
+		n, err := ReadCounted(r, w.buf[len(w.buf):cap(w.buf)], &total, limit)
+		switch {
+		case err == ErrTooBig:
+		case n > 0 && check != nil && !check.Feed(w.buf[len(w.buf):len(w.buf)+n]):
+			err = ErrInvalidUTF8
+		case err == io.EOF && check != nil && !check.End():
+			err = ErrInvalidUTF8
+		}
+		if err == io.EOF {
+			w.buf = w.buf[:len(w.buf)+n]
+			return total, nil
+		}
+		if err != nil {
+			w.buf = w.buf[:start]
+			return total, err
+		}
+		w.buf = w.buf[:len(w.buf)+n]
+	}
+}
+
+// ReadCounted reads once from r, a client message, adding what it read to
+// *total; once the message is past limit (0: none) the error is ErrTooBig,
+// whatever else the read said. It is the read both message pumps share: the
+// pipe session's, which holds a message until it is whole (ReadMessage), and
+// the terminal's, which passes each piece on as it arrives (keystrokes need
+// no whole message, and a paste must not wait for its end).
+func ReadCounted(r io.Reader, p []byte, total *int64, limit int64) (int, error) {
+	n, err := r.Read(p)
+	*total += int64(n)
+	if limit > 0 && *total > limit {
+		return n, ErrTooBig
+	}
+	return n, err
+}
+
+// Blocked reports whether a write is waiting on a child that is not
+// reading.
+func (w *StdinWriter) Blocked() bool { return w.blocked.Load() }
+
+// AppendNewline ends a text message in the batch.
+func (w *StdinWriter) AppendNewline() {
+	if w.buf == nil {
+		w.buf = GetChunk()[:0]
+	} else if len(w.buf) == cap(w.buf) {
+		w.Flush()
+		w.buf = GetChunk()[:0]
+	}
+	w.buf = append(w.buf, '\n')
+}
+
+// Flush writes the batch and gives the buffer back. A child that closed its
+// stdin makes the write fail with EPIPE (Go leaves SIGPIPE ignored for
+// descriptors other than 1 and 2); the session carries on for its output.
+func (w *StdinWriter) Flush() error {
+	if w.buf == nil {
+		return nil
+	}
+	var err error
+	if len(w.buf) > 0 && !w.broken {
+		w.blocked.Store(true)
+		_, err = w.File.Write(w.buf)
+		w.blocked.Store(false)
+		if err != nil {
+			w.broken = true
+		}
+	}
+	PutChunk(w.buf) // keeps only standard-size buffers
+	w.buf = nil
+	return err
+}
+
+// UTF8Check validates a text message that arrives in pieces, carrying a
+// character split between two reads over to the next.
+type UTF8Check struct {
+	carry [utf8.UTFMax]byte
+	n     int
+}
+
+// Feed checks the next piece of the message.
+func (c *UTF8Check) Feed(p []byte) bool {
+	for c.n > 0 && len(p) > 0 {
+		c.carry[c.n] = p[0]
+		c.n++
+		p = p[1:]
+		if utf8.FullRune(c.carry[:c.n]) {
+			if r, size := utf8.DecodeRune(c.carry[:c.n]); r == utf8.RuneError && size == 1 {
+				return false
+			}
+			c.n = 0
+		}
+	}
+	// Hold back a trailing character that is not complete yet.
+	tail := IncompleteTail(p)
+	if tail < len(p) {
+		c.n = copy(c.carry[:], p[tail:])
+		p = p[:tail]
+	}
+	return utf8.Valid(p)
+}
+
+// End reports whether the message ended on a whole character, and resets c.
+func (c *UTF8Check) End() bool {
+	ok := c.n == 0
+	c.n = 0
+	return ok
+}

@@ -1,0 +1,211 @@
+package frame
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"syscall"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+)
+
+// StreamReader reads a child's output stream in large chunks and cuts it
+// into the pieces that become WebSocket messages: lines in text mode, raw
+// chunks in binary mode. Memory is bounded by one chunk whatever the child
+// writes; a line longer than the buffer leaves as fragments of one streamed
+// message, and a line longer than maxMsg is split into several messages.
+type StreamReader struct {
+	rc     syscall.RawConn
+	binary bool
+	maxMsg int // 0: no limit
+
+	buf    []byte // borrowed while data is held; nil when idle
+	r, w   int    // buf[r:w] is read but not yet returned
+	msgLen int    // bytes of the current message already returned
+	eof    bool
+}
+
+// NewStreamReader reads f, a non-blocking stream of the child; maxMsg bounds a
+// message (0: no limit).
+func NewStreamReader(f *os.File, binary bool, maxMsg int) (*StreamReader, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return &StreamReader{rc: rc, binary: binary, maxMsg: maxMsg}, nil
+}
+
+// Fill waits for the child to write, then reads as much as fits. A buffer is
+// borrowed only once data is ready, so a session waiting on a quiet child
+// holds none. It returns io.EOF once the stream has ended; the error of a
+// closed or broken stream (EIO from a terminal whose child exited) counts as
+// the end too.
+func (s *StreamReader) Fill() error {
+	if s.eof {
+		return io.EOF
+	}
+	if s.r == s.w {
+		s.r, s.w = 0, 0
+		s.Release()
+	} else if s.r > 0 {
+		s.w = copy(s.buf, s.buf[s.r:s.w])
+		s.r = 0
+	}
+	var rerr error
+	err := s.rc.Read(func(fd uintptr) bool {
+		if s.buf == nil {
+			s.buf = GetChunk()
+		}
+		for {
+			n, err := unix.Read(int(fd), s.buf[s.w:])
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err == unix.EAGAIN:
+				if s.w == 0 {
+					s.Release()
+				}
+				return false
+			case err != nil:
+				rerr = err
+			case n == 0:
+				rerr = io.EOF
+			default:
+				s.w += n
+			}
+			return true
+		}
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		s.eof = true
+		if !errors.Is(err, io.EOF) && !errors.Is(err, unix.EIO) && !errors.Is(err, os.ErrClosed) {
+			return err
+		}
+		return io.EOF
+	}
+	return nil
+}
+
+// Release gives back the buffer; the reader borrows a new one when it
+// reads again.
+func (s *StreamReader) Release() {
+	if s.buf != nil {
+		PutChunk(s.buf)
+		s.buf = nil
+	}
+}
+
+// Next returns the next piece of output held in the buffer. end reports that
+// the piece completes a message. ok is false when nothing more can be
+// returned until fill reads again.
+func (s *StreamReader) Next() (piece []byte, end, ok bool) {
+	data := s.buf[s.r:s.w]
+	if s.binary {
+		if len(data) == 0 {
+			return nil, false, false
+		}
+		if s.maxMsg > 0 && len(data) > s.maxMsg {
+			data = data[:s.maxMsg]
+		}
+		s.r += len(data)
+		return data, true, true
+	}
+
+	room := len(data)
+	if s.maxMsg > 0 {
+		room = min(room, s.maxMsg-s.msgLen)
+	}
+	// A line exactly as long as the room still ends here: look one byte
+	// past it for the newline, two for a CRLF.
+	window := data[:min(len(data), room+2)]
+	if i := bytes.IndexByte(window, '\n'); i >= 0 {
+		line := data[:i]
+		if i > 0 && line[i-1] == '\r' {
+			line = line[:i-1]
+		}
+		if len(line) <= room {
+			s.r += i + 1
+			s.msgLen = 0
+			return line, true, true
+		}
+	}
+	if s.maxMsg > 0 && len(data) > room {
+		// The message is full and its line goes on: end this message at a
+		// character boundary and continue the line in the next one.
+		cut := RuneCut(data, room)
+		s.r += cut
+		s.msgLen = 0
+		return data[:cut], true, true
+	}
+	if s.eof {
+		// The last line had no newline: deliver it (websocketd drops it),
+		// and close a message left open by earlier fragments.
+		if len(data) == 0 && s.msgLen == 0 {
+			return nil, false, false
+		}
+		s.r = s.w
+		s.msgLen = 0
+		return data, true, true
+	}
+	if s.r == 0 && s.w == len(s.buf) {
+		// A line longer than the buffer: stream what we have as a fragment,
+		// holding back a split character or a CR that may start a CRLF.
+		cut := RuneCut(data, len(data))
+		if cut > 0 && data[cut-1] == '\r' {
+			cut--
+		}
+		if cut == 0 {
+			cut = len(data)
+		}
+		s.r += cut
+		s.msgLen += cut
+		return data[:cut], false, true
+	}
+	return nil, false, false
+}
+
+// RuneCut returns a cut point at or before n that does not split a UTF-8
+// encoded character, so each message's text stays valid on its own. It never
+// returns 0 for n > 0, so a caller always makes progress; invalid bytes are
+// cut anywhere, as they become U+FFFD regardless.
+func RuneCut(p []byte, n int) int {
+	if i := IncompleteTail(p[:n]); i > 0 {
+		return i
+	}
+	return n
+}
+
+// IncompleteTail returns where a character that begins validly but is cut
+// short at the end of p starts, or len(p) if p does not end that way.
+func IncompleteTail(p []byte) int {
+	for i := len(p) - 1; i >= 0 && i > len(p)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(p[i]) {
+			if p[i] >= 0xC2 && p[i] <= 0xF4 && !utf8.FullRune(p[i:]) {
+				return i
+			}
+			break
+		}
+	}
+	return len(p)
+}
+
+// AppendValidUTF8 appends p to dst with each byte that is not part of a valid
+// UTF-8 sequence replaced by U+FFFD. Browsers fail the whole connection (1007)
+// on an invalid text frame, so a stray byte from the child must not reach one.
+func AppendValidUTF8(dst, p []byte) []byte {
+	for len(p) > 0 {
+		r, size := utf8.DecodeRune(p)
+		if r == utf8.RuneError && size == 1 {
+			dst = utf8.AppendRune(dst, utf8.RuneError)
+		} else {
+			dst = append(dst, p[:size]...)
+		}
+		p = p[size:]
+	}
+	return dst
+}

@@ -1,0 +1,58 @@
+package session
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/coder/websocket"
+
+	"github.com/wsbridge/wsbridge/bridge/internal/frame"
+	"github.com/wsbridge/wsbridge/process"
+)
+
+// Close codes wsbridge sends when the child ends. 4000-4999 is the range RFC
+// 6455 leaves to applications; a browser reads the code from CloseEvent.code.
+const (
+	// StatusExitBase + N reports exit status N (1-255).
+	StatusExitBase websocket.StatusCode = 4000
+)
+
+// CloseForStatus maps how the child ended to the close frame the client gets.
+func CloseForStatus(st process.Status) (websocket.StatusCode, string) {
+	switch {
+	case st.Signal != 0:
+		return websocket.StatusInternalError, st.String()
+	case st.Code == 0:
+		return websocket.StatusNormalClosure, ""
+	case st.Code > 0 && st.Code <= 255:
+		return StatusExitBase + websocket.StatusCode(st.Code), st.String()
+	default:
+		return websocket.StatusInternalError, st.String()
+	}
+}
+
+// EndOfSession is the close frame a session ends with: 1001 when the server
+// is going away, otherwise what the child's exit says.
+func EndOfSession(st process.Status, goingAway bool) (websocket.StatusCode, string) {
+	if goingAway {
+		return websocket.StatusGoingAway, "server shutting down"
+	}
+	return CloseForStatus(st)
+}
+
+// CloseReason trims a reason to what fits a close frame (123 bytes).
+func CloseReason(format string, args ...any) string {
+	s := fmt.Sprintf(format, args...)
+	if len(s) > 123 {
+		s = s[:frame.RuneCut([]byte(s), 123)]
+	}
+	return s
+}
+
+// ClientCloseText describes how the client side ended, for the access log.
+func ClientCloseText(err error) string {
+	if code := websocket.CloseStatus(err); code != -1 {
+		return "close " + strconv.Itoa(int(code))
+	}
+	return err.Error()
+}

@@ -1,0 +1,42 @@
+package session
+
+import (
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Observer is told what happens to sessions, for metrics. It is called from
+// many goroutines at once; its methods must be safe for concurrent use and
+// must not block.
+type Observer interface {
+	// SessionStarted: a child is running for an accepted connection.
+	SessionStarted()
+	// SessionEnded: the session is over. code is the close code sent to
+	// the client; the counts are client messages and bytes into the child's
+	// stdin (in) and messages and bytes sent to the client (out).
+	SessionEnded(code websocket.StatusCode, d time.Duration, bytesIn, bytesOut, msgsIn, msgsOut int64)
+	// Refused: a request was answered without a session; reason is one of
+	// the Refused* constants.
+	Refused(reason string)
+	// SpawnFailed: the upgrade succeeded but the child could not start.
+	SpawnFailed()
+}
+
+// Reasons passed to Observer.Refused.
+const (
+	RefusedOrigin       = "origin"        // --origin / --sameorigin said no (403)
+	RefusedAuth         = "auth"          // authentication failed (401)
+	RefusedMaxForks     = "maxforks"      // --maxforks reached (429)
+	RefusedNotFound     = "not_found"     // no endpoint for the path (404)
+	RefusedBadRequest   = "bad_request"   // not a WebSocket upgrade, or a failed handshake
+	RefusedShuttingDown = "shutting_down" // the server is shutting down (503)
+	RefusedMaxClients   = "max_clients"   // --max-clients reached (503)
+)
+
+// RefusalReasons lists every reason Observer.Refused is given, so a metrics
+// exporter can show each at zero before it first happens.
+var RefusalReasons = []string{
+	RefusedOrigin, RefusedAuth, RefusedMaxForks, RefusedNotFound, RefusedBadRequest, RefusedShuttingDown,
+	RefusedMaxClients,
+}

@@ -1,0 +1,70 @@
+package terminal
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"unicode/utf8"
+)
+
+// The JSON control messages of wsbridge.tty.v1 (static/TERMINAL.md). Text
+// frames carry one object each, with a "type".
+
+// controlMsg is a message from the client: resize (with cols and rows),
+// pause or resume. Other types are ignored, so newer pages work with older
+// servers.
+type controlMsg struct {
+	Type string `json:"type"`
+	Cols int    `json:"cols"`
+	Rows int    `json:"rows"`
+}
+
+// Messages to the client.
+type (
+	helloMsg struct {
+		Type      string `json:"type"` // "hello"
+		Session   string `json:"session"`
+		Writable  bool   `json:"writable"`
+		Reconnect bool   `json:"reconnect"`
+	}
+	titleMsg struct {
+		Type  string `json:"type"` // "title"
+		Title string `json:"title"`
+	}
+	typeMsg struct {
+		Type string `json:"type"` // "replay", "live"
+	}
+)
+
+var (
+	errControlTooBig = fmt.Errorf("control message larger than %d bytes", maxControlSize)
+	errBadControl    = errors.New("bad control message")
+)
+
+// readControl reads one text frame and parses it. errControlTooBig closes
+// the connection with 1009, errBadControl with 1007; other errors are the
+// connection's.
+func readControl(r io.Reader) (controlMsg, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxControlSize+1))
+	if err != nil {
+		return controlMsg{}, err
+	}
+	if len(b) > maxControlSize {
+		return controlMsg{}, errControlTooBig
+	}
+	return parseControl(b)
+}
+
+// parseControl parses a control message: a JSON object whose known fields
+// have the right types.
+func parseControl(b []byte) (controlMsg, error) {
+	var m controlMsg
+	if !utf8.Valid(b) {
+		return m, fmt.Errorf("%w: not valid UTF-8", errBadControl)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return controlMsg{}, fmt.Errorf("%w: %v", errBadControl, err)
+	}
+	return m, nil
+}
