@@ -101,6 +101,7 @@ var manFlagTopics = []struct {
 		"metrics-address", "trusted-proxy"}},
 	{"Terminals", []string{"pty", "terminal", "writable", "reconnect", "shared", "once",
 		"max-clients", "cwd", "term", "title-format", "url-arg", "client-option"}},
+	{"Broadcast", []string{"broadcast", "replay", "linger", "client-queue", "restart", "envelope"}},
 }
 
 // manFlagTopic is the index in manFlagTopics of the flag's topic.
@@ -220,6 +221,13 @@ message holding a JSON object:
 \fB{"stream":"stderr","data":"...\&"}\fR.
 Standard error is then not logged.
 It cannot be combined with \fB\-\-binary\fR.
+.TP
+\fB\-\-broadcast\fR
+One program per request path, shared by all of its clients: each output line
+goes to every client of the path, each client message reaches the one
+standard input whole.
+With \fB\-\-envelope\fR the program and wsbridge speak JSON lines: client
+IDs, join and leave events, output addressed to some clients.
 .SS HTTP server
 Every request is answered by the first of these that applies:
 .IP 1. 4
@@ -451,6 +459,10 @@ The client sent a text message that is not valid UTF\-8.
 .TP
 .B 1009
 The client sent a message larger than \fB\-\-maxframesize\fR.
+.TP
+.B 1013
+With \fB\-\-broadcast\fR, reason \fB"too slow"\fR: more than
+\fB\-\-client\-queue\fR bytes of output waited for the client.
 .PP
 Some requests are refused before the upgrade, and no program is started:
 .TP
@@ -685,6 +697,20 @@ programs that could not be started
 .TP
 .B wsbridge_session_duration_seconds
 histogram of session lengths
+.TP
+.BR wsbridge_broadcast_groups ", " wsbridge_broadcast_clients
+with \fB\-\-broadcast\fR: groups running and clients attached now (gauges)
+.TP
+.BR wsbridge_broadcast_slow_closes_total ", " wsbridge_broadcast_restarts_total
+clients closed with 1013 as too slow, and programs started again (\fB\-\-restart\fR)
+.TP
+.BR wsbridge_broadcast_messages_total { direction }
+client messages into the programs
+.RB ( in ),
+output messages
+.RB ( out ),
+and output messages handed to clients
+.RB ( delivered )
 .TP
 .BR wsbridge_build_info { version } ", " process_* ", " go_*
 the running binary and process
