@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"net/http/httptest"
@@ -58,7 +58,7 @@ x_seconds_count 5
 
 func TestMetricsObserver(t *testing.T) {
 	t.Parallel()
-	m := newMetrics()
+	m := newMetrics("test")
 	m.SessionStarted()
 	m.SessionStarted()
 	m.SessionEnded(websocket.StatusNormalClosure, 2*time.Second, 10, 20, 1, 2)
@@ -94,7 +94,7 @@ func TestMetricsObserver(t *testing.T) {
 func TestHealthEndpoints(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	h := bridge.New(bridge.Options{MaxForks: 0})
-	s := &healthServer{metrics: newMetrics(), handler: h, ready: new(atomic.Bool)}
+	s := &healthServer{metrics: newMetrics("test"), handler: h, ready: new(atomic.Bool)}
 	get := func(path string) (int, string) {
 		rec := httptest.NewRecorder()
 		s.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"fmt"
@@ -10,16 +10,17 @@ import (
 	"github.com/wsbridge/wsbridge/bridge"
 )
 
-// trustedProxies is --trusted-proxy: the peers whose forwarding headers are
+// TrustedProxies is --trusted-proxy: the peers whose forwarding headers are
 // believed. From one of them, Forwarded (RFC 7239) or else X-Forwarded-For
 // gives the client's address for REMOTE_ADDR and the logs, and a forwarded
 // protocol of https sets HTTPS=on. From anyone else those headers change
 // nothing (the child still sees them as HTTP_* variables, like any header).
-type trustedProxies []netip.Prefix
+type TrustedProxies []netip.Prefix
 
-// parseTrustedProxies reads CIDRs; a bare address means just that address.
-func parseTrustedProxies(list []string) (trustedProxies, error) {
-	var out trustedProxies
+// ParseTrustedProxies reads CIDRs; a bare address means just that address.
+// Errors name --trusted-proxy.
+func ParseTrustedProxies(list []string) (TrustedProxies, error) {
+	var out TrustedProxies
 	for _, s := range list {
 		s = strings.TrimSpace(s)
 		if s == "" {
@@ -39,7 +40,7 @@ func parseTrustedProxies(list []string) (trustedProxies, error) {
 	return out, nil
 }
 
-func (t trustedProxies) trusts(a netip.Addr) bool {
+func (t TrustedProxies) trusts(a netip.Addr) bool {
 	a = a.Unmap()
 	for _, p := range t {
 		if p.Contains(a) {
@@ -58,7 +59,7 @@ type hop struct {
 
 // wrap puts the proxy check in front of next. With no trusted proxy it is
 // next itself.
-func (t trustedProxies) wrap(next http.Handler) http.Handler {
+func (t TrustedProxies) wrap(next http.Handler) http.Handler {
 	if len(t) == 0 {
 		return next
 	}
@@ -98,7 +99,7 @@ func (t trustedProxies) wrap(next http.Handler) http.Handler {
 // address ("unknown", an obfuscated name, garbage) ends the walk there. The
 // protocol is the chosen hop's proto= with Forwarded, else the last
 // X-Forwarded-Proto value (the nearest proxy's).
-func (t trustedProxies) client(h http.Header) (client hop, proto string, ok bool) {
+func (t TrustedProxies) client(h http.Header) (client hop, proto string, ok bool) {
 	hops, forwarded := forwardedHops(h.Values("Forwarded"))
 	if !forwarded {
 		for _, v := range h.Values("X-Forwarded-For") {

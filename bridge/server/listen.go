@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"crypto/tls"
@@ -10,22 +10,53 @@ import (
 	"time"
 )
 
-// defaultPort is --port when not given: 80, or 443 with --ssl.
-func (c *cli) defaultPort() int {
-	switch {
-	case c.Port != 0:
-		return c.Port
-	case c.SSL:
-		return 443
-	default:
-		return 80
+// listeners are what the daemon serves on.
+type listeners struct {
+	web, metrics []net.Listener
+	activated    bool // passed by systemd
+}
+
+func (ls listeners) close() {
+	for _, l := range append(ls.web, ls.metrics...) {
+		l.Close()
 	}
+}
+
+// openListeners takes the sockets systemd passed, if it did (then --port and
+// --address are not used), else listens on --port and --address; and opens
+// --metrics-address unless systemd passed a "metrics" socket.
+func openListeners(cfg *Config, tlsConfig *tls.Config) (listeners, error) {
+	var ls listeners
+	web, metrics, err := activatedListeners()
+	if err != nil {
+		return ls, err
+	}
+	ls.web, ls.metrics, ls.activated = web, metrics, len(web) > 0
+	if ls.activated && tlsConfig != nil {
+		for i, l := range ls.web {
+			ls.web[i] = tls.NewListener(l, tlsConfig)
+		}
+	}
+	if !ls.activated {
+		if ls.web, err = listenAll(cfg, tlsConfig); err != nil {
+			return ls, err
+		}
+	}
+	if cfg.MetricsAddress != "" && len(ls.metrics) == 0 {
+		l, err := net.Listen("tcp", cfg.MetricsAddress)
+		if err != nil {
+			ls.close()
+			return listeners{}, fmt.Errorf("--metrics-address=%q: %w", cfg.MetricsAddress, err)
+		}
+		ls.metrics = append(ls.metrics, l)
+	}
+	return ls, nil
 }
 
 // listenAll opens every listener: TCP on --address/--port (TLS with --ssl),
 // plain TCP on --redirport, and --unixsocket. With --unixsocket alone (no
 // --port, no --address) only the socket is opened.
-func (c *cli) listenAll(tlsConfig *tls.Config) ([]net.Listener, error) {
+func listenAll(c *Config, tlsConfig *tls.Config) ([]net.Listener, error) {
 	var all []net.Listener
 	fail := func(err error) ([]net.Listener, error) {
 		for _, l := range all {
@@ -33,8 +64,8 @@ func (c *cli) listenAll(tlsConfig *tls.Config) ([]net.Listener, error) {
 		}
 		return nil, err
 	}
-	if c.UnixSocket == "" || c.Port != 0 || len(c.Address) > 0 {
-		tcp, err := c.listen()
+	if c.UnixSocket == "" || c.Port != 0 || len(c.Addresses) > 0 {
+		tcp, err := listenTCP(c)
 		if err != nil {
 			return fail(err)
 		}
@@ -46,7 +77,7 @@ func (c *cli) listenAll(tlsConfig *tls.Config) ([]net.Listener, error) {
 		}
 	}
 	if c.RedirPort != 0 {
-		addrs := c.Address
+		addrs := c.Addresses
 		if len(addrs) == 0 {
 			addrs = []string{""}
 		}
@@ -92,10 +123,10 @@ func listenUnix(path string) (net.Listener, error) {
 	return l, nil
 }
 
-// listen opens one TCP listener per --address (all interfaces if none).
-func (c *cli) listen() ([]net.Listener, error) {
-	port := c.defaultPort()
-	addrs := c.Address
+// listenTCP opens one TCP listener per --address (all interfaces if none).
+func listenTCP(c *Config) ([]net.Listener, error) {
+	port := c.ListenPort()
+	addrs := c.Addresses
 	if len(addrs) == 0 {
 		addrs = []string{""}
 	}

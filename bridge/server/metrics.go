@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"fmt"
@@ -36,6 +36,12 @@ type metrics struct {
 	bytesIn       *vm.Counter
 	bytesOut      *vm.Counter
 	duration      *histogram
+
+	// refusals and exits are the counters of the usual refusal reasons and
+	// close-code classes, looked up once here rather than by name per
+	// event.
+	refusals map[string]*vm.Counter
+	exits    map[string]*vm.Counter
 }
 
 // sessionDurationBuckets are upper bounds in seconds, from a short command to
@@ -45,7 +51,7 @@ var sessionDurationBuckets = []float64{0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 360
 // closeClasses are the close-code classes child exits are counted by.
 var closeClasses = []string{"1000", "1001", "1011", "4xxx"}
 
-func newMetrics() *metrics {
+func newMetrics(version string) *metrics {
 	vm.ExposeMetadata(true) // # TYPE lines, for Prometheus
 	s := vm.NewSet()
 	m := &metrics{
@@ -58,22 +64,31 @@ func newMetrics() *metrics {
 		bytesIn:       s.NewCounter(`wsbridge_bytes_total{direction="in"}`),
 		bytesOut:      s.NewCounter(`wsbridge_bytes_total{direction="out"}`),
 		duration:      newHistogram("wsbridge_session_duration_seconds", sessionDurationBuckets),
+		refusals:      map[string]*vm.Counter{},
+		exits:         map[string]*vm.Counter{},
 	}
 	s.NewGauge(fmt.Sprintf(`wsbridge_build_info{version=%q}`, version), func() float64 { return 1 })
 	for _, r := range bridge.RefusalReasons {
-		m.refused(r)
+		m.refusals[r] = m.refusedCounter(r)
 	}
 	for _, c := range closeClasses {
-		m.exits(c)
+		m.exits[c] = m.exitsCounter(c)
 	}
 	return m
 }
 
-func (m *metrics) refused(reason string) *vm.Counter {
+func (m *metrics) refusedCounter(reason string) *vm.Counter {
+	if c, ok := m.refusals[reason]; ok {
+		return c
+	}
 	return m.set.GetOrCreateCounter(`wsbridge_handshakes_refused_total{reason="` + reason + `"}`)
 }
 
-func (m *metrics) exits(class string) *vm.Counter {
+func (m *metrics) exitsCounter(class string) *vm.Counter {
+	if c, ok := m.exits[class]; ok {
+		return c
+	}
+	// A close code of no usual class (a protocol error's 1002, say).
 	return m.set.GetOrCreateCounter(`wsbridge_child_exits_total{close_code="` + class + `"}`)
 }
 
@@ -95,7 +110,7 @@ func (m *metrics) SessionStarted() {
 
 func (m *metrics) SessionEnded(code websocket.StatusCode, d time.Duration, bytesIn, bytesOut, msgsIn, msgsOut int64) {
 	m.active.Dec()
-	m.exits(closeClass(code)).Inc()
+	m.exitsCounter(closeClass(code)).Inc()
 	m.msgsIn.AddInt64(msgsIn)
 	m.msgsOut.AddInt64(msgsOut)
 	m.bytesIn.AddInt64(bytesIn)
@@ -103,7 +118,7 @@ func (m *metrics) SessionEnded(code websocket.StatusCode, d time.Duration, bytes
 	m.duration.observe(d.Seconds())
 }
 
-func (m *metrics) Refused(reason string) { m.refused(reason).Inc() }
+func (m *metrics) Refused(reason string) { m.refusedCounter(reason).Inc() }
 
 func (m *metrics) SpawnFailed() { m.spawnFailures.Inc() }
 

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"net/http"
@@ -24,7 +24,7 @@ func TestParseTrustedProxies(t *testing.T) {
 		{[]string{"proxy.example"}, "", true},
 	}
 	for _, tt := range tests {
-		got, err := parseTrustedProxies(tt.in)
+		got, err := ParseTrustedProxies(tt.in)
 		if (err != nil) != tt.wantErr {
 			t.Errorf("%q: err %v", tt.in, err)
 			continue
@@ -41,7 +41,7 @@ func TestParseTrustedProxies(t *testing.T) {
 
 func TestTrustedProxyMiddleware(t *testing.T) {
 	t.Parallel()
-	trusted, err := parseTrustedProxies([]string{"127.0.0.0/8", "10.0.0.0/8", "::1"})
+	trusted, err := ParseTrustedProxies([]string{"127.0.0.0/8", "10.0.0.0/8", "::1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestTrustedProxyMiddleware(t *testing.T) {
 
 func TestTrustNobodyIsPassThrough(t *testing.T) {
 	t.Parallel()
-	var none trustedProxies
+	var none TrustedProxies
 	h := http.NotFoundHandler()
 	if got := none.wrap(h); got == nil {
 		t.Fatal("nil handler")

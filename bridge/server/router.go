@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"io"
@@ -118,13 +118,10 @@ func redirectTo(scheme string, port int, redirPort int, next http.Handler) http.
 			next.ServeHTTP(w, r)
 			return
 		}
-		host, _, err := net.SplitHostPort(r.Host)
-		if err != nil {
-			host = r.Host
-		}
+		host, _ := bridge.SplitHostPort(r.Host)
 		if host == "" {
 			if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-				host, _, _ = net.SplitHostPort(la.String())
+				host, _ = bridge.SplitHostPort(la.String())
 			}
 		}
 		hostport := net.JoinHostPort(host, strconv.Itoa(port))

@@ -1,9 +1,8 @@
-package main
+package server
 
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -98,5 +97,3 @@ func clientCertEnv(next http.Handler) http.Handler {
 		next.ServeHTTP(w, bridge.WithEnv(r, "SSL_CLIENT_S_DN="+dn, "SSL_CLIENT_VERIFY="+verify))
 	})
 }
-
-var errSSLFlags = errors.New("--ssl needs --sslcert and --sslkey")

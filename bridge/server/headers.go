@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"fmt"
@@ -9,18 +9,18 @@ import (
 	"github.com/wsbridge/wsbridge/bridge"
 )
 
-// extraHeader is one --header, --header-ws or --header-http.
-type extraHeader struct{ name, value string }
+// Header is one --header, --header-ws or --header-http.
+type Header struct{ Name, Value string }
 
-// parseHeaders reads "Name: value" items, refusing what would break the
+// ParseHeaders reads "Name: value" items, refusing what would break the
 // response: a name that is not an HTTP token, a value with control
-// characters.
-func parseHeaders(flag string, items []string) ([]extraHeader, error) {
-	var out []extraHeader
+// characters. Errors name flag.
+func ParseHeaders(flag string, items []string) ([]Header, error) {
+	var out []Header
 	for _, item := range items {
 		name, value, ok := strings.Cut(item, ":")
 		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-		if !ok || !isToken(name) {
+		if !ok || !IsToken(name) {
 			return nil, fmt.Errorf("%s=%q: want \"Name: value\"", flag, item)
 		}
 		for _, c := range []byte(value) {
@@ -28,12 +28,14 @@ func parseHeaders(flag string, items []string) ([]extraHeader, error) {
 				return nil, fmt.Errorf("%s=%q: control character in the value", flag, item)
 			}
 		}
-		out = append(out, extraHeader{textproto.CanonicalMIMEHeaderKey(name), value})
+		out = append(out, Header{textproto.CanonicalMIMEHeaderKey(name), value})
 	}
 	return out, nil
 }
 
-func isToken(s string) bool {
+// IsToken reports whether s is an HTTP token (RFC 9110), as header names
+// and WebSocket subprotocol names must be.
+func IsToken(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -48,15 +50,15 @@ func isToken(s string) bool {
 // withHeaders adds --header to every response, --header-ws to the responses
 // to WebSocket upgrades (the 101 included) and --header-http to the others,
 // refusals included. They are set before anything else answers.
-func withHeaders(all, ws, plain []extraHeader, next http.Handler) http.Handler {
+func withHeaders(all, ws, plain []Header, next http.Handler) http.Handler {
 	if len(all)+len(ws)+len(plain) == 0 {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		add := func(list []extraHeader) {
+		add := func(list []Header) {
 			for _, e := range list {
-				h.Add(e.name, e.value)
+				h.Add(e.Name, e.Value)
 			}
 		}
 		add(all)
