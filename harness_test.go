@@ -365,8 +365,7 @@ func (s *server) waitDial(t testing.TB, network, addr string) {
 	}
 }
 
-// Clients and other helpers shared by the end-to-end tests; harness_test.go
-// runs the processes.
+// Clients and other helpers shared by the end-to-end tests.
 
 // testTimeout bounds each client operation so a hung test fails instead of
 // stalling the suite.

@@ -42,7 +42,6 @@ type cli struct {
 	HelpMan       bool             `name:"help-man" hidden:"" help:"Print the man page (roff) and exit."`
 	HTTPFlags
 	TerminalFlags
-
 	ServiceFlags
 
 	Command []string `arg:"" optional:"" passthrough:"partial" help:"The program each connection runs, with its arguments. Flags after it belong to it." placeholder:"COMMAND [ARGS...]"`
@@ -58,36 +57,6 @@ connection closes with code 1000 (exit status 0), 4000+N (exit status N) or
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
-
-// exitRequest carries kong's exit (after --help or --version) out of the
-// parser without ending a test process.
-type exitRequest int
-
-// parserOptions configure kong for run, and for reparse on SIGHUP.
-// helpPrinter is kong's help with wsbridge's own usage lines: kong's generic
-// one puts [flags] after the command, where they would be the command's.
-func helpPrinter(options kong.HelpOptions, ctx *kong.Context) error {
-	fmt.Fprint(ctx.Stdout, "Usage: wsbridge [flags] COMMAND [ARGS...]\n       wsbridge [flags] --dir=DIR\n")
-	options.NoAppSummary = true
-	return kong.DefaultHelpPrinter(options, ctx)
-}
-
-func parserOptions(stdout, stderr io.Writer, src *configSource) []kong.Option {
-	return []kong.Option{
-		kong.Name("wsbridge"),
-		kong.Description(description),
-		kong.Vars{"version": "wsbridge " + version},
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { panic(exitRequest(code)) }),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
-		kong.Help(helpPrinter),
-		// WSBRIDGE_<FLAG> variables and --config (config.go).
-		kong.DefaultEnvars(envPrefix),
-		noEnvForHidden(),
-		kong.Resolvers(src),
-		kong.WithBeforeResolve(src.load),
-	}
 }
 
 func run(args []string, stdout, stderr io.Writer) (code int) {
