@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"io"
 	"text/template"
 	"time"
@@ -108,6 +109,6 @@ func (c *Config) ListenPort() int {
 }
 
 // tunables are the bridge settings a reload may change.
-func (c *Config) tunables() bridge.Tunables {
-	return bridge.Tunables{MaxForks: c.MaxForks, CloseGrace: c.CloseGrace, PingInterval: c.PingInterval}
+func (c *Config) tunables() session.Tunables {
+	return session.Tunables{MaxForks: c.MaxForks, CloseGrace: c.CloseGrace, PingInterval: c.PingInterval}
 }

@@ -16,21 +16,21 @@ import (
 type gate struct {
 	handler *bridge.Handler
 	// resolve finds the endpoint of a request; nil: Command on every path.
-	resolve func(*http.Request) (bridge.Endpoint, error)
+	resolve func(*http.Request) (session.Endpoint, error)
 	dir     *bridge.ScriptDir // --dir, nil without; closed by the server
 }
 
 // newGate builds the bridge's session handler from cfg: the one place the
 // bridge's options are filled in.
-func newGate(cfg *Config, logger *slog.Logger, obs bridge.Observer) (*gate, error) {
+func newGate(cfg *Config, logger *slog.Logger, obs session.Observer) (*gate, error) {
 	g := &gate{}
-	var command bridge.Command
+	var command session.Command
 	if len(cfg.Command) > 0 {
 		path, err := process.Resolve(cfg.Command[0])
 		if err != nil {
 			return nil, err
 		}
-		command = bridge.Command{Path: path, Args: cfg.Command}
+		command = session.Command{Path: path, Args: cfg.Command}
 	}
 	if cfg.Dir != "" {
 		d, err := bridge.OpenScriptDir(cfg.Dir)
@@ -42,7 +42,7 @@ func newGate(cfg *Config, logger *slog.Logger, obs bridge.Observer) (*gate, erro
 	resolve := g.resolve
 	if resolve == nil && len(cfg.Command) == 0 {
 		// Only files or CGI, as websocketd allows: no WebSocket endpoint.
-		resolve = func(*http.Request) (bridge.Endpoint, error) { return bridge.Endpoint{}, bridge.ErrNoEndpoint }
+		resolve = func(*http.Request) (session.Endpoint, error) { return session.Endpoint{}, session.ErrNoEndpoint }
 		g.resolve = resolve
 	}
 	g.handler = bridge.New(bridge.Options{

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -37,7 +38,7 @@ func TestHealthEndpoints(t *testing.T) {
 	}
 	for _, tt := range tests {
 		s.ready.Store(tt.ready)
-		h.Tune(bridge.Tunables{MaxForks: tt.maxForks})
+		h.Tune(session.Tunables{MaxForks: tt.maxForks})
 		code, body := get(tt.path)
 		if code != tt.code || !strings.Contains(body, tt.body) {
 			t.Errorf("%s: %s gave %d %q, want %d %q", tt.name, tt.path, code, body, tt.code, tt.body)

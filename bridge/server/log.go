@@ -1,19 +1,18 @@
 package server
 
 import (
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"io"
 	"log/slog"
-
-	"github.com/wsbridge/wsbridge/bridge"
 )
 
 var levelByName = map[string]slog.Level{
-	"debug":  bridge.LevelDebug,
-	"trace":  bridge.LevelTrace,
-	"access": bridge.LevelAccess,
-	"info":   bridge.LevelInfo,
-	"error":  bridge.LevelError,
-	"fatal":  bridge.LevelFatal,
+	"debug":  session.LevelDebug,
+	"trace":  session.LevelTrace,
+	"access": session.LevelAccess,
+	"info":   session.LevelInfo,
+	"error":  session.LevelError,
+	"fatal":  session.LevelFatal,
 }
 
 // newLogger logs to w at level (--loglevel, a LevelVar so SIGHUP can change it) and above, naming levels the way
@@ -24,7 +23,7 @@ func newLogger(w io.Writer, level slog.Leveler, format string) *slog.Logger {
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.LevelKey && len(groups) == 0 {
 				if l, ok := a.Value.Any().(slog.Level); ok {
-					if name, ok := bridge.LevelNames[l]; ok {
+					if name, ok := session.LevelNames[l]; ok {
 						a.Value = slog.StringValue(name)
 					}
 				}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"io"
 	"math"
 	"strconv"
@@ -11,11 +12,9 @@ import (
 
 	vm "github.com/VictoriaMetrics/metrics"
 	"github.com/coder/websocket"
-
-	"github.com/wsbridge/wsbridge/bridge"
 )
 
-// metrics counts what the bridge reports (it is the bridge.Observer) and
+// metrics counts what the bridge reports (it is the session.Observer) and
 // serves it in Prometheus' text format on the --metrics-address listener,
 // never on the public port.
 //
@@ -67,7 +66,7 @@ func newMetrics(version string) *metrics {
 		exits:         map[string]*vm.Counter{},
 	}
 	s.NewGauge(fmt.Sprintf(`wsbridge_build_info{version=%q}`, version), func() float64 { return 1 })
-	for _, r := range bridge.RefusalReasons {
+	for _, r := range session.RefusalReasons {
 		m.refusals[r] = m.refusedCounter(r)
 	}
 	for _, c := range closeClasses {
@@ -94,14 +93,14 @@ func (m *metrics) exitsCounter(class string) *vm.Counter {
 // closeClass groups close codes: the exit statuses 4000-4255 as "4xxx", the
 // standard codes by their number.
 func closeClass(code websocket.StatusCode) string {
-	if code >= bridge.StatusExitBase && code < bridge.StatusExitBase+1000 {
+	if code >= session.StatusExitBase && code < session.StatusExitBase+1000 {
 		return "4xxx"
 	}
 	return strconv.Itoa(int(code))
 }
 
 // SessionStarted, SessionEnded, Refused and SpawnFailed make metrics a
-// bridge.Observer.
+// session.Observer.
 func (m *metrics) SessionStarted() {
 	m.active.Inc()
 	m.sessions.Inc()
@@ -121,7 +120,7 @@ func (m *metrics) Refused(reason string) { m.refusedCounter(reason).Inc() }
 
 func (m *metrics) SpawnFailed() { m.spawnFailures.Inc() }
 
-var _ bridge.Observer = (*metrics)(nil)
+var _ session.Observer = (*metrics)(nil)
 
 // write emits every metric in Prometheus' text format.
 func (m *metrics) write(w io.Writer) {

@@ -1,14 +1,13 @@
 package server
 
 import (
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
-
-	"github.com/wsbridge/wsbridge/bridge"
 )
 
 func TestCloseClass(t *testing.T) {
@@ -60,7 +59,7 @@ func TestMetricsObserver(t *testing.T) {
 	m.SessionStarted()
 	m.SessionEnded(websocket.StatusNormalClosure, 2*time.Second, 10, 20, 1, 2)
 	m.SessionEnded(4003, 50*time.Millisecond, 1, 2, 3, 4)
-	m.Refused(bridge.RefusedMaxForks)
+	m.Refused(session.RefusedMaxForks)
 	m.SpawnFailed()
 	var b strings.Builder
 	m.write(&b)

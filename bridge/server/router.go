@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"io"
 	"log/slog"
 	"net"
@@ -25,7 +26,7 @@ type router struct {
 
 // newRouter routes to ws, console (nil: none) and, for other plain
 // requests, to the fallback; set plain to a chain ending in rt.fallback.
-func newRouter(ws http.Handler, resolve func(*http.Request) (bridge.Endpoint, error), console http.Handler, log *slog.Logger) *router {
+func newRouter(ws http.Handler, resolve func(*http.Request) (session.Endpoint, error), console http.Handler, log *slog.Logger) *router {
 	rt := &router{ws: ws, console: console, log: log, isEndpoint: func(*http.Request) bool { return true }}
 	if resolve != nil {
 		rt.isEndpoint = func(r *http.Request) bool {
@@ -49,7 +50,7 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		rt.plain.ServeHTTP(sw, r)
 	}
-	rt.log.Log(r.Context(), bridge.LevelAccess, "http", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
+	rt.log.Log(r.Context(), session.LevelAccess, "http", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
 		"status", sw.status(), "bytes", sw.bytes, "duration_ms", time.Since(start).Milliseconds())
 }
 

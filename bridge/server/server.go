@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net"
 	"net/http"
@@ -81,7 +82,7 @@ func New(cfg *Config) (*Server, error) {
 		Handler:           cfg.TrustedProxies.wrap(wb.handler),
 		ReadHeaderTimeout: cfg.HeaderTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), bridge.LevelDebug),
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), session.LevelDebug),
 	}
 	if cfg.Reparse != nil {
 		live := newLiveSettings(logger, level, g.handler, cfg)
@@ -103,7 +104,7 @@ func (s *Server) Close() { s.web.close() }
 func (s *Server) Listen() error {
 	ls, err := openListeners(s.cfg, s.web.tls)
 	if err != nil {
-		s.log.Log(context.Background(), bridge.LevelFatal, "cannot listen", "err", err)
+		s.log.Log(context.Background(), session.LevelFatal, "cannot listen", "err", err)
 		return fmt.Errorf("%w: %w", ErrCannotListen, err)
 	}
 	s.ls = ls
@@ -111,7 +112,7 @@ func (s *Server) Listen() error {
 		s.metricsSrv = &http.Server{
 			Handler:           &healthServer{metrics: s.metrics, handler: s.handler, ready: &s.ready},
 			ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog:          slog.NewLogLogger(s.log.Handler(), bridge.LevelDebug),
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), session.LevelDebug),
 		}
 	}
 	return nil

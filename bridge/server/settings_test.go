@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"strings"
 	"testing"
@@ -25,7 +26,7 @@ func TestLiveSettingsReload(t *testing.T) {
 	if err := live.reload(); err != nil {
 		t.Fatal(err)
 	}
-	if level.Level() != bridge.LevelDebug || h.Tunables().MaxForks != 7 || h.Tunables().PingInterval != time.Second {
+	if level.Level() != session.LevelDebug || h.Tunables().MaxForks != 7 || h.Tunables().PingInterval != time.Second {
 		t.Errorf("not applied: level %v, tunables %+v", level.Level(), h.Tunables())
 	}
 	out := logs.String()

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/tls"
 	"fmt"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net/http"
 
@@ -91,7 +92,7 @@ func newWeb(cfg *Config, g *gate, logger *slog.Logger) (*web, error) {
 		if err != nil {
 			return nil, err
 		}
-		auth.OnRefuse = func() { h.Refused(bridge.RefusedAuth) }
+		auth.OnRefuse = func() { h.Refused(session.RefusedAuth) }
 		handler = auth.Middleware(handler)
 	}
 	origins := cfg.Origins
@@ -101,7 +102,7 @@ func newWeb(cfg *Config, g *gate, logger *slog.Logger) (*web, error) {
 	if cfg.Terminal != nil && !origins.Active() {
 		origins = bridge.TerminalOriginPolicy() // a shell is not for other sites
 	}
-	origins.OnRefuse = func() { h.Refused(bridge.RefusedOrigin) }
+	origins.OnRefuse = func() { h.Refused(session.RefusedOrigin) }
 	handler = origins.Middleware(logger)(handler)
 	handler = withHeaders(cfg.Headers, cfg.HeadersWS, cfg.HeadersHTTP, handler)
 	if cfg.SSL {
