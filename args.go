@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"strings"
 
 	"github.com/alecthomas/kong"
@@ -36,4 +38,34 @@ func websocketdFlags(args []string, k *kong.Kong) []string {
 		}
 	}
 	return out
+}
+
+// exitRequest carries kong's exit (after --help or --version) out of the
+// parser without ending a test process.
+type exitRequest int
+
+// helpPrinter is kong's help with wsbridge's own usage lines: kong's generic
+// one puts [flags] after the command, where they would be the command's.
+func helpPrinter(options kong.HelpOptions, ctx *kong.Context) error {
+	fmt.Fprint(ctx.Stdout, "Usage: wsbridge [flags] COMMAND [ARGS...]\n       wsbridge [flags] --dir=DIR\n")
+	options.NoAppSummary = true
+	return kong.DefaultHelpPrinter(options, ctx)
+}
+
+// parserOptions configure kong for run, and for reparse on SIGHUP.
+func parserOptions(stdout, stderr io.Writer, src *configSource) []kong.Option {
+	return []kong.Option{
+		kong.Name("wsbridge"),
+		kong.Description(description),
+		kong.Vars{"version": "wsbridge " + version},
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(exitRequest(code)) }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
+		kong.Help(helpPrinter),
+		// WSBRIDGE_<FLAG> variables and --config (config.go).
+		kong.DefaultEnvars(envPrefix),
+		noEnvForHidden(),
+		kong.Resolvers(src),
+		kong.WithBeforeResolve(src.load),
+	}
 }

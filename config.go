@@ -14,6 +14,8 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
+
+	"github.com/wsbridge/wsbridge/bridge/server"
 )
 
 // envPrefix names the environment variables that set flags: WSBRIDGE_PORT,
@@ -331,4 +333,38 @@ func configFailure(err error, stderr io.Writer) (int, bool) {
 	}
 	fmt.Fprintf(stderr, "wsbridge: %v\n", ce)
 	return exitBadConfig, true
+}
+
+// reparse parses args as run did at startup, with the same kong options (and
+// so the same resolver, which re-reads the config file): the server's
+// Config.Reparse, on SIGHUP.
+func reparse(args []string, opts []kong.Option, src *configSource, log io.Writer) (*server.Config, error) {
+	c, k, err := parseCLI(args, opts, src)
+	if err != nil {
+		return nil, err
+	}
+	return c.serverConfig(k, log)
+}
+
+// parseCLI parses args into a new cli with opts, the command from the
+// config file filled in.
+func parseCLI(args []string, opts []kong.Option, src *configSource) (c *cli, k *kong.Kong, err error) {
+	c = new(cli)
+	k, err = kong.New(c, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(exitRequest); !ok {
+				panic(r)
+			}
+			c, k, err = nil, nil, fmt.Errorf("parse: unexpected exit request")
+		}
+	}()
+	if _, err := k.Parse(websocketdFlags(args, k)); err != nil {
+		return nil, nil, err
+	}
+	src.fillCommand(c)
+	return c, k, nil
 }

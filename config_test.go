@@ -25,8 +25,14 @@ func parseWith(t *testing.T, toml string, args ...string) (*cli, error) {
 		args = append([]string{"--config=" + path}, args...)
 	}
 	src := new(configSource)
-	c, _, err := reparse(args, parserOptions(io.Discard, io.Discard, src), src)
-	return c, err
+	c, k, err := parseCLI(args, parserOptions(io.Discard, io.Discard, src), src)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.serverConfig(k, io.Discard); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 func TestConfigPrecedence(t *testing.T) {

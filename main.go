@@ -4,20 +4,14 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/http"
 	"os"
-	"strings"
-	"time"
 
 	"github.com/alecthomas/kong"
 
-	"github.com/wsbridge/wsbridge/bridge"
-	"github.com/wsbridge/wsbridge/process"
+	"github.com/wsbridge/wsbridge/bridge/server"
+	"github.com/wsbridge/wsbridge/man"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -49,12 +43,7 @@ type cli struct {
 	HTTPFlags
 	TerminalFlags
 	BroadcastFlags
-
-	// Running as a service (service.go, config.go, metrics.go, proxy.go).
-	Config          string        `name:"config" placeholder:"FILE" help:"Read settings from this TOML file: any flag by its name (maxforks = 10) and the program (command = [\"./count.sh\"]). The command line, then WSBRIDGE_<FLAG> variables, win over it. SIGHUP re-reads loglevel, maxforks, pingms and closems."`
-	ShutdownTimeout time.Duration `name:"shutdown-timeout" default:"10s" placeholder:"DURATION" help:"On SIGTERM or SIGINT, how long sessions get to end (each child's kill sequence, close 1001) before the rest are killed. Default: 10s."`
-	MetricsAddress  string        `name:"metrics-address" placeholder:"HOST:PORT" help:"Serve Prometheus metrics at /metrics, and /healthz and /readyz, on this separate address (never the public port)."`
-	TrustedProxy    []string      `name:"trusted-proxy" placeholder:"CIDR" help:"Believe Forwarded / X-Forwarded-For / X-Forwarded-Proto from these peers for REMOTE_ADDR and HTTPS; repeat or comma-separate. Default: trust nobody."`
+	ServiceFlags
 
 	Command []string `arg:"" optional:"" passthrough:"partial" help:"The program each connection runs, with its arguments. Flags after it belong to it." placeholder:"COMMAND [ARGS...]"`
 }
@@ -69,36 +58,6 @@ connection closes with code 1000 (exit status 0), 4000+N (exit status N) or
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
-
-// exitRequest carries kong's exit (after --help or --version) out of the
-// parser without ending a test process.
-type exitRequest int
-
-// parserOptions configure kong for run, and for reparse on SIGHUP.
-// helpPrinter is kong's help with wsbridge's own usage lines: kong's generic
-// one puts [flags] after the command, where they would be the command's.
-func helpPrinter(options kong.HelpOptions, ctx *kong.Context) error {
-	fmt.Fprint(ctx.Stdout, "Usage: wsbridge [flags] COMMAND [ARGS...]\n       wsbridge [flags] --dir=DIR\n")
-	options.NoAppSummary = true
-	return kong.DefaultHelpPrinter(options, ctx)
-}
-
-func parserOptions(stdout, stderr io.Writer, src *configSource) []kong.Option {
-	return []kong.Option{
-		kong.Name("wsbridge"),
-		kong.Description(description),
-		kong.Vars{"version": "wsbridge " + version},
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { panic(exitRequest(code)) }),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoExpandSubcommands: true}),
-		kong.Help(helpPrinter),
-		// WSBRIDGE_<FLAG> variables and --config (config.go).
-		kong.DefaultEnvars(envPrefix),
-		noEnvForHidden(),
-		kong.Resolvers(src),
-		kong.WithBeforeResolve(src.load),
-	}
 }
 
 func run(args []string, stdout, stderr io.Writer) (code int) {
@@ -127,133 +86,31 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return exitBadFlags
 	}
 	if c.HelpMan {
-		if err := writeManPage(stdout, parser); err != nil {
+		if err := man.Write(stdout, parser, version); err != nil {
 			fmt.Fprintf(stderr, "wsbridge: %v\n", err)
 			return exitBadConfig
 		}
 		return exitOK
 	}
 	src.fillCommand(&c)
-	if err := c.validate(); err != nil {
+	cfg, err := c.serverConfig(parser, stderr)
+	if err != nil {
 		fmt.Fprintf(stderr, "wsbridge: %v\nRun 'wsbridge --help' for usage.\n", err)
 		return exitBadFlags
 	}
-	var command bridge.Command
-	if len(c.Command) > 0 {
-		path, err := process.Resolve(c.Command[0])
-		if err != nil {
-			fmt.Fprintf(stderr, "wsbridge: %v\n", err)
-			return exitBadConfig
-		}
-		command = bridge.Command{Path: path, Args: c.Command}
-	}
-	resolve, scriptDir, err := c.resolver()
+	cfg.Reparse = func() (*server.Config, error) { return reparse(args, opts, src, stderr) }
+
+	srv, err := server.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "wsbridge: %v\n", err)
 		return exitBadConfig
 	}
-	if resolve == nil && len(c.Command) == 0 {
-		// Only files or CGI, as websocketd allows: no WebSocket endpoint.
-		resolve = func(*http.Request) (bridge.Endpoint, error) { return bridge.Endpoint{}, bridge.ErrNoEndpoint }
+	defer srv.Close()
+	if err := srv.Listen(); err != nil {
+		return exitCannotListen // logged by Listen
 	}
-
-	level := new(slog.LevelVar)
-	level.Set(levelByName[c.LogLevel])
-	logger := newLogger(stderr, level, c.LogFormat)
-	// Metrics are counted whether or not they are served: a socket-activated
-	// metrics listener is known only once the listeners are open.
-	m := newMetrics()
-	handler := bridge.New(bridge.Options{
-		Command:        command,
-		Resolve:        resolve,
-		Subprotocols:   c.subprotocols(),
-		MaxForks:       c.MaxForks,
-		CloseGrace:     time.Duration(c.CloseMs) * time.Millisecond,
-		PingInterval:   time.Duration(c.PingMs) * time.Millisecond,
-		PassEnv:        strings.Split(c.PassEnv, ","),
-		ReverseLookup:  c.ReverseLookup,
-		ServerSoftware: "wsbridge/" + version,
-		Logger:         logger,
-		Observer:       observer(m),
-		Dir:            c.cwd(),
-		URLArgs:        c.URLArg,
-		Once:           c.Once,
-		Kind:           c.sessionKind(m),
-	})
-
-	web, err := c.newWeb(handler, resolve, scriptDir, logger)
-	if err != nil {
-		fmt.Fprintf(stderr, "wsbridge: %v\n", err)
-		return exitBadConfig
+	if err := srv.Run(); err != nil {
+		return exitCannotListen // logged by Run
 	}
-	defer web.close()
-
-	ls, err := c.openListeners(web.tls)
-	if err != nil {
-		logger.Log(context.Background(), bridge.LevelFatal, "cannot listen", "err", err)
-		return exitCannotListen
-	}
-	proxies, _ := parseTrustedProxies(c.TrustedProxy) // checked by validate
-	srv := &http.Server{
-		// Forwarded addresses are settled first, so every check after
-		// sees the client's address.
-		Handler:           proxies.wrap(web.handler),
-		ReadHeaderTimeout: c.HeaderTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), bridge.LevelDebug),
-	}
-	svc := &service{
-		log: logger, handler: handler, srv: srv, web: ls.web,
-		metricsL:        ls.metrics,
-		reload:          newReloader(logger),
-		shutdownTimeout: c.ShutdownTimeout,
-		sd:              notifier{log: logger},
-	}
-	if len(ls.metrics) > 0 {
-		svc.metricsSrv = &http.Server{
-			Handler:           &healthServer{metrics: m, handler: handler, ready: &svc.ready},
-			ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog:          slog.NewLogLogger(logger.Handler(), bridge.LevelDebug),
-		}
-	}
-	live := newLiveSettings(logger, level, handler, &c, parser, func() (*cli, *kong.Kong, error) {
-		return reparse(args, opts, src)
-	})
-	svc.reload.Register("config", live.reload)
-	if web.certs != nil {
-		svc.reload.Register("tls", web.certs.Reload)
-	}
-	return svc.serve()
-}
-
-func (c *cli) validate() error {
-	if len(c.Command) > 0 && c.Command[0] == "--" {
-		c.Command = c.Command[1:]
-	}
-	switch {
-	case len(c.Command) == 0 && c.Dir == "" && c.StaticDir == "" && c.CgiDir == "":
-		return errors.New("no command given: usage is wsbridge [flags] COMMAND [ARGS...] (or --dir=DIR, or only --staticdir/--cgidir)")
-	case c.Port < 0 || c.Port > 65535:
-		return fmt.Errorf("--port=%d: not a port number (0-65535)", c.Port)
-	case c.MaxFrameSize < 0:
-		return fmt.Errorf("--maxframesize=%d: must be 0 (unlimited) or more", c.MaxFrameSize)
-	case c.MaxForks < 0:
-		return fmt.Errorf("--maxforks=%d: must be 0 (unlimited) or more", c.MaxForks)
-	case c.CloseMs < 0:
-		return fmt.Errorf("--closems=%d: must be 0 or more", c.CloseMs)
-	case c.PingMs < 0:
-		return fmt.Errorf("--pingms=%d: must be 0 (off) or more", c.PingMs)
-	case c.PassStderr && c.Binary:
-		return errors.New("--passstderr cannot be combined with --binary: stderr lines are sent as JSON text")
-	}
-	if err := c.validateHTTP(); err != nil {
-		return err
-	}
-	if err := c.validateTerminal(); err != nil {
-		return err
-	}
-	if err := c.validateBroadcast(); err != nil {
-		return err
-	}
-	return c.validateService()
+	return exitOK
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net/http"
 	"os"
@@ -262,7 +263,7 @@ func (a *Auth) authenticate(r *http.Request) (string, bool) {
 		if a.Verify(user, password) {
 			return user, true
 		}
-		a.log.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "bad credentials", "user", user)
+		a.log.Log(r.Context(), session.LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "bad credentials", "user", user)
 		return "", false
 	}
 	if IsUpgrade(r) {
@@ -270,11 +271,11 @@ func (a *Auth) authenticate(r *http.Request) (string, bool) {
 			if user, ok := a.checkToken(c.Value); ok {
 				return user, true
 			}
-			a.log.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "expired or bad token")
+			a.log.Log(r.Context(), session.LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "expired or bad token")
 			return "", false
 		}
 	}
-	a.log.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "no credentials")
+	a.log.Log(r.Context(), session.LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "no credentials")
 	return "", false
 }
 

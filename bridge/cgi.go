@@ -3,6 +3,7 @@ package bridge
 import (
 	"bytes"
 	"context"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net/http"
 	"net/http/cgi"
@@ -85,13 +86,13 @@ func (c *cgiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Root:   ep.ScriptName,
 		Dir:    filepath.Dir(ep.Command.Path),
 		Env:    dedupeEnv(env),
-		Logger: slog.NewLogLogger(lg.Handler(), LevelError),
+		Logger: slog.NewLogLogger(lg.Handler(), session.LevelError),
 		Stderr: stderr,
 	}
 	if h.opts.Dir != "" {
 		handler.Dir = h.opts.Dir
 	}
-	lg.Log(r.Context(), LevelAccess, "cgi", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "script", ep.ScriptName)
+	lg.Log(r.Context(), session.LevelAccess, "cgi", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "script", ep.ScriptName)
 	handler.ServeHTTP(w, r)
 }
 
@@ -131,5 +132,5 @@ func (l *lineLogger) flush() {
 }
 
 func (l *lineLogger) emit(line []byte) {
-	l.log.Log(context.Background(), LevelInfo, "stderr", "line", string(frame.AppendValidUTF8(nil, bytes.TrimSuffix(line, []byte("\r")))))
+	l.log.Log(context.Background(), session.LevelInfo, "stderr", "line", string(frame.AppendValidUTF8(nil, bytes.TrimSuffix(line, []byte("\r")))))
 }

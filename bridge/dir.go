@@ -3,6 +3,7 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"net/http"
 	"os"
 	"path"
@@ -66,7 +67,7 @@ func (d *ScriptDir) Base() string { return d.base }
 func (d *ScriptDir) Close() error { return d.root.Close() }
 
 // Resolve is Lookup for a request's path; it fits Options.Resolve.
-func (d *ScriptDir) Resolve(r *http.Request) (Endpoint, error) {
+func (d *ScriptDir) Resolve(r *http.Request) (session.Endpoint, error) {
 	return d.Lookup(r.URL.Path)
 }
 
@@ -77,10 +78,10 @@ func (d *ScriptDir) Resolve(r *http.Request) (Endpoint, error) {
 // and PATH_INFO=/room/1. A path that ends on a folder, names something
 // missing, a dotfile, a non-executable file or anything outside the folder
 // gives ErrNoEndpoint.
-func (d *ScriptDir) Lookup(urlPath string) (Endpoint, error) {
+func (d *ScriptDir) Lookup(urlPath string) (session.Endpoint, error) {
 	segs, ok := URLSegments(urlPath)
 	if !ok {
-		return Endpoint{}, ErrNoEndpoint
+		return session.Endpoint{}, session.ErrNoEndpoint
 	}
 	rel := ""
 	for i, seg := range segs {
@@ -88,35 +89,35 @@ func (d *ScriptDir) Lookup(urlPath string) (Endpoint, error) {
 			continue
 		}
 		if Hidden(seg) {
-			return Endpoint{}, ErrNoEndpoint
+			return session.Endpoint{}, session.ErrNoEndpoint
 		}
 		rel = path.Join(rel, seg)
 		info, err := d.root.Stat(rel)
 		if err != nil {
-			return Endpoint{}, ErrNoEndpoint
+			return session.Endpoint{}, session.ErrNoEndpoint
 		}
 		if info.IsDir() {
 			continue
 		}
 		if !info.Mode().IsRegular() || info.Mode().Perm()&0o111 == 0 {
-			return Endpoint{}, ErrNoEndpoint
+			return session.Endpoint{}, session.ErrNoEndpoint
 		}
 		file, err := d.realPath(rel)
 		if err != nil || unix.Access(file, unix.X_OK) != nil {
-			return Endpoint{}, ErrNoEndpoint
+			return session.Endpoint{}, session.ErrNoEndpoint
 		}
 		pathInfo := ""
 		if i+1 < len(segs) {
 			pathInfo = "/" + strings.Join(segs[i+1:], "/")
 		}
-		return Endpoint{
-			Command:        Command{Path: file, Args: []string{file}},
+		return session.Endpoint{
+			Command:        session.Command{Path: file, Args: []string{file}},
 			ScriptName:     "/" + rel,
 			PathInfo:       pathInfo,
 			PathTranslated: urlPath,
 		}, nil
 	}
-	return Endpoint{}, ErrNoEndpoint
+	return session.Endpoint{}, session.ErrNoEndpoint
 }
 
 // URLSegments splits a URL path into its segments, for a lookup under a

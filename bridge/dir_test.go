@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"errors"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"os"
 	"path/filepath"
 	"testing"
@@ -92,7 +93,7 @@ func TestScriptDirLookup(t *testing.T) {
 			t.Parallel()
 			ep, err := d.Lookup(tt.path)
 			if tt.file == "" {
-				if !errors.Is(err, bridge.ErrNoEndpoint) {
+				if !errors.Is(err, session.ErrNoEndpoint) {
 					t.Fatalf("Lookup(%q) = %+v, %v; want ErrNoEndpoint", tt.path, ep, err)
 				}
 				return

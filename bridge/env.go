@@ -32,7 +32,7 @@ func passEnv(names []string) []string {
 // serverEnviron is the part of a connection's environment that every
 // client of an endpoint shares (session.Gate.ServerEnv): the --passenv
 // variables and the CGI variables of the server and the endpoint.
-func (h *Handler) serverEnviron(r *http.Request, ep Endpoint) []string {
+func (h *Handler) serverEnviron(r *http.Request, ep session.Endpoint) []string {
 	serverName, serverPort := serverNamePort(r)
 	env := append(make([]string, 0, len(h.parentEnv)+8), h.parentEnv...)
 	return dedupeEnv(append(env,
@@ -62,7 +62,7 @@ func serverNamePort(r *http.Request) (name, port string) {
 // environ builds the child's environment the way a CGI server would (RFC
 // 3875, plus websocketd's additions): the --passenv variables, the request's
 // meta-variables and every request header as HTTP_<NAME>.
-func (h *Handler) environ(r *http.Request, id string, ep Endpoint) []string {
+func (h *Handler) environ(r *http.Request, id string, ep session.Endpoint) []string {
 	env := make([]string, 0, len(h.parentEnv)+24+len(r.Header))
 	env = append(env, h.parentEnv...)
 	add := func(k, v string) { env = append(env, k+"="+v) }

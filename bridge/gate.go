@@ -61,7 +61,7 @@ func (g *gate) Program(r *http.Request, ep session.Endpoint, env []string) proce
 // argv is the endpoint's argv, and with --url-arg the request's ?arg= values
 // after it, in order. They go to the program as separate arguments, never
 // through a shell, but they are the client's: one may well start with "-".
-func (h *Handler) argv(r *http.Request, ep Endpoint) []string {
+func (h *Handler) argv(r *http.Request, ep session.Endpoint) []string {
 	args := ep.Command.Args
 	if !h.opts.URLArgs {
 		return args

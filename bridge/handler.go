@@ -28,9 +28,9 @@ type Options struct {
 	// endpoint, every upgrade gets 404.
 	Kind session.Kind
 	// Command is run for every request, unless Resolve is set.
-	Command Command
+	Command session.Command
 	// Resolve picks the endpoint for a request before the upgrade (--dir).
-	Resolve func(r *http.Request) (Endpoint, error)
+	Resolve func(r *http.Request) (session.Endpoint, error)
 	// Dir is the child's working directory; empty: the daemon's.
 	Dir string
 	// MaxForks limits concurrent children (--maxforks); 0: unlimited.
@@ -52,7 +52,7 @@ type Options struct {
 	// A kind with a protocol of its own (the terminal) ignores them.
 	Subprotocols []string
 	// Observer, if set, is told about sessions and refusals (metrics).
-	Observer Observer
+	Observer session.Observer
 	// URLArgs appends the request's ?arg= values to argv, in order
 	// (--url-arg).
 	URLArgs bool
@@ -71,8 +71,8 @@ type Handler struct {
 	ids       atomic.Uint64
 	forks     atomic.Int64
 	sessions  registry
-	live      atomic.Pointer[Tunables] // settings changed at run time (tune.go)
-	once      onceState                // --once (once.go)
+	live      atomic.Pointer[session.Tunables] // settings changed at run time (tune.go)
+	once      onceState                        // --once (once.go)
 }
 
 // New returns a Handler for opts.
@@ -82,7 +82,7 @@ func New(opts Options) *Handler {
 		h.log = slog.Default()
 	}
 	h.parentEnv = passEnv(opts.PassEnv)
-	h.Tune(Tunables{MaxForks: opts.MaxForks, CloseGrace: opts.CloseGrace, PingInterval: opts.PingInterval})
+	h.Tune(session.Tunables{MaxForks: opts.MaxForks, CloseGrace: opts.CloseGrace, PingInterval: opts.PingInterval})
 	var b [4]byte
 	rand.Read(b[:])
 	h.idPrefix = hex.EncodeToString(b[:]) + "-"
@@ -114,7 +114,7 @@ func headerHasToken(h http.Header, name, token string) bool {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !IsUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
-		h.observer().Refused(RefusedBadRequest)
+		h.observer().Refused(session.RefusedBadRequest)
 		http.Error(w, "426 Upgrade Required: this endpoint speaks WebSocket; connect with a WebSocket client", http.StatusUpgradeRequired)
 		return
 	}
@@ -148,8 +148,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Subprotocols:       subprotocols,
 	})
 	if err != nil {
-		c.Log.Log(r.Context(), LevelAccess, "handshake failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
-		h.observer().Refused(RefusedBadRequest)
+		c.Log.Log(r.Context(), session.LevelAccess, "handshake failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+		h.observer().Refused(session.RefusedBadRequest)
 		if a.Slot != nil {
 			a.Slot.Release()
 		}
@@ -168,25 +168,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // resolve picks the endpoint; a single command answers every path with
 // websocketd's names for it: the whole path is PATH_INFO.
-func (h *Handler) resolve(r *http.Request) (Endpoint, error) {
+func (h *Handler) resolve(r *http.Request) (session.Endpoint, error) {
 	if h.opts.Kind == nil {
-		return Endpoint{}, ErrNoEndpoint
+		return session.Endpoint{}, session.ErrNoEndpoint
 	}
 	if h.opts.Resolve != nil {
 		return h.opts.Resolve(r)
 	}
-	return Endpoint{Command: h.opts.Command, ScriptName: "/", PathInfo: r.URL.Path, PathTranslated: r.URL.Path}, nil
+	return session.Endpoint{Command: h.opts.Command, ScriptName: "/", PathInfo: r.URL.Path, PathTranslated: r.URL.Path}, nil
 }
 
 // endpointOrRefuse resolves r's endpoint, answering 404 or 500 if there is
 // none.
-func (h *Handler) endpointOrRefuse(w http.ResponseWriter, r *http.Request) (Endpoint, bool) {
+func (h *Handler) endpointOrRefuse(w http.ResponseWriter, r *http.Request) (session.Endpoint, bool) {
 	ep, err := h.resolve(r)
 	if err == nil {
 		return ep, true
 	}
-	if errors.Is(err, ErrNoEndpoint) {
-		h.observer().Refused(RefusedNotFound)
+	if errors.Is(err, session.ErrNoEndpoint) {
+		h.observer().Refused(session.RefusedNotFound)
 		http.NotFound(w, r)
 	} else {
 		h.log.Error("resolve endpoint", "path", r.URL.Path, "err", err)
@@ -209,7 +209,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, log *slog.Logge
 	}
 	if ref.Reason != "" {
 		attrs := append([]any{"remote", r.RemoteAddr, "path", r.URL.Path, "reason", ref.Reason}, ref.Attrs...)
-		log.Log(r.Context(), LevelAccess, "refused", attrs...)
+		log.Log(r.Context(), session.LevelAccess, "refused", attrs...)
 	}
 	if ref.RetryAfter != "" {
 		w.Header().Set("Retry-After", ref.RetryAfter)

@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"context"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -27,7 +28,7 @@ func newServer(t testing.TB, opts bridge.Options, argv ...string) (*bridge.Handl
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Command = bridge.Command{Path: path, Args: argv}
+	opts.Command = session.Command{Path: path, Args: argv}
 	if opts.Kind == nil {
 		opts.Kind = pipe.New(pipe.Options{})
 	}
@@ -63,8 +64,8 @@ func TestNotAnUpgrade(t *testing.T) {
 
 func TestResolveNotFound(t *testing.T) {
 	t.Parallel()
-	_, srv := newServer(t, bridge.Options{Resolve: func(*http.Request) (bridge.Endpoint, error) {
-		return bridge.Endpoint{}, bridge.ErrNoEndpoint
+	_, srv := newServer(t, bridge.Options{Resolve: func(*http.Request) (session.Endpoint, error) {
+		return session.Endpoint{}, session.ErrNoEndpoint
 	}}, "cat")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

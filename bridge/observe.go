@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"time"
 
 	"github.com/coder/websocket"
@@ -16,7 +17,7 @@ func (nopObserver) SpawnFailed()                                                
 // Refused counts a request refused in front of the Handler (origin, auth).
 func (h *Handler) Refused(reason string) { h.observer().Refused(reason) }
 
-func (h *Handler) observer() Observer {
+func (h *Handler) observer() session.Observer {
 	if h.opts.Observer != nil {
 		return h.opts.Observer
 	}

@@ -2,6 +2,7 @@ package bridge_test
 
 import (
 	"context"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -52,13 +53,13 @@ func (r *recorder) snapshot() ([]string, []endEvent) {
 	return append([]string(nil), r.events...), append([]endEvent(nil), r.ended...)
 }
 
-func command(t *testing.T, name string, args ...string) bridge.Command {
+func command(t *testing.T, name string, args ...string) session.Command {
 	t.Helper()
 	path, err := process.Resolve(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return bridge.Command{Path: path, Args: append([]string{name}, args...)}
+	return session.Command{Path: path, Args: append([]string{name}, args...)}
 }
 
 func TestObserverSeesSessionsAndRefusals(t *testing.T) {
@@ -88,7 +89,7 @@ func TestObserverSeesSessionsAndRefusals(t *testing.T) {
 		t.Errorf("second dial: %v, want 429", err)
 	}
 	// Raising the limit at run time lets it in.
-	h.Tune(bridge.Tunables{MaxForks: 2})
+	h.Tune(session.Tunables{MaxForks: 2})
 	c2, _, err := websocket.Dial(ctx, url, nil)
 	if err != nil {
 		t.Fatalf("dial after Tune: %v", err)
@@ -143,8 +144,8 @@ func TestObserverNotFound(t *testing.T) {
 	h := bridge.New(bridge.Options{
 		Kind:     pipe.New(pipe.Options{}),
 		Observer: rec,
-		Resolve: func(r *http.Request) (bridge.Endpoint, error) {
-			return bridge.Endpoint{}, bridge.ErrNoEndpoint
+		Resolve: func(r *http.Request) (session.Endpoint, error) {
+			return session.Endpoint{}, session.ErrNoEndpoint
 		},
 	})
 	srv := httptest.NewServer(h)
@@ -184,10 +185,10 @@ func TestObserverShuttingDown(t *testing.T) {
 func TestTunablesDefaultToOptions(t *testing.T) {
 	t.Parallel()
 	h := bridge.New(bridge.Options{MaxForks: 3, CloseGrace: time.Second, PingInterval: 2 * time.Second})
-	if got, want := h.Tunables(), (bridge.Tunables{MaxForks: 3, CloseGrace: time.Second, PingInterval: 2 * time.Second}); got != want {
+	if got, want := h.Tunables(), (session.Tunables{MaxForks: 3, CloseGrace: time.Second, PingInterval: 2 * time.Second}); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
-	h.Tune(bridge.Tunables{MaxForks: 5})
+	h.Tune(session.Tunables{MaxForks: 5})
 	if got := h.Tunables(); got.MaxForks != 5 || got.PingInterval != 0 {
 		t.Errorf("after Tune: %+v", got)
 	}

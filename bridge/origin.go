@@ -3,6 +3,7 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net"
 	"net/http"
@@ -154,7 +155,7 @@ func (p *OriginPolicy) Middleware(log *slog.Logger) func(http.Handler) http.Hand
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if IsUpgrade(r) {
 				if err := p.Check(r); err != nil {
-					log.Log(r.Context(), LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "origin", "err", err)
+					log.Log(r.Context(), session.LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "origin", "err", err)
 					if p.OnRefuse != nil {
 						p.OnRefuse()
 					}

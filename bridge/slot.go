@@ -28,7 +28,7 @@ func (h *Handler) maxForksRefusal() *session.Refusal {
 		Status:  http.StatusTooManyRequests,
 		Message: "429 Too Many Requests: the server is running its maximum number of processes (--maxforks=" + strconv.Itoa(h.maxForks()) + ")",
 		Reason:  "maxforks",
-		Counted: RefusedMaxForks,
+		Counted: session.RefusedMaxForks,
 	}
 }
 
@@ -37,7 +37,7 @@ var onceRefusal = &session.Refusal{
 	Status:  http.StatusServiceUnavailable,
 	Message: "503 Service Unavailable: this server serves a single session (--once), and it has begun",
 	Reason:  "once",
-	Counted: RefusedShuttingDown,
+	Counted: session.RefusedShuttingDown,
 }
 
 // forkSlot is a --once claim and a --maxforks slot taken for a process

@@ -1,13 +1,16 @@
 package bridge
 
-import "time"
+import (
+	"github.com/wsbridge/wsbridge/bridge/session"
+	"time"
+)
 
 // Tune replaces the settings that may change while sessions run (see
 // session.Tunables); it starts as given in Options.
-func (h *Handler) Tune(t Tunables) { h.live.Store(&t) }
+func (h *Handler) Tune(t session.Tunables) { h.live.Store(&t) }
 
 // Tunables returns the settings in force.
-func (h *Handler) Tunables() Tunables { return *h.live.Load() }
+func (h *Handler) Tunables() session.Tunables { return *h.live.Load() }
 
 func (h *Handler) maxForks() int             { return h.Tunables().MaxForks }
 func (h *Handler) closeGrace() time.Duration { return h.Tunables().CloseGrace }

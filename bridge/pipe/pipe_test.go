@@ -3,6 +3,7 @@ package pipe_test
 import (
 	"context"
 	"errors"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -28,7 +29,7 @@ func newServer(t testing.TB, opts bridge.Options, po pipe.Options, argv ...strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.Command = bridge.Command{Path: path, Args: argv}
+	opts.Command = session.Command{Path: path, Args: argv}
 	opts.Kind = pipe.New(po)
 	opts.PassEnv = []string{"PATH"}
 	if opts.Logger == nil {
@@ -120,7 +121,7 @@ func TestSpawnFailureClosesWithReason(t *testing.T) {
 	t.Parallel()
 	h := bridge.New(bridge.Options{
 		Kind:    pipe.New(pipe.Options{}),
-		Command: bridge.Command{Path: "/nonexistent/wsbridge-test", Args: []string{"x"}},
+		Command: session.Command{Path: "/nonexistent/wsbridge-test", Args: []string{"x"}},
 		Logger:  slog.New(slog.DiscardHandler),
 	})
 	srv := httptest.NewServer(h)

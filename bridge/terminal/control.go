@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-// The JSON control messages of wsbridge.tty.v1 (static/TERMINAL.md). Text
+// The JSON control messages of wsbridge.tty.v1 (static/PROTOCOL.md). Text
 // frames carry one object each, with a "type".
 
 // controlMsg is a message from the client: resize (with cols and rows),

@@ -2,6 +2,7 @@ package terminal_test
 
 import (
 	"context"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net/http/httptest"
 	"os/exec"
@@ -29,7 +30,7 @@ func newServer(t testing.TB, opts terminal.Options, argv ...string) (*bridge.Han
 	k := terminal.New(opts)
 	h := bridge.New(bridge.Options{
 		Kind:    k,
-		Command: bridge.Command{Path: path, Args: argv},
+		Command: session.Command{Path: path, Args: argv},
 		PassEnv: []string{"PATH"},
 		Logger:  slog.New(slog.DiscardHandler),
 	})

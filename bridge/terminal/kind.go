@@ -21,7 +21,7 @@ import (
 )
 
 // TTYSubprotocol is the WebSocket subprotocol of terminal endpoints; see
-// static/TERMINAL.md for the protocol.
+// static/PROTOCOL.md for the protocol.
 const TTYSubprotocol = "wsbridge.tty.v1"
 
 // Close codes of terminal endpoints, beside the exit-status codes.

@@ -1,0 +1,119 @@
+package server
+
+import (
+	"github.com/wsbridge/wsbridge/bridge/session"
+	"io"
+	"text/template"
+	"time"
+
+	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/broadcast"
+)
+
+// Config is everything the daemon runs with, checked and parsed by the
+// command line (package main) before New: lists that could be wrong are
+// already parsed here (headers, proxies, origins, the title template), so
+// every mistake was reported naming its flag, and nothing is parsed twice.
+// Files and folders are opened, and the command looked up, by New.
+type Config struct {
+	// Version is wsbridge's version, for SERVER_SOFTWARE, the metrics and
+	// the log.
+	Version string
+	// Command is the program each connection runs and its arguments, as
+	// given; New looks it up. Empty with Dir, or to serve only files or CGI.
+	Command []string
+
+	// Log is where the log goes; LogLevel (debug, trace, access, info,
+	// error, fatal) and LogFormat (text or json) shape it.
+	Log       io.Writer
+	LogLevel  string
+	LogFormat string
+
+	// Sessions.
+	Binary        bool
+	PassStderr    bool
+	MaxFrameSize  int64
+	MaxForks      int
+	CloseGrace    time.Duration
+	PingInterval  time.Duration
+	PassEnv       []string
+	ReverseLookup bool
+	Subprotocols  []string
+
+	// Listening.
+	Port          int      // 0: 80, or 443 with SSL
+	Addresses     []string // none: all interfaces
+	UnixSocket    string
+	RedirPort     int
+	HeaderTimeout time.Duration
+
+	// What answers requests.
+	Dir        string // executables under Dir are the endpoints, instead of Command
+	StaticDir  string
+	CGIDir     string
+	DevConsole bool
+
+	// Security.
+	Origins         *bridge.OriginPolicy // --origin and --sameorigin; never nil
+	Credentials     []string             // USER:PASSWORD, checked
+	CredentialFiles []string
+	SSL             bool
+	SSLCert         string
+	SSLKey          string
+	SSLCA           string
+	Headers         []Header // on every response
+	HeadersWS       []Header // on responses to upgrades
+	HeadersHTTP     []Header // on plain HTTP responses
+
+	// Pseudo-terminals and the browser terminal.
+	PTY      bool
+	Term     string
+	Cwd      string // absolute, or "" for wsbridge's own
+	URLArgs  bool
+	Once     bool
+	Terminal *TerminalConfig // nil without --terminal
+
+	// Broadcast sessions (--broadcast and its flags); nil without. The
+	// server sets its Observer.
+	Broadcast *broadcast.Options
+
+	// Running as a service.
+	ShutdownTimeout time.Duration
+	MetricsAddress  string
+	TrustedProxies  TrustedProxies
+
+	// Flags are the values of every flag by name, and Reparse reads the
+	// configuration again as at startup (command line, environment, config
+	// file). On SIGHUP the daemon applies what may change live and logs what
+	// changed, comparing Flags; with no Reparse, SIGHUP reloads only the
+	// certificates.
+	Flags   map[string]any
+	Reparse func() (*Config, error)
+}
+
+// TerminalConfig is the browser terminal's part of Config (--terminal).
+type TerminalConfig struct {
+	Writable      bool
+	Reconnect     time.Duration
+	Shared        bool
+	MaxClients    int
+	Title         *template.Template // checked with terminal.TitleData
+	ClientOptions map[string]string  // of the page's xterm.js
+}
+
+// ListenPort is the main port: Port, or 80, or 443 with SSL.
+func (c *Config) ListenPort() int {
+	switch {
+	case c.Port != 0:
+		return c.Port
+	case c.SSL:
+		return 443
+	default:
+		return 80
+	}
+}
+
+// tunables are the bridge settings a reload may change.
+func (c *Config) tunables() session.Tunables {
+	return session.Tunables{MaxForks: c.MaxForks, CloseGrace: c.CloseGrace, PingInterval: c.PingInterval}
+}

@@ -1,0 +1,50 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/wsbridge/wsbridge/bridge"
+)
+
+// healthServer answers on the metrics listener: /metrics, /healthz (the
+// process is alive and serving HTTP) and /readyz (listening and not shutting
+// down, and below --maxforks: a load balancer should send new sessions
+// elsewhere while it says 503).
+type healthServer struct {
+	metrics *metrics
+	handler *bridge.Handler
+	ready   *atomic.Bool
+}
+
+func (s *healthServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	switch r.URL.Path {
+	case "/metrics":
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		s.metrics.write(w)
+	case "/healthz":
+		io.WriteString(w, "ok\n")
+	case "/readyz":
+		ok, why := s.readiness()
+		if !ok {
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (s *healthServer) readiness() (bool, string) {
+	if !s.ready.Load() {
+		return false, "not listening (starting or shutting down)"
+	}
+	if max := s.handler.Tunables().MaxForks; max > 0 && s.handler.Active() >= max {
+		return false, fmt.Sprintf("at --maxforks (%d sessions)", max)
+	}
+	return true, ""
+}

@@ -1,0 +1,121 @@
+package server
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/wsbridge/wsbridge/bridge"
+)
+
+func TestParseTrustedProxies(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      []string
+		want    string
+		wantErr bool
+	}{
+		{[]string{"127.0.0.1/32"}, "127.0.0.1/32", false},
+		{[]string{"10.1.2.3/8", "::1"}, "10.0.0.0/8 ::1/128", false},
+		{[]string{"192.0.2.7"}, "192.0.2.7/32", false},
+		{[]string{" "}, "", false},
+		{[]string{"10.0.0.0/33"}, "", true},
+		{[]string{"proxy.example"}, "", true},
+	}
+	for _, tt := range tests {
+		got, err := ParseTrustedProxies(tt.in)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%q: err %v", tt.in, err)
+			continue
+		}
+		var s []string
+		for _, p := range got {
+			s = append(s, p.String())
+		}
+		if strings.Join(s, " ") != tt.want {
+			t.Errorf("%q: got %q, want %q", tt.in, s, tt.want)
+		}
+	}
+}
+
+func TestTrustedProxyMiddleware(t *testing.T) {
+	t.Parallel()
+	trusted, err := ParseTrustedProxies([]string{"127.0.0.0/8", "10.0.0.0/8", "::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		peer    string
+		headers map[string]string
+		// wantAddr is r.RemoteAddr as the next handler sees it; wantEnv the
+		// extra variables, space separated.
+		wantAddr, wantEnv string
+	}{
+		{"no headers", "127.0.0.1:5000", nil, "127.0.0.1:5000", ""},
+		{"xff from trusted", "127.0.0.1:5000", map[string]string{"X-Forwarded-For": "203.0.113.9"},
+			"203.0.113.9", "REMOTE_ADDR=203.0.113.9 REMOTE_PORT="},
+		{"xff from untrusted ignored", "192.0.2.1:5000", map[string]string{"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"},
+			"192.0.2.1:5000", ""},
+		{"xff chain skips trusted hops", "127.0.0.1:5000", map[string]string{"X-Forwarded-For": "198.51.100.1, 203.0.113.9, 10.0.0.5"},
+			"203.0.113.9", "REMOTE_ADDR=203.0.113.9 REMOTE_PORT="},
+		{"xff spoofed left entry ignored", "127.0.0.1:5000", map[string]string{"X-Forwarded-For": "1.2.3.4, 203.0.113.9"},
+			"203.0.113.9", "REMOTE_ADDR=203.0.113.9 REMOTE_PORT="},
+		{"xff all trusted: leftmost", "127.0.0.1:5000", map[string]string{"X-Forwarded-For": "10.0.0.9, 10.0.0.5"},
+			"10.0.0.9", "REMOTE_ADDR=10.0.0.9 REMOTE_PORT="},
+		{"xff garbage stops walk", "127.0.0.1:5000", map[string]string{"X-Forwarded-For": "203.0.113.9, nonsense"},
+			"127.0.0.1:5000", ""},
+		{"xff with port", "127.0.0.1:5000", map[string]string{"X-Forwarded-For": "203.0.113.9:4711"},
+			"203.0.113.9:4711", "REMOTE_ADDR=203.0.113.9 REMOTE_PORT=4711"},
+		{"xff ipv6", "[::1]:5000", map[string]string{"X-Forwarded-For": "2001:db8::7"},
+			"2001:db8::7", "REMOTE_ADDR=2001:db8::7 REMOTE_PORT="},
+		{"proto https", "127.0.0.1:5000", map[string]string{"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"},
+			"203.0.113.9", "REMOTE_ADDR=203.0.113.9 REMOTE_PORT= HTTPS=on"},
+		{"proto last value wins", "127.0.0.1:5000", map[string]string{"X-Forwarded-Proto": "https, http"},
+			"127.0.0.1:5000", ""},
+		{"proto alone", "127.0.0.1:5000", map[string]string{"X-Forwarded-Proto": "HTTPS"},
+			"127.0.0.1:5000", "HTTPS=on"},
+		{"forwarded", "127.0.0.1:5000", map[string]string{"Forwarded": `for="[2001:db8::7]:4711";proto=https, for=10.0.0.5`, "X-Forwarded-For": "198.51.100.1"},
+			"[2001:db8::7]:4711", "REMOTE_ADDR=2001:db8::7 REMOTE_PORT=4711 HTTPS=on"},
+		{"forwarded unknown", "127.0.0.1:5000", map[string]string{"Forwarded": "for=unknown"},
+			"127.0.0.1:5000", ""},
+		{"forwarded without for falls back to xff", "127.0.0.1:5000", map[string]string{"Forwarded": "proto=https", "X-Forwarded-For": "203.0.113.9"},
+			"203.0.113.9", "REMOTE_ADDR=203.0.113.9 REMOTE_PORT="},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var gotAddr string
+			var gotEnv []string
+			h := trusted.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				gotAddr = r.RemoteAddr
+				gotEnv = bridge.ExtraEnv(r)
+			}))
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tt.peer
+			for k, v := range tt.headers {
+				r.Header.Set(k, v)
+			}
+			h.ServeHTTP(httptest.NewRecorder(), r)
+			if gotAddr != tt.wantAddr {
+				t.Errorf("RemoteAddr %q, want %q", gotAddr, tt.wantAddr)
+			}
+			if env := strings.Join(gotEnv, " "); env != tt.wantEnv {
+				t.Errorf("env %q, want %q", env, tt.wantEnv)
+			}
+			if r.RemoteAddr != tt.peer {
+				t.Errorf("caller's request changed: %q", r.RemoteAddr)
+			}
+		})
+	}
+}
+
+func TestTrustNobodyIsPassThrough(t *testing.T) {
+	t.Parallel()
+	var none TrustedProxies
+	h := http.NotFoundHandler()
+	if got := none.wrap(h); got == nil {
+		t.Fatal("nil handler")
+	}
+}

@@ -1,0 +1,154 @@
+package server
+
+import (
+	"github.com/wsbridge/wsbridge/bridge/session"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/wsbridge/wsbridge/bridge"
+)
+
+// router answers every request of one port in websocketd's order: a
+// WebSocket upgrade goes to the session handler; otherwise the dev console
+// (a GET on an endpoint), then a CGI script, then a static file, and at last
+// 426 on an endpoint (it speaks WebSocket only) or 404.
+type router struct {
+	ws         http.Handler
+	isEndpoint func(*http.Request) bool
+	console    http.Handler // nil without --devconsole
+	plain      http.Handler // CGI, then static files, then fallback
+	log        *slog.Logger
+}
+
+// newRouter routes to ws, console (nil: none) and, for other plain
+// requests, to the fallback; set plain to a chain ending in rt.fallback.
+func newRouter(ws http.Handler, resolve func(*http.Request) (session.Endpoint, error), console http.Handler, log *slog.Logger) *router {
+	rt := &router{ws: ws, console: console, log: log, isEndpoint: func(*http.Request) bool { return true }}
+	if resolve != nil {
+		rt.isEndpoint = func(r *http.Request) bool {
+			_, err := resolve(r)
+			return err == nil
+		}
+	}
+	rt.plain = http.HandlerFunc(rt.fallback)
+	return rt
+}
+
+func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if bridge.IsUpgrade(r) {
+		rt.ws.ServeHTTP(w, r)
+		return
+	}
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	if rt.console != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && rt.isEndpoint(r) {
+		rt.console.ServeHTTP(sw, r)
+	} else {
+		rt.plain.ServeHTTP(sw, r)
+	}
+	rt.log.Log(r.Context(), session.LevelAccess, "http", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
+		"status", sw.status(), "bytes", sw.bytes, "duration_ms", time.Since(start).Milliseconds())
+}
+
+// fallback ends the chain: the bridge handler answers a plain request on an
+// endpoint with 426 Upgrade Required; anything else does not exist.
+func (rt *router) fallback(w http.ResponseWriter, r *http.Request) {
+	if rt.isEndpoint(r) {
+		rt.ws.ServeHTTP(w, r)
+		return
+	}
+	http.NotFound(w, r)
+}
+
+// statusWriter records the status and size of a plain HTTP response for the
+// access log. Upgrades never go through it: the WebSocket needs the
+// connection's own Hijacker.
+type statusWriter struct {
+	http.ResponseWriter
+	code  int
+	bytes int64
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 && code >= 200 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(p)
+	s.bytes += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps the sendfile path of static files.
+func (s *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	n, err := io.Copy(s.ResponseWriter, r)
+	s.bytes += n
+	return n, err
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusWriter) status() int {
+	if s.code == 0 {
+		return http.StatusOK
+	}
+	return s.code
+}
+
+// redirectTo answers every plain request arriving on the --redirport port
+// with a redirect to the same path and query on the main port, https with
+// --ssl. GET and HEAD get 301; other methods 308, which keeps the method and
+// body.
+func redirectTo(scheme string, port int, redirPort int, next http.Handler) http.Handler {
+	target := strconv.Itoa(redirPort)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil || localPort(r) != target {
+			next.ServeHTTP(w, r)
+			return
+		}
+		host, _ := bridge.SplitHostPort(r.Host)
+		if host == "" {
+			if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+				host, _ = bridge.SplitHostPort(la.String())
+			}
+		}
+		hostport := net.JoinHostPort(host, strconv.Itoa(port))
+		if (scheme == "https" && port == 443) || (scheme == "http" && port == 80) {
+			hostport = host
+			if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+				hostport = "[" + host + "]"
+			}
+		}
+		code := http.StatusMovedPermanently
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			code = http.StatusPermanentRedirect
+		}
+		http.Redirect(w, r, scheme+"://"+hostport+r.URL.RequestURI(), code)
+	})
+}
+
+// localPort is the port of the listener r arrived on, "" on a unix socket.
+func localPort(r *http.Request) string {
+	la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok || la.Network() != "tcp" {
+		return ""
+	}
+	_, port, err := net.SplitHostPort(la.String())
+	if err != nil {
+		return ""
+	}
+	return port
+}

@@ -1,0 +1,232 @@
+// Package server runs the daemon: listeners, TLS, systemd activation and
+// notify, routing of plain HTTP vs upgrades, trusted proxies, extra headers,
+// metrics and health, reload and shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/wsbridge/wsbridge/bridge/session"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/wsbridge/wsbridge/bridge"
+)
+
+// ErrCannotListen wraps the errors of Listen, and of Run when serving
+// fails: websocketd's exit status 3.
+var ErrCannotListen = errors.New("cannot listen")
+
+// Server is the daemon: the session handler behind the HTTP chain, the
+// public listeners, the metrics listener, the signals that drive it, and
+// systemd's view of it. New builds it, Listen opens its sockets, Run serves
+// until a signal, Close releases what New opened.
+type Server struct {
+	cfg     *Config
+	log     *slog.Logger
+	level   *slog.LevelVar
+	handler *bridge.Handler
+	web     *web
+	metrics *metrics
+	srv     *http.Server
+	ls      listeners
+
+	metricsSrv *http.Server // nil without a metrics listener
+
+	reload          *reloader
+	shutdownTimeout time.Duration
+	ready           atomic.Bool // listening and not shutting down (/readyz)
+	sd              notifier
+}
+
+// New builds the daemon from cfg: it looks up the command and opens the
+// folders, certificates and credential files cfg names. An error means a
+// bad configuration (websocketd's exit status 1).
+func New(cfg *Config) (*Server, error) {
+	level := new(slog.LevelVar)
+	level.Set(levelByName[cfg.LogLevel])
+	logger := newLogger(cfg.Log, level, cfg.LogFormat)
+	// Metrics are counted whether or not they are served: a socket-activated
+	// metrics listener is known only once the listeners are open.
+	m := newMetrics(cfg.Version)
+	g, err := newGate(cfg, logger, m)
+	if err != nil {
+		return nil, err
+	}
+	wb, err := newWeb(cfg, g, logger)
+	if err != nil {
+		if g.dir != nil {
+			g.dir.Close()
+		}
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, log: logger, level: level, handler: g.handler, web: wb, metrics: m,
+		reload:          newReloader(logger),
+		shutdownTimeout: cfg.ShutdownTimeout,
+		sd:              notifier{log: logger},
+	}
+	s.srv = &http.Server{
+		// Forwarded addresses are settled first, so every check after
+		// sees the client's address.
+		Handler:           cfg.TrustedProxies.wrap(wb.handler),
+		ReadHeaderTimeout: cfg.HeaderTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), session.LevelDebug),
+	}
+	if cfg.Reparse != nil {
+		live := newLiveSettings(logger, level, g.handler, cfg)
+		s.reload.Register("config", live.reload)
+	}
+	if wb.certs != nil {
+		s.reload.Register("tls", wb.certs.Reload)
+	}
+	return s, nil
+}
+
+// Close releases what New opened (folders, files); Run's listeners are
+// closed by Run.
+func (s *Server) Close() { s.web.close() }
+
+// Listen opens the listeners: the sockets systemd passed, or --port and
+// --address (and --redirport, --unixsocket), and the metrics listener. The
+// error wraps ErrCannotListen and is logged as fatal.
+func (s *Server) Listen() error {
+	ls, err := openListeners(s.cfg, s.web.tls)
+	if err != nil {
+		s.log.Log(context.Background(), session.LevelFatal, "cannot listen", "err", err)
+		return fmt.Errorf("%w: %w", ErrCannotListen, err)
+	}
+	s.ls = ls
+	if len(ls.metrics) > 0 {
+		s.metricsSrv = &http.Server{
+			Handler:           &healthServer{metrics: s.metrics, handler: s.handler, ready: &s.ready},
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), session.LevelDebug),
+		}
+	}
+	return nil
+}
+
+// Run serves on the listeners Listen opened until SIGINT or SIGTERM (or,
+// with --once, the end of the session), reloading on SIGHUP; it returns nil
+// after a clean shutdown, or an error wrapping ErrCannotListen when serving
+// failed. Shutdown: stop
+// accepting, end every session with 1001 after its child's kill sequence
+// (what the child writes meanwhile still reaches its client), wait up to
+// --shutdown-timeout, then kill what is left. A second SIGINT or SIGTERM
+// skips the wait.
+func (s *Server) Run() error {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	var wg sync.WaitGroup
+	serveErr := make(chan error, len(s.ls.web)+len(s.ls.metrics))
+	start := func(srv *http.Server, l net.Listener) {
+		wg.Go(func() {
+			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("serve %s: %w", l.Addr(), err)
+			}
+		})
+	}
+	addrs := make([]string, 0, len(s.ls.web))
+	for _, l := range s.ls.web {
+		s.log.Info("listening", "address", l.Addr().String())
+		addrs = append(addrs, l.Addr().String())
+		start(s.srv, l)
+	}
+	for _, l := range s.ls.metrics {
+		s.log.Info("serving metrics", "address", l.Addr().String(), "paths", "/metrics /healthz /readyz")
+		start(s.metricsSrv, l)
+	}
+
+	s.ready.Store(true)
+	s.sd.ready("listening on " + strings.Join(addrs, " "))
+	var failed atomic.Bool
+	wdCtx, stopWatchdog := context.WithCancel(context.Background())
+	waitWatchdog := s.sd.startWatchdog(wdCtx, func() bool { return !failed.Load() })
+
+	var runErr error
+loop:
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				s.sd.reloading()
+				s.reload.Reload()
+				s.sd.ready("listening on " + strings.Join(addrs, " ") + "; reloaded")
+				continue
+			}
+			s.log.Info("shutting down", "signal", sig.String(), "sessions", s.handler.Active(),
+				"timeout", s.shutdownTimeout.String())
+			break loop
+		case <-s.handler.OnceDone():
+			s.log.Info("shutting down", "reason", "--once: the session has ended")
+			break loop
+		case err := <-serveErr:
+			failed.Store(true)
+			s.log.Error("serve", "err", err)
+			runErr = fmt.Errorf("%w: %w", ErrCannotListen, err)
+			break loop
+		}
+	}
+
+	s.ready.Store(false)
+	s.sd.stopping()
+	ctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout)
+	defer cancel()
+	hurry := make(chan struct{})
+	var hurryWG sync.WaitGroup
+	hurryWG.Go(func() {
+		for {
+			select {
+			case sig := <-sigs:
+				if sig != syscall.SIGHUP {
+					s.log.Info("second signal: killing the remaining sessions now", "signal", sig.String())
+					cancel()
+					return
+				}
+			case <-hurry:
+				return
+			}
+		}
+	})
+
+	// The listeners close and the sessions start ending at the same time: a
+	// slow plain HTTP request must not hold back the sessions' kill sequences.
+	var shut sync.WaitGroup
+	shut.Go(func() {
+		if s.srv.Shutdown(ctx) != nil {
+			s.srv.Close() // plain HTTP requests still running at the deadline
+		}
+	})
+	if err := s.handler.Shutdown(ctx); err != nil {
+		s.log.Error("shutdown timed out: remaining sessions killed", "err", err)
+	}
+	shut.Wait()
+	if s.metricsSrv != nil && s.metricsSrv.Shutdown(ctx) != nil {
+		s.metricsSrv.Close()
+	}
+	close(hurry)
+	hurryWG.Wait()
+	stopWatchdog()
+	waitWatchdog()
+	wg.Wait()
+	code := 0
+	if runErr != nil {
+		code = 3
+	}
+	s.log.Info("stopped", "exit", strconv.Itoa(code))
+	return runErr
+}

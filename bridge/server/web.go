@@ -1,0 +1,125 @@
+package server
+
+import (
+	"crypto/tls"
+	"fmt"
+	"github.com/wsbridge/wsbridge/bridge/session"
+	"log/slog"
+	"net/http"
+
+	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/static"
+)
+
+// maxHeaderBytes limits a request's headers to 64 KiB in all: net/http
+// allows 4 KiB on top of MaxHeaderBytes. Past it the answer is 431.
+const maxHeaderBytes = 64<<10 - 4096
+
+// web is the HTTP side of the daemon, around the session handler.
+type web struct {
+	handler http.Handler
+	tls     *tls.Config // nil without --ssl
+	certs   *certReloader
+	closers []func() error
+}
+
+func (w *web) close() {
+	for _, c := range w.closers {
+		c()
+	}
+}
+
+// newWeb builds what answers every request, outermost first: --redirport's
+// redirect, the --header* headers, the --origin/--sameorigin check, Basic
+// authentication, the client-certificate variables, then the router.
+// Everything that refuses a request does so before any process starts.
+func newWeb(cfg *Config, g *gate, logger *slog.Logger) (*web, error) {
+	h, dir := g.handler, g.dir
+	wb := &web{}
+	ok := false
+	defer func() {
+		if !ok {
+			wb.close()
+		}
+	}()
+	if dir != nil {
+		wb.closers = append(wb.closers, dir.Close)
+	}
+
+	var console http.Handler
+	if cfg.DevConsole {
+		console = static.DevConsole()
+	}
+	if cfg.Terminal != nil {
+		console = terminalPage(cfg, logger)
+	}
+	rt := newRouter(h, g.resolve, console, logger)
+	// Plain requests: CGI first, then static files, then the fallback.
+	// Scripts are never served as files: nothing of --cgidir, and no
+	// executable of --dir (whose folder may hold the pages too).
+	var excluded, hideExec []string
+	if dir != nil {
+		hideExec = append(hideExec, dir.Base())
+	}
+	var cgiDir *bridge.ScriptDir
+	if cfg.CGIDir != "" {
+		d, err := bridge.OpenScriptDir(cfg.CGIDir)
+		if err != nil {
+			return nil, fmt.Errorf("--cgidir: %w", err)
+		}
+		wb.closers = append(wb.closers, d.Close)
+		excluded = append(excluded, d.Base())
+		cgiDir = d
+	}
+	if cfg.StaticDir != "" {
+		fs, err := static.NewFileServer(cfg.StaticDir, static.Options{Exclude: excluded, HideExecutables: hideExec, NotFound: rt.plain})
+		if err != nil {
+			return nil, fmt.Errorf("--staticdir: %w", err)
+		}
+		wb.closers = append(wb.closers, fs.Close)
+		rt.plain = fs
+	}
+	if cgiDir != nil {
+		rt.plain = h.CGI(cgiDir, rt.plain)
+	}
+	var handler http.Handler = rt
+
+	if cfg.SSL && cfg.SSLCA != "" {
+		handler = clientCertEnv(handler)
+	}
+	if len(cfg.Credentials)+len(cfg.CredentialFiles) > 0 {
+		auth, err := bridge.NewAuth(bridge.AuthOptions{Credentials: cfg.Credentials, Files: cfg.CredentialFiles, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		auth.OnRefuse = func() { h.Refused(session.RefusedAuth) }
+		handler = auth.Middleware(handler)
+	}
+	origins := cfg.Origins
+	if origins == nil {
+		origins, _ = bridge.NewOriginPolicy(nil, false) // none: cannot fail
+	}
+	if cfg.Terminal != nil && !origins.Active() {
+		origins = bridge.TerminalOriginPolicy() // a shell is not for other sites
+	}
+	origins.OnRefuse = func() { h.Refused(session.RefusedOrigin) }
+	handler = origins.Middleware(logger)(handler)
+	handler = withHeaders(cfg.Headers, cfg.HeadersWS, cfg.HeadersHTTP, handler)
+	if cfg.SSL {
+		certs, err := newCertReloader(cfg.SSLCert, cfg.SSLKey, cfg.SSLCA, logger)
+		if err != nil {
+			return nil, err
+		}
+		wb.certs, wb.tls = certs, certs.Config()
+	}
+	if cfg.RedirPort != 0 {
+		scheme := "http"
+		if cfg.SSL {
+			scheme = "https"
+		}
+		handler = redirectTo(scheme, cfg.ListenPort(), cfg.RedirPort, handler)
+	}
+	wb.handler = handler
+	ok = true
+	return wb, nil
+}

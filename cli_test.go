@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/wsbridge/wsbridge/bridge/terminal"
+	"github.com/wsbridge/wsbridge/man"
+)
+
+// TestManPageFlags: every flag --help lists is on the man page, under a
+// topic of its own. (man.TestManPage keeps man/wsbridge.1 current.)
+func TestManPageFlags(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"--help-man"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("--help-man: exit %d, stderr: %s", code, stderr.String())
+	}
+	page := stdout.Bytes()
+	for _, f := range visibleFlags(newTestParser(t)) {
+		if !bytes.Contains(page, []byte(`\fB\-\-`+strings.ReplaceAll(f.Name, "-", `\-`)+`\fR`)) {
+			t.Errorf("man page lacks --%s", f.Name)
+		}
+		if !man.HasTopic(f.Name) {
+			t.Errorf("--%s has no topic in manFlagTopics (man/man.go): it is listed under \"Other options\"", f.Name)
+		}
+	}
+}
+
+// TestDefaultsInStep keeps the default: tags, which kong needs as text, and
+// the help texts equal to the constants the code compares with.
+func TestDefaultsInStep(t *testing.T) {
+	t.Parallel()
+	for _, f := range newTestParser(t).Model.Flags {
+		var want string
+		switch f.Name {
+		case "term":
+			want = terminal.DefaultTerm
+		case "title-format":
+			want = defaultTitleFormat
+		default:
+			continue
+		}
+		if f.Default != want {
+			t.Errorf("--%s: default tag %q, want %q", f.Name, f.Default, want)
+		}
+		if !strings.Contains(f.Help, "Default: "+want) {
+			t.Errorf("--%s: help %q does not give the default %q", f.Name, f.Help, want)
+		}
+	}
+}
+
+func TestWebsocketdFlags(t *testing.T) {
+	t.Parallel()
+	var c cli
+	parser, err := kong.New(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ in, want string }{
+		{"-port=8080 cat", "--port=8080 cat"},
+		{"-port 8080 -address 127.0.0.1 cat", "--port 8080 --address 127.0.0.1 cat"},
+		{"--port 8080 -binary cat -port 9", "--port 8080 --binary cat -port 9"},
+		{"-passstderr -maxforks 3 -- sh -c x", "--passstderr --maxforks 3 -- sh -c x"},
+		{"-h", "-h"},
+		{"-unknown cat", "-unknown cat"},
+	}
+	for _, tt := range tests {
+		got := strings.Join(websocketdFlags(strings.Fields(tt.in), parser), " ")
+		if got != tt.want {
+			t.Errorf("%q -> %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// readmeFlagRow matches a row of the README's flag tables: its first cell
+// names the flags, its second holds the default.
+var readmeFlagRow = regexp.MustCompile("^\\| (`-[^|]*?) *\\| *([^|]*?) *\\|")
+
+// readmeFlagName finds each flag a table cell names.
+var readmeFlagName = regexp.MustCompile("`--([a-z][a-z0-9-]*)")
+
+// TestReadmeFlags keeps the README's flag tables complete: every flag
+// --help lists has a row, with its default when it has one, and no row names
+// a flag that does not exist.
+func TestReadmeFlags(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults := map[string]string{} // flag name -> default cell
+	sc := bufio.NewScanner(bytes.NewReader(readme))
+	for sc.Scan() {
+		m := readmeFlagRow.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		for _, n := range readmeFlagName.FindAllStringSubmatch(m[1], -1) {
+			defaults[n[1]] = strings.TrimSpace(m[2])
+		}
+	}
+
+	k := newTestParser(t)
+	known := map[string]bool{}
+	for _, f := range visibleFlags(k) {
+		known[f.Name] = true
+		cell, ok := defaults[f.Name]
+		if !ok {
+			t.Errorf("README.md has no flag table row for --%s", f.Name)
+			continue
+		}
+		if f.HasDefault && f.Default != "" && !strings.Contains(cell, "`"+f.Default+"`") {
+			t.Errorf("README.md: --%s: default cell %q lacks `%s`", f.Name, cell, f.Default)
+		}
+	}
+	for name := range defaults {
+		if !known[name] {
+			t.Errorf("README.md has a flag table row for --%s, which wsbridge does not have", name)
+		}
+	}
+}
+
+// TestReadmeTestCommand checks that the test command the README gives is the
+// one .ci/run ends with.
+func TestReadmeTestCommand(t *testing.T) {
+	ci, err := os.ReadFile(".ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last string
+	for _, line := range strings.Split(string(ci), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "echo ") {
+			last = line
+		}
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, []byte("```sh\n"+last+"\n```")) {
+		t.Errorf("README.md does not give .ci/run's test command %q in a sh block", last)
+	}
+}
+
+// newTestParser builds the parser run uses, to read its flags.
+func newTestParser(t *testing.T) *kong.Kong {
+	t.Helper()
+	var c cli
+	k, err := kong.New(&c, parserOptions(io.Discard, io.Discard, new(configSource))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// visibleFlags are the flags --help lists.
+func visibleFlags(k *kong.Kong) []*kong.Flag {
+	var out []*kong.Flag
+	for _, f := range k.Model.Flags {
+		if !f.Hidden {
+			out = append(out, f)
+		}
+	}
+	return out
+}

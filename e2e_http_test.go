@@ -1,0 +1,976 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// unixClient talks HTTP over the unix socket at path.
+func unixClient(path string) *http.Client {
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			DisableKeepAlives: true,
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", path)
+			},
+		},
+	}
+}
+
+func TestHTTPUnixSocket(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(shortTempDir(t), "s")
+	// A stale socket file from a server that is gone is replaced.
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	if _, err := os.Stat(sock); err != nil {
+		t.Fatalf("stale socket not left behind: %v", err)
+	}
+
+	s := startDaemon(t, nil, "--unixsocket="+sock, "env")
+	c := dialOpts(t, "ws://wsbridge/chat?x=1", &websocket.DialOptions{HTTPClient: unixClient(sock)})
+	env := readEnv(t, c)
+	if env["REMOTE_ADDR"] != "unix-socket" || env["PATH_INFO"] != "/chat" || env["QUERY_STRING"] != "x=1" {
+		t.Errorf("REMOTE_ADDR=%q PATH_INFO=%q QUERY_STRING=%q", env["REMOTE_ADDR"], env["PATH_INFO"], env["QUERY_STRING"])
+	}
+	// Alone: no TCP listener was opened.
+	if strings.Count(s.Stderr(), "msg=listening") != 1 {
+		t.Errorf("want only the socket listening:\n%s", s.Stderr())
+	}
+
+	// A live socket is not taken over.
+	code, out := runWsbridge(t, nil, "--unixsocket="+sock, "cat")
+	if code != 3 || !strings.Contains(out, "listening there already") {
+		t.Errorf("second server on a live socket: exit %d %q, want 3", code, out)
+	}
+	// Nor is a file that is not a socket.
+	file := writeFile(t, filepath.Join(t.TempDir(), "f"), "data", 0o644)
+	code, out = runWsbridge(t, nil, "--unixsocket="+file, "cat")
+	if code != 3 || !strings.Contains(out, "not a socket") {
+		t.Errorf("regular file: exit %d %q, want 3", code, out)
+	}
+	if b, _ := os.ReadFile(file); string(b) != "data" {
+		t.Error("the regular file was touched")
+	}
+}
+
+func TestHTTPUnixSocketBesideTCP(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(shortTempDir(t), "s")
+	s := startServer(t, "--unixsocket="+sock, "cat")
+	s.waitDial(t, "unix", sock)
+	expectEcho(t, dialOpts(t, "ws://wsbridge/", &websocket.DialOptions{HTTPClient: unixClient(sock)}), "via socket")
+	expectEcho(t, dialOpts(t, s.URL("/"), nil), "via tcp")
+	if !strings.Contains(s.Stderr(), s.addr) {
+		t.Errorf("TCP listener missing:\n%s", s.Stderr())
+	}
+}
+
+// makeSite makes a --staticdir with a --cgidir nested in it, and traps.
+func makeSite(t *testing.T) (www, cgi string) {
+	t.Helper()
+	top := t.TempDir()
+	www = filepath.Join(top, "www")
+	cgi = filepath.Join(www, "cgi-bin")
+	writeFile(t, filepath.Join(www, "index.html"), "<h1>home</h1>\n", 0o644)
+	writeFile(t, filepath.Join(www, "app.js"), "console.log('hi')\n", 0o644)
+	writeFile(t, filepath.Join(www, "docs", "index.html"), "<p>docs</p>\n", 0o644)
+	writeFile(t, filepath.Join(www, "nolist", "a.txt"), "a\n", 0o644)
+	writeFile(t, filepath.Join(www, "big.txt"), "0123456789abcdefghij", 0o644)
+	writeFile(t, filepath.Join(www, ".env"), "SECRET=1\n", 0o644)
+	writeFile(t, filepath.Join(www, ".git", "config"), "[core]\n", 0o644)
+	writeFile(t, filepath.Join(top, "outside.txt"), "outside\n", 0o644)
+	if err := os.Symlink("../outside.txt", filepath.Join(www, "out.txt")); err != nil {
+		t.Fatal(err)
+	}
+	writeScript(t, filepath.Join(cgi, "hello.cgi"), `printf 'Content-Type: text/plain\r\nX-Script: hello\r\n\r\n'
+echo "hello from CGI"
+env | sort
+`)
+	writeScript(t, filepath.Join(cgi, "slow.cgi"), `printf 'Content-Type: text/plain\r\n\r\n'
+sleep 1
+echo done
+`)
+	writeScript(t, filepath.Join(cgi, "post.cgi"), `printf 'Status: 201 Created\r\nContent-Type: text/plain\r\n\r\n'
+cat
+`)
+	return www, cgi
+}
+
+func TestHTTPStatic(t *testing.T) {
+	t.Parallel()
+	www, cgi := makeSite(t)
+	s := startServer(t, "--staticdir="+www, "--cgidir="+cgi, "cat")
+	tests := []struct {
+		path   string
+		header http.Header
+		status int
+		body   string
+		ctype  string
+	}{
+		{path: "/", status: 200, body: "<h1>home</h1>\n", ctype: "text/html"},
+		{path: "/app.js", status: 200, body: "console.log('hi')\n", ctype: "text/javascript"},
+		{path: "/docs/", status: 200, body: "<p>docs</p>\n"},
+		{path: "/docs", status: 301},
+		{path: "/big.txt", header: http.Header{"Range": {"bytes=5-9"}}, status: 206, body: "56789"},
+		{path: "/nolist/", status: 426}, // no listing; the command answers
+		{path: "/.env", status: 426},
+		{path: "/.git/config", status: 426},
+		{path: "/out.txt", status: 426},
+		{path: "/%2e%2e/outside.txt", status: 426},
+		{path: "/cgi-bin/hello.cgi", status: 426}, // never the source
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			t.Parallel()
+			res, body := httpRequest(t, nil, "GET", s.HTTPURL(tt.path), tt.header)
+			if res.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %q", res.StatusCode, tt.status, body)
+			}
+			if tt.body != "" && body != tt.body {
+				t.Errorf("body %q, want %q", body, tt.body)
+			}
+			if !strings.HasPrefix(res.Header.Get("Content-Type"), tt.ctype) {
+				t.Errorf("Content-Type %q, want %q", res.Header.Get("Content-Type"), tt.ctype)
+			}
+			if strings.Contains(body, "SECRET") || strings.Contains(body, "outside") || strings.Contains(body, "printf") {
+				t.Errorf("leaked: %q", body)
+			}
+			if tt.status == 200 && (res.Header.Get("ETag") == "" || res.Header.Get("Last-Modified") == "") {
+				t.Errorf("no validators: %v", res.Header)
+			}
+		})
+	}
+	// Conditional request.
+	res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/app.js"), nil)
+	res2, _ := httpRequest(t, nil, "GET", s.HTTPURL("/app.js"), http.Header{"If-None-Match": {res.Header.Get("ETag")}})
+	if res2.StatusCode != http.StatusNotModified {
+		t.Errorf("If-None-Match: %d, want 304", res2.StatusCode)
+	}
+	// The upgrade still goes to the command, whatever file the path names.
+	expectEcho(t, dialOpts(t, s.URL("/index.html"), nil), "ws wins")
+}
+
+func TestHTTPStaticWithDir(t *testing.T) {
+	t.Parallel()
+	www, _ := makeSite(t)
+	wsDir := filepath.Join(www, "ws")
+	writeScript(t, filepath.Join(wsDir, "cat.sh"), "exec cat\n")
+	s := startServer(t, "--staticdir="+www, "--dir="+wsDir)
+	if res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/missing"), nil); res.StatusCode != 404 {
+		t.Errorf("GET /missing: %d, want 404", res.StatusCode)
+	}
+	// The --dir scripts nested in --staticdir are not served as files.
+	if res, body := httpRequest(t, nil, "GET", s.HTTPURL("/ws/cat.sh"), nil); res.StatusCode != 404 || strings.Contains(body, "cat") {
+		t.Errorf("GET /ws/cat.sh: %d %q, want 404", res.StatusCode, body)
+	}
+	if res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/"), nil); res.StatusCode != 200 {
+		t.Errorf("GET /: %d", res.StatusCode)
+	}
+	expectEcho(t, dialOpts(t, s.URL("/cat.sh"), nil), "dir")
+}
+
+// TestHTTPStaticSameFolderAsDir: pages and their WebSocket scripts side by
+// side in one folder, websocketd style; the scripts' source is not served.
+func TestHTTPStaticSameFolderAsDir(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "index.html"), "<p>chat</p>", 0o644)
+	writeScript(t, filepath.Join(dir, "chat.sh"), "exec cat\n")
+	s := startServer(t, "--staticdir="+dir, "--dir="+dir)
+	if res, body := httpRequest(t, nil, "GET", s.HTTPURL("/"), nil); res.StatusCode != 200 || body != "<p>chat</p>" {
+		t.Errorf("GET /: %d %q", res.StatusCode, body)
+	}
+	if res, body := httpRequest(t, nil, "GET", s.HTTPURL("/chat.sh"), nil); res.StatusCode != http.StatusUpgradeRequired || strings.Contains(body, "exec cat") {
+		t.Errorf("GET /chat.sh: %d %q, want 426 and no source", res.StatusCode, body)
+	}
+	expectEcho(t, dialOpts(t, s.URL("/chat.sh"), nil), "side by side")
+}
+
+func TestHTTPCGI(t *testing.T) {
+	t.Parallel()
+	www, cgi := makeSite(t)
+	s := startServer(t, "--staticdir="+www, "--cgidir="+cgi, "--passenv=", "cat")
+
+	res, body := httpRequest(t, nil, "GET", s.HTTPURL("/hello.cgi/extra/path?a=b"), http.Header{
+		"Proxy":    {"http://evil.example:3128"},
+		"X-Custom": {"yes"},
+	})
+	if res.StatusCode != 200 || res.Header.Get("X-Script") != "hello" || !strings.HasPrefix(body, "hello from CGI\n") {
+		t.Fatalf("CGI: %d %v %q", res.StatusCode, res.Header, body)
+	}
+	env := parseEnv(strings.Split(body, "\n"))
+	want := map[string]string{
+		"SCRIPT_NAME":     "/hello.cgi",
+		"PATH_INFO":       "/extra/path",
+		"QUERY_STRING":    "a=b",
+		"REQUEST_METHOD":  "GET",
+		"HTTP_X_CUSTOM":   "yes",
+		"SERVER_SOFTWARE": env["SERVER_SOFTWARE"],
+		"LD_LIBRARY_PATH": "",
+		"PATH":            "/usr/local/bin:/usr/bin:/bin", // not the daemon's: --passenv is empty
+	}
+	for k, v := range want {
+		if got, ok := env[k]; !ok || got != v {
+			t.Errorf("%s=%q (set %v), want %q", k, got, ok, v)
+		}
+	}
+	if !strings.HasPrefix(env["SERVER_SOFTWARE"], "wsbridge/") {
+		t.Errorf("SERVER_SOFTWARE=%q", env["SERVER_SOFTWARE"])
+	}
+	if _, ok := env["HTTP_PROXY"]; ok {
+		t.Error("httpoxy: the Proxy header became HTTP_PROXY")
+	}
+	if _, ok := env["HOME"]; ok {
+		t.Error("HOME leaked from the daemon's environment")
+	}
+
+	// POST body reaches the script; Status: is honoured.
+	req, _ := http.NewRequest("POST", s.HTTPURL("/post.cgi"), strings.NewReader("posted body"))
+	pres, err := httpClient(nil).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pres.Body.Close()
+	if pres.StatusCode != http.StatusCreated {
+		t.Errorf("POST: %d, want 201", pres.StatusCode)
+	}
+}
+
+func TestHTTPCGIMaxForks(t *testing.T) {
+	t.Parallel()
+	www, cgi := makeSite(t)
+	s := startServer(t, "--staticdir="+www, "--cgidir="+cgi, "--maxforks=1", "cat")
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var slowStatus int
+	go func() {
+		defer wg.Done()
+		res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/slow.cgi"), nil)
+		slowStatus = res.StatusCode
+	}()
+	// While the slow script runs it holds the only slot: CGI and WebSocket
+	// alike are refused.
+	s.waitLog(t, 5*time.Second, "path=/slow.cgi")
+	if res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/hello.cgi"), nil); res.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("second CGI: %d, want 429", res.StatusCode)
+	}
+	if got := dialStatus(t, s.URL("/"), nil); got != http.StatusTooManyRequests {
+		t.Errorf("upgrade during CGI: %d, want 429", got)
+	}
+	wg.Wait()
+	if slowStatus != 200 {
+		t.Errorf("slow CGI: %d", slowStatus)
+	}
+	// The slot is back.
+	if res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/hello.cgi"), nil); res.StatusCode != 200 {
+		t.Errorf("CGI after: %d", res.StatusCode)
+	}
+}
+
+// makeScriptDir makes a --dir folder: env.sh prints its environment, cat.sh
+// echoes, and traps that must all be refused.
+func makeScriptDir(t *testing.T) string {
+	t.Helper()
+	top := t.TempDir()
+	dir := filepath.Join(top, "ws")
+	writeScript(t, filepath.Join(dir, "env.sh"), "env\n")
+	writeScript(t, filepath.Join(dir, "sub", "deep.sh"), "env\n")
+	writeScript(t, filepath.Join(dir, "cat.sh"), "exec cat\n")
+	writeScript(t, filepath.Join(dir, ".hidden.sh"), "env\n")
+	writeFile(t, filepath.Join(dir, "readme.txt"), "not a program\n", 0o644)
+	writeScript(t, filepath.Join(top, "outside.sh"), "env\n")
+	if err := os.Symlink("../outside.sh", filepath.Join(dir, "escape.sh")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestHTTPDir(t *testing.T) {
+	t.Parallel()
+	dir := makeScriptDir(t)
+	s := startServer(t, "--dir="+dir)
+
+	tests := []struct {
+		path, scriptName, pathInfo, query string
+	}{
+		{path: "/env.sh/room/1?x=y", scriptName: "/env.sh", pathInfo: "/room/1", query: "x=y"},
+		{path: "/env.sh", scriptName: "/env.sh"},
+		{path: "/sub/deep.sh/a", scriptName: "/sub/deep.sh", pathInfo: "/a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			t.Parallel()
+			env := readEnv(t, dialOpts(t, s.URL(tt.path), nil))
+			want := map[string]string{
+				"SCRIPT_NAME":  tt.scriptName,
+				"PATH_INFO":    tt.pathInfo,
+				"QUERY_STRING": tt.query,
+			}
+			for k, v := range want {
+				if env[k] != v {
+					t.Errorf("%s=%q, want %q", k, env[k], v)
+				}
+			}
+		})
+	}
+	// The endpoints still work after all those sessions.
+	expectEcho(t, dialOpts(t, s.URL("/cat.sh"), nil), "hello")
+}
+
+func TestHTTPDirRefusals(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--dir="+makeScriptDir(t), "--maxforks=1")
+	for _, path := range []string{
+		"/", "/sub", "/sub/", "/missing.sh", "/readme.txt", "/.hidden.sh",
+		"/../outside.sh", "/%2e%2e/outside.sh", "/sub/%2E%2E/%2e%2e/outside.sh", "/escape.sh",
+	} {
+		t.Run(path, func(t *testing.T) {
+			if got := dialStatus(t, s.URL(path), nil); got != http.StatusNotFound {
+				t.Errorf("upgrade on %s: %d, want 404", path, got)
+			}
+			res, _ := httpRequest(t, nil, "GET", s.HTTPURL(path), nil)
+			if res.StatusCode != http.StatusNotFound {
+				t.Errorf("GET %s: %d, want 404", path, res.StatusCode)
+			}
+		})
+	}
+	// A plain GET on a real endpoint says it speaks WebSocket.
+	if res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/env.sh"), nil); res.StatusCode != http.StatusUpgradeRequired {
+		t.Errorf("GET /env.sh: %d, want 426", res.StatusCode)
+	}
+	// None of the refusals held the only process slot.
+	expectEcho(t, dialOpts(t, s.URL("/cat.sh"), nil), "still here")
+}
+
+func TestHTTPStartupErrors(t *testing.T) {
+	t.Parallel()
+	dir := makeScriptDir(t)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"dir and command", []string{"--dir=" + dir, "cat"}, 2, "--dir"},
+		{"devconsole and staticdir", []string{"--devconsole", "--staticdir=" + dir, "cat"}, 2, "--devconsole"},
+		{"dir missing", []string{"--dir=" + filepath.Join(dir, "nope")}, 1, "--dir"},
+		{"staticdir missing", []string{"--staticdir=" + filepath.Join(dir, "nope"), "cat"}, 1, "--staticdir"},
+		{"cgidir missing", []string{"--cgidir=" + filepath.Join(dir, "nope"), "cat"}, 1, "--cgidir"},
+		{"staticdir inside cgidir", []string{"--cgidir=" + dir, "--staticdir=" + filepath.Join(dir, "sub"), "cat"}, 1, "--staticdir"},
+		{"ssl without cert", []string{"--ssl", "cat"}, 2, "--sslcert"},
+		{"sslcert without ssl", []string{"--sslcert=x", "--sslkey=y", "cat"}, 2, "--ssl"},
+		{"bad header", []string{"--header=NoColon", "cat"}, 2, "--header"},
+		{"bad origin", []string{"--origin=ftp://x", "cat"}, 2, "--origin"},
+		{"bad credential", []string{"--credential=nocolon", "cat"}, 2, "--credential"},
+		{"bad subprotocol", []string{"--subprotocol=a b", "cat"}, 2, "--subprotocol"},
+		{"redirport is port", []string{"--port=8080", "--redirport=8080", "cat"}, 2, "--redirport"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			code, out := runWsbridge(t, nil, append([]string{"--address=127.0.0.1"}, tt.args...)...)
+			if code != tt.code || !strings.Contains(out, tt.want) {
+				t.Errorf("exit %d, want %d; output %q should mention %q", code, tt.code, out, tt.want)
+			}
+		})
+	}
+}
+
+func TestHTTPDevConsole(t *testing.T) {
+	t.Parallel()
+	dir := makeScriptDir(t)
+	s := startServer(t, "--devconsole", "--dir="+dir)
+
+	tests := []struct {
+		path   string
+		status int
+	}{
+		{"/cat.sh", 200},
+		{"/env.sh/room/1?x=y", 200},
+		{"/cat.sh/%22%3E%3Cscript%3Ealert(1)%3C/script%3E?q=%3Cimg%20src=x%20onerror=alert(2)%3E", 200},
+		{"/missing.sh", 404}, // not an endpoint: no console
+		{"/", 404},
+	}
+	var page string
+	for _, tt := range tests {
+		res, body := httpRequest(t, nil, "GET", s.HTTPURL(tt.path), nil)
+		if res.StatusCode != tt.status {
+			t.Errorf("GET %s: %d, want %d", tt.path, res.StatusCode, tt.status)
+			continue
+		}
+		if tt.status != 200 {
+			continue
+		}
+		if page == "" {
+			page = body
+		}
+		if body != page {
+			t.Errorf("GET %s: the page depends on the URL", tt.path)
+		}
+		if strings.Contains(body, "alert(") || strings.Contains(body, "<img src=x") {
+			t.Errorf("GET %s: the URL reached the page", tt.path)
+		}
+		if res.Header.Get("Content-Security-Policy") == "" || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("GET %s: headers %v", tt.path, res.Header)
+		}
+	}
+	if !strings.Contains(page, "wsbridge dev console") {
+		t.Errorf("not the console page: %.200q", page)
+	}
+	// A plain POST is not the console's: the endpoint answers 426.
+	if res, _ := httpRequest(t, nil, "POST", s.HTTPURL("/cat.sh"), nil); res.StatusCode != http.StatusUpgradeRequired {
+		t.Errorf("POST: %d, want 426", res.StatusCode)
+	}
+	// The same URL upgrades to the endpoint.
+	expectEcho(t, dialOpts(t, s.URL("/cat.sh"), nil), "console")
+}
+
+// TestHTTPDevConsoleBrowser loads the console in headless Chromium, driven
+// by playwright-core: connect, echo a message, disconnect, and check that a
+// script in the URL does not run.
+func TestHTTPDevConsoleBrowser(t *testing.T) {
+	t.Parallel()
+	const chromium = "/usr/bin/chromium"
+	pw := filepath.Join("static", "node_modules", "playwright-core")
+	_, errPW := os.Stat(pw)
+	_, errChromium := os.Stat(chromium)
+	node, errNode := exec.LookPath("node")
+	if errPW != nil || errChromium != nil || errNode != nil {
+		skipUnlessCI(t, "needs node, "+pw+" (npm ci --prefix static) and "+chromium+" (apt-get install chromium)")
+	}
+	s := startServer(t, "--devconsole", "cat")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join("static", "tests", "devconsole.browser.mjs"), s.HTTPURL("/echo?room=1"))
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	t.Logf("browser test output:\n%s", out)
+	if err != nil {
+		t.Fatalf("browser test: %v", err)
+	}
+	if !strings.Contains(string(out), "devconsole browser test: ok") {
+		t.Fatal("browser test did not report success")
+	}
+}
+
+func TestHTTPOrigin(t *testing.T) {
+	t.Parallel()
+	list := startServer(t, "--origin=good.example,https://secure.example:8443", "--maxforks=1", "cat")
+	same := startServer(t, "--sameorigin", "--maxforks=1", "cat")
+	tests := []struct {
+		name   string
+		s      *server
+		origin string // "": none
+		ok     bool
+	}{
+		{"listed, any port", list, "http://good.example:1234", true},
+		{"listed, https", list, "https://good.example", true},
+		{"listed with scheme and port", list, "https://secure.example:8443", true},
+		{"wrong scheme", list, "http://secure.example:8443", false},
+		{"wrong port", list, "https://secure.example:443", false},
+		{"not listed", list, "http://evil.example", false},
+		{"missing", list, "", false},
+		{"null", list, "null", false},
+		{"same origin", same, "SAME", true},
+		{"same host other port", same, "http://127.0.0.1:1", false},
+		{"same origin missing", same, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			origin := tt.origin
+			if origin == "SAME" {
+				origin = tt.s.HTTPURL("")
+			}
+			h := http.Header{}
+			if origin != "" {
+				h.Set("Origin", origin)
+			}
+			opts := &websocket.DialOptions{HTTPHeader: h}
+			if !tt.ok {
+				if got := dialStatus(t, tt.s.URL("/"), opts); got != http.StatusForbidden {
+					t.Fatalf("status %d, want 403", got)
+				}
+				return
+			}
+			c := dialOpts(t, tt.s.URL("/"), opts)
+			expectEcho(t, c, "hi")
+			c.Close(websocket.StatusNormalClosure, "")
+			waitIdle(t, tt.s)
+		})
+	}
+	list.await(testTimeout, func(l string) bool { return strings.Count(l, "msg=connect") >= 3 })
+	if n := strings.Count(list.Stderr(), "msg=connect"); n != 3 {
+		t.Errorf("refused origins started processes:\n%s", list.Stderr())
+	}
+}
+
+// waitIdle waits until the server logged as many disconnects as connects,
+// at least one of each, so the next client finds the --maxforks slot free
+// (the daemon frees it before logging the disconnect).
+func waitIdle(t *testing.T, s *server) {
+	t.Helper()
+	if !s.await(10*time.Second, func(l string) bool {
+		n := strings.Count(l, "msg=connect")
+		return n > 0 && n == strings.Count(l, "msg=disconnect")
+	}) {
+		t.Fatal("sessions did not end")
+	}
+}
+
+func TestHTTPAuth(t *testing.T) {
+	t.Parallel()
+	hash, err := bcrypt.GenerateFromPassword([]byte("hashed pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := filepath.Join(t.TempDir(), "users")
+	writeFile(t, creds, "# users\ncarol:"+string(hash)+"\n", 0o600)
+	www := t.TempDir()
+	writeFile(t, filepath.Join(www, "index.html"), "<p>private</p>", 0o644)
+	s := startServer(t, "--credential=alice:open sesame", "--credential-file="+creds, "--staticdir="+www, "--maxforks=1", "--passenv=", "env")
+
+	basic := func(user, pass string) http.Header {
+		return http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))}}
+	}
+	// Static and upgrade alike need credentials.
+	for _, h := range []http.Header{nil, basic("alice", "wrong"), basic("mallory", "open sesame")} {
+		res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/"), h)
+		if res.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Basic ") {
+			t.Errorf("static with %v: %d %q", h, res.StatusCode, res.Header.Get("WWW-Authenticate"))
+		}
+		if got := dialStatus(t, s.URL("/"), &websocket.DialOptions{HTTPHeader: h}); got != http.StatusUnauthorized {
+			t.Errorf("upgrade with %v: %d, want 401", h, got)
+		}
+	}
+	if res, body := httpRequest(t, nil, "GET", s.HTTPURL("/"), basic("alice", "open sesame")); res.StatusCode != 200 || body != "<p>private</p>" {
+		t.Errorf("static with credentials: %d %q", res.StatusCode, body)
+	}
+
+	for _, user := range []struct{ name, pass string }{{"alice", "open sesame"}, {"carol", "hashed pw"}} {
+		env := readEnv(t, dialOpts(t, s.URL("/"), &websocket.DialOptions{HTTPHeader: basic(user.name, user.pass)}))
+		if env["REMOTE_USER"] != user.name || env["AUTH_TYPE"] != "Basic" {
+			t.Errorf("%s: REMOTE_USER=%q AUTH_TYPE=%q", user.name, env["REMOTE_USER"], env["AUTH_TYPE"])
+		}
+		if _, ok := env["HTTP_AUTHORIZATION"]; ok {
+			t.Errorf("%s: the child sees the Authorization header", user.name)
+		}
+		waitIdle(t, s)
+	}
+	if l := s.Stderr(); strings.Contains(l, "open sesame") || strings.Contains(l, "hashed pw") || strings.Contains(l, "wrong") {
+		t.Errorf("a password reached the log:\n%s", l)
+	}
+	// The log reaches the test through a pipe: wait for both accepted
+	// sessions' lines before checking that no refused request added one.
+	s.await(testTimeout, func(l string) bool { return strings.Count(l, "msg=connect") >= 2 })
+	if strings.Count(s.Stderr(), "msg=connect") != 2 {
+		t.Errorf("refused requests started processes:\n%s", s.Stderr())
+	}
+}
+
+// TestHTTPAuthToken plays Safari: credentials on the page, none on the
+// upgrade, which gets in with the cookie the page carried.
+func TestHTTPAuthToken(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--credential=alice:pw", "--devconsole", "env")
+	res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/"), http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte("alice:pw"))}})
+	if res.StatusCode != 200 {
+		t.Fatalf("console: %d", res.StatusCode)
+	}
+	var cookie *http.Cookie
+	for _, c := range res.Cookies() {
+		if c.Name == "wsbridge_token" {
+			cookie = c
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("token cookie: %+v", cookie)
+	}
+	h := http.Header{"Cookie": {cookie.Name + "=" + cookie.Value + "; other=1"}}
+	env := readEnv(t, dialOpts(t, s.URL("/"), &websocket.DialOptions{HTTPHeader: h}))
+	if env["REMOTE_USER"] != "alice" || env["AUTH_TYPE"] != "Basic" {
+		t.Errorf("REMOTE_USER=%q AUTH_TYPE=%q", env["REMOTE_USER"], env["AUTH_TYPE"])
+	}
+	if env["HTTP_COOKIE"] != "other=1" {
+		t.Errorf("HTTP_COOKIE=%q: the token must not reach the child", env["HTTP_COOKIE"])
+	}
+	bad := http.Header{"Cookie": {cookie.Name + "=" + strings.Replace(cookie.Value, "a", "b", 1) + "x"}}
+	if got := dialStatus(t, s.URL("/"), &websocket.DialOptions{HTTPHeader: bad}); got != http.StatusUnauthorized {
+		t.Errorf("forged token: %d, want 401", got)
+	}
+}
+
+func TestHTTPHeaders(t *testing.T) {
+	t.Parallel()
+	www := t.TempDir()
+	writeFile(t, filepath.Join(www, "index.html"), "hi", 0o644)
+	s := startServer(t, "--staticdir="+www,
+		"--header=X-All: everywhere", "--header=Cache-Control: no-cache, no-store",
+		"--header-ws=X-WS: upgrade", "--header-http=X-HTTP: plain", "cat")
+
+	res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/"), nil)
+	if res.Header.Get("X-All") != "everywhere" || res.Header.Get("Cache-Control") != "no-cache, no-store" ||
+		res.Header.Get("X-HTTP") != "plain" || res.Header.Get("X-WS") != "" {
+		t.Errorf("plain response headers: %v", res.Header)
+	}
+	res, _ = httpRequest(t, nil, "GET", s.HTTPURL("/missing"), nil) // 426
+	if res.Header.Get("X-All") != "everywhere" || res.Header.Get("X-HTTP") != "plain" {
+		t.Errorf("refusal headers: %v", res.Header)
+	}
+	_, wres, err := tryDial(t, s.URL("/"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wres.Header.Get("X-All") != "everywhere" || wres.Header.Get("X-WS") != "upgrade" || wres.Header.Get("X-HTTP") != "" {
+		t.Errorf("101 headers: %v", wres.Header)
+	}
+}
+
+func TestHTTPSubprotocol(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--subprotocol=chat.v2", "--subprotocol=chat.v1,json", "env")
+	plain := startServer(t, "env")
+	tests := []struct {
+		name    string
+		s       *server
+		offered []string
+		want    string // "!" : refused
+	}{
+		{"server order wins", s, []string{"json", "chat.v1", "chat.v2"}, "chat.v2"},
+		{"second choice", s, []string{"json", "chat.v1"}, "chat.v1"},
+		{"only one known", s, []string{"x", "json"}, "json"},
+		{"none offered", s, nil, ""},
+		{"only unknown", s, []string{"mqtt", "stomp"}, "!"},
+		{"server speaks none", plain, []string{"chat.v1"}, "!"},
+		{"server speaks none, none offered", plain, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opts := &websocket.DialOptions{Subprotocols: tt.offered}
+			if tt.want == "!" {
+				_, res, err := tryDial(t, tt.s.URL("/"), opts)
+				if err == nil || res == nil || res.StatusCode != http.StatusBadRequest {
+					t.Fatalf("want 400, got %v %v", res, err)
+				}
+				return
+			}
+			c := dialOpts(t, tt.s.URL("/"), opts)
+			if c.Subprotocol() != tt.want {
+				t.Errorf("handshake chose %q, want %q", c.Subprotocol(), tt.want)
+			}
+			env := readEnv(t, c)
+			if got, ok := env["WEBSOCKET_PROTOCOL"]; !ok || got != tt.want {
+				t.Errorf("WEBSOCKET_PROTOCOL=%q (set %v), want %q", got, ok, tt.want)
+			}
+		})
+	}
+	// The refusal says why.
+	req, _ := http.NewRequest("GET", s.HTTPURL("/"), nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	req.Header.Set("Sec-WebSocket-Protocol", "mqtt")
+	res, err := httpClient(nil).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 512)
+	n, _ := res.Body.Read(buf)
+	res.Body.Close()
+	if !strings.Contains(string(buf[:n]), "chat.v2, chat.v1, json") {
+		t.Errorf("refusal body %q does not list the server's subprotocols", buf[:n])
+	}
+}
+
+func TestHTTPHeaderLimits(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--maxforks=1", "--headertimeout=500ms", "cat")
+
+	// 64 KiB of headers in all: a little less passes, more gets 431.
+	fits := http.Header{"X-Big": {strings.Repeat("a", 60<<10)}}
+	if res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/"), fits); res.StatusCode != http.StatusUpgradeRequired {
+		t.Errorf("60 KiB header: %d, want 426", res.StatusCode)
+	}
+	tooBig := http.Header{"X-Big": {strings.Repeat("a", 65<<10)}}
+	conn, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nX-Big: %s\r\n\r\n", tooBig.Get("X-Big"))
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(status, "431") {
+		t.Errorf("65 KiB header: %q %v, want 431", status, err)
+	}
+
+	// A half-open handshake: headers never finished. The connection is
+	// dropped after --headertimeout, and meanwhile it holds no process slot.
+	half, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer half.Close()
+	fmt.Fprintf(half, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n")
+	c := dialOpts(t, s.URL("/"), nil)
+	expectEcho(t, c, "the slot is free")
+	c.Close(websocket.StatusNormalClosure, "")
+	half.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	_, err = half.Read(make([]byte, 1))
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Errorf("half-open connection still open after %v", time.Since(start))
+	}
+}
+
+// TestHTTPHalfOpenUpgrade: a client that completes the request but never
+// reads the 101 still gets its session; one that disappears frees the slot.
+func TestHTTPHalfOpenUpgrade(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--maxforks=1", "cat")
+	conn, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		c, _, err := websocket.Dial(ctx, s.URL("/"), nil)
+		if err == nil {
+			expectEcho(t, c, "free again")
+			c.CloseNow()
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the vanished client's slot never came back: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// testCert is a key pair signed by parent (self-signed when parent is nil).
+type testCert struct {
+	cert     *x509.Certificate
+	key      *ecdsa.PrivateKey
+	certFile string
+	keyFile  string
+}
+
+// makeCert writes a certificate for 127.0.0.1 (or a client certificate
+// named cn) into dir.
+func makeCert(t *testing.T, dir, cn string, isCA, client bool, parent *testCert) *testCert {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{"wsbridge tests"}},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+	}
+	switch {
+	case isCA:
+		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
+		tmpl.KeyUsage |= x509.KeyUsageCertSign
+	case client:
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	default:
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		tmpl.DNSNames = []string{"localhost"}
+	}
+	signer, signerKey := tmpl, key
+	if parent != nil {
+		signer, signerKey = parent.cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	c := &testCert{cert: cert, key: key, certFile: filepath.Join(dir, cn+".crt"), keyFile: filepath.Join(dir, cn+".key")}
+	os.WriteFile(c.certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(c.keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	return c
+}
+
+func (c *testCert) pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(c.cert)
+	return p
+}
+
+func (c *testCert) tlsCert() tls.Certificate {
+	return tls.Certificate{Certificate: [][]byte{c.cert.Raw}, PrivateKey: c.key}
+}
+
+func wssOpts(cfg *tls.Config) *websocket.DialOptions {
+	return &websocket.DialOptions{HTTPClient: httpClient(cfg)}
+}
+
+func TestHTTPTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv := makeCert(t, dir, "server", false, false, nil)
+	www := t.TempDir()
+	writeFile(t, filepath.Join(www, "index.html"), "secure", 0o644)
+	s := startServer(t, "--ssl", "--sslcert="+srv.certFile, "--sslkey="+srv.keyFile, "--staticdir="+www, "env")
+
+	cfg := &tls.Config{RootCAs: srv.pool()}
+	if res, body := httpRequest(t, httpClient(cfg), "GET", s.HTTPURL("/"), nil); res.StatusCode != 200 || body != "secure" || res.TLS == nil {
+		t.Fatalf("https static: %d %q", res.StatusCode, body)
+	}
+	env := readEnv(t, dialOpts(t, s.URL("/"), wssOpts(cfg)))
+	if env["HTTPS"] != "on" {
+		t.Errorf("HTTPS=%q", env["HTTPS"])
+	}
+	if _, ok := env["SSL_CLIENT_VERIFY"]; ok {
+		t.Error("SSL_CLIENT_VERIFY set without --sslca")
+	}
+	// TLS 1.1 is refused.
+	old := &tls.Config{RootCAs: srv.pool(), MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}
+	if c, err := tls.Dial("tcp", s.addr, old); err == nil {
+		c.Close()
+		t.Error("TLS 1.1 handshake succeeded")
+	} else if !strings.Contains(err.Error(), "protocol version") {
+		t.Errorf("TLS 1.1: %v, want the server's protocol version alert", err)
+	}
+	// Plain HTTP on the TLS port gets no page.
+	if res, err := http.Get("http://" + s.addr + "/"); err == nil {
+		res.Body.Close()
+		if res.StatusCode == 200 {
+			t.Error("plain HTTP served on the TLS port")
+		}
+	}
+}
+
+func TestHTTPTLSReload(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	first := makeCert(t, dir, "first", false, false, nil)
+	second := makeCert(t, dir, "second", false, false, nil)
+	live := filepath.Join(t.TempDir(), "live")
+	os.Mkdir(live, 0o755)
+	certFile, keyFile := filepath.Join(live, "cert.pem"), filepath.Join(live, "key.pem")
+	install := func(c *testCert) {
+		for src, dst := range map[string]string{c.certFile: certFile, c.keyFile: keyFile} {
+			b, _ := os.ReadFile(src)
+			if err := os.WriteFile(dst+".tmp", b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			os.Rename(dst+".tmp", dst)
+		}
+	}
+	install(first)
+	s := startServer(t, "--ssl", "--sslcert="+certFile, "--sslkey="+keyFile, "cat")
+
+	session := dialOpts(t, s.URL("/"), wssOpts(&tls.Config{RootCAs: first.pool()}))
+	expectEcho(t, session, "before")
+
+	install(second)
+	s.signal(t, syscall.SIGHUP)
+	s.waitLog(t, 10*time.Second, "certificates reloaded")
+	// New connections get the new certificate...
+	if res, _ := httpRequest(t, httpClient(&tls.Config{RootCAs: second.pool()}), "GET", s.HTTPURL("/"), nil); res.StatusCode != http.StatusUpgradeRequired {
+		t.Errorf("after reload: %d", res.StatusCode)
+	}
+	// ...and the session on the old one goes on.
+	expectEcho(t, session, "after")
+
+	// A broken file keeps the current certificate.
+	os.WriteFile(certFile, []byte("garbage"), 0o644)
+	s.signal(t, syscall.SIGHUP)
+	s.waitLog(t, 10*time.Second, "not reloaded")
+	if res, _ := httpRequest(t, httpClient(&tls.Config{RootCAs: second.pool()}), "GET", s.HTTPURL("/"), nil); res.StatusCode != http.StatusUpgradeRequired {
+		t.Errorf("after failed reload: %d", res.StatusCode)
+	}
+	expectEcho(t, session, "still")
+}
+
+func TestHTTPClientCert(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := makeCert(t, dir, "ca", true, false, nil)
+	srv := makeCert(t, dir, "server", false, false, ca)
+	client := makeCert(t, dir, "alice", false, true, ca)
+	stranger := makeCert(t, dir, "mallory", false, true, nil)
+	s := startServer(t, "--ssl", "--sslcert="+srv.certFile, "--sslkey="+srv.keyFile, "--sslca="+ca.certFile, "env")
+
+	for name, certs := range map[string][]tls.Certificate{"no certificate": nil, "unknown CA": {stranger.tlsCert()}} {
+		c, _, err := tryDial(t, s.URL("/"), wssOpts(&tls.Config{RootCAs: ca.pool(), Certificates: certs}))
+		if err == nil {
+			c.CloseNow()
+			t.Errorf("%s: connected", name)
+		}
+	}
+	env := readEnv(t, dialOpts(t, s.URL("/"), wssOpts(&tls.Config{RootCAs: ca.pool(), Certificates: []tls.Certificate{client.tlsCert()}})))
+	if env["SSL_CLIENT_VERIFY"] != "SUCCESS" || env["SSL_CLIENT_S_DN"] != "CN=alice,O=wsbridge tests" {
+		t.Errorf("SSL_CLIENT_VERIFY=%q SSL_CLIENT_S_DN=%q", env["SSL_CLIENT_VERIFY"], env["SSL_CLIENT_S_DN"])
+	}
+}
+
+func TestHTTPRedirPort(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv := makeCert(t, dir, "server", false, false, nil)
+	redir := freePort(t)
+	s := startServer(t, "--ssl", "--sslcert="+srv.certFile, "--sslkey="+srv.keyFile, "--redirport="+strconv.Itoa(redir), "cat")
+	s.waitDial(t, "tcp", "127.0.0.1:"+strconv.Itoa(redir))
+	base := "http://127.0.0.1:" + strconv.Itoa(redir)
+	tests := []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/chat/room?x=1&y=%2F", http.StatusMovedPermanently},
+		{"HEAD", "/", http.StatusMovedPermanently},
+		{"POST", "/form", http.StatusPermanentRedirect},
+	}
+	for _, tt := range tests {
+		res, _ := httpRequest(t, nil, tt.method, base+tt.path, nil)
+		want := s.HTTPURL(tt.path)
+		if res.StatusCode != tt.status || res.Header.Get("Location") != want {
+			t.Errorf("%s %s: %d %q, want %d %q", tt.method, tt.path, res.StatusCode, res.Header.Get("Location"), tt.status, want)
+		}
+	}
+	// The TLS port itself still serves.
+	expectEcho(t, dialOpts(t, s.URL("/"), wssOpts(&tls.Config{RootCAs: srv.pool()})), "tls")
+}

@@ -1,0 +1,393 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/broadcast"
+	"github.com/wsbridge/wsbridge/bridge/server"
+	"github.com/wsbridge/wsbridge/bridge/terminal"
+)
+
+// HTTPFlags are the web server's flags, websocketd's names and meanings.
+// They are embedded in cli.
+type HTTPFlags struct {
+	Dir            string        `name:"dir" help:"Serve every executable under DIR as an endpoint named by its path, instead of one COMMAND: /chat.sh/room/1?x=y runs DIR/chat.sh with SCRIPT_NAME=/chat.sh and PATH_INFO=/room/1; subfolders work. Folders, missing or non-executable files, dotfiles and anything outside DIR get 404 before the upgrade." placeholder:"DIR"`
+	StaticDir      string        `name:"staticdir" help:"Serve the files under DIR to plain GET and HEAD requests, with Content-Type, ETag, Last-Modified and ranges; a folder is served by its index.html. Never dotfiles, folder listings, anything outside DIR (symlinks included), nor scripts of --cgidir or --dir." placeholder:"DIR"`
+	CgiDir         string        `name:"cgidir" help:"Run the CGI scripts under DIR for plain HTTP requests, with the same environment as sessions (--passenv only); each running script counts against --maxforks. Scripts are never served as static files." placeholder:"DIR"`
+	DevConsole     bool          `name:"devconsole" help:"Answer a plain GET on any endpoint with an interactive console page to connect to it, send text or hex bytes and watch messages and close codes. Cannot be combined with --staticdir."`
+	Origin         []string      `name:"origin" help:"Accept WebSocket upgrades only from pages of these origins, comma-separated or repeated: host, host:port, http://host[:port] or https://host[:port]. Without a port any port matches; without a scheme http and https do. Others, and a missing or null Origin, get 403." placeholder:"HOST[:PORT]"`
+	SameOrigin     bool          `name:"sameorigin" help:"Accept WebSocket upgrades only from pages of this server's own host and port (Origin against the Host header); others, and a missing Origin, get 403."`
+	Credential     []string      `name:"credential" sep:"none" help:"Require HTTP Basic authentication on every request with this USER:PASSWORD; repeat for more users. Failures get 401. The child sees REMOTE_USER and AUTH_TYPE=Basic; pages served carry a short-lived cookie so browsers that send no credentials on a WebSocket upgrade (Safari) still connect." placeholder:"USER:PASSWORD"`
+	CredentialFile []string      `name:"credential-file" sep:"none" help:"Read --credential entries from FILE: one USER:PASSWORD or USER:BCRYPT-HASH per line; blank lines and # comments are skipped. Repeatable." placeholder:"FILE"`
+	SSL            bool          `name:"ssl" help:"Serve HTTPS and WSS (TLS 1.2 or newer) with --sslcert and --sslkey; the default port becomes 443. SIGHUP re-reads the certificate files without dropping sessions."`
+	SSLCert        string        `name:"sslcert" help:"PEM certificate (chain) for --ssl." placeholder:"FILE"`
+	SSLKey         string        `name:"sslkey" help:"PEM private key for --ssl." placeholder:"FILE"`
+	SSLCA          string        `name:"sslca" help:"With --ssl, require client certificates signed by a CA in this PEM file; the child sees SSL_CLIENT_S_DN and SSL_CLIENT_VERIFY." placeholder:"FILE"`
+	RedirPort      int           `name:"redirport" help:"Also listen on this port and answer plain HTTP there with a redirect to the main port (https with --ssl), keeping path and query." placeholder:"PORT"`
+	Header         []string      `name:"header" sep:"none" help:"Add the header \"Name: value\" to every response; repeatable." placeholder:"\"NAME: VALUE\""`
+	HeaderWS       []string      `name:"header-ws" sep:"none" help:"Add the header \"Name: value\" to responses to WebSocket upgrades only; repeatable." placeholder:"\"NAME: VALUE\""`
+	HeaderHTTP     []string      `name:"header-http" sep:"none" help:"Add the header \"Name: value\" to plain HTTP responses only; repeatable." placeholder:"\"NAME: VALUE\""`
+	UnixSocket     string        `name:"unixsocket" help:"Listen on this unix socket, plain HTTP: alone, or beside TCP when --port or --address is given too. A stale socket file is replaced; one in use is an error. The child sees REMOTE_ADDR=unix-socket." placeholder:"PATH"`
+	Subprotocol    []string      `name:"subprotocol" help:"A WebSocket subprotocol spoken, comma-separated or repeated, preferred in this order whatever the client's order; the child sees the chosen one as WEBSOCKET_PROTOCOL. A client offering only others gets 400." placeholder:"NAME"`
+	HeaderTimeout  time.Duration `name:"headertimeout" default:"10s" help:"Longest wait for a request's headers, TLS handshake included. Request headers are limited to 64 KiB (larger get 431). Default: ${default}." placeholder:"DURATION"`
+}
+
+// defaultTitleFormat is --title-format's default.
+const defaultTitleFormat = "{{.Command}} ({{.Hostname}})"
+
+// ServiceFlags are the flags of running as a service. They are embedded in
+// cli.
+type ServiceFlags struct {
+	Config          string        `name:"config" placeholder:"FILE" help:"Read settings from this TOML file: any flag by its name (maxforks = 10) and the program (command = [\"./count.sh\"]). The command line, then WSBRIDGE_<FLAG> variables, win over it. SIGHUP re-reads loglevel, maxforks, pingms and closems."`
+	ShutdownTimeout time.Duration `name:"shutdown-timeout" default:"10s" placeholder:"DURATION" help:"On SIGTERM or SIGINT, how long sessions get to end (each child's kill sequence, close 1001) before the rest are killed. Default: 10s."`
+	MetricsAddress  string        `name:"metrics-address" placeholder:"HOST:PORT" help:"Serve Prometheus metrics at /metrics, and /healthz and /readyz, on this separate address (never the public port)."`
+	TrustedProxy    []string      `name:"trusted-proxy" placeholder:"CIDR" help:"Believe Forwarded / X-Forwarded-For / X-Forwarded-Proto from these peers for REMOTE_ADDR and HTTPS; repeat or comma-separate. Default: trust nobody."`
+}
+
+// TerminalFlags are the flags of pseudo-terminals and the browser terminal,
+// ttyd's and gotty's options where they have one. They are embedded in cli.
+type TerminalFlags struct {
+	PTY          bool          `name:"pty" help:"Run the program on a pseudo-terminal instead of pipes, in line or binary mode: it sees a terminal, so it line-buffers its output (a Python print() loop answers at once, without -u). The terminal is 80x24, or ?cols=&rows= of the request, with echo off; stderr is merged into stdout. The terminal's line discipline applies to input: a line longer than 4095 bytes is cut, and control characters act as keys (^C interrupts, ^D ends input)."`
+	Terminal     bool          `name:"terminal" help:"Serve a browser terminal: a plain GET on the endpoint gets the terminal page (xterm.js), and the WebSocket upgrade on the same URL is the session, speaking subprotocol wsbridge.tty.v1 with the program on a pseudo-terminal. Implies --pty. Read-only unless --writable. Without --origin or --sameorigin, only pages of this server's own origin may connect (cross-site Origins get 403); a request without an Origin header, which only programs send, is accepted."`
+	Writable     bool          `name:"writable" help:"With --terminal, pass the clients' keyboard input to the program. Without it terminals are read-only and input is dropped."`
+	Reconnect    time.Duration `name:"reconnect" placeholder:"DURATION" help:"With --terminal, keep a program whose client went away running for DURATION (such as 10m): the page reconnects with its session token and gets the screen back (a replay of the last 256 KiB of output) instead of a new program; after DURATION without a client it gets the kill sequence. 0, the default: stop it as soon as its client leaves."`
+	Shared       bool          `name:"shared" help:"With --terminal, attach every client of an endpoint to one program: output goes to all of them, input comes from all of them (with --writable), and the terminal takes the smallest columns and rows among them. A client joining gets the screen replayed; the fastest client sets the pace of the output, and one that falls 1 MiB behind it is dropped with close code 1013 and reconnects to a replay, never slowing the others. The program starts with the first client, with that client's --url-arg and environment, and is stopped when the last leaves (after --reconnect's DURATION, if set)."`
+	Once         bool          `name:"once" help:"Serve a single session, then exit: upgrades that would start a second program get 503, and once the first program has ended the daemon shuts down and exits 0. Clients may still join that session with --shared or resume it with --reconnect."`
+	MaxClients   int           `name:"max-clients" placeholder:"N" help:"With --terminal or --broadcast, most clients attached at once, over all sessions or groups; beyond it upgrades get 503. 0, the default: unlimited. (Otherwise each client runs its own program: see --maxforks.)"`
+	Cwd          string        `name:"cwd" placeholder:"DIR" help:"Working directory of the programs run, sessions and CGI scripts alike. Default: wsbridge's own."`
+	Term         string        `name:"term" default:"xterm-256color" placeholder:"TERM" help:"TERM for programs on a pseudo-terminal (--pty, --terminal). Default: xterm-256color, what the terminal page emulates."`
+	TitleFormat  string        `name:"title-format" default:"{{.Command}} ({{.Hostname}})" placeholder:"TEMPLATE" help:"With --terminal, the page title, a Go text/template with .Command (the command line), .Hostname (the server's name) and .RemoteAddr (the client's address). The program may still set a title of its own (OSC 0 or 2). Default: {{.Command}} ({{.Hostname}})."`
+	URLArg       bool          `name:"url-arg" help:"Append the request's ?arg= values to the program's arguments, in order: /?arg=-l&arg=/tmp runs COMMAND ARGS... -l /tmp. Off by default: the client chooses them and one may start with -, so use it only with a program that treats its arguments as untrusted."`
+	ClientOption []string      `name:"client-option" sep:"none" placeholder:"KEY=VALUE" help:"With --terminal, set an option of the page's terminal; repeatable: fontSize=16, fontFamily=monospace, theme={\"background\":\"#1e1e1e\"} (an xterm.js theme as JSON), cursorBlink=true, scrollback=10000 (lines), renderer=dom (default webgl). The page ignores unknown keys and bad values."`
+}
+
+// BroadcastFlags are the flags of broadcast sessions: one program shared by
+// every client of a request path.
+type BroadcastFlags struct {
+	Broadcast   bool          `name:"broadcast" help:"Share one program among all clients of the same request path (a group): /room/a and /room/b are two groups with two programs. Every output line (or --binary read) goes to every client of the group; every client message reaches the program's stdin whole, never interleaved with another client's. The program starts with the group's first client, holds one --maxforks slot, and gets the server-level CGI variables only; it is stopped when the last client leaves (after --linger). When it exits, every client gets its close code."`
+	Replay      int           `name:"replay" placeholder:"N" help:"With --broadcast, send a joining client the group's last N output messages first, then the live ones, without a gap or a repeat. Default: 0."`
+	Linger      time.Duration `name:"linger" placeholder:"DURATION" help:"With --broadcast, keep a group's program running for DURATION after its last client left; a client arriving meanwhile keeps it. Default: 0, stop it at once."`
+	ClientQueue int           `name:"client-queue" default:"1048576" placeholder:"BYTES" help:"With --broadcast, most bytes of output waiting for one client; a client that falls further behind is closed with 1013 \"too slow\", and the program and the other clients go on at full speed. It also bounds a message. Default: ${default}."`
+	Restart     string        `name:"restart" default:"never" enum:"never,on-failure,always" placeholder:"WHEN" help:"With --broadcast, start a group's program again when it ends instead of closing its clients: never, on-failure (a non-zero exit or a signal) or always. Restarts wait 100ms, doubling to 10s, reset after 10s of uptime; clients stay connected, and their messages meanwhile are dropped. Default: never."`
+	Envelope    bool          `name:"envelope" help:"With --broadcast, speak JSON lines with the program: a client message arrives as {\"client\":\"ID\",\"data\":\"...\"}, joins and leaves as {\"event\":\"join\",...} and {\"event\":\"leave\",...}; each output line must be {\"data\":\"...\"} (to all), {\"data\":\"...\",\"to\":[\"ID\",...]} (to those) or {\"close\":\"ID\",\"code\":4001,\"reason\":\"...\"}. Clients see only the data. Text mode only."`
+}
+
+// validateTerminal checks the terminal flags and fills in cfg's part.
+// --terminal turns --pty on.
+func (c *cli) validateTerminal(cfg *server.Config) error {
+	if c.Terminal {
+		c.PTY = true
+	}
+	needsTerminal := []struct {
+		flag string
+		set  bool
+	}{
+		{"--writable", c.Writable},
+		{"--reconnect", c.Reconnect != 0},
+		{"--shared", c.Shared},
+		{"--max-clients", c.MaxClients != 0 && !c.Broadcast},
+		{"--title-format", c.TitleFormat != defaultTitleFormat},
+		{"--client-option", len(c.ClientOption) > 0},
+	}
+	for _, n := range needsTerminal {
+		if n.set && !c.Terminal {
+			return fmt.Errorf("%s needs --terminal", n.flag)
+		}
+	}
+	switch {
+	case c.Terminal && c.Binary:
+		return errors.New("--terminal cannot be combined with --binary: terminal endpoints speak wsbridge.tty.v1, terminal bytes in binary frames")
+	case c.Terminal && c.PassStderr:
+		return errors.New("--terminal cannot be combined with --passstderr: a terminal merges stderr into stdout")
+	case c.PTY && c.PassStderr:
+		return errors.New("--pty cannot be combined with --passstderr: a terminal merges stderr into stdout")
+	case c.Terminal && c.DevConsole:
+		return errors.New("--terminal cannot be combined with --devconsole: both answer a plain GET on the endpoint")
+	case c.Terminal && c.StaticDir != "":
+		return errors.New("--terminal cannot be combined with --staticdir: the terminal page answers a plain GET on the endpoint")
+	case c.Terminal && len(c.Subprotocol) > 0:
+		return errors.New("--subprotocol cannot be combined with --terminal: terminal endpoints speak " + terminal.TTYSubprotocol)
+	case c.Reconnect < 0:
+		return fmt.Errorf("--reconnect=%s: must be 0 (off) or more", c.Reconnect)
+	case c.MaxClients < 0:
+		return fmt.Errorf("--max-clients=%d: must be 0 (unlimited) or more", c.MaxClients)
+	case c.Term != terminal.DefaultTerm && !c.PTY:
+		return errors.New("--term needs --pty or --terminal")
+	case c.Term == "" || strings.ContainsFunc(c.Term, func(r rune) bool { return r <= ' ' || r == '=' || r >= 0x7f }):
+		return fmt.Errorf("--term=%q: not a terminal type name", c.Term)
+	}
+	if c.Cwd != "" {
+		info, err := os.Stat(c.Cwd)
+		if err != nil {
+			return fmt.Errorf("--cwd=%q: %w", c.Cwd, err)
+		}
+		if !info.IsDir() {
+			return fmt.Errorf("--cwd=%q: not a directory", c.Cwd)
+		}
+	}
+	tmpl, err := c.titleTemplate()
+	if err != nil {
+		return err
+	}
+	clientOptions := map[string]string{}
+	for _, opt := range c.ClientOption {
+		k, v, ok := strings.Cut(opt, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return fmt.Errorf("--client-option=%q: want KEY=VALUE", opt)
+		}
+		clientOptions[strings.TrimSpace(k)] = v
+	}
+	cfg.PTY, cfg.Term, cfg.Cwd, cfg.URLArgs, cfg.Once = c.PTY, c.Term, c.cwd(), c.URLArg, c.Once
+	if c.Terminal {
+		cfg.Terminal = &server.TerminalConfig{
+			Writable:      c.Writable,
+			Reconnect:     c.Reconnect,
+			Shared:        c.Shared,
+			MaxClients:    c.MaxClients,
+			Title:         tmpl,
+			ClientOptions: clientOptions,
+		}
+	}
+	return nil
+}
+
+// validateBroadcast checks the broadcast flags and fills in cfg's part.
+func (c *cli) validateBroadcast(cfg *server.Config) error {
+	needsBroadcast := []struct {
+		flag string
+		set  bool
+	}{
+		{"--replay", c.Replay != 0},
+		{"--linger", c.Linger != 0},
+		{"--client-queue", c.ClientQueue != broadcast.DefaultClientQueue},
+		{"--restart", c.Restart != string(broadcast.RestartNever)},
+		{"--envelope", c.Envelope},
+	}
+	for _, n := range needsBroadcast {
+		if n.set && !c.Broadcast {
+			return fmt.Errorf("%s needs --broadcast", n.flag)
+		}
+	}
+	restart, err := broadcast.ParseRestart(c.Restart)
+	switch {
+	case !c.Broadcast:
+		return nil
+	case c.Terminal:
+		return errors.New("--broadcast cannot be combined with --terminal: a terminal shares its program with --shared")
+	case c.PassStderr:
+		return errors.New("--broadcast cannot be combined with --passstderr: stderr of a shared program is logged")
+	case c.URLArg:
+		return errors.New("--broadcast cannot be combined with --url-arg: the program is shared, and its arguments would be one client's")
+	case c.Envelope && c.Binary:
+		return errors.New("--envelope cannot be combined with --binary: envelopes are JSON text lines")
+	case c.Replay < 0:
+		return fmt.Errorf("--replay=%d: must be 0 (off) or more", c.Replay)
+	case c.Linger < 0:
+		return fmt.Errorf("--linger=%s: must be 0 (off) or more", c.Linger)
+	case c.ClientQueue < 64:
+		return fmt.Errorf("--client-queue=%d: must be at least 64 bytes", c.ClientQueue)
+	case err != nil:
+		return fmt.Errorf("--restart=%s: %w", c.Restart, err)
+	}
+	cfg.Broadcast = &broadcast.Options{
+		Binary: c.Binary, MaxFrameSize: c.MaxFrameSize, PTY: c.PTY, Term: c.Term,
+		Replay: c.Replay, Linger: c.Linger, ClientQueue: c.ClientQueue, Restart: restart,
+		Envelope: c.Envelope, MaxClients: c.MaxClients,
+	}
+	return nil
+}
+
+// titleTemplate parses --title-format and tries it once, so a mistake in
+// it is a startup error rather than a title missing later.
+func (c *cli) titleTemplate() (*template.Template, error) {
+	tmpl, err := template.New("title").Option("missingkey=error").Parse(c.TitleFormat)
+	if err == nil {
+		err = tmpl.Execute(io.Discard, terminal.TitleData{})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--title-format=%q: %w", c.TitleFormat, err)
+	}
+	return tmpl, nil
+}
+
+// cwd is --cwd made absolute, so it means the same whatever a child does.
+func (c *cli) cwd() string {
+	if c.Cwd == "" {
+		return ""
+	}
+	if abs, err := filepath.Abs(c.Cwd); err == nil {
+		return abs
+	}
+	return c.Cwd
+}
+
+// validateHTTP checks the HTTP flags on their own, before anything is
+// opened, and fills in cfg's part; files and folders are checked when they
+// are opened.
+func (c *cli) validateHTTP(cfg *server.Config) error {
+	switch {
+	case c.Dir != "" && len(c.Command) > 0:
+		return fmt.Errorf("--dir and a COMMAND (%q) cannot be combined: --dir serves the executables under DIR", c.Command[0])
+	case c.DevConsole && c.StaticDir != "":
+		return errors.New("--devconsole cannot be combined with --staticdir: both answer plain GET requests")
+	case c.SSL && (c.SSLCert == "" || c.SSLKey == ""):
+		return errors.New("--ssl needs --sslcert and --sslkey")
+	case !c.SSL && (c.SSLCert != "" || c.SSLKey != "" || c.SSLCA != ""):
+		return errors.New("--sslcert, --sslkey and --sslca need --ssl")
+	case c.RedirPort < 0 || c.RedirPort > 65535:
+		return fmt.Errorf("--redirport=%d: not a port number (1-65535)", c.RedirPort)
+	case c.RedirPort != 0 && c.RedirPort == cfg.ListenPort():
+		return fmt.Errorf("--redirport=%d: must differ from the main port", c.RedirPort)
+	case c.HeaderTimeout <= 0:
+		return fmt.Errorf("--headertimeout=%v: must be more than 0", c.HeaderTimeout)
+	}
+	for _, h := range []struct {
+		flag  string
+		items []string
+		into  *[]server.Header
+	}{
+		{"--header", c.Header, &cfg.Headers},
+		{"--header-ws", c.HeaderWS, &cfg.HeadersWS},
+		{"--header-http", c.HeaderHTTP, &cfg.HeadersHTTP},
+	} {
+		parsed, err := server.ParseHeaders(h.flag, h.items)
+		if err != nil {
+			return err
+		}
+		*h.into = parsed
+	}
+	origins, err := bridge.NewOriginPolicy(c.Origin, c.SameOrigin)
+	if err != nil {
+		return err
+	}
+	cfg.Origins = origins
+	// Checked as used: split at commas, which a config file string or
+	// "a, b" leaves in one item.
+	cfg.Subprotocols = c.subprotocols()
+	for _, p := range cfg.Subprotocols {
+		if !server.IsToken(p) {
+			return fmt.Errorf("--subprotocol=%q: not a valid subprotocol name", p)
+		}
+	}
+	for _, cr := range c.Credential {
+		if bridge.CheckCredential(cr) != nil {
+			return errors.New("--credential: want USER:PASSWORD")
+		}
+	}
+	cfg.Dir, cfg.StaticDir, cfg.CGIDir, cfg.DevConsole = c.Dir, c.StaticDir, c.CgiDir, c.DevConsole
+	cfg.Credentials, cfg.CredentialFiles = c.Credential, c.CredentialFile
+	cfg.SSLCert, cfg.SSLKey, cfg.SSLCA = c.SSLCert, c.SSLKey, c.SSLCA
+	cfg.RedirPort, cfg.UnixSocket, cfg.HeaderTimeout = c.RedirPort, c.UnixSocket, c.HeaderTimeout
+	return nil
+}
+
+// subprotocols is --subprotocol with comma-separated items split.
+func (c *cli) subprotocols() []string {
+	var out []string
+	for _, item := range c.Subprotocol {
+		for _, p := range strings.Split(item, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// serverConfig checks the flags, each error naming its flag, and turns them
+// into the server's Config; k is the parser that filled c, for the flag
+// values a reload compares, and log is where the daemon logs.
+func (c *cli) serverConfig(k *kong.Kong, log io.Writer) (*server.Config, error) {
+	if len(c.Command) > 0 && c.Command[0] == "--" {
+		c.Command = c.Command[1:]
+	}
+	switch {
+	case len(c.Command) == 0 && c.Dir == "" && c.StaticDir == "" && c.CgiDir == "":
+		return nil, errors.New("no command given: usage is wsbridge [flags] COMMAND [ARGS...] (or --dir=DIR, or only --staticdir/--cgidir)")
+	case c.Port < 0 || c.Port > 65535:
+		return nil, fmt.Errorf("--port=%d: not a port number (0-65535)", c.Port)
+	case c.MaxFrameSize < 0:
+		return nil, fmt.Errorf("--maxframesize=%d: must be 0 (unlimited) or more", c.MaxFrameSize)
+	case c.MaxForks < 0:
+		return nil, fmt.Errorf("--maxforks=%d: must be 0 (unlimited) or more", c.MaxForks)
+	case c.CloseMs < 0:
+		return nil, fmt.Errorf("--closems=%d: must be 0 or more", c.CloseMs)
+	case c.PingMs < 0:
+		return nil, fmt.Errorf("--pingms=%d: must be 0 (off) or more", c.PingMs)
+	case c.PassStderr && c.Binary:
+		return nil, errors.New("--passstderr cannot be combined with --binary: stderr lines are sent as JSON text")
+	}
+	cfg := &server.Config{
+		Version:       version,
+		Command:       c.Command,
+		Log:           log,
+		LogLevel:      c.LogLevel,
+		LogFormat:     c.LogFormat,
+		Binary:        c.Binary,
+		PassStderr:    c.PassStderr,
+		MaxFrameSize:  c.MaxFrameSize,
+		MaxForks:      c.MaxForks,
+		CloseGrace:    time.Duration(c.CloseMs) * time.Millisecond,
+		PingInterval:  time.Duration(c.PingMs) * time.Millisecond,
+		PassEnv:       strings.Split(c.PassEnv, ","),
+		ReverseLookup: c.ReverseLookup,
+		Port:          c.Port,
+		Addresses:     c.Address,
+		SSL:           c.SSL,
+		Flags:         flagValues(k),
+	}
+	if err := c.validateHTTP(cfg); err != nil {
+		return nil, err
+	}
+	if err := c.validateTerminal(cfg); err != nil {
+		return nil, err
+	}
+	if err := c.validateBroadcast(cfg); err != nil {
+		return nil, err
+	}
+	if err := c.validateService(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// validateService checks the service flags and fills in cfg's part.
+func (c *cli) validateService(cfg *server.Config) error {
+	if c.ShutdownTimeout <= 0 {
+		return fmt.Errorf("--shutdown-timeout=%s: must be more than 0", c.ShutdownTimeout)
+	}
+	if c.MetricsAddress != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddress); err != nil || port == "" {
+			return fmt.Errorf("--metrics-address=%q: want HOST:PORT, such as 127.0.0.1:9180", c.MetricsAddress)
+		}
+	}
+	proxies, err := server.ParseTrustedProxies(c.TrustedProxy)
+	if err != nil {
+		return err
+	}
+	cfg.ShutdownTimeout, cfg.MetricsAddress, cfg.TrustedProxies = c.ShutdownTimeout, c.MetricsAddress, proxies
+	return nil
+}
+
+// flagValues maps each flag's name to its value in the parsed model.
+func flagValues(k *kong.Kong) map[string]any {
+	out := map[string]any{}
+	for _, f := range k.Model.Flags {
+		if !inFile(f) || !f.Target.IsValid() {
+			continue
+		}
+		out[f.Name] = f.Target.Interface()
+	}
+	return out
+}

@@ -1,0 +1,149 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/wsbridge/wsbridge"
+
+// kinds are the session kinds: below the gate, beside each other.
+var kinds = []string{"bridge/pipe", "bridge/terminal", "bridge/broadcast"}
+
+// allowedImports lists, per package of ours (module-relative; "" is the
+// root, main), the packages of ours it may import: only downwards, in the
+// order main > bridge/server > static, man > bridge (the gate) >
+// bridge/session > the kinds > bridge/internal/... > process. No kind
+// imports another kind, and the gate imports no kind: only the server wires
+// kinds into the gate. A name ending in "/" stands for every package under
+// it. Packages listed here that do not exist (yet) change nothing.
+var allowedImports = map[string][]string{
+	"":                 append([]string{"bridge/server", "static", "man", "bridge", "bridge/session", "bridge/internal/", "process"}, kinds...),
+	"bridge/server":    append([]string{"static", "man", "bridge", "bridge/session", "bridge/internal/", "process"}, kinds...),
+	"static":           {"bridge", "bridge/session", "bridge/internal/", "process"},
+	"man":              {"bridge", "bridge/session", "bridge/internal/", "process"},
+	"bridge":           {"bridge/session", "bridge/internal/", "process"},
+	"bridge/session":   {"bridge/internal/", "process"},
+	"bridge/pipe":      {"bridge/session", "bridge/internal/", "process"},
+	"bridge/terminal":  {"bridge/session", "bridge/internal/", "process"},
+	"bridge/broadcast": {"bridge/session", "bridge/internal/", "process"},
+	"bridge/internal/": {"process"},
+	"process":          {},
+}
+
+// matches reports whether the package p is what the rule's name means.
+func matches(name, p string) bool {
+	return p == name || (strings.HasSuffix(name, "/") && strings.HasPrefix(p, name))
+}
+
+// checkImport returns why the edge from → to (module-relative) is not
+// allowed, or "".
+func checkImport(from, to string) string {
+	for name, may := range allowedImports {
+		if !matches(name, from) {
+			continue
+		}
+		if slices.ContainsFunc(may, func(m string) bool { return matches(m, to) }) {
+			return ""
+		}
+		return fmt.Sprintf("%s imports %s: not allowed (imports go down only; see allowedImports)", show(from), show(to))
+	}
+	return fmt.Sprintf("%s imports %s: %s has no rule; add it to allowedImports at its rank", show(from), show(to), show(from))
+}
+
+func show(p string) string {
+	if p == "" {
+		return "main (the root)"
+	}
+	return p
+}
+
+// TestImportDirection fails on an upward or sideways import among the
+// module's packages, naming the edge.
+func TestImportDirection(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	edges := 0
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		from, ok := relative(fields[0])
+		if !ok {
+			continue
+		}
+		for _, imp := range fields[1:] {
+			to, ok := relative(imp)
+			if !ok {
+				continue
+			}
+			edges++
+			if why := checkImport(from, to); why != "" {
+				t.Error(why)
+			}
+		}
+	}
+	if edges == 0 {
+		t.Fatalf("go list found no import among our packages:\n%s", out)
+	}
+}
+
+// relative is p without the module path, and whether p is ours.
+func relative(p string) (string, bool) {
+	if p == module {
+		return "", true
+	}
+	rest, ok := strings.CutPrefix(p, module+"/")
+	return rest, ok
+}
+
+// TestImportRules checks the rules themselves on edges that do and do not
+// exist yet.
+func TestImportRules(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		from, to string
+		ok       bool
+	}{
+		{"", "bridge/server", true},
+		{"bridge/server", "bridge", true},
+		{"bridge/server", "bridge/terminal", true},
+		{"bridge/server", "static", true},
+		{"static", "bridge", true},
+		{"bridge", "bridge/session", true},
+		{"bridge/pipe", "bridge/session", true},
+		{"bridge/terminal", "bridge/internal/frame", true},
+		{"bridge/internal/frame", "process", true},
+		{"bridge", "bridge/server", false},
+		{"bridge", "bridge/pipe", false},
+		{"bridge", "bridge/broadcast", false},
+		{"bridge/pipe", "bridge/terminal", false},
+		{"bridge/broadcast", "bridge/pipe", false},
+		{"bridge/session", "bridge", false},
+		{"bridge/internal/frame", "bridge/session", false},
+		{"bridge/internal/frame", "bridge/internal/other", false},
+		{"static", "man", false},
+		{"man", "bridge/server", false},
+		{"process", "bridge", false},
+		{"bridge/server", "", false},
+		{"bridge/unknown", "process", false},
+	} {
+		why := checkImport(tt.from, tt.to)
+		if (why == "") != tt.ok {
+			t.Errorf("%q → %q: allowed %v, want %v (%s)", tt.from, tt.to, why == "", tt.ok, why)
+		}
+		if why != "" && !strings.Contains(why, show(tt.to)) {
+			t.Errorf("%q → %q: message %q does not name the edge", tt.from, tt.to, why)
+		}
+	}
+}
