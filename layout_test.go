@@ -32,8 +32,10 @@ var allowedImports = map[string][]string{
 	"bridge/pipe":      {"bridge/session", "bridge/internal/", "process"},
 	"bridge/terminal":  {"bridge/session", "bridge/internal/", "process"},
 	"bridge/broadcast": {"bridge/session", "bridge/internal/", "process"},
-	"bridge/internal/": {"process"},
-	"process":          {},
+	// frameguard checks client frames with frame's UTF-8 check.
+	"bridge/internal/frameguard": {"bridge/internal/frame", "process"},
+	"bridge/internal/":           {"process"},
+	"process":                    {},
 }
 
 // matches reports whether the package p is what the rule's name means.

@@ -22,10 +22,21 @@ The server is shutting down (reason \fB"server shutting down"\fR).
 The client sent a binary message in text mode.
 .TP
 .B 1007
-The client sent a text message that is not valid UTF\-8.
+The client sent a text message (also with \fB\-\-binary\fR) or a close
+reason that is not valid UTF\-8; sent as soon as the bad bytes arrive.
 .TP
 .B 1009
 The client sent a message larger than \fB\-\-maxframesize\fR.
+.TP
+.B 1002
+The client broke the protocol: reserved bits, an unknown opcode, a
+fragmented or over\-long control frame, a continuation with no message, an
+unmasked frame, or a close code a peer may not send.
+.PP
+After 1002, 1003, 1007 or 1009 the client is no longer read and the
+program's stdin is closed; what the program writes in answer to the messages
+it already had is sent before the close, which goes out at the latest after
+the first wait of the kill sequence.
 .PP
 Some requests are refused before the upgrade, and no program is started:
 .TP
@@ -263,7 +274,7 @@ counted when a session ends
 .BR wsbridge_child_exits_total { close_code }
 sessions ended, by the close code the server sent: 1000 (exit status 0), 4xxx
 (exit status 1\(en255), 1011 (killed by a signal), 1001 (server shutting
-down), or the protocol error that ended the session first (1003, 1007, 1009)
+down), or the protocol error that ended the session first (1002, 1003, 1007, 1009)
 .TP
 .B wsbridge_spawn_failures_total
 programs that could not be started
