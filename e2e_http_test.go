@@ -132,23 +132,26 @@ func TestHTTPStatic(t *testing.T) {
 	www, cgi := makeSite(t)
 	s := startServer(t, "--staticdir="+www, "--cgidir="+cgi, "cat")
 	tests := []struct {
-		path   string
-		header http.Header
-		status int
-		body   string
-		ctype  string
+		path     string
+		header   http.Header
+		status   int
+		body     string
+		ctype    string
+		location string
 	}{
 		{path: "/", status: 200, body: "<h1>home</h1>\n", ctype: "text/html"},
 		{path: "/app.js", status: 200, body: "console.log('hi')\n", ctype: "text/javascript"},
 		{path: "/docs/", status: 200, body: "<p>docs</p>\n"},
 		{path: "/docs", status: 301},
 		{path: "/big.txt", header: http.Header{"Range": {"bytes=5-9"}}, status: 206, body: "56789"},
-		{path: "/nolist/", status: 426}, // no listing; the command answers
-		{path: "/.env", status: 426},
-		{path: "/.git/config", status: 426},
-		{path: "/out.txt", status: 426},
-		{path: "/%2e%2e/outside.txt", status: 426},
-		{path: "/cgi-bin/hello.cgi", status: 426}, // never the source
+		// Misses are 404 beside files, as in websocketd, though the
+		// command answers an upgrade on every path.
+		{path: "/nolist/", status: 404}, // no listing
+		{path: "/.env", status: 404},
+		{path: "/.git/config", status: 404},
+		{path: "/out.txt", status: 404},
+		{path: "/%2e%2e/outside.txt", status: 404},
+		{path: "/cgi-bin/hello.cgi", status: 404}, // never the source
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -162,6 +165,9 @@ func TestHTTPStatic(t *testing.T) {
 			}
 			if !strings.HasPrefix(res.Header.Get("Content-Type"), tt.ctype) {
 				t.Errorf("Content-Type %q, want %q", res.Header.Get("Content-Type"), tt.ctype)
+			}
+			if tt.location != "" && res.Header.Get("Location") != tt.location {
+				t.Errorf("Location %q, want %q", res.Header.Get("Location"), tt.location)
 			}
 			if strings.Contains(body, "SECRET") || strings.Contains(body, "outside") || strings.Contains(body, "printf") {
 				t.Errorf("leaked: %q", body)
@@ -973,4 +979,100 @@ func TestHTTPRedirPort(t *testing.T) {
 	}
 	// The TLS port itself still serves.
 	expectEcho(t, dialOpts(t, s.URL("/"), wssOpts(&tls.Config{RootCAs: srv.pool()})), "tls")
+}
+
+// --- websocketd compatibility of plain HTTP next to endpoints (issue 9) ---
+
+// compatSite makes the folders of the websocketd-compatibility tests: pages
+// with links to them, absolute and relative, inside and outside the folder;
+// a CGI folder beside the pages and one nested in them; and a --dir of
+// endpoints next to both.
+func compatSite(t *testing.T) (top string) {
+	t.Helper()
+	top = t.TempDir()
+	www := filepath.Join(top, "www")
+	writeFile(t, filepath.Join(www, "hello.html"), "<p>hello</p>\n", 0o644)
+	writeFile(t, filepath.Join(www, "public.html"), "public\n", 0o644)
+	writeFile(t, filepath.Join(www, "docs", "index.html"), "docs\n", 0o644)
+	writeFile(t, filepath.Join(www, "sub", "a.html"), "a\n", 0o644)
+	writeFile(t, filepath.Join(www, ".env"), "SECRET=1\n", 0o644)
+	writeScript(t, filepath.Join(www, "cgi-bin", "run.cgi"), "printf 'Content-Type: text/plain\\r\\n\\r\\nran\\n'\n")
+	writeFile(t, filepath.Join(top, "outside.txt"), "outside\n", 0o644)
+	writeScript(t, filepath.Join(top, "cgi", "hello.sh"), "printf 'Content-Type: text/plain\\r\\n\\r\\n'\necho \"hello from $SCRIPT_NAME\"\n")
+	writeScript(t, filepath.Join(top, "cgi", "post.sh"), "printf 'Status: 201 Created\\r\\nContent-Type: text/plain\\r\\n\\r\\n'\ncat\n")
+	writeScript(t, filepath.Join(www, "tool.sh"), "exec cat\n")
+	writeScript(t, filepath.Join(top, "ws", "chat.sh"), "exec cat\n")
+	writeScript(t, filepath.Join(top, "ws", "env.sh"), "env\n")
+	for link, target := range map[string]string{
+		"www/inside.html":      filepath.Join(www, "public.html"), // absolute, inside
+		"www/relative.html":    "public.html",
+		"www/docs-abs":         filepath.Join(www, "docs"),
+		"www/outside.html":     filepath.Join(top, "outside.txt"), // absolute, outside
+		"www/outside-rel.html": "../outside.txt",
+		"www/env.txt":          filepath.Join(www, ".env"),               // a dotfile by another name
+		"www/source.txt":       filepath.Join(www, "cgi-bin", "run.cgi"), // a script's source
+		"www/loop.html":        filepath.Join(www, "loop.html"),          // never resolves
+		"www/up":               top,                                      // the folder above
+		"www/self":             www,                                      // the folder itself
+		"ws/linked.sh":         filepath.Join(top, "ws", "chat.sh"),      // an endpoint, absolutely
+		"www/tool-link.txt":    filepath.Join(www, "tool.sh"),            // an endpoint's source
+		"www/chat-source.txt":  filepath.Join(top, "ws", "chat.sh"),      // outside www anyway
+		"www/sub/back.html":    filepath.Join(www, "hello.html"),         // absolute, from a subfolder
+		"www/sub/rel-up.html":  "../public.html",                         // relative, from a subfolder
+		"www/sub/escape.html":  "../../outside.txt",                      // relative, out
+		"www/sub/abs-dir":      filepath.Join(www, "sub"),                // a folder linking to itself
+		"www/index-link":       filepath.Join(www, "docs"),               // folder whose index is served
+		"www/docs/home.html":   filepath.Join(www, "hello.html"),         // link in a linked folder
+		"www/docs/index2.html": "../hello.html",                          // relative, inside
+	} {
+		if err := os.Symlink(target, filepath.Join(top, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return top
+}
+
+// TestHTTPMissIs404: with --staticdir or --cgidir next to a COMMAND, a plain
+// GET that no file or script answers is 404, as in websocketd, not the
+// command's 426; the upgrade still reaches the command on every path. With
+// the command alone, 426 stays: it is all there is.
+func TestHTTPMissIs404(t *testing.T) {
+	t.Parallel()
+	top := compatSite(t)
+	www, cgi := filepath.Join(top, "www"), filepath.Join(top, "cgi")
+	for _, tt := range []struct {
+		name   string
+		args   []string
+		path   string
+		status int
+	}{
+		{"static", []string{"--staticdir=" + www, "cat"}, "/nonexistent.html", 404},
+		{"static, hidden", []string{"--staticdir=" + www, "cat"}, "/.env", 404},
+		{"static, folder without index", []string{"--staticdir=" + www, "cat"}, "/sub/", 404},
+		{"static and cgi", []string{"--staticdir=" + www, "--cgidir=" + cgi, "cat"}, "/nonexistent.html", 404},
+		{"cgi", []string{"--cgidir=" + cgi, "cat"}, "/nonexistent.html", 404},
+		{"cgi, a page", []string{"--cgidir=" + cgi, "cat"}, "/hello.html", 404},
+		{"command alone", []string{"cat"}, "/nonexistent.html", 426},
+		{"dir and static, a script", []string{"--staticdir=" + www, "--dir=" + filepath.Join(top, "ws")}, "/chat.sh", 426},
+		{"dir and static, a miss", []string{"--staticdir=" + www, "--dir=" + filepath.Join(top, "ws")}, "/nonexistent.html", 404},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := startServer(t, tt.args...)
+			res, body := httpRequest(t, nil, "GET", s.HTTPURL(tt.path), nil)
+			if res.StatusCode != tt.status {
+				t.Fatalf("GET %s: %d %q, want %d", tt.path, res.StatusCode, body, tt.status)
+			}
+			if strings.Contains(body, "SECRET") {
+				t.Errorf("leaked: %q", body)
+			}
+			// Where an upgrade would have worked, the 404 says so.
+			if res.Header.Get("Upgrade") != "websocket" && tt.args[len(tt.args)-1] == "cat" {
+				t.Errorf("GET %s: no Upgrade: websocket hint: %v", tt.path, res.Header)
+			}
+			if tt.args[len(tt.args)-1] == "cat" {
+				expectEcho(t, dialOpts(t, s.URL(tt.path), nil), "still an endpoint")
+			}
+		})
+	}
 }

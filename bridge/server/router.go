@@ -19,15 +19,22 @@ import (
 type router struct {
 	ws         http.Handler
 	isEndpoint func(*http.Request) bool
-	console    http.Handler // nil without --devconsole
-	plain      http.Handler // CGI, then static files, then fallback
-	log        *slog.Logger
+	// everyPath: a single COMMAND is the endpoint of every path, so a 426
+	// on a plain request says nothing about the path itself.
+	everyPath bool
+	// files: a file server or a CGI folder answers plain requests (set by
+	// newWeb), so with everyPath a plain request they miss is a 404.
+	files   bool
+	console http.Handler // nil without --devconsole
+	plain   http.Handler // CGI, then static files, then fallback
+	log     *slog.Logger
 }
 
 // newRouter routes to ws, console (nil: none) and, for other plain
 // requests, to the fallback; set plain to a chain ending in rt.fallback.
+// A nil resolve means that one command answers every path.
 func newRouter(ws http.Handler, resolve func(*http.Request) (session.Endpoint, error), console http.Handler, log *slog.Logger) *router {
-	rt := &router{ws: ws, console: console, log: log, isEndpoint: func(*http.Request) bool { return true }}
+	rt := &router{ws: ws, console: console, log: log, isEndpoint: func(*http.Request) bool { return true }, everyPath: resolve == nil}
 	if resolve != nil {
 		rt.isEndpoint = func(r *http.Request) bool {
 			_, err := resolve(r)
@@ -55,13 +62,21 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // fallback ends the chain: the bridge handler answers a plain request on an
-// endpoint with 426 Upgrade Required; anything else does not exist.
+// endpoint with 426 Upgrade Required; anything else does not exist. Where
+// files or scripts are served next to a COMMAND, whose endpoint is every
+// path, a miss is a 404 as in websocketd (a 426 would hide every missing
+// page), with the Upgrade header telling that the path takes a WebSocket.
 func (rt *router) fallback(w http.ResponseWriter, r *http.Request) {
-	if rt.isEndpoint(r) {
-		rt.ws.ServeHTTP(w, r)
+	if !rt.isEndpoint(r) {
+		http.NotFound(w, r)
 		return
 	}
-	http.NotFound(w, r)
+	if rt.everyPath && rt.files {
+		w.Header().Set("Upgrade", "websocket")
+		http.NotFound(w, r)
+		return
+	}
+	rt.ws.ServeHTTP(w, r)
 }
 
 // statusWriter records the status and size of a plain HTTP response for the

@@ -2,10 +2,14 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // TestRedirectTo: a plain request on --redirport's port goes to the same
@@ -43,5 +47,62 @@ func TestRedirectTo(t *testing.T) {
 	redirectTo("http", 9000, 8080, next).ServeHTTP(rec, r)
 	if rec.Code != 299 {
 		t.Errorf("main port: %d, want the next handler's 299", rec.Code)
+	}
+}
+
+// routerUnderTest is a router whose session handler answers plain requests
+// with 426, as the bridge handler does, and upgrades with 299 and the path
+// it saw.
+func routerUnderTest(resolve func(*http.Request) (session.Endpoint, error)) *router {
+	ws := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !bridge.IsUpgrade(r) {
+			w.Header().Set("Upgrade", "websocket")
+			w.WriteHeader(http.StatusUpgradeRequired)
+			return
+		}
+		w.Header().Set("X-Path", r.URL.Path)
+		w.WriteHeader(299)
+	})
+	return newRouter(ws, resolve, nil, slog.New(slog.DiscardHandler))
+}
+
+func upgradeRequest(method, target string) *http.Request {
+	r := httptest.NewRequest(method, target, nil)
+	r.Header.Set("Connection", "Upgrade")
+	r.Header.Set("Upgrade", "websocket")
+	return r
+}
+
+// TestRouterFallback: what a plain request nothing else answered gets.
+func TestRouterFallback(t *testing.T) {
+	t.Parallel()
+	dir := func(r *http.Request) (session.Endpoint, error) {
+		if r.URL.Path == "/chat.sh" {
+			return session.Endpoint{}, nil
+		}
+		return session.Endpoint{}, session.ErrNoEndpoint
+	}
+	for _, tt := range []struct {
+		name    string
+		resolve func(*http.Request) (session.Endpoint, error)
+		files   bool
+		path    string
+		code    int
+		hint    bool
+	}{
+		{"command alone", nil, false, "/missing.html", 426, true},
+		{"command beside files", nil, true, "/missing.html", 404, true},
+		{"dir, a script", dir, false, "/chat.sh", 426, true},
+		{"dir beside files, a script", dir, true, "/chat.sh", 426, true},
+		{"dir beside files, a miss", dir, true, "/missing.html", 404, false},
+		{"dir, a miss", dir, false, "/missing.html", 404, false},
+	} {
+		rt := routerUnderTest(tt.resolve)
+		rt.files = tt.files
+		rec := httptest.NewRecorder()
+		rt.ServeHTTP(rec, httptest.NewRequest("GET", tt.path, nil))
+		if rec.Code != tt.code || (rec.Header().Get("Upgrade") == "websocket") != tt.hint {
+			t.Errorf("%s: GET %s: %d Upgrade %q, want %d (hint %v)", tt.name, tt.path, rec.Code, rec.Header().Get("Upgrade"), tt.code, tt.hint)
+		}
 	}
 }
