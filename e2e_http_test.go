@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -150,8 +151,9 @@ func TestHTTPStatic(t *testing.T) {
 		{path: "/.env", status: 404},
 		{path: "/.git/config", status: 404},
 		{path: "/out.txt", status: 404},
-		{path: "/%2e%2e/outside.txt", status: 404},
-		{path: "/cgi-bin/hello.cgi", status: 404}, // never the source
+		{path: "/%2e%2e/outside.txt", status: 301, location: "/outside.txt"}, // the clean path...
+		{path: "/outside.txt", status: 404},                                  // ...is inside, and missing
+		{path: "/cgi-bin/hello.cgi", status: 404},                            // never the source
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -169,7 +171,9 @@ func TestHTTPStatic(t *testing.T) {
 			if tt.location != "" && res.Header.Get("Location") != tt.location {
 				t.Errorf("Location %q, want %q", res.Header.Get("Location"), tt.location)
 			}
-			if strings.Contains(body, "SECRET") || strings.Contains(body, "outside") || strings.Contains(body, "printf") {
+			// "outside\n" is the file's content; a redirect's body names
+			// the clean path, /outside.txt.
+			if strings.Contains(body, "SECRET") || strings.Contains(body, "outside\n") || strings.Contains(body, "printf") {
 				t.Errorf("leaked: %q", body)
 			}
 			if tt.status == 200 && (res.Header.Get("ETag") == "" || res.Header.Get("Last-Modified") == "") {
@@ -367,6 +371,14 @@ func TestHTTPDirRefusals(t *testing.T) {
 				t.Errorf("upgrade on %s: %d, want 404", path, got)
 			}
 			res, _ := httpRequest(t, nil, "GET", s.HTTPURL(path), nil)
+			// An unclean path is redirected to the clean one first (as
+			// websocketd does): that one is inside the folder, and missing.
+			if loc := res.Header.Get("Location"); res.StatusCode == http.StatusMovedPermanently && strings.Contains(path, "outside.sh") {
+				if loc != "/outside.sh" {
+					t.Errorf("GET %s: redirected to %q, want /outside.sh", path, loc)
+				}
+				res, _ = httpRequest(t, nil, "GET", s.HTTPURL(loc), nil)
+			}
 			if res.StatusCode != http.StatusNotFound {
 				t.Errorf("GET %s: %d, want 404", path, res.StatusCode)
 			}
@@ -1032,6 +1044,34 @@ func compatSite(t *testing.T) (top string) {
 	return top
 }
 
+// rawRequest sends one request over a fresh TCP connection exactly as
+// written (no client cleans the path) and returns the status and Location;
+// with upgrade it is a WebSocket handshake.
+func rawRequest(t testing.TB, addr, method, path string, upgrade bool) (int, string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(testTimeout))
+	req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: %s\r\n", method, path, addr)
+	if upgrade {
+		req += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+	} else {
+		req += "Connection: close\r\nContent-Length: 0\r\n"
+	}
+	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	res.Body.Close()
+	return res.StatusCode, res.Header.Get("Location")
+}
+
 // TestHTTPMissIs404: with --staticdir or --cgidir next to a COMMAND, a plain
 // GET that no file or script answers is 404, as in websocketd, not the
 // command's 426; the upgrade still reaches the command on every path. With
@@ -1074,5 +1114,74 @@ func TestHTTPMissIs404(t *testing.T) {
 				expectEcho(t, dialOpts(t, s.URL(tt.path), nil), "still an endpoint")
 			}
 		})
+	}
+}
+
+// TestHTTPUncleanPath: a plain request on a path that is not clean ("..",
+// ".", "//") is redirected to the clean path, query kept, as net/http's
+// ServeMux does in websocketd; nothing outside the folder is ever served.
+// An upgrade on such a path is served as the clean path would be: the
+// endpoint a client following websocketd's redirect would reach.
+func TestHTTPUncleanPath(t *testing.T) {
+	t.Parallel()
+	top := compatSite(t)
+	www, cgi, ws := filepath.Join(top, "www"), filepath.Join(top, "cgi"), filepath.Join(top, "ws")
+	s := startServer(t, "--staticdir="+www, "--cgidir="+cgi, "cat")
+	for _, tt := range []struct {
+		method, path string
+		status       int
+		location     string
+	}{
+		{"GET", "/sub/../hello.sh", 301, "/hello.sh"},
+		{"GET", "/sub/../hello.html?a=b&c=%2F", 301, "/hello.html?a=b&c=%2F"},
+		{"HEAD", "/./hello.html", 301, "/hello.html"},
+		{"GET", "//hello.html", 301, "/hello.html"},
+		{"GET", "/docs/./", 301, "/docs/"},
+		{"GET", "/docs/..", 301, "/"},
+		{"GET", "/%2e%2e/outside.txt", 301, "/outside.txt"},
+		{"GET", "/sub/%2E%2E/%2e%2e/outside.txt", 301, "/outside.txt"},
+		{"GET", "/../../etc/passwd", 301, "/etc/passwd"},
+		{"GET", "/a/..%2f..%2fhello.html", 301, "/hello.html"},
+		{"GET", "/x/..//evil.example/", 301, "/evil.example/"},
+		{"GET", `/x/../\evil.example`, 301, "/%5Cevil.example"},
+		{"POST", "/sub/../post.sh", 308, "/post.sh"},
+		{"GET", "/hello.sh", 200, ""},
+		{"GET", "/hello.html", 200, ""},
+	} {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			t.Parallel()
+			status, location := rawRequest(t, s.addr, tt.method, tt.path, false)
+			if status != tt.status || location != tt.location {
+				t.Errorf("%s %s: %d %q, want %d %q", tt.method, tt.path, status, location, tt.status, tt.location)
+			}
+		})
+	}
+	// Following the redirect runs the script, and never leaves the folder.
+	res, body := httpRequest(t, nil, "GET", s.HTTPURL("/hello.sh"), nil)
+	if res.StatusCode != 200 || body != "hello from /hello.sh\n" {
+		t.Errorf("GET /hello.sh: %d %q", res.StatusCode, body)
+	}
+	if res, body := httpRequest(t, nil, "GET", s.HTTPURL("/outside.txt"), nil); res.StatusCode != 404 || strings.Contains(body, "outside") {
+		t.Errorf("GET /outside.txt: %d %q", res.StatusCode, body)
+	}
+
+	// Upgrades: the clean path's endpoint, nothing outside --dir.
+	d := startServer(t, "--dir="+ws)
+	env := readEnv(t, dialOpts(t, d.URL("/sub/../env.sh/room?x=1"), nil))
+	if env["SCRIPT_NAME"] != "/env.sh" || env["PATH_INFO"] != "/room" || env["QUERY_STRING"] != "x=1" {
+		t.Errorf("upgrade on /sub/../env.sh/room: SCRIPT_NAME=%q PATH_INFO=%q QUERY_STRING=%q", env["SCRIPT_NAME"], env["PATH_INFO"], env["QUERY_STRING"])
+	}
+	for _, path := range []string{"/../outside.txt", "/%2e%2e/ws/chat.sh", "/x/../../ws/chat.sh"} {
+		if status, _ := rawRequest(t, d.addr, "GET", path, true); status != 404 {
+			t.Errorf("upgrade on %s: %d, want 404", path, status)
+		}
+	}
+	if status, _ := rawRequest(t, d.addr, "GET", "//chat.sh", true); status != 101 {
+		t.Errorf("upgrade on //chat.sh: %d, want 101", status)
+	}
+	// With a COMMAND every path is the endpoint; PATH_INFO is the clean path.
+	c := startServer(t, "env")
+	if env := readEnv(t, dialOpts(t, c.URL("/a/../b//c"), nil)); env["PATH_INFO"] != "/b/c" {
+		t.Errorf("upgrade on /a/../b//c: PATH_INFO=%q, want /b/c", env["PATH_INFO"])
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge"
@@ -16,6 +18,12 @@ import (
 // WebSocket upgrade goes to the session handler; otherwise the dev console
 // (a GET on an endpoint), then a CGI script, then a static file, and at last
 // 426 on an endpoint (it speaks WebSocket only) or 404.
+//
+// Before any of that, a path that is not clean (".", "..", "//") is dealt
+// with as websocketd's ServeMux does: a plain request is redirected to the
+// clean path. An upgrade is served as the clean path instead: websocketd
+// redirects it too, but browsers and most WebSocket clients do not follow a
+// redirect, and those that do would reach that same endpoint.
 type router struct {
 	ws         http.Handler
 	isEndpoint func(*http.Request) bool
@@ -46,15 +54,23 @@ func newRouter(ws http.Handler, resolve func(*http.Request) (session.Endpoint, e
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	clean, unclean := cleanRequestPath(r)
 	if bridge.IsUpgrade(r) {
+		if unclean {
+			rt.log.Log(r.Context(), session.LevelDebug, "upgrade on an unclean path, served as the clean one", "remote", r.RemoteAddr, "path", r.URL.Path, "clean", clean)
+			r = withPath(r, clean)
+		}
 		rt.ws.ServeHTTP(w, r)
 		return
 	}
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
-	if rt.console != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && rt.isEndpoint(r) {
+	switch {
+	case unclean:
+		redirectClean(sw, r, clean)
+	case rt.console != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && rt.isEndpoint(r):
 		rt.console.ServeHTTP(sw, r)
-	} else {
+	default:
 		rt.plain.ServeHTTP(sw, r)
 	}
 	rt.log.Log(r.Context(), session.LevelAccess, "http", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
@@ -77,6 +93,41 @@ func (rt *router) fallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.ws.ServeHTTP(w, r)
+}
+
+// cleanRequestPath returns r's clean path and whether r's path differs
+// from it. A path that is not absolute (CONNECT's, "*") is left alone.
+func cleanRequestPath(r *http.Request) (string, bool) {
+	if r.Method == http.MethodConnect || !strings.HasPrefix(r.URL.Path, "/") {
+		return r.URL.Path, false
+	}
+	clean := bridge.CleanPath(r.URL.Path)
+	return clean, clean != r.URL.Path
+}
+
+// redirectClean redirects a plain request to the clean path, query kept:
+// 301 for GET and HEAD as net/http does, 308 for other methods, which keeps
+// the method and body (a POST to a CGI script). The Location is
+// path-absolute and escaped, so it cannot name another host ("//host",
+// "/\host").
+func redirectClean(w http.ResponseWriter, r *http.Request, clean string) {
+	code := http.StatusMovedPermanently
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		code = http.StatusPermanentRedirect
+	}
+	target := &url.URL{Path: clean, RawQuery: r.URL.RawQuery}
+	http.Redirect(w, r, target.String(), code)
+}
+
+// withPath is r for another URL path; the request line (REQUEST_URI) stays
+// what the client sent.
+func withPath(r *http.Request, p string) *http.Request {
+	r2 := new(http.Request)
+	*r2 = *r
+	u := *r.URL
+	u.Path, u.RawPath = p, ""
+	r2.URL = &u
+	return r2
 }
 
 // statusWriter records the status and size of a plain HTTP response for the

@@ -73,6 +73,42 @@ func upgradeRequest(method, target string) *http.Request {
 	return r
 }
 
+// TestRouterUncleanPath: a plain request on an unclean path is redirected
+// to the clean one, query kept, 308 where the method must be kept; an
+// upgrade reaches the session handler with the clean path.
+func TestRouterUncleanPath(t *testing.T) {
+	t.Parallel()
+	rt := routerUnderTest(nil)
+	for _, tt := range []struct {
+		method, target string
+		upgrade        bool
+		code           int
+		location, path string
+	}{
+		{method: "GET", target: "/sub/../hello.sh", code: 301, location: "/hello.sh"},
+		{method: "HEAD", target: "//a//b/?x=1&y=%2F", code: 301, location: "/a/b/?x=1&y=%2F"},
+		{method: "POST", target: "/sub/../post.cgi", code: 308, location: "/post.cgi"},
+		{method: "GET", target: "/%2e%2e/%2e%2e/etc/passwd", code: 301, location: "/etc/passwd"},
+		{method: "GET", target: "/x/../%5Cevil.example", code: 301, location: "/%5Cevil.example"},
+		{method: "GET", target: "/x/..//evil.example", code: 301, location: "/evil.example"},
+		{method: "GET", target: "/clean", code: 426},
+		{method: "GET", target: "/sub/../chat", upgrade: true, code: 299, path: "/chat"},
+		{method: "GET", target: "//chat/./room/", upgrade: true, code: 299, path: "/chat/room/"},
+		{method: "GET", target: "/chat", upgrade: true, code: 299, path: "/chat"},
+	} {
+		r := httptest.NewRequest(tt.method, tt.target, nil)
+		if tt.upgrade {
+			r = upgradeRequest(tt.method, tt.target)
+		}
+		rec := httptest.NewRecorder()
+		rt.ServeHTTP(rec, r)
+		if rec.Code != tt.code || rec.Header().Get("Location") != tt.location || rec.Header().Get("X-Path") != tt.path {
+			t.Errorf("%s %s (upgrade %v): %d Location %q path %q, want %d %q %q", tt.method, tt.target, tt.upgrade,
+				rec.Code, rec.Header().Get("Location"), rec.Header().Get("X-Path"), tt.code, tt.location, tt.path)
+		}
+	}
+}
+
 // TestRouterFallback: what a plain request nothing else answered gets.
 func TestRouterFallback(t *testing.T) {
 	t.Parallel()
