@@ -1117,6 +1117,62 @@ func TestHTTPMissIs404(t *testing.T) {
 	}
 }
 
+// TestHTTPStaticAbsoluteSymlinks: a link in --staticdir is followed when
+// its target, absolute or relative, lies inside the folder; every target
+// outside it stays refused, and so do dotfiles and scripts reached through a
+// link.
+func TestHTTPStaticAbsoluteSymlinks(t *testing.T) {
+	t.Parallel()
+	top := compatSite(t)
+	www := filepath.Join(top, "www")
+	s := startServer(t, "--staticdir="+www, "--cgidir="+filepath.Join(www, "cgi-bin"), "--dir="+www)
+	for _, tt := range []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/inside.html", 200, "public\n"},
+		{"/relative.html", 200, "public\n"},
+		{"/docs-abs/", 200, "docs\n"},
+		{"/docs-abs/home.html", 200, "<p>hello</p>\n"},
+		{"/index-link/", 200, "docs\n"},
+		{"/docs/home.html", 200, "<p>hello</p>\n"},
+		{"/docs/index2.html", 200, "<p>hello</p>\n"},
+		{"/sub/back.html", 200, "<p>hello</p>\n"},
+		{"/sub/rel-up.html", 200, "public\n"},
+		{"/sub/abs-dir/a.html", 200, "a\n"},
+		{"/self/hello.html", 200, "<p>hello</p>\n"},
+		{"/outside.html", 404, ""},
+		{"/outside-rel.html", 404, ""},
+		{"/sub/escape.html", 404, ""},
+		{"/up/outside.txt", 404, ""},
+		{"/up/www/hello.html", 404, ""},
+		{"/chat-source.txt", 404, ""},
+		{"/env.txt", 404, ""},
+		{"/self/.env", 404, ""},
+		{"/source.txt", 404, ""},
+		{"/loop.html", 404, ""},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			t.Parallel()
+			res, body := httpRequest(t, nil, "GET", s.HTTPURL(tt.path), nil)
+			if res.StatusCode != tt.status || (tt.body != "" && body != tt.body) {
+				t.Errorf("GET %s: %d %q, want %d %q", tt.path, res.StatusCode, body, tt.status, tt.body)
+			}
+			for _, leak := range []string{"outside", "SECRET", "printf", "exec cat"} {
+				if strings.Contains(body, leak) {
+					t.Errorf("GET %s leaked %q: %q", tt.path, leak, body)
+				}
+			}
+		})
+	}
+	// An absolute link to an endpoint of --dir (the same folder) is not a
+	// page either.
+	if res, body := httpRequest(t, nil, "GET", s.HTTPURL("/tool-link.txt"), nil); res.StatusCode == 200 || strings.Contains(body, "exec cat") {
+		t.Errorf("GET /tool-link.txt: %d %q", res.StatusCode, body)
+	}
+}
+
 // TestHTTPUncleanPath: a plain request on a path that is not clean ("..",
 // ".", "//") is redirected to the clean path, query kept, as net/http's
 // ServeMux does in websocketd; nothing outside the folder is ever served.
