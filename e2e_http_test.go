@@ -1241,3 +1241,85 @@ func TestHTTPUncleanPath(t *testing.T) {
 		t.Errorf("upgrade on /a/../b//c: PATH_INFO=%q, want /b/c", env["PATH_INFO"])
 	}
 }
+
+// TestHTTPWebsocketdParity runs websocketd (Debian's package) and wsbridge
+// with the same flags side by side and asks both the same raw requests:
+// where wsbridge differs on purpose the row says so and why.
+func TestHTTPWebsocketdParity(t *testing.T) {
+	t.Parallel()
+	wsd := need(t, "websocketd", "the reference the compatibility rows are checked against")
+	top := compatSite(t)
+	www, cgi, ws := filepath.Join(top, "www"), filepath.Join(top, "cgi"), filepath.Join(top, "ws")
+	configs := map[string][]string{
+		"files": {"--staticdir=" + www, "--cgidir=" + cgi, "cat"},
+		"cmd":   {"cat"},
+		"dir":   {"--staticdir=" + www, "--dir=" + ws},
+	}
+	type pair struct{ wsbridge, websocketd *server }
+	servers := map[string]pair{}
+	for name, args := range configs {
+		servers[name] = pair{startServer(t, args...), startOnFreePort(t, nil, wsd, args...)}
+	}
+	type answer struct {
+		status   int
+		location string
+	}
+	for _, tt := range []struct {
+		config  string
+		path    string
+		upgrade bool
+		want    answer
+		wsd     *answer // websocketd's answer where it differs
+		why     string
+	}{
+		{config: "files", path: "/hello.html", want: answer{200, ""}},
+		{config: "files", path: "/nonexistent.html", want: answer{404, ""}},
+		{config: "files", path: "/hello.sh", want: answer{200, ""}},
+		{config: "files", path: "/inside.html", want: answer{200, ""}},
+		{config: "files", path: "/relative.html", want: answer{200, ""}},
+		{config: "files", path: "/docs-abs", want: answer{301, "docs-abs/"}},
+		{config: "files", path: "/sub/../hello.sh", want: answer{301, "/hello.sh"}},
+		{config: "files", path: "/sub/../hello.html?a=b", want: answer{301, "/hello.html?a=b"}},
+		{config: "files", path: "//hello.html", want: answer{301, "/hello.html"}},
+		{config: "files", path: "/./hello.html", want: answer{301, "/hello.html"}},
+		{config: "files", path: "/%2e%2e/outside.txt", want: answer{301, "/outside.txt"}},
+		{config: "files", path: "/nonexistent.html", upgrade: true, want: answer{101, ""}},
+		{config: "files", path: "/outside.html", want: answer{404, ""}, wsd: &answer{200, ""}, why: "links out of --staticdir are never followed"},
+		{config: "files", path: "/.env", want: answer{404, ""}, wsd: &answer{200, ""}, why: "dotfiles are never served"},
+		{config: "files", path: "/sub/", want: answer{404, ""}, wsd: &answer{200, ""}, why: "no folder listings"},
+		{config: "files", path: "/sub/../hello.sh", upgrade: true, want: answer{101, ""}, wsd: &answer{301, "/hello.sh"}, why: "an upgrade is served as the clean path"},
+		{config: "cmd", path: "/nonexistent.html", want: answer{426, ""}, wsd: &answer{404, ""}, why: "a lone COMMAND answers every path: 426 says to upgrade"},
+		{config: "cmd", path: "/a/../b", want: answer{301, "/b"}},
+		{config: "cmd", path: "/a/../b", upgrade: true, want: answer{101, ""}, wsd: &answer{301, "/b"}, why: "an upgrade is served as the clean path"},
+		{config: "dir", path: "/nonexistent.html", want: answer{404, ""}},
+		{config: "dir", path: "/nonexistent.html", upgrade: true, want: answer{404, ""}},
+		{config: "dir", path: "/chat.sh", upgrade: true, want: answer{101, ""}},
+		{config: "dir", path: "/linked.sh", upgrade: true, want: answer{404, ""}, wsd: &answer{101, ""}, why: "--dir follows no absolute link (unchanged)"},
+		{config: "dir", path: "/chat.sh", want: answer{426, ""}, wsd: &answer{404, ""}, why: "a --dir script says it speaks WebSocket"},
+		{config: "dir", path: "/sub/../chat.sh", want: answer{301, "/chat.sh"}},
+		{config: "dir", path: "/sub/../chat.sh", upgrade: true, want: answer{101, ""}, wsd: &answer{301, "/chat.sh"}, why: "an upgrade is served as the clean path"},
+		{config: "dir", path: "/../outside.txt", upgrade: true, want: answer{404, ""}, wsd: &answer{301, "/outside.txt"}, why: "an upgrade is served as the clean path, which is missing"},
+	} {
+		kind := "GET"
+		if tt.upgrade {
+			kind = "upgrade"
+		}
+		t.Run(tt.config+" "+kind+" "+tt.path, func(t *testing.T) {
+			t.Parallel()
+			p := servers[tt.config]
+			var got, gotWSD answer
+			got.status, got.location = rawRequest(t, p.wsbridge.addr, "GET", tt.path, tt.upgrade)
+			gotWSD.status, gotWSD.location = rawRequest(t, p.websocketd.addr, "GET", tt.path, tt.upgrade)
+			wantWSD := tt.want
+			if tt.wsd != nil {
+				wantWSD = *tt.wsd
+			}
+			if got != tt.want {
+				t.Errorf("wsbridge: %v, want %v", got, tt.want)
+			}
+			if gotWSD != wantWSD {
+				t.Errorf("websocketd: %v, want %v (%s)", gotWSD, wantWSD, tt.why)
+			}
+		})
+	}
+}
