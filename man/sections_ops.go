@@ -53,7 +53,10 @@ The page's Origin is not allowed (\fB\-\-origin\fR, \fB\-\-sameorigin\fR).
 No endpoint at this path (\fB\-\-dir\fR).
 .TP
 .B 426
-A plain HTTP request that does not ask for a WebSocket.
+A plain HTTP request that does not ask for a WebSocket, on an endpoint (a
+\fB\-\-dir\fR script, or any path of a
+.I COMMAND
+served alone).
 .TP
 .B 429
 \fB\-\-maxforks\fR programs are running already.

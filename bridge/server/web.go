@@ -82,6 +82,7 @@ func newWeb(cfg *Config, g *gate, logger *slog.Logger) (*web, error) {
 	if cgiDir != nil {
 		rt.plain = h.CGI(cgiDir, rt.plain)
 	}
+	rt.files = cfg.StaticDir != "" || cgiDir != nil
 	var handler http.Handler = rt
 
 	if cfg.SSL && cfg.SSLCA != "" {
