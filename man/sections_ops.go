@@ -47,7 +47,8 @@ The client offered only subprotocols not in \fB\-\-subprotocol\fR.
 Missing or wrong credentials (\fB\-\-credential\fR, \fB\-\-credential\-file\fR).
 .TP
 .B 403
-The page's Origin is not allowed (\fB\-\-origin\fR, \fB\-\-sameorigin\fR).
+The page's Origin is not allowed (\fB\-\-origin\fR, \fB\-\-sameorigin\fR),
+or a writable terminal's access token is missing or wrong (see TERMINAL).
 .TP
 .B 404
 No endpoint at this path (\fB\-\-dir\fR).
@@ -141,6 +142,21 @@ Input is dropped unless \fB\-\-writable\fR.
 Without \fB\-\-origin\fR or \fB\-\-sameorigin\fR only pages of the
 server's own origin may connect (403 otherwise); a request without an Origin
 header is accepted.
+.PP
+A writable terminal is a shell for whoever reaches the port.
+When one can be reached from other hosts (a listener on any address but a
+loopback one: the default of all interfaces, or a socket systemd passed;
+unix sockets are local) and no \fB\-\-credential\fR,
+\fB\-\-credential\-file\fR or \fB\-\-sslca\fR authenticates its users,
+wsbridge makes a random access token at startup and prints the page's URL
+carrying it, \fB?token=\fR\fITOKEN\fR, on standard error and in the log.
+Every request must then carry it: the page opened with it sets an HttpOnly
+cookie and redirects to the URL without it, and the page's WebSocket carries
+the cookie; a program may put \fB?token=\fR on the upgrade instead.
+Requests without it get 403 and are logged and counted as refused (reason
+token).
+The program never sees the token or its cookie.
+\fB\-\-no\-auth\fR turns this off, with a warning in the log.
 .PP
 With \fB\-\-reconnect=\fR\fIDURATION\fR a program whose client went away
 keeps running that long; the page resumes with \fB?session=\fR\fITOKEN\fR
@@ -265,7 +281,7 @@ sessions started
 .TP
 .BR wsbridge_handshakes_refused_total { reason }
 requests answered without a session, by reason: origin, auth, maxforks,
-not_found, bad_request, shutting_down, max_clients
+not_found, bad_request, shutting_down, max_clients, token
 .TP
 .BR wsbridge_messages_total { direction } ", " wsbridge_bytes_total { direction }
 WebSocket messages and payload bytes from clients
