@@ -634,3 +634,30 @@ func TestBroadcastMetrics(t *testing.T) {
 		}
 	}
 }
+
+// A client that breaks the rules is closed alone; the program and the
+// other clients go on.
+func TestBroadcastClientErrorClosesOnlyThatClient(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--broadcast", "--maxframesize=10", "cat")
+	a := dial(t, s.URL("/"))
+	for _, tc := range []struct {
+		send func(c *websocket.Conn) error
+		code websocket.StatusCode
+	}{
+		{func(c *websocket.Conn) error { return c.Write(context.Background(), websocket.MessageBinary, []byte("b")) }, websocket.StatusUnsupportedData},
+		{func(c *websocket.Conn) error { return c.Write(context.Background(), websocket.MessageText, []byte("eleven byte")) }, websocket.StatusMessageTooBig},
+	} {
+		b := dial(t, s.URL("/"))
+		if err := tc.send(b); err != nil {
+			t.Fatal(err)
+		}
+		if _, code, _ := readUntilClose(t, b); code != tc.code {
+			t.Fatalf("close %d, want %d", code, tc.code)
+		}
+		writeText(t, a, "still")
+		if got := readText(t, a); got != "still" {
+			t.Fatalf("the other client got %q", got)
+		}
+	}
+}

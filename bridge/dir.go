@@ -138,6 +138,23 @@ func URLSegments(urlPath string) ([]string, bool) {
 	return segs, true
 }
 
+// CleanPath is the canonical form of an absolute URL path, by the rule
+// net/http's ServeMux redirects by (and so websocketd): "." and ".."
+// segments resolved without ever climbing above "/", repeated slashes
+// collapsed, a trailing slash kept. A path equal to its CleanPath has no
+// empty, "." or ".." segment, so URLSegments refuses nothing in it for
+// being unclean.
+func CleanPath(urlPath string) string {
+	if !strings.HasPrefix(urlPath, "/") {
+		urlPath = "/" + urlPath
+	}
+	clean := path.Clean(urlPath)
+	if strings.HasSuffix(urlPath, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean
+}
+
 // Hidden reports whether a path segment names a dotfile or dot-folder,
 // which is never served.
 func Hidden(seg string) bool { return strings.HasPrefix(seg, ".") }

@@ -141,3 +141,48 @@ func TestWithin(t *testing.T) {
 		}
 	}
 }
+
+// TestCleanPath: net/http's rule, which websocketd redirects by; a clean
+// path has nothing URLSegments refuses for being unclean.
+func TestCleanPath(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ path, want string }{
+		{"/", "/"},
+		{"/a/b", "/a/b"},
+		{"/a/b/", "/a/b/"},
+		{"", "/"},
+		{"a/b", "/a/b"},
+		{"//a", "/a"},
+		{"/a//b//", "/a/b/"},
+		{"/./a", "/a"},
+		{"/a/.", "/a"},
+		{"/a/./", "/a/"},
+		{"/a/..", "/"},
+		{"/a/../", "/"},
+		{"/sub/../hello.sh", "/hello.sh"},
+		{"/../../etc/passwd", "/etc/passwd"},
+		{"/..", "/"},
+		{"/a/b/../../..//c/", "/c/"},
+		{`/x/../\evil`, `/\evil`},
+		{"/.hidden", "/.hidden"},
+		{"/a..b/...", "/a..b/..."},
+	}
+	for _, tt := range tests {
+		got := bridge.CleanPath(tt.path)
+		if got != tt.want {
+			t.Errorf("CleanPath(%q) = %q, want %q", tt.path, got, tt.want)
+		}
+		if bridge.CleanPath(got) != got {
+			t.Errorf("CleanPath(%q) = %q is not clean itself", tt.path, got)
+		}
+		if segs, ok := bridge.URLSegments(got); !ok {
+			t.Errorf("URLSegments(%q) refused a clean path", got)
+		} else {
+			for i, seg := range segs {
+				if seg == "" && i != len(segs)-1 {
+					t.Errorf("URLSegments(%q): empty segment %d", got, i)
+				}
+			}
+		}
+	}
+}

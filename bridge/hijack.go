@@ -2,18 +2,22 @@ package bridge
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 
 	"github.com/wsbridge/wsbridge/bridge/internal/frame"
+	"github.com/wsbridge/wsbridge/bridge/internal/frameguard"
 )
 
 // hijackCapture wraps the ResponseWriter handed to websocket.Accept so the
 // session keeps two handles on the connection that coder/websocket does not
 // expose: the buffered reader (to see whether the client's next message has
 // already arrived) and a corkable writer (to send a burst of frames with one
-// syscall).
+// syscall). Under the reader it puts a frameguard, which checks the
+// client's frames before the library reads them.
 type hijackCapture struct {
 	http.ResponseWriter
 	br   *bufio.Reader
@@ -34,9 +38,35 @@ func (h *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	h.br = brw.Reader
 	h.cork = frame.NewCorkWriter(conn)
+	conn = guardConn(conn, brw.Reader)
 	// The writer only assembles one frame at a time before the cork takes
 	// it; output bursts are batched in the cork's borrowed buffer, so a
 	// small permanent buffer is enough for control frames and short
 	// messages.
-	return conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(h.cork, frameBufSize)), nil
+	return conn, bufio.NewReadWriter(h.br, bufio.NewWriterSize(h.cork, frameBufSize)), nil
+}
+
+// guardedConn is the hijacked connection with its reads going through a
+// frameguard. coder/websocket resets the buffered reader it is given to
+// read the net.Conn it is given, so the guard has to sit in the net.Conn.
+type guardedConn struct {
+	net.Conn
+	guard *frameguard.Guard
+}
+
+func (c *guardedConn) Read(p []byte) (int, error) { return c.guard.Read(p) }
+
+// guardConn puts a frameguard under conn's reads. The bytes br already
+// holds (a client that sent frames right behind its handshake) are moved
+// in front of the guard too, and br is left empty reading through it; br's
+// own buffer is reused, so the guard costs an idle session no second one.
+func guardConn(conn net.Conn, br *bufio.Reader) net.Conn {
+	var src io.Reader = conn
+	if n := br.Buffered(); n > 0 {
+		early, _ := br.Peek(n)
+		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn)
+	}
+	g := &guardedConn{Conn: conn, guard: frameguard.New(src)}
+	br.Reset(g)
+	return g
 }

@@ -22,7 +22,8 @@ The server is shutting down (reason \fB"server shutting down"\fR).
 The client sent a binary message in text mode.
 .TP
 .B 1007
-The client sent a text message that is not valid UTF\-8.
+The client sent a text message (also with \fB\-\-binary\fR) or a close
+reason that is not valid UTF\-8; sent as soon as the bad bytes arrive.
 .TP
 .B 1009
 The client sent a message larger than \fB\-\-maxframesize\fR.
@@ -30,6 +31,18 @@ The client sent a message larger than \fB\-\-maxframesize\fR.
 .B 1013
 With \fB\-\-broadcast\fR, reason \fB"too slow"\fR: more than
 \fB\-\-client\-queue\fR bytes of output waited for the client.
+.TP
+.B 1002
+The client broke the protocol: reserved bits, an unknown opcode, a
+fragmented or over\-long control frame, a continuation with no message, an
+unmasked frame, or a close code a peer may not send.
+.PP
+After 1002, 1003, 1007 or 1009 the client is no longer read and the
+program's stdin is closed; what the program writes in answer to the messages
+it already had is sent before the close, which goes out at the latest after
+the first wait of the kill sequence.
+With \fB\-\-broadcast\fR the program is shared: its stdin stays open, and
+only that client is closed, after the output queued for it.
 .PP
 Some requests are refused before the upgrade, and no program is started:
 .TP
@@ -40,13 +53,17 @@ The client offered only subprotocols not in \fB\-\-subprotocol\fR.
 Missing or wrong credentials (\fB\-\-credential\fR, \fB\-\-credential\-file\fR).
 .TP
 .B 403
-The page's Origin is not allowed (\fB\-\-origin\fR, \fB\-\-sameorigin\fR).
+The page's Origin is not allowed (\fB\-\-origin\fR, \fB\-\-sameorigin\fR),
+or a writable terminal's access token is missing or wrong (see TERMINAL).
 .TP
 .B 404
 No endpoint at this path (\fB\-\-dir\fR).
 .TP
 .B 426
-A plain HTTP request that does not ask for a WebSocket.
+A plain HTTP request that does not ask for a WebSocket, on an endpoint (a
+\fB\-\-dir\fR script, or any path of a
+.I COMMAND
+served alone).
 .TP
 .B 429
 \fB\-\-maxforks\fR programs are running already.
@@ -131,6 +148,21 @@ Input is dropped unless \fB\-\-writable\fR.
 Without \fB\-\-origin\fR or \fB\-\-sameorigin\fR only pages of the
 server's own origin may connect (403 otherwise); a request without an Origin
 header is accepted.
+.PP
+A writable terminal is a shell for whoever reaches the port.
+When one can be reached from other hosts (a listener on any address but a
+loopback one: the default of all interfaces, or a socket systemd passed;
+unix sockets are local) and no \fB\-\-credential\fR,
+\fB\-\-credential\-file\fR or \fB\-\-sslca\fR authenticates its users,
+wsbridge makes a random access token at startup and prints the page's URL
+carrying it, \fB?token=\fR\fITOKEN\fR, on standard error and in the log.
+Every request must then carry it: the page opened with it sets an HttpOnly
+cookie and redirects to the URL without it, and the page's WebSocket carries
+the cookie; a program may put \fB?token=\fR on the upgrade instead.
+Requests without it get 403 and are logged and counted as refused (reason
+token).
+The program never sees the token or its cookie.
+\fB\-\-no\-auth\fR turns this off, with a warning in the log.
 .PP
 With \fB\-\-reconnect=\fR\fIDURATION\fR a program whose client went away
 keeps running that long; the page resumes with \fB?session=\fR\fITOKEN\fR
@@ -255,7 +287,7 @@ sessions started
 .TP
 .BR wsbridge_handshakes_refused_total { reason }
 requests answered without a session, by reason: origin, auth, maxforks,
-not_found, bad_request, shutting_down, max_clients
+not_found, bad_request, shutting_down, max_clients, token
 .TP
 .BR wsbridge_messages_total { direction } ", " wsbridge_bytes_total { direction }
 WebSocket messages and payload bytes from clients
@@ -267,7 +299,7 @@ counted when a session ends
 .BR wsbridge_child_exits_total { close_code }
 sessions ended, by the close code the server sent: 1000 (exit status 0), 4xxx
 (exit status 1\(en255), 1011 (killed by a signal), 1001 (server shutting
-down), or the protocol error that ended the session first (1003, 1007, 1009)
+down), or the protocol error that ended the session first (1002, 1003, 1007, 1009)
 .TP
 .B wsbridge_spawn_failures_total
 programs that could not be started

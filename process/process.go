@@ -247,6 +247,10 @@ func (p *Process) CloseStdin() {
 	})
 }
 
+// StdinWait is how long the kill sequence gives the child after closing its
+// stdin before the first signal: the time it has to answer what it read.
+func (p *Process) StdinWait() time.Duration { return waitAfterStdin + p.grace }
+
 // Stop begins the kill sequence if the child has not ended already: close
 // stdin, then SIGINT, SIGTERM and SIGKILL to the whole group, each after a
 // wait. It returns at once; Done reports the end.

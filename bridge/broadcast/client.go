@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/wsbridge/wsbridge/bridge/internal/frame"
+	"github.com/wsbridge/wsbridge/bridge/internal/frameguard"
 	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
@@ -207,73 +208,72 @@ func (c *Client) readLoop() {
 	c.g.leave(c, code)
 }
 
-// readMessages reads until the connection ends and returns the close code
-// it ended with, for the leave event.
+// readMessages reads until the connection ends, or until the client broke
+// the protocol (then it is closed after what is queued for it, and no
+// longer read), and returns the close code it ended with, for the leave
+// event. The gate's frameguard has checked each frame, UTF-8 of text
+// included, before coder/websocket reads it.
 func (c *Client) readMessages() int {
 	h := c.g.h
-	var check *frame.UTF8Check
-	if !h.opts.Binary {
-		check = new(frame.UTF8Check)
-	}
 	for {
 		typ, r, err := c.conn.Reader(context.Background())
 		if err != nil {
-			if code := c.sentCode(); code != 0 {
-				return int(code)
-			}
-			if code := websocket.CloseStatus(err); code != -1 {
-				return int(code)
-			}
-			return int(websocket.StatusAbnormalClosure)
+			return c.endCode(err)
 		}
 		if typ == websocket.MessageBinary && !h.opts.Binary {
 			c.closeAfterQueued(websocket.StatusUnsupportedData, "binary messages are not accepted: this endpoint is in text mode")
-			continue // read on until the close handshake ends
+			return int(websocket.StatusUnsupportedData)
 		}
-		msg, err := readWhole(r, frame.GetChunk()[:0], int64(h.inputLimit), check)
-		switch {
-		case errors.Is(err, frame.ErrTooBig):
-			if h.opts.MaxFrameSize > 0 {
-				c.closeAfterQueued(websocket.StatusMessageTooBig, session.CloseReason("message larger than --maxframesize=%d bytes", h.opts.MaxFrameSize))
-			} else {
-				c.closeAfterQueued(websocket.StatusMessageTooBig, session.CloseReason("message larger than --client-queue=%d bytes", h.inputLimit))
-			}
-		case errors.Is(err, frame.ErrInvalidUTF8):
-			c.closeAfterQueued(websocket.StatusInvalidFramePayloadData, "text message is not valid UTF-8")
-		case err != nil:
-			// The next Reader reports what broke.
-		case c.sentCode() == 0: // closing: what follows the offending message is dropped
+		msg, err := readWhole(r, frame.GetChunk()[:0], int64(h.inputLimit))
+		if err == nil {
 			c.g.input(c, msg)
 		}
 		frame.PutChunk(msg) // keeps only standard-size buffers
+		switch {
+		case errors.Is(err, frame.ErrTooBig):
+			reason := session.CloseReason("message larger than --maxframesize=%d bytes", h.opts.MaxFrameSize)
+			if h.opts.MaxFrameSize == 0 {
+				reason = session.CloseReason("message larger than --client-queue=%d bytes", h.inputLimit)
+			}
+			c.closeAfterQueued(websocket.StatusMessageTooBig, reason)
+			return int(websocket.StatusMessageTooBig)
+		case err != nil:
+			return c.endCode(err)
+		}
 	}
 }
 
-// readWhole appends one client message to dst, whole, with the read and the
-// UTF-8 check (nil in binary mode) of pipe sessions: past limit the error is
-// frame.ErrTooBig, invalid text frame.ErrInvalidUTF8.
-func readWhole(r io.Reader, dst []byte, limit int64, check *frame.UTF8Check) ([]byte, error) {
+// endCode is the close code a connection that failed with err ended with:
+// the one the server sent or now sends for a protocol error, the client's,
+// or 1006 when it just dropped.
+func (c *Client) endCode(err error) int {
+	var v *frameguard.Violation
+	if errors.As(err, &v) {
+		c.closeAfterQueued(v.Code, v.Reason)
+	}
+	if code := c.sentCode(); code != 0 {
+		return int(code)
+	}
+	if code := websocket.CloseStatus(err); code != -1 {
+		return int(code)
+	}
+	return int(websocket.StatusAbnormalClosure)
+}
+
+// readWhole appends one client message to dst, whole, with the read pipe
+// sessions use: past limit the error is frame.ErrTooBig.
+func readWhole(r io.Reader, dst []byte, limit int64) ([]byte, error) {
 	var total int64
 	for {
 		if len(dst) == cap(dst) {
 			dst = slices.Grow(dst, cap(dst))
 		}
 		n, err := frame.ReadCounted(r, dst[len(dst):cap(dst)], &total, limit)
-		if err == nil || err == io.EOF {
-			if check != nil && n > 0 && !check.Feed(dst[len(dst):len(dst)+n]) {
-				err = frame.ErrInvalidUTF8
-			} else if err == io.EOF && check != nil && !check.End() {
-				err = frame.ErrInvalidUTF8
-			}
-		}
 		dst = dst[:len(dst)+n]
 		if err == io.EOF {
 			return dst, nil
 		}
 		if err != nil {
-			if check != nil {
-				check.End() // reset for the next message
-			}
 			return dst, err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/wsbridge/wsbridge/bridge/internal/frame"
+	"github.com/wsbridge/wsbridge/bridge/internal/frameguard"
 	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/process"
 )
@@ -54,11 +55,25 @@ type pipeSession struct {
 
 	msgsIn, bytesIn int64
 	clientClose     error // why the client side ended, if it ended first
+
+	// failure is the close a client's error calls for (a protocol error,
+	// a message over --maxframesize, binary in text mode). It goes out once
+	// the child has answered what it already read, or after the kill
+	// sequence's first wait, whichever comes first.
+	failure    atomic.Pointer[closeFrame]
+	outputDone chan struct{} // closed when stdout has ended
+}
+
+// closeFrame is a close code and reason to send.
+type closeFrame struct {
+	code   websocket.StatusCode
+	reason string
 }
 
 func (s *pipeSession) run() process.Status {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.stderrDone = make(chan struct{})
+	s.outputDone = make(chan struct{})
 	s.wg.Add(2)
 	go s.pumpInput()
 	go s.pumpStderr()
@@ -71,6 +86,7 @@ func (s *pipeSession) run() process.Status {
 	}
 
 	err := s.pumpOutput()
+	close(s.outputDone)
 	if err != nil {
 		s.log.Error("read stdout", "err", err)
 	}
@@ -87,7 +103,11 @@ func (s *pipeSession) run() process.Status {
 	case <-time.After(stderrDrain):
 	}
 	s.closing.Store(true)
-	s.closeWith(session.EndOfSession(st, s.goingAway.Load()))
+	if f := s.failure.Load(); f != nil {
+		s.closeWith(f.code, f.reason)
+	} else {
+		s.closeWith(session.EndOfSession(st, s.goingAway.Load()))
+	}
 	s.proc.Release()
 	s.cancel()
 	s.wg.Wait()
@@ -132,10 +152,6 @@ func (s *pipeSession) pumpOutput() error {
 func (s *pipeSession) pumpInput() {
 	defer s.wg.Done()
 	defer s.proc.Stop()
-	var check *frame.UTF8Check
-	if !s.opts.Binary {
-		check = new(frame.UTF8Check)
-	}
 	for {
 		typ, r, err := s.conn.Reader(bg)
 		if err != nil {
@@ -143,25 +159,30 @@ func (s *pipeSession) pumpInput() {
 			if !s.closing.Load() {
 				s.clientClose = err
 			}
+			var v *frameguard.Violation
+			if errors.As(err, &v) {
+				s.fail(v.Code, v.Reason)
+			}
 			return
 		}
 		if typ == websocket.MessageBinary && !s.opts.Binary {
 			s.stdin.Flush()
 			s.clientClose = errors.New("binary message in text mode")
-			s.closeWith(websocket.StatusUnsupportedData, "binary messages are not accepted: this endpoint is in text mode")
+			s.fail(websocket.StatusUnsupportedData, "binary messages are not accepted: this endpoint is in text mode")
 			return
 		}
-		n, err := s.stdin.ReadMessage(r, check, s.opts.MaxFrameSize)
+		n, err := s.stdin.ReadMessage(r, s.opts.MaxFrameSize)
 		s.bytesIn += n
 		if err != nil {
 			// Messages before this one were complete: they still go.
 			s.stdin.Flush()
 			s.clientClose = err
+			var v *frameguard.Violation
 			switch {
-			case errors.Is(err, frame.ErrInvalidUTF8):
-				s.closeWith(websocket.StatusInvalidFramePayloadData, "text message is not valid UTF-8")
+			case errors.As(err, &v):
+				s.fail(v.Code, v.Reason)
 			case errors.Is(err, frame.ErrTooBig):
-				s.closeWith(websocket.StatusMessageTooBig, session.CloseReason("message larger than --maxframesize=%d bytes", s.opts.MaxFrameSize))
+				s.fail(websocket.StatusMessageTooBig, session.CloseReason("message larger than --maxframesize=%d bytes", s.opts.MaxFrameSize))
 			}
 			return
 		}
@@ -172,6 +193,24 @@ func (s *pipeSession) pumpInput() {
 		if !frame.NextMessageBuffered(s.br) {
 			s.stdin.Flush()
 		}
+	}
+}
+
+// fail ends a session the client broke: nothing more is read from it, the
+// child's stdin is closed (the kill sequence begins), and what the child
+// writes in answer to the messages it already has still reaches the
+// client before the close with code. The close waits for the child's
+// output to end, but no longer than the kill sequence's first wait.
+func (s *pipeSession) fail(code websocket.StatusCode, reason string) {
+	s.failure.CompareAndSwap(nil, &closeFrame{code, reason})
+	s.proc.Stop()
+	t := time.NewTimer(s.proc.StdinWait())
+	defer t.Stop()
+	select {
+	case <-s.outputDone:
+		// run sends the close once stderr is drained too.
+	case <-t.C:
+		s.closeWith(code, reason)
 	}
 }
 
@@ -214,10 +253,11 @@ func (s *pipeSession) pumpStderr() {
 	}
 }
 
-// closeWith starts the close handshake, remembering the first code sent.
+// closeWith starts the close handshake once, remembering the code sent.
 func (s *pipeSession) closeWith(code websocket.StatusCode, reason string) {
-	s.sentCode.CompareAndSwap(0, int32(code))
-	s.conn.Close(code, reason)
+	if s.sentCode.CompareAndSwap(0, int32(code)) {
+		s.conn.Close(code, reason)
+	}
 }
 
 // GoAway: the server is shutting down (session.Member); the session ends

@@ -99,7 +99,8 @@ func New(cfg *Config) (*Server, error) {
 func (s *Server) Close() { s.web.close() }
 
 // Listen opens the listeners: the sockets systemd passed, or --port and
-// --address (and --redirport, --unixsocket), and the metrics listener. The
+// --address (and --redirport, --unixsocket), and the metrics listener; then
+// a writable terminal reachable from other hosts gets its access token. The
 // error wraps ErrCannotListen and is logged as fatal.
 func (s *Server) Listen() error {
 	ls, err := openListeners(s.cfg, s.web.tls)
@@ -108,6 +109,7 @@ func (s *Server) Listen() error {
 		return fmt.Errorf("%w: %w", ErrCannotListen, err)
 	}
 	s.ls = ls
+	s.armAccess()
 	if len(ls.metrics) > 0 {
 		s.metricsSrv = &http.Server{
 			Handler:           &healthServer{metrics: s.metrics, handler: s.handler, ready: &s.ready},

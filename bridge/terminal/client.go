@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/wsbridge/wsbridge/bridge/internal/frame"
+	"github.com/wsbridge/wsbridge/bridge/internal/frameguard"
 	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/process"
 )
@@ -239,6 +240,7 @@ func (c *ttyClient) readLoop() {
 	defer c.p.wg.Done()
 	var why error
 	defer func() { c.detached(why) }()
+	defer func() { c.failOnViolation(why) }()
 	for {
 		typ, r, err := c.conn.Reader(bg)
 		if err != nil {
@@ -254,6 +256,16 @@ func (c *ttyClient) readLoop() {
 			why = err
 			return
 		}
+	}
+}
+
+// failOnViolation closes with the code a client's protocol error calls
+// for (frameguard held the bad bytes back, so coder/websocket has not
+// answered it). Terminal output owes the client nothing: it goes now.
+func (c *ttyClient) failOnViolation(err error) {
+	var v *frameguard.Violation
+	if errors.As(err, &v) {
+		c.conn.Close(v.Code, v.Reason)
 	}
 }
 

@@ -9,8 +9,7 @@ import (
 )
 
 var (
-	ErrInvalidUTF8 = errors.New("text message is not valid UTF-8")
-	ErrTooBig      = errors.New("message larger than --maxframesize")
+	ErrTooBig = errors.New("message larger than --maxframesize")
 )
 
 // StdinWriter batches client messages into the child's stdin. A message is
@@ -30,11 +29,11 @@ type StdinWriter struct {
 
 // ReadMessage appends one message from r. With a limit, a message reaches
 // the child whole or not at all: it is held until complete (growing the
-// batch up to the limit), and dropped if it breaks the limit or is not valid
-// UTF-8. Without one (--maxframesize=0) it streams through in chunks. In text
-// mode check validates the bytes across read boundaries; it is nil in binary
-// mode.
-func (w *StdinWriter) ReadMessage(r io.Reader, check *UTF8Check, limit int64) (int64, error) {
+// batch up to the limit), and dropped if it breaks the limit or the
+// connection fails before its end (a text message that is not UTF-8 fails
+// it: frameguard checks every text message as it arrives). Without a limit
+// (--maxframesize=0) it streams through in chunks.
+func (w *StdinWriter) ReadMessage(r io.Reader, limit int64) (int64, error) {
 	if w.buf == nil {
 		w.buf = GetChunk()[:0]
 	}
@@ -56,13 +55,6 @@ func (w *StdinWriter) ReadMessage(r io.Reader, check *UTF8Check, limit int64) (i
 			}
 		}
 		n, err := ReadCounted(r, w.buf[len(w.buf):cap(w.buf)], &total, limit)
-		switch {
-		case err == ErrTooBig:
-		case n > 0 && check != nil && !check.Feed(w.buf[len(w.buf):len(w.buf)+n]):
-			err = ErrInvalidUTF8
-		case err == io.EOF && check != nil && !check.End():
-			err = ErrInvalidUTF8
-		}
 		if err == io.EOF {
 			w.buf = w.buf[:len(w.buf)+n]
 			return total, nil
@@ -126,8 +118,9 @@ func (w *StdinWriter) Flush() error {
 	return err
 }
 
-// UTF8Check validates a text message that arrives in pieces, carrying a
-// character split between two reads over to the next.
+// UTF8Check validates text that arrives in pieces, carrying a character
+// split between two pieces over to the next. A sequence that can no longer
+// become valid fails as soon as its bad byte is fed, not when it ends.
 type UTF8Check struct {
 	carry [utf8.UTFMax]byte
 	n     int

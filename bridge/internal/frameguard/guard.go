@@ -9,6 +9,8 @@ import (
 	"io"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsbridge/wsbridge/bridge/internal/frame"
 )
 
 // Why a guard in front of coder/websocket (v1.8.15), frame by frame:
@@ -69,7 +71,7 @@ type Guard struct {
 	// inMessage is set while a fragmented data message waits for its
 	// continuation frames; textMessage when that message is text.
 	inMessage, textMessage bool
-	text                   utf8Stream
+	text                   frame.UTF8Check
 
 	// closeBuf collects a close frame's payload to check it whole.
 	closeBuf [maxControlPayload]byte
@@ -257,7 +259,7 @@ func (g *Guard) body(b []byte) *Violation {
 		for len(b) > 0 {
 			n := copy(buf[:], b)
 			g.unmask(buf[:n])
-			if !g.text.write(buf[:n]) {
+			if !g.text.Feed(buf[:n]) {
 				return invalidText("text message")
 			}
 			b = b[n:]
@@ -286,7 +288,7 @@ func (g *Guard) endFrame() *Violation {
 		return nil
 	}
 	g.inMessage = false
-	if g.textMessage && !g.text.end() {
+	if g.textMessage && !g.text.End() {
 		return invalidText("text message")
 	}
 	return nil
@@ -305,8 +307,8 @@ func checkClosePayload(p []byte) *Violation {
 	if !sendableCode(code) {
 		return protocolError("close code %d may not be sent by a peer", code)
 	}
-	var s utf8Stream
-	if !s.write(p[2:]) || !s.end() {
+	var s frame.UTF8Check
+	if !s.Feed(p[2:]) || !s.End() {
 		return invalidText("close reason")
 	}
 	return nil
