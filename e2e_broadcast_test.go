@@ -645,8 +645,12 @@ func TestBroadcastClientErrorClosesOnlyThatClient(t *testing.T) {
 		send func(c *websocket.Conn) error
 		code websocket.StatusCode
 	}{
-		{func(c *websocket.Conn) error { return c.Write(context.Background(), websocket.MessageBinary, []byte("b")) }, websocket.StatusUnsupportedData},
-		{func(c *websocket.Conn) error { return c.Write(context.Background(), websocket.MessageText, []byte("eleven byte")) }, websocket.StatusMessageTooBig},
+		{func(c *websocket.Conn) error {
+			return c.Write(context.Background(), websocket.MessageBinary, []byte("b"))
+		}, websocket.StatusUnsupportedData},
+		{func(c *websocket.Conn) error {
+			return c.Write(context.Background(), websocket.MessageText, []byte("eleven byte"))
+		}, websocket.StatusMessageTooBig},
 	} {
 		b := dial(t, s.URL("/"))
 		if err := tc.send(b); err != nil {
