@@ -107,7 +107,7 @@ func newHub(t *testing.T, opts broadcast.Options, script string) (*broadcast.Hub
 			Claim: func() bool { return true },
 			Log:   slog.New(slog.DiscardHandler),
 		}
-		if _, err := hub.Join(r.URL.Path, c, prog); err != nil {
+		if _, err := hub.Join(r.URL.Path, c, prog, false); err != nil {
 			hub.ReleaseClient()
 			conn.Close(websocket.StatusInternalError, err.Error())
 		}
