@@ -19,8 +19,8 @@ type Hub struct {
 	groups   map[string]*group
 	starting map[string]int // admitted clients about to start key's group
 	started  *sync.Cond     // on mu: a starter joined or gave up
-	clients atomic.Int64 // attached or about to be, for MaxClients
-	wg      sync.WaitGroup
+	clients  atomic.Int64   // attached or about to be, for MaxClients
+	wg       sync.WaitGroup
 }
 
 // NewHub returns a Hub for opts.
