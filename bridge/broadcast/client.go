@@ -31,12 +31,16 @@ type ClientInfo struct {
 	User   string // the authenticated user; "" without authentication
 }
 
-// Corker is the writer under the connection's WebSocket framing: what is
-// written while corked leaves in one write at Uncork.
+// Corker is the writer under the connection's WebSocket framing
+// (frame.CorkWriter): what is written while corked leaves in one write at
+// Uncork; TryWrite writes without waiting, as much as the socket takes,
+// keeping the rest of a frame it cut for Flush.
 type Corker interface {
 	io.Writer
 	Cork()
 	Uncork() error
+	TryWrite(p []byte) int
+	Flush() error
 }
 
 // Client is one connection attached to a group. Output reaches it through a
@@ -53,6 +57,7 @@ type Client struct {
 	queue       []*batch
 	queued      int  // bytes queued or being written
 	writing     bool // a writer goroutine runs
+	flush       bool // the writer is to send the rest of a frame cut by TryWrite
 	detached    bool // no more output is queued
 	dead        bool // the connection failed; nothing more is written
 	closeCode   websocket.StatusCode
@@ -91,6 +96,19 @@ func (c *Client) enqueue(b *batch) bool {
 		c.startWriterLocked()
 		return false
 	}
+	if !c.writing && len(c.queue) == 0 {
+		// Nothing waits for this client: write now if its socket takes it,
+		// with no goroutine to wake. What it does not take is the writer's.
+		n := c.out.TryWrite(b.buf)
+		if n == len(b.buf) {
+			return true
+		}
+		if n > 0 {
+			c.flush = true
+			c.startWriterLocked()
+			return true
+		}
+	}
 	c.queue = append(c.queue, b)
 	c.queued += len(b.buf)
 	c.startWriterLocked()
@@ -124,6 +142,17 @@ func (c *Client) drain() {
 	var spare []*batch
 	for {
 		c.mu.Lock()
+		if c.flush {
+			c.flush = false
+			c.mu.Unlock()
+			if err := c.out.Flush(); err != nil {
+				c.mu.Lock()
+				c.dead, c.queue = true, nil
+				c.mu.Unlock()
+				c.conn.CloseNow()
+			}
+			continue
+		}
 		if len(c.queue) == 0 {
 			if c.closeCode == 0 || c.closeSent || c.dead {
 				c.writing = false
