@@ -114,8 +114,7 @@ func headerHasToken(h http.Header, name, token string) bool {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !IsUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
-		h.observer().Refused(session.RefusedBadRequest)
-		http.Error(w, "426 Upgrade Required: this endpoint speaks WebSocket; connect with a WebSocket client", http.StatusUpgradeRequired)
+		h.refuse(w, r, h.log, notAnUpgrade)
 		return
 	}
 	ep, ok := h.endpointOrRefuse(w, r)
@@ -170,7 +169,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // websocketd's names for it: the whole path is PATH_INFO.
 func (h *Handler) resolve(r *http.Request) (session.Endpoint, error) {
 	if h.opts.Kind == nil {
-		return session.Endpoint{}, session.ErrNoEndpoint
+		return session.Endpoint{}, &NoEndpointError{Reason: ReasonNoEndpoint}
 	}
 	if h.opts.Resolve != nil {
 		return h.opts.Resolve(r)
@@ -185,18 +184,43 @@ func (h *Handler) endpointOrRefuse(w http.ResponseWriter, r *http.Request) (sess
 	if err == nil {
 		return ep, true
 	}
-	if errors.Is(err, session.ErrNoEndpoint) {
-		h.observer().Refused(session.RefusedNotFound)
-		http.NotFound(w, r)
-	} else {
+	if !errors.Is(err, session.ErrNoEndpoint) {
 		h.log.Error("resolve endpoint", "path", r.URL.Path, "err", err)
 		http.Error(w, "500 Internal Server Error", http.StatusInternalServerError)
+		return ep, false
 	}
+	// The client learns only that there is nothing here; the log says why,
+	// for the operator who forgot chmod +x.
+	ref := &session.Refusal{
+		Status:  http.StatusNotFound,
+		Message: "404 page not found",
+		Reason:  ReasonNotFound,
+		Counted: session.RefusedNotFound,
+	}
+	var why *NoEndpointError
+	if errors.As(err, &why) {
+		ref.Reason = why.Reason
+		if why.Hint != "" {
+			ref.Attrs = []any{"hint", why.Hint}
+		}
+	}
+	h.refuse(w, r, h.log, ref)
 	return ep, false
 }
 
+// notAnUpgrade answers a plain request on an endpoint. It is not logged
+// here: in the daemon the router logs every plain request with its status.
+var notAnUpgrade = &session.Refusal{
+	Status:  http.StatusUpgradeRequired,
+	Message: "426 Upgrade Required: this endpoint speaks WebSocket; connect with a WebSocket client",
+	Counted: session.RefusedBadRequest,
+}
+
 // refuse answers r with the refusal err (a *session.Refusal from a kind or
-// the gate), logging to log and counting it as the refusal says.
+// the gate), logging to log and counting it as the refusal says. Every
+// refusal of an upgrade by the gate or a kind goes through here, so each is
+// logged once at access level with its reason (origin and authentication,
+// refused in front of the Handler, log their own).
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var ref *session.Refusal
 	if !errors.As(err, &ref) {

@@ -42,7 +42,9 @@ func newGate(cfg *Config, logger *slog.Logger, obs session.Observer) (*gate, err
 	resolve := g.resolve
 	if resolve == nil && len(cfg.Command) == 0 {
 		// Only files or CGI, as websocketd allows: no WebSocket endpoint.
-		resolve = func(*http.Request) (session.Endpoint, error) { return session.Endpoint{}, session.ErrNoEndpoint }
+		resolve = func(*http.Request) (session.Endpoint, error) {
+			return session.Endpoint{}, &bridge.NoEndpointError{Reason: bridge.ReasonNoEndpoint}
+		}
 		g.resolve = resolve
 	}
 	g.handler = bridge.New(bridge.Options{
