@@ -430,6 +430,28 @@ func TestHTTPDirRefusalsLogged(t *testing.T) {
 	}
 }
 
+// TestHTTPDirWithoutExecutablesWarns: a --dir folder where every upgrade
+// would get 404, for want of an executable, is named at startup with the
+// remedy (issue 9, point 9).
+func TestHTTPDirWithoutExecutablesWarns(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "chat.sh"), "#!/bin/sh\nexec cat\n", 0o644)
+	writeFile(t, filepath.Join(dir, "sub", "deep.sh"), "#!/bin/sh\nexec cat\n", 0o644)
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	s := startServer(t, "--dir="+dir)
+	s.waitLog(t, 5*time.Second, "level=WARN", "holds no executable", "chmod +x", "dir="+dir)
+
+	// A folder with an endpoint gets no such warning.
+	ok := startServer(t, "--dir="+makeScriptDir(t))
+	ok.waitLog(t, 5*time.Second, "msg=listening")
+	if strings.Contains(ok.Stderr(), "chmod") {
+		t.Errorf("warned about a folder with endpoints:\n%s", ok.Stderr())
+	}
+}
+
 func TestHTTPStartupErrors(t *testing.T) {
 	t.Parallel()
 	dir := makeScriptDir(t)

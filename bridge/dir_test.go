@@ -171,3 +171,49 @@ func TestScriptDirNotExecutableHint(t *testing.T) {
 		t.Errorf("Lookup: %#v, want a chmod +x hint naming the file", err)
 	}
 }
+
+func TestScriptDirMayHoldEndpoint(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		files map[string]os.FileMode // os.ModeSymlink: a link to "sub"
+		want  bool
+	}{
+		{"empty", nil, false},
+		{"only plain files", map[string]os.FileMode{"a.sh": 0o644, "sub/b.sh": 0o600}, false},
+		{"only hidden executables", map[string]os.FileMode{".a.sh": 0o755, ".dot/b.sh": 0o755}, false},
+		{"executable at the top", map[string]os.FileMode{"a.txt": 0o644, "a.sh": 0o755}, true},
+		{"executable deep down", map[string]os.FileMode{"a/b/c/d.sh": 0o700}, true},
+		{"too deep to tell", map[string]os.FileMode{"1/2/3/4/5/6/7/8/9/10/x.txt": 0o644}, true},
+		{"linked folder", map[string]os.FileMode{"sub/x.txt": 0o644, "link": os.ModeSymlink}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			for name, mode := range tt.files {
+				p := filepath.Join(dir, name)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				var err error
+				if mode == os.ModeSymlink {
+					err = os.Symlink("sub", p)
+				} else {
+					err = os.WriteFile(p, []byte("#!/bin/sh\n"), mode)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			d, err := bridge.OpenScriptDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if got := d.MayHoldEndpoint(); got != tt.want {
+				t.Errorf("MayHoldEndpoint() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -38,6 +38,9 @@ func newGate(cfg *Config, logger *slog.Logger, obs session.Observer) (*gate, err
 			return nil, fmt.Errorf("--dir: %w", err)
 		}
 		g.dir, g.resolve = d, d.Resolve
+		if !d.MayHoldEndpoint() {
+			logger.Warn("--dir holds no executable file: every upgrade will get 404; make the scripts executable (chmod +x)", "dir", d.Base())
+		}
 	}
 	resolve := g.resolve
 	if resolve == nil && len(cfg.Command) == 0 {
