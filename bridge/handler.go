@@ -70,6 +70,7 @@ type Handler struct {
 	idPrefix  string
 	ids       atomic.Uint64
 	forks     atomic.Int64
+	fds       fdBudget // file descriptors, for a reserve (fds.go)
 	sessions  registry
 	live      atomic.Pointer[session.Tunables] // settings changed at run time (tune.go)
 	once      onceState                        // --once (once.go)
@@ -163,6 +164,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	conn.SetReadLimit(-1)
 	c.WS, c.Buffered, c.Cork = conn, hc.br, hc.cork
 	h.opts.Kind.Serve(c)
+	// The kinds start their process in Serve: from now on a count of the
+	// open file descriptors sees it.
+	if s, ok := a.Slot.(*forkSlot); ok {
+		s.settle()
+	}
 }
 
 // resolve picks the endpoint; a single command answers every path with

@@ -281,7 +281,7 @@ func (t *Kind) Serve(sc *session.Conn) {
 			t.mu.Unlock()
 			g.Logger().Error("spawn failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 			g.Observer().SpawnFailed()
-			conn.Close(websocket.StatusInternalError, session.CloseReason("%v", err))
+			conn.Close(session.SpawnFailureClose(err))
 			return
 		}
 		slot = nil // the process gives it back when reaped
