@@ -869,3 +869,17 @@ func TestSvcFDReserve(t *testing.T) {
 	expectEcho(t, c, "back")
 	s.waitLog(t, 5*time.Second, "file descriptors available again")
 }
+
+// TestSvcFDLimitRaised: the soft limit on file descriptors is raised to
+// the hard one at startup and both are logged, while the programs wsbridge
+// starts get the original soft limit back (issue 9, point 10).
+func TestSvcFDLimitRaised(t *testing.T) {
+	t.Parallel()
+	s := startLimited(t, []string{"-S -n 256", "-H -n 4096"}, "sh", "-c", "ulimit -S -n; ulimit -H -n")
+	// Go raises it to the hard limit less one: see bridge/server/fdlimit.go.
+	s.waitLog(t, 5*time.Second, "level=INFO", `msg="file descriptors"`, "soft=4095", "hard=4096")
+	lines, code, _ := readUntilClose(t, dial(t, s.URL("/")))
+	if code != websocket.StatusNormalClosure || strings.Join(lines, " ") != "256 4096" {
+		t.Errorf("the program saw %q (close %d), want the original limits 256 4096", lines, code)
+	}
+}
