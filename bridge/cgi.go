@@ -82,8 +82,8 @@ func (c *cgiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The script runs and is reaped within this request.
-	defer h.fds.ended()
-	defer h.fds.started()
+	defer h.fds.Ended()
+	defer h.fds.Started()
 
 	env := append(h.environ(r, id, ep), c.fixed...)
 	stderr := &lineLogger{log: lg}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wsbridge/wsbridge/bridge/internal/fdbudget"
 	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
@@ -70,7 +71,7 @@ type Handler struct {
 	idPrefix  string
 	ids       atomic.Uint64
 	forks     atomic.Int64
-	fds       fdBudget // file descriptors, for a reserve (fds.go)
+	fds       fdbudget.Budget // file descriptors, for a reserve (fds.go)
 	sessions  registry
 	live      atomic.Pointer[session.Tunables] // settings changed at run time (tune.go)
 	once      onceState                        // --once (once.go)

@@ -77,7 +77,7 @@ func (s *forkSlot) Release() {
 		s.h.forks.Add(-1)
 		s.h.once.unclaim()
 		s.held = false
-		s.h.fds.undo()
+		s.h.fds.Undo()
 		s.settle()
 	}
 }
@@ -86,7 +86,7 @@ func (s *forkSlot) Free() {
 	if s.held {
 		s.h.forks.Add(-1)
 		s.held = false
-		s.h.fds.ended()
+		s.h.fds.Ended()
 		s.settle()
 	}
 }
@@ -95,7 +95,7 @@ func (s *forkSlot) Free() {
 // gate calls it when the kind's Serve returns, Release and Free in any case.
 func (s *forkSlot) settle() {
 	if s.pending.CompareAndSwap(true, false) {
-		s.h.fds.started()
+		s.h.fds.Started()
 	}
 }
 

@@ -1,4 +1,4 @@
-package bridge
+package fdbudget
 
 import (
 	"errors"
@@ -20,26 +20,26 @@ func (f *fakeFDs) count([]byte) (int, int, error) {
 	return f.open, f.limit, f.err
 }
 
-func TestFDBudget(t *testing.T) {
+func TestBudget(t *testing.T) {
 	t.Parallel()
 	fds := &fakeFDs{open: 10, limit: 64}
-	b := &fdBudget{count: fds.count}
+	b := &Budget{Count: fds.count}
 	now := time.Unix(1000, 0)
-	// Room while limit 64 - estimate >= reserve 16 + fdsPerStart 10: an
+	// Room while limit 64 - estimate >= reserve 16 + PerStart 10: an
 	// estimate of at most 38. Each session really holds 5.
-	start := func(wantOK bool, wantCounts int) fdCheck {
+	start := func(wantOK bool, wantCounts int) Check {
 		t.Helper()
-		c := b.admit(now)
-		if c.ok != wantOK || fds.counts != wantCounts {
+		c := b.Admit(now)
+		if c.OK != wantOK || fds.counts != wantCounts {
 			t.Fatalf("admit with %d open: %+v after %d counts; want ok=%v after %d", fds.open, c, fds.counts, wantOK, wantCounts)
 		}
-		if c.ok {
-			b.started()
+		if c.OK {
+			b.Started()
 			fds.open += 5
 		}
 		return c
 	}
-	// Far from the limit the estimate grows by fdsPerStart a start, with
+	// Far from the limit the estimate grows by PerStart a start, with
 	// no count but the first.
 	start(true, 1) // estimate 10
 	start(true, 1) // 20
@@ -48,58 +48,58 @@ func TestFDBudget(t *testing.T) {
 	// another: refused.
 	start(false, 1)
 	// Later, a count finds 25: admitted, and so is the next (estimate 35).
-	now = now.Add(fdRecount)
+	now = now.Add(Recount)
 	start(true, 2)
 	start(true, 2)
 	// 35 open, estimate 45: a count finds 35, still room.
-	now = now.Add(fdRecount)
+	now = now.Add(Recount)
 	start(true, 3)
 	// 40 open: short, and that is news.
-	now = now.Add(fdRecount)
-	if c := start(false, 4); c.reserve != minReserve || c.limit != 64 || !c.changed || !b.isShort() {
-		t.Fatalf("40 open: %+v, short %v; want the reserve, the limit and a change", c, b.isShort())
+	now = now.Add(Recount)
+	if c := start(false, 4); c.Reserve != MinReserve || c.Limit != 64 || !c.Changed || !b.Short() {
+		t.Fatalf("40 open: %+v, short %v; want the reserve, the limit and a change", c, b.Short())
 	}
 	now = now.Add(time.Millisecond)
-	if c := start(false, 4); c.changed {
+	if c := start(false, 4); c.Changed {
 		t.Fatalf("still short: %+v", c)
 	}
 	// Two sessions end: the estimate (36) admits again at once.
-	b.ended()
-	b.ended()
+	b.Ended()
+	b.Ended()
 	fds.open -= 10
-	if c := start(true, 4); !c.changed || b.isShort() {
+	if c := start(true, 4); !c.Changed || b.Short() {
 		t.Fatalf("after two ends: %+v", c)
 	}
 	// A session of a kind the estimate does not see (a terminal client)
 	// ends too: only a count finds the room it left.
 	start(false, 4) // estimate 46
 	fds.open -= 10
-	now = now.Add(fdRecount)
+	now = now.Add(Recount)
 	start(true, 5)
 	// A start given back leaves the estimate as it was.
 	before := b.drift
-	b.undo()
-	if b.drift != before-fdsPerStart {
-		t.Errorf("undo: drift %d, want %d", b.drift, before-fdsPerStart)
+	b.Undo()
+	if b.drift != before-PerStart {
+		t.Errorf("undo: drift %d, want %d", b.drift, before-PerStart)
 	}
 }
 
-func TestFDBudgetPendingStartsSurviveACount(t *testing.T) {
+func TestBudgetPendingStartsSurviveACount(t *testing.T) {
 	t.Parallel()
 	fds := &fakeFDs{open: 10, limit: 1000}
-	b := &fdBudget{count: fds.count}
+	b := &Budget{Count: fds.count}
 	now := time.Unix(1000, 0)
-	b.admit(now)
-	b.admit(now)
+	b.Admit(now)
+	b.Admit(now)
 	// A periodic count: the two admitted processes have not started, so
 	// it cannot have seen them.
-	b.admit(now.Add(fdRefresh))
-	if fds.counts != 2 || b.drift != 3*fdsPerStart {
-		t.Errorf("%d counts, drift %d; want 2 and %d", fds.counts, b.drift, 3*fdsPerStart)
+	b.Admit(now.Add(Refresh))
+	if fds.counts != 2 || b.drift != 3*PerStart {
+		t.Errorf("%d counts, drift %d; want 2 and %d", fds.counts, b.drift, 3*PerStart)
 	}
 }
 
-func TestFDBudgetCountErrors(t *testing.T) {
+func TestBudgetCountErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		err    error
@@ -116,21 +116,21 @@ func TestFDBudgetCountErrors(t *testing.T) {
 		t.Run(tt.err.Error(), func(t *testing.T) {
 			t.Parallel()
 			fds := &fakeFDs{limit: 64, err: tt.err}
-			b := &fdBudget{count: fds.count}
-			c := b.admit(time.Unix(1000, 0))
-			if c.ok != tt.ok || (c.err != nil) != tt.logged {
+			b := &Budget{Count: fds.count}
+			c := b.Admit(time.Unix(1000, 0))
+			if c.OK != tt.ok || (c.Err != nil) != tt.logged {
 				t.Errorf("admit: %+v", c)
 			}
-			c = b.admit(time.Unix(2000, 0))
-			if c.ok != tt.ok || c.err != nil {
+			c = b.Admit(time.Unix(2000, 0))
+			if c.OK != tt.ok || c.Err != nil {
 				t.Errorf("admit again: %+v", c)
 			}
 		})
 	}
 }
 
-func TestCountFDs(t *testing.T) {
-	open, limit, err := countFDs(make([]byte, 128)) // a few entries per read
+func TestCount(t *testing.T) {
+	open, limit, err := Count(make([]byte, 128)) // a few entries per read
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestCountFDs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	more, _, _ := countFDs(make([]byte, 4096))
+	more, _, _ := Count(make([]byte, 4096))
 	for _, fd := range extra {
 		unix.Close(fd)
 	}
@@ -157,11 +157,11 @@ func TestCountFDs(t *testing.T) {
 	}
 }
 
-func TestFDReserve(t *testing.T) {
+func TestReserve(t *testing.T) {
 	t.Parallel()
 	for limit, want := range map[int]int{64: 16, 1024: 16, 4096: 64, 65536: 1024, 1 << 20: 1024} {
-		if got := FDReserve(limit); got != want {
-			t.Errorf("FDReserve(%d) = %d, want %d", limit, got, want)
+		if got := Reserve(limit); got != want {
+			t.Errorf("Reserve(%d) = %d, want %d", limit, got, want)
 		}
 	}
 }
