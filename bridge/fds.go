@@ -50,6 +50,6 @@ func (h *Handler) admitFDs() *session.Refusal {
 	}
 }
 
-// FDShort reports whether the last process about to start was refused for
-// want of file descriptors (for /readyz).
-func (h *Handler) FDShort() bool { return h.fds.Short() }
+// FDShort reports whether a process about to start was refused for want of
+// file descriptors, and one would still be (for /readyz).
+func (h *Handler) FDShort() bool { return h.fds.Short(time.Now()) }

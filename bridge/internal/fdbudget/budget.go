@@ -40,8 +40,10 @@ const (
 	MinReserve = 16
 	MaxReserve = 1024
 	// Recount is the least time between counts while the estimate says
-	// no; with many descriptors open, a multiple of what a count costs.
-	Recount = 5 * time.Millisecond
+	// no; with many descriptors open, 20 times what a count costs, so that
+	// counting takes at most a twentieth of a core however hard clients
+	// knock at the limit.
+	Recount = time.Millisecond
 	// Refresh is the most time between counts otherwise, for what the
 	// estimate does not see (terminal clients joining, files).
 	Refresh = time.Second
@@ -159,11 +161,20 @@ func (b *Budget) Ended() {
 	b.mu.Unlock()
 }
 
-// Short reports whether the last admission was refused.
-func (b *Budget) Short() bool {
+// Short reports whether the last admission was refused and a process
+// still would be, counting again if the last count is old enough: without
+// new clients (a load balancer waiting for readiness sends none) it would
+// otherwise stay short for good.
+func (b *Budget) Short(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.short
+	if !b.short || b.disabled {
+		return false
+	}
+	if !b.fits() && now.Sub(b.at) >= max(Recount, 20*b.cost) {
+		b.recount(now)
+	}
+	return !b.disabled && !b.fits()
 }
 
 // Count returns the number of open file descriptors, from /proc/self/fd,

@@ -56,10 +56,10 @@ func TestBudget(t *testing.T) {
 	start(true, 3)
 	// 40 open: short, and that is news.
 	now = now.Add(Recount)
-	if c := start(false, 4); c.Reserve != MinReserve || c.Limit != 64 || !c.Changed || !b.Short() {
-		t.Fatalf("40 open: %+v, short %v; want the reserve, the limit and a change", c, b.Short())
+	if c := start(false, 4); c.Reserve != MinReserve || c.Limit != 64 || !c.Changed || !b.Short(now) {
+		t.Fatalf("40 open: %+v, short %v; want the reserve, the limit and a change", c, b.Short(now))
 	}
-	now = now.Add(time.Millisecond)
+	now = now.Add(Recount / 2)
 	if c := start(false, 4); c.Changed {
 		t.Fatalf("still short: %+v", c)
 	}
@@ -67,7 +67,7 @@ func TestBudget(t *testing.T) {
 	b.Ended()
 	b.Ended()
 	fds.open -= 10
-	if c := start(true, 4); !c.Changed || b.Short() {
+	if c := start(true, 4); !c.Changed || b.Short(now) {
 		t.Fatalf("after two ends: %+v", c)
 	}
 	// A session of a kind the estimate does not see (a terminal client)
@@ -76,6 +76,22 @@ func TestBudget(t *testing.T) {
 	fds.open -= 10
 	now = now.Add(Recount)
 	start(true, 5)
+	// Readiness: short while a start would be refused, not after sessions
+	// end, even with no admission to find out.
+	fds.open += 10
+	now = now.Add(Refresh) // the estimate has room: only a periodic count sees
+	start(false, 6)
+	if !b.Short(now) {
+		t.Error("not short after a refusal")
+	}
+	fds.open -= 10
+	if !b.Short(now) || fds.counts != 6 {
+		t.Errorf("no longer short with no count: %d counts", fds.counts)
+	}
+	now = now.Add(Recount)
+	if b.Short(now) || fds.counts != 7 {
+		t.Errorf("still short after a count found room: %d counts", fds.counts)
+	}
 	// A start given back leaves the estimate as it was.
 	before := b.drift
 	b.Undo()
