@@ -77,6 +77,13 @@ func (c *cgiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.forks.Add(-1)
+	if ref := h.admitFDs(); ref != nil {
+		h.refuse(w, r, lg, ref)
+		return
+	}
+	// The script runs and is reaped within this request.
+	defer h.fds.Ended()
+	defer h.fds.Started()
 
 	env := append(h.environ(r, id, ep), c.fixed...)
 	stderr := &lineLogger{log: lg}

@@ -142,6 +142,7 @@ func (s *Server) Run() error {
 			}
 		})
 	}
+	logFDLimit(s.log)
 	addrs := make([]string, 0, len(s.ls.web))
 	for _, l := range s.ls.web {
 		s.log.Info("listening", "address", l.Addr().String())
