@@ -419,7 +419,9 @@ func TestHTTPDirRefusalsLogged(t *testing.T) {
 		{"/readme.txt", "", nil, 404, `reason="not executable"`},
 		{"/.hidden.sh", "", nil, 404, `reason="hidden (dotfile)"`},
 		{"/escape.sh", "", nil, 404, `reason="outside the folder"`},
-		{"/%2e%2e/outside.sh", "/../outside.sh", nil, 404, `reason="bad path"`},
+		// An unclean upgrade is served as its clean path (TestHTTPUncleanPath):
+		// it never climbs out, and what it misses is logged by that name.
+		{"/%2e%2e/outside.sh", "/outside.sh", nil, 404, `reason="not found"`},
 		{"/env.sh", "", &websocket.DialOptions{Subprotocols: []string{"other"}}, 400, "reason=subprotocol"},
 		{"/env.sh", "", nil, 429, "reason=maxforks"},
 	}
