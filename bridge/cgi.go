@@ -3,7 +3,6 @@ package bridge
 import (
 	"bytes"
 	"context"
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net/http"
 	"net/http/cgi"
@@ -12,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/wsbridge/wsbridge/bridge/internal/frame"
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // defaultCGIPath is the PATH of a CGI script when --passenv does not pass

@@ -2,7 +2,6 @@ package bridge_test
 
 import (
 	"errors"
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // scriptTree makes a folder of endpoints, and beside it a script the folder

@@ -3,7 +3,6 @@ package bridge_test
 import (
 	"bytes"
 	"context"
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/wsbridge/wsbridge/bridge"
 	"github.com/wsbridge/wsbridge/bridge/pipe"
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 func TestMain(m *testing.M) {
