@@ -392,6 +392,86 @@ func TestHTTPDirRefusals(t *testing.T) {
 	expectEcho(t, dialOpts(t, s.URL("/cat.sh"), nil), "still here")
 }
 
+// TestHTTPDirRefusalsLogged: every refused upgrade is logged once, at
+// access level, with the remote, the path and why (issue 9, point 9). A
+// script that exists but is not executable gets 404, and the log says so
+// with the command that fixes it; the client learns nothing of the folder.
+func TestHTTPDirRefusalsLogged(t *testing.T) {
+	t.Parallel()
+	dir := makeScriptDir(t)
+	noexec := writeFile(t, filepath.Join(dir, "noexec.sh"), "#!/bin/sh\necho hi\n", 0o644)
+	if real, err := filepath.EvalSymlinks(noexec); err == nil {
+		noexec = real
+	}
+	s := startServer(t, "--dir="+dir, "--maxforks=1", "--subprotocol=chat")
+	held := dial(t, s.URL("/cat.sh")) // holds the only process slot
+	expectEcho(t, held, "hi")
+
+	tests := []struct {
+		path, logged string // logged: the path as the log shows it, decoded
+		opts         *websocket.DialOptions
+		status       int
+		reason       string
+	}{
+		{"/noexec.sh", "", nil, 404, `reason="not executable" hint="chmod +x ` + noexec + `"`},
+		{"/missing.sh", "", nil, 404, `reason="not found"`},
+		{"/sub", "", nil, 404, `reason="a folder"`},
+		{"/readme.txt", "", nil, 404, `reason="not executable"`},
+		{"/.hidden.sh", "", nil, 404, `reason="hidden (dotfile)"`},
+		{"/escape.sh", "", nil, 404, `reason="outside the folder"`},
+		// An unclean upgrade is served as its clean path (TestHTTPUncleanPath):
+		// it never climbs out, and what it misses is logged by that name.
+		{"/%2e%2e/outside.sh", "/outside.sh", nil, 404, `reason="not found"`},
+		{"/env.sh", "", &websocket.DialOptions{Subprotocols: []string{"other"}}, 400, "reason=subprotocol"},
+		{"/env.sh", "", nil, 429, "reason=maxforks"},
+	}
+	for _, tt := range tests {
+		if got := dialStatus(t, s.URL(tt.path), tt.opts); got != tt.status {
+			t.Errorf("upgrade on %s: %d, want %d", tt.path, got, tt.status)
+		}
+		logged := tt.logged
+		if logged == "" {
+			logged = tt.path
+		}
+		line := s.waitLog(t, 5*time.Second, "msg=refused", "path="+logged+" ", tt.reason)
+		if !strings.Contains(line, "level=ACCESS") || !strings.Contains(line, "remote=127.0.0.1:") {
+			t.Errorf("refusal of %s: %q, want an access line naming the remote", tt.path, line)
+		}
+		if strings.Contains(tt.reason, "hint") {
+			if res, body := httpRequest(t, nil, "GET", s.HTTPURL(tt.path), nil); res.StatusCode != 404 || strings.Contains(body, "chmod") || strings.Contains(body, "executable") {
+				t.Errorf("GET %s: %d %q, want a bare 404", tt.path, res.StatusCode, body)
+			}
+		}
+	}
+	// Once each: nothing logs a refusal twice.
+	refusals := func(out string) int { return strings.Count(out, "msg=refused") }
+	if s.await(300*time.Millisecond, func(out string) bool { return refusals(out) > len(tests) }) {
+		t.Errorf("%d refusals logged for %d refused upgrades:\n%s", refusals(s.Stderr()), len(tests), s.Stderr())
+	}
+}
+
+// TestHTTPDirWithoutExecutablesWarns: a --dir folder where every upgrade
+// would get 404, for want of an executable, is named at startup with the
+// remedy (issue 9, point 9).
+func TestHTTPDirWithoutExecutablesWarns(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "chat.sh"), "#!/bin/sh\nexec cat\n", 0o644)
+	writeFile(t, filepath.Join(dir, "sub", "deep.sh"), "#!/bin/sh\nexec cat\n", 0o644)
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	s := startServer(t, "--dir="+dir)
+	s.waitLog(t, 5*time.Second, "level=WARN", "holds no executable", "chmod +x", "dir="+dir)
+
+	// A folder with an endpoint gets no such warning.
+	ok := startServer(t, "--dir="+makeScriptDir(t))
+	ok.waitLog(t, 5*time.Second, "msg=listening")
+	if strings.Contains(ok.Stderr(), "chmod") {
+		t.Errorf("warned about a folder with endpoints:\n%s", ok.Stderr())
+	}
+}
+
 func TestHTTPStartupErrors(t *testing.T) {
 	t.Parallel()
 	dir := makeScriptDir(t)

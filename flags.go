@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/auth"
 	"github.com/wsbridge/wsbridge/bridge/broadcast"
 	"github.com/wsbridge/wsbridge/bridge/server"
 	"github.com/wsbridge/wsbridge/bridge/terminal"
@@ -286,7 +287,7 @@ func (c *cli) validateHTTP(cfg *server.Config) error {
 		}
 	}
 	for _, cr := range c.Credential {
-		if bridge.CheckCredential(cr) != nil {
+		if auth.CheckCredential(cr) != nil {
 			return errors.New("--credential: want USER:PASSWORD")
 		}
 	}

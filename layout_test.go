@@ -17,14 +17,15 @@ var kinds = []string{"bridge/pipe", "bridge/terminal", "bridge/broadcast"}
 
 // allowedImports lists, per package of ours (module-relative; "" is the
 // root, main), the packages of ours it may import: only downwards, in the
-// order main > bridge/server > static, man > bridge (the gate) >
+// order main > bridge/server > bridge/auth, static, man > bridge (the gate) >
 // bridge/session > the kinds > bridge/internal/... > process. No kind
 // imports another kind, and the gate imports no kind: only the server wires
 // kinds into the gate. A name ending in "/" stands for every package under
 // it. Packages listed here that do not exist (yet) change nothing.
 var allowedImports = map[string][]string{
-	"":                 append([]string{"bridge/server", "static", "man", "bridge", "bridge/session", "bridge/internal/", "process"}, kinds...),
-	"bridge/server":    append([]string{"static", "man", "bridge", "bridge/session", "bridge/internal/", "process"}, kinds...),
+	"":                 append([]string{"bridge/server", "bridge/auth", "static", "man", "bridge", "bridge/session", "bridge/internal/", "process"}, kinds...),
+	"bridge/server":    append([]string{"bridge/auth", "static", "man", "bridge", "bridge/session", "bridge/internal/", "process"}, kinds...),
+	"bridge/auth":      {"bridge", "bridge/session", "bridge/internal/", "process"},
 	"static":           {"bridge", "bridge/session", "bridge/internal/", "process"},
 	"man":              {"bridge", "bridge/session", "bridge/internal/", "process"},
 	"bridge":           {"bridge/session", "bridge/internal/", "process"},
@@ -127,6 +128,9 @@ func TestImportRules(t *testing.T) {
 		{"bridge/server", "bridge/terminal", true},
 		{"bridge/server", "static", true},
 		{"static", "bridge", true},
+		{"bridge/server", "bridge/auth", true},
+		{"bridge/auth", "bridge", true},
+		{"bridge", "bridge/auth", false},
 		{"bridge", "bridge/session", true},
 		{"bridge/pipe", "bridge/session", true},
 		{"bridge/terminal", "bridge/internal/frame", true},

@@ -15,6 +15,11 @@ The program was killed by a signal; the reason names it, as in
 \fB"killed by signal KILL"\fR.
 Also sent when the program could not be started.
 .TP
+.B 1013
+The program could not be started for want of file descriptors (reason
+\fB"server busy: out of file descriptors; try again later"\fR); the 503
+below makes this rare.
+.TP
 .B 1001
 The server is shutting down (reason \fB"server shutting down"\fR).
 .TP
@@ -44,7 +49,11 @@ the first wait of the kill sequence.
 With \fB\-\-broadcast\fR the program is shared: its stdin stays open, and
 only that client is closed, after the output queued for it.
 .PP
-Some requests are refused before the upgrade, and no program is started:
+Some requests are refused before the upgrade, and no program is started.
+Each refusal is logged once at access level as \fBrefused\fR, with the
+client's address, the path and the reason (for a 404 under \fB\-\-dir\fR:
+not found, not executable with a \fBchmod +x\fR hint, outside the folder,
+hidden, a folder...):
 .TP
 .B 400
 The client offered only subprotocols not in \fB\-\-subprotocol\fR.
@@ -57,7 +66,7 @@ The page's Origin is not allowed (\fB\-\-origin\fR, \fB\-\-sameorigin\fR),
 or a writable terminal's access token is missing or wrong (see TERMINAL).
 .TP
 .B 404
-No endpoint at this path (\fB\-\-dir\fR).
+No endpoint at this path (\fB\-\-dir\fR); the log says why.
 .TP
 .B 426
 A plain HTTP request that does not ask for a WebSocket, on an endpoint (a
@@ -72,7 +81,12 @@ served alone).
 The request's headers are larger than 64\ KiB.
 .TP
 .B 503
-The server is shutting down.
+The server is shutting down, or is short of file descriptors: starting one
+more program would eat into the reserve kept free, 1/64 of the soft
+.B RLIMIT_NOFILE
+(16 to 1024), which \%wsbridge raises to the hard limit at startup (the
+programs it starts get the original soft limit back). Sent with
+\fBRetry\-After\fR; sessions are admitted again as soon as some end.
 `
 
 const manSectionKillSequence = `.SH KILL SEQUENCE
@@ -287,7 +301,8 @@ sessions started
 .TP
 .BR wsbridge_handshakes_refused_total { reason }
 requests answered without a session, by reason: origin, auth, maxforks,
-not_found, bad_request, shutting_down, max_clients, token
+not_found, bad_request, shutting_down, max_clients, token, fds (file
+descriptors short)
 .TP
 .BR wsbridge_messages_total { direction } ", " wsbridge_bytes_total { direction }
 WebSocket messages and payload bytes from clients
@@ -329,8 +344,9 @@ the running binary and process
 200 while the process serves HTTP.
 .TP
 .B /readyz
-200 while \%wsbridge is listening, not shutting down and below
-.BR \%\-\-maxforks ;
+200 while \%wsbridge is listening, not shutting down, below
+.B \%\-\-maxforks
+and not short of file descriptors;
 503 otherwise, so a load balancer sends new sessions elsewhere.
 `
 

@@ -3,7 +3,6 @@ package pipe_test
 import (
 	"context"
 	"errors"
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/wsbridge/wsbridge/bridge"
 	"github.com/wsbridge/wsbridge/bridge/pipe"
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 func TestMain(m *testing.M) {

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/auth"
 )
 
 // A writable terminal is a shell for whoever reaches the port. When other
@@ -32,14 +32,14 @@ func openTerminal(cfg *Config) bool {
 // (and for good when the listeners are all loopback or unix sockets) it
 // passes every request on.
 type accessGuard struct {
-	token   *bridge.AccessToken
+	token   *auth.AccessToken
 	guarded http.Handler
 	open    http.Handler
 	armed   atomic.Bool
 }
 
 func newAccessGuard(next http.Handler, logger *slog.Logger, onRefuse func()) *accessGuard {
-	tok := bridge.NewAccessToken(logger)
+	tok := auth.NewAccessToken(logger)
 	tok.OnRefuse = onRefuse
 	return &accessGuard{token: tok, guarded: tok.Middleware(next), open: next}
 }
@@ -129,7 +129,7 @@ func accessURLs(ls listeners, cfg *Config, token string) []string {
 			hosts = append(hosts, "localhost")
 		}
 		for _, h := range hosts {
-			u := scheme + "://" + net.JoinHostPort(h, strconv.Itoa(a.Port)) + "/?" + bridge.AccessTokenParam + "=" + token
+			u := scheme + "://" + net.JoinHostPort(h, strconv.Itoa(a.Port)) + "/?" + auth.AccessTokenParam + "=" + token
 			if !slices.Contains(urls, u) {
 				urls = append(urls, u)
 			}

@@ -1,13 +1,13 @@
 package server
 
 import (
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"io"
 	"text/template"
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge"
 	"github.com/wsbridge/wsbridge/bridge/broadcast"
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // Config is everything the daemon runs with, checked and parsed by the

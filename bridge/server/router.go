@@ -1,7 +1,6 @@
 package server
 
 import (
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"io"
 	"log/slog"
 	"net"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // router answers every request of one port in websocketd's order: a

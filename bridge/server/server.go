@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // ErrCannotListen wraps the errors of Listen, and of Run when serving
@@ -142,6 +142,7 @@ func (s *Server) Run() error {
 			}
 		})
 	}
+	logFDLimit(s.log)
 	addrs := make([]string, 0, len(s.ls.web))
 	for _, l := range s.ls.web {
 		s.log.Info("listening", "address", l.Addr().String())

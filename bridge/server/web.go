@@ -3,11 +3,12 @@ package server
 import (
 	"crypto/tls"
 	"fmt"
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net/http"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/auth"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/static"
 )
 
@@ -91,7 +92,7 @@ func newWeb(cfg *Config, g *gate, logger *slog.Logger) (*web, error) {
 		handler = clientCertEnv(handler)
 	}
 	if len(cfg.Credentials)+len(cfg.CredentialFiles) > 0 {
-		auth, err := bridge.NewAuth(bridge.AuthOptions{Credentials: cfg.Credentials, Files: cfg.CredentialFiles, Logger: logger})
+		auth, err := auth.NewBasic(auth.BasicOptions{Credentials: cfg.Credentials, Files: cfg.CredentialFiles, Logger: logger})
 		if err != nil {
 			return nil, err
 		}

@@ -2,7 +2,6 @@ package terminal_test
 
 import (
 	"context"
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net/http/httptest"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/bridge/terminal"
 )
 

@@ -1,4 +1,4 @@
-package bridge
+package auth
 
 import (
 	"crypto/rand"
@@ -11,6 +11,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/wsbridge/wsbridge/bridge"
 	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
@@ -83,7 +84,7 @@ func (a *AccessToken) Middleware(next http.Handler) http.Handler {
 			a.refuse(w, r, presented == "")
 			return
 		}
-		if inQuery && !IsUpgrade(r) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		if inQuery && !bridge.IsUpgrade(r) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			http.SetCookie(w, &http.Cookie{
 				Name:     a.cookie,
 				Value:    a.token,

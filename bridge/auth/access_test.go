@@ -1,4 +1,4 @@
-package bridge_test
+package auth_test
 
 import (
 	"bytes"
@@ -9,20 +9,20 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/auth"
 )
 
 func TestAccessToken(t *testing.T) {
 	t.Parallel()
 	var logBuf bytes.Buffer
 	var refused atomic.Int32
-	a := bridge.NewAccessToken(slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug - 10})))
+	a := auth.NewAccessToken(slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug - 10})))
 	a.OnRefuse = func() { refused.Add(1) }
 	tok, cookie := a.Token(), a.CookieName()
-	if len(tok) < 26 || !strings.HasPrefix(cookie, bridge.AccessCookiePrefix) {
+	if len(tok) < 26 || !strings.HasPrefix(cookie, auth.AccessCookiePrefix) {
 		t.Fatalf("token %q, cookie %q", tok, cookie)
 	}
-	if other := bridge.NewAccessToken(nil); other.Token() == tok || other.CookieName() == cookie {
+	if other := auth.NewAccessToken(nil); other.Token() == tok || other.CookieName() == cookie {
 		t.Fatalf("two tokens alike: %q %q", other.Token(), other.CookieName())
 	}
 
@@ -42,7 +42,7 @@ func TestAccessToken(t *testing.T) {
 		{name: "wrong query", target: "/?token=nope", status: 403},
 		{name: "empty query", target: "/?token=", status: 403},
 		{name: "wrong cookie", target: "/", cookies: cookie + "=nope", status: 403},
-		{name: "other server's cookie", target: "/", cookies: bridge.AccessCookiePrefix + "00000000=" + tok, status: 403},
+		{name: "other server's cookie", target: "/", cookies: auth.AccessCookiePrefix + "00000000=" + tok, status: 403},
 		{name: "wrong query beats right cookie", target: "/?token=nope", cookies: cookie + "=" + tok, status: 403},
 		{name: "page with token", target: "/?cols=80&token=" + tok + "&rows=24", status: 303,
 			location: "./?cols=80&rows=24", setsCook: true},
