@@ -33,6 +33,10 @@ reason that is not valid UTF\-8; sent as soon as the bad bytes arrive.
 .B 1009
 The client sent a message larger than \fB\-\-maxframesize\fR.
 .TP
+.B 1013
+With \fB\-\-broadcast\fR, reason \fB"too slow"\fR: more than
+\fB\-\-client\-queue\fR bytes of output waited for the client.
+.TP
 .B 1002
 The client broke the protocol: reserved bits, an unknown opcode, a
 fragmented or over\-long control frame, a continuation with no message, an
@@ -42,6 +46,8 @@ After 1002, 1003, 1007 or 1009 the client is no longer read and the
 program's stdin is closed; what the program writes in answer to the messages
 it already had is sent before the close, which goes out at the latest after
 the first wait of the kill sequence.
+With \fB\-\-broadcast\fR the program is shared: its stdin stays open, and
+only that client is closed, after the output queued for it.
 .PP
 Some requests are refused before the upgrade, and no program is started.
 Each refusal is logged once at access level as \fBrefused\fR, with the
@@ -315,6 +321,20 @@ programs that could not be started
 .TP
 .B wsbridge_session_duration_seconds
 histogram of session lengths
+.TP
+.BR wsbridge_broadcast_groups ", " wsbridge_broadcast_clients
+with \fB\-\-broadcast\fR: groups running and clients attached now (gauges)
+.TP
+.BR wsbridge_broadcast_slow_closes_total ", " wsbridge_broadcast_restarts_total
+clients closed with 1013 as too slow, and programs started again (\fB\-\-restart\fR)
+.TP
+.BR wsbridge_broadcast_messages_total { direction }
+client messages into the programs
+.RB ( in ),
+output messages
+.RB ( out ),
+and output messages handed to clients
+.RB ( delivered )
 .TP
 .BR wsbridge_build_info { version } ", " process_* ", " go_*
 the running binary and process
