@@ -1,0 +1,215 @@
+// Command bench measures wsbridge against Debian's websocketd, an in-process
+// coder/websocket echo (the ceiling) and a bare fork/exec server, all over
+// loopback, echoing through cat, and prints the comparison as a Markdown
+// table. Run it from the repository root:
+//
+//	go run ./examples/bench
+//
+// Each server runs as a process of its own, by default in a session of its
+// own (setsid, as systemd starts a service) so the kernel's autogroup
+// scheduler splits the machine fairly between it and this load generator;
+// -setup=shared (or both) keeps it in this program's session, where it may
+// use every core. Rounds alternate between the servers, and each figure is
+// the median of the rounds with the range beside it. CPU is the server's
+// utime+stime plus that of its reaped children (/proc/PID/stat), so the cost
+// of cat is included.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+func main() {
+	var (
+		serve    = flag.String("serve", "", "internal: run a helper server (ceiling or spawn)")
+		listen   = flag.String("listen", "", "internal: the helper server's address")
+		cat      = flag.String("cat", "cat", "internal: cat's path for the spawn server")
+		setup    = flag.String("setup", "both", "own (servers in sessions of their own), shared (in this program's session) or both")
+		rounds   = flag.Int("rounds", 4, "alternating rounds per figure")
+		idle     = flag.Int("idle", 1000, "idle sessions held for the memory and descriptor figures")
+		capacity = flag.Int("capacity", 6500, "sessions wsbridge must hold, all echoing (0: skip)")
+		binary   = flag.String("wsbridge", "", "wsbridge binary to measure (default: build this checkout)")
+	)
+	flag.Parse()
+	var err error
+	switch *serve {
+	case "ceiling":
+		err = serveCeiling(*listen)
+	case "spawn":
+		err = serveSpawn(*listen, *cat)
+	case "":
+		err = run(*setup, *rounds, *idle, *capacity, *binary)
+	default:
+		err = fmt.Errorf("-serve=%s: want ceiling or spawn", *serve)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(setup string, rounds, idle, capacity int, binary string) error {
+	var owns []bool
+	switch setup {
+	case "own":
+		owns = []bool{true}
+	case "shared":
+		owns = []bool{false}
+	case "both":
+		owns = []bool{true, false}
+	default:
+		return fmt.Errorf("-setup=%s: want own, shared or both", setup)
+	}
+	if binary == "" {
+		dir, err := os.MkdirTemp("", "wsbridge-bench")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		binary = filepath.Join(dir, "wsbridge")
+		build := exec.Command("go", "build", "-o", binary, "github.com/wsbridge/wsbridge")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build wsbridge: %w", err)
+		}
+	}
+	all, err := specs(binary)
+	if err != nil {
+		return err
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("%s, %s, load average at start %s\n", time.Now().Format("2006-01-02 15:04"), goVersion(), strings.Join(strings.Fields(string(load))[:3], " "))
+	for i, own := range owns {
+		r := newResults()
+		if err := measureRounds(r, all, own, rounds); err != nil {
+			return err
+		}
+		if i == 0 {
+			// Memory and descriptors do not depend on the scheduler: once.
+			if err := measureIdleAll(r, all, own, idle, capacity); err != nil {
+				return err
+			}
+		}
+		label := "server in its own session (setsid): about half the machine, the client has the other half"
+		if !own {
+			label = "server in the client's session: it may use both cores"
+		}
+		fmt.Printf("\n### %s\n\n", label)
+		r.print(os.Stdout, rounds)
+	}
+	return nil
+}
+
+func goVersion() string {
+	out, err := exec.Command("go", "env", "GOVERSION").Output()
+	if err != nil {
+		return "go ?"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// measureRounds runs every throughput, latency and connect figure on every
+// target that has it, alternating targets within each round and rotating
+// their order from round to round.
+func measureRounds(r *results, all []spec, own bool, rounds int) error {
+	var targets []*target
+	defer func() {
+		for _, t := range targets {
+			t.stop()
+		}
+	}()
+	for _, s := range all {
+		t, err := s.start(own)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, t)
+	}
+	for round := 0; round < rounds; round++ {
+		fmt.Fprintf(os.Stderr, "round %d of %d\n", round+1, rounds)
+		for k := range targets {
+			t := targets[(k+round)%len(targets)]
+			if err := measureTarget(r, t); err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func measureTarget(r *results, t *target) error {
+	if !t.ws {
+		perSec, cpu, err := measureConnect(t, 4, 400)
+		if err != nil {
+			return fmt.Errorf("connect: %w", err)
+		}
+		r.add(figConnect, t.name, perSec)
+		r.add(figConnectCPU, t.name, cpu*1e6)
+		return nil
+	}
+	e, err := measureEcho(t, 1, 64, 64, 150000)
+	if err != nil {
+		return fmt.Errorf("echo, 1 connection: %w", err)
+	}
+	r.add(figEcho1, t.name, e.msgsPerSec)
+	r.add(figCPU1, t.name, e.cpuPerMsg*1e6)
+	if e, err = measureEcho(t, 8, 64, 64, 15000); err != nil {
+		return fmt.Errorf("echo, 8 connections: %w", err)
+	}
+	r.add(figEcho8, t.name, e.msgsPerSec)
+	r.add(figCPU8, t.name, e.cpuPerMsg*1e6)
+	// websocketd 0.4.1 deadlocks with four 64 KiB messages in flight
+	// through cat; two works.
+	if e, err = measureEcho(t, 1, 2, 64<<10, 3000); err != nil {
+		return fmt.Errorf("echo 64 KiB: %w", err)
+	}
+	r.add(figEcho64K, t.name, e.mbPerSec)
+	r.add(figCPU64K, t.name, e.cpuPerMsg*1e6)
+	p50, p99, err := measureLatency(t, 2000)
+	if err != nil {
+		return fmt.Errorf("round trip: %w", err)
+	}
+	r.add(figP50, t.name, p50)
+	r.add(figP99, t.name, p99)
+	if t.name == "ceiling" {
+		return nil // it spawns nothing
+	}
+	perSec, cpu, err := measureConnect(t, 4, 400)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	r.add(figConnect, t.name, perSec)
+	r.add(figConnectCPU, t.name, cpu*1e6)
+	return nil
+}
+
+func measureIdleAll(r *results, all []spec, own bool, idle, capacity int) error {
+	for _, s := range all {
+		if !s.ws {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "%s: %d idle sessions\n", s.name, idle)
+		res, err := measureIdle(s, own, idle, false)
+		if err != nil {
+			return fmt.Errorf("%s, idle sessions: %w", s.name, err)
+		}
+		r.add(figIdleRSS, s.name, res.kbPerSession)
+		r.add(figIdleFDs, s.name, res.fdsPerSession)
+	}
+	if capacity > 0 {
+		fmt.Fprintf(os.Stderr, "wsbridge: %d sessions, all echoing\n", capacity)
+		res, err := measureIdle(all[0], own, capacity, true)
+		if err != nil {
+			r.note = fmt.Sprintf("%d sessions, all echoing: FAILED: %v", capacity, err)
+		} else {
+			r.note = fmt.Sprintf("%d wsbridge sessions held, all echoing at once: ok, %.2f descriptors and %.1f KB each", capacity, res.fdsPerSession, res.kbPerSession)
+		}
+	}
+	return nil
+}
