@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -35,6 +36,9 @@ func main() {
 		idle     = flag.Int("idle", 1000, "idle sessions held for the memory and descriptor figures")
 		capacity = flag.Int("capacity", 6500, "sessions wsbridge must hold, all echoing (0: skip)")
 		binary   = flag.String("wsbridge", "", "wsbridge binary to measure (default: build this checkout)")
+		baseline = flag.String("baseline", "", "another wsbridge binary to measure beside it, to compare two builds")
+		only     = flag.String("only", "", "comma-separated targets to run (wsbridge, baseline, websocketd, ceiling, fork/exec); default all")
+		figs     = flag.String("figures", "echo,connect,idle", "comma-separated groups of figures: echo, connect, idle")
 	)
 	flag.Parse()
 	var err error
@@ -44,7 +48,8 @@ func main() {
 	case "spawn":
 		err = serveSpawn(*listen, *cat)
 	case "":
-		err = run(*setup, *rounds, *idle, *capacity, *binary)
+		err = run(config{setup: *setup, rounds: *rounds, idle: *idle, capacity: *capacity,
+			binary: *binary, baseline: *baseline, only: *only, figures: *figs})
 	default:
 		err = fmt.Errorf("-serve=%s: want ceiling or spawn", *serve)
 	}
@@ -54,9 +59,18 @@ func main() {
 	}
 }
 
-func run(setup string, rounds, idle, capacity int, binary string) error {
+type config struct {
+	setup                  string
+	rounds, idle, capacity int
+	binary, baseline, only string
+	figures                string
+}
+
+func (c config) has(group string) bool { return slices.Contains(strings.Split(c.figures, ","), group) }
+
+func run(c config) error {
 	var owns []bool
-	switch setup {
+	switch c.setup {
 	case "own":
 		owns = []bool{true}
 	case "shared":
@@ -64,8 +78,9 @@ func run(setup string, rounds, idle, capacity int, binary string) error {
 	case "both":
 		owns = []bool{true, false}
 	default:
-		return fmt.Errorf("-setup=%s: want own, shared or both", setup)
+		return fmt.Errorf("-setup=%s: want own, shared or both", c.setup)
 	}
+	binary := c.binary
 	if binary == "" {
 		dir, err := os.MkdirTemp("", "wsbridge-bench")
 		if err != nil {
@@ -79,20 +94,28 @@ func run(setup string, rounds, idle, capacity int, binary string) error {
 			return fmt.Errorf("build wsbridge: %w", err)
 		}
 	}
-	all, err := specs(binary)
+	all, err := specs(binary, c.baseline)
 	if err != nil {
 		return err
+	}
+	if c.only != "" {
+		keep := strings.Split(c.only, ",")
+		all = slices.DeleteFunc(all, func(s spec) bool { return !slices.Contains(keep, s.name) })
+	}
+	var names []string
+	for _, s := range all {
+		names = append(names, s.name)
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("%s, %s, load average at start %s\n", time.Now().Format("2006-01-02 15:04"), goVersion(), strings.Join(strings.Fields(string(load))[:3], " "))
 	for i, own := range owns {
 		r := newResults()
-		if err := measureRounds(r, all, own, rounds); err != nil {
+		if err := measureRounds(r, c, all, own); err != nil {
 			return err
 		}
-		if i == 0 {
+		if i == 0 && c.has("idle") {
 			// Memory and descriptors do not depend on the scheduler: once.
-			if err := measureIdleAll(r, all, own, idle, capacity); err != nil {
+			if err := measureIdleAll(r, all, own, c.idle, c.capacity); err != nil {
 				return err
 			}
 		}
@@ -101,7 +124,7 @@ func run(setup string, rounds, idle, capacity int, binary string) error {
 			label = "server in the client's session: it may use both cores"
 		}
 		fmt.Printf("\n### %s\n\n", label)
-		r.print(os.Stdout, rounds)
+		r.print(os.Stdout, c.rounds, names)
 	}
 	return nil
 }
@@ -117,7 +140,7 @@ func goVersion() string {
 // measureRounds runs every throughput, latency and connect figure on every
 // target that has it, alternating targets within each round and rotating
 // their order from round to round.
-func measureRounds(r *results, all []spec, own bool, rounds int) error {
+func measureRounds(r *results, c config, all []spec, own bool) error {
 	var targets []*target
 	defer func() {
 		for _, t := range targets {
@@ -131,11 +154,11 @@ func measureRounds(r *results, all []spec, own bool, rounds int) error {
 		}
 		targets = append(targets, t)
 	}
-	for round := 0; round < rounds; round++ {
-		fmt.Fprintf(os.Stderr, "round %d of %d\n", round+1, rounds)
+	for round := 0; round < c.rounds; round++ {
+		fmt.Fprintf(os.Stderr, "round %d of %d\n", round+1, c.rounds)
 		for k := range targets {
 			t := targets[(k+round)%len(targets)]
-			if err := measureTarget(r, t); err != nil {
+			if err := measureTarget(r, c, t); err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
 		}
@@ -143,8 +166,11 @@ func measureRounds(r *results, all []spec, own bool, rounds int) error {
 	return nil
 }
 
-func measureTarget(r *results, t *target) error {
+func measureTarget(r *results, c config, t *target) error {
 	if !t.ws {
+		if !c.has("connect") {
+			return nil
+		}
 		perSec, cpu, err := measureConnect(t, 4, 400)
 		if err != nil {
 			return fmt.Errorf("connect: %w", err)
@@ -153,6 +179,24 @@ func measureTarget(r *results, t *target) error {
 		r.add(figConnectCPU, t.name, cpu*1e6)
 		return nil
 	}
+	if c.has("echo") {
+		if err := measureEchoes(r, t); err != nil {
+			return err
+		}
+	}
+	if t.name == "ceiling" || !c.has("connect") {
+		return nil // the ceiling spawns nothing
+	}
+	perSec, cpu, err := measureConnect(t, 4, 400)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	r.add(figConnect, t.name, perSec)
+	r.add(figConnectCPU, t.name, cpu*1e6)
+	return nil
+}
+
+func measureEchoes(r *results, t *target) error {
 	e, err := measureEcho(t, 1, 64, 64, 150000)
 	if err != nil {
 		return fmt.Errorf("echo, 1 connection: %w", err)
@@ -177,15 +221,6 @@ func measureTarget(r *results, t *target) error {
 	}
 	r.add(figP50, t.name, p50)
 	r.add(figP99, t.name, p99)
-	if t.name == "ceiling" {
-		return nil // it spawns nothing
-	}
-	perSec, cpu, err := measureConnect(t, 4, 400)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	r.add(figConnect, t.name, perSec)
-	r.add(figConnectCPU, t.name, cpu*1e6)
 	return nil
 }
 

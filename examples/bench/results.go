@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -100,19 +101,32 @@ func (r *results) ratio(f *figure, other string) string {
 	return fmt.Sprintf("%.2fx", x)
 }
 
-func (r *results) print(w io.Writer, rounds int) {
+func (r *results) print(w io.Writer, rounds int, names []string) {
 	fmt.Fprintf(w, "Medians of %d alternating rounds (range in brackets); \"x\" columns: how many times better wsbridge is (above 1: ahead).\n\n", rounds)
-	fmt.Fprintln(w, "| figure | unit | wsbridge | websocketd | ceiling or fork/exec | x websocketd | x ceiling or fork/exec | target |")
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- |")
+	head := append([]string{"figure", "unit"}, names...)
+	head = append(head, "x websocketd", "x ceiling or fork/exec", "target")
+	withBaseline := slices.Contains(names, "baseline")
+	if withBaseline {
+		head = append(head, "x baseline")
+	}
+	fmt.Fprintf(w, "| %s |\n", strings.Join(head, " | "))
+	fmt.Fprintf(w, "|%s\n", strings.Repeat(" --- |", len(head)))
 	for _, f := range figures {
 		vals := r.values[f]
 		if vals == nil {
 			continue
 		}
-		row := []string{f.label, f.unit, cell(vals["wsbridge"]), cell(vals["websocketd"]), cell(vals[f.ref]),
-			r.ratio(f, "websocketd"), r.ratio(f, f.ref), f.target}
+		row := []string{f.label, f.unit}
+		for _, n := range names {
+			row = append(row, cell(vals[n]))
+		}
+		ref := r.ratio(f, f.ref)
 		if f == figIdleRSS || f == figIdleFDs {
-			row[5], row[6] = r.ratio(f, "websocketd"), "–"
+			ref = "–"
+		}
+		row = append(row, r.ratio(f, "websocketd"), ref, f.target)
+		if withBaseline {
+			row = append(row, r.ratio(f, "baseline"))
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
 	}

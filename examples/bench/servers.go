@@ -99,7 +99,7 @@ func freePort() (int, error) {
 // specs returns the servers to compare: wsbridge (built from this
 // checkout), websocketd when installed, the in-process ceiling and the bare
 // fork/exec server (this program itself, re-run in a helper mode).
-func specs(wsbridge string) ([]spec, error) {
+func specs(wsbridge, baseline string) ([]spec, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -112,13 +112,16 @@ func specs(wsbridge string) ([]spec, error) {
 		host, port, _ := net.SplitHostPort(addr)
 		return host, port
 	}
-	out := []spec{{
-		name: "wsbridge", ws: true,
-		argv: func(addr string) []string {
+	daemon := func(name, binary string) spec {
+		return spec{name: name, ws: true, argv: func(addr string) []string {
 			host, port := split(addr)
-			return []string{wsbridge, "--address=" + host, "--port=" + port, "--maxforks=0", "--loglevel=error", cat}
-		},
-	}}
+			return []string{binary, "--address=" + host, "--port=" + port, "--maxforks=0", "--loglevel=error", cat}
+		}}
+	}
+	out := []spec{daemon("wsbridge", wsbridge)}
+	if baseline != "" {
+		out = append(out, daemon("baseline", baseline))
+	}
 	if path, err := exec.LookPath("websocketd"); err == nil {
 		out = append(out, spec{
 			name: "websocketd", ws: true,
