@@ -60,16 +60,20 @@ type Process struct {
 
 	grace    time.Duration
 	tty      *os.File // the terminal's master side; same file as Stdin/Stdout
-	pidfd    *os.File // nil where the kernel has no pidfd
 	stdinMu  sync.Once
 	stopping atomic.Bool
 	stopCh   chan struct{}
 	done     chan struct{}
 	status   Status
-	// fallbackStatus is written by the wait4 goroutine used where the
-	// kernel has no pidfd, before it closes its channel.
-	fallbackStatus Status
-	started        time.Time
+	// reaped is closed by the child watcher once it has reaped the child,
+	// after writing exitStatus.
+	reaped     chan struct{}
+	exitStatus Status
+	// supervisor starts the goroutine that ends the group, on the child's
+	// exit or on Stop, whichever comes first: until then a running child
+	// costs no goroutine.
+	supervisor sync.Once
+	started    time.Time
 }
 
 // ErrNotExecutable reports a command that exists but cannot be run.
@@ -119,6 +123,7 @@ func Start(cfg Config) (*Process, error) {
 		grace:   cfg.Grace,
 		stopCh:  make(chan struct{}),
 		done:    make(chan struct{}),
+		reaped:  make(chan struct{}),
 		started: time.Now(),
 	}
 	var childFiles []*os.File
@@ -133,8 +138,7 @@ func Start(cfg Config) (*Process, error) {
 	}
 	defer closeAll(childFiles)
 
-	pidfd := -1
-	sys := &syscall.SysProcAttr{PidFD: &pidfd}
+	sys := &syscall.SysProcAttr{}
 	if p.tty != nil {
 		// A terminal child leads a new session with the terminal as its
 		// controlling tty, so the line discipline delivers ^C to its group.
@@ -159,15 +163,20 @@ func Start(cfg Config) (*Process, error) {
 		return nil, fmt.Errorf("spawn %s: %w", cfg.Path, err)
 	}
 	p.Pid = pid
-	if pidfd >= 0 {
-		if err := unix.SetNonblock(pidfd, true); err == nil {
-			p.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
-		} else {
-			unix.Close(pidfd)
-		}
-	}
-	go p.supervise()
+	children.add(p)
 	return p, nil
+}
+
+// exited is called by the child watcher with the reaped child's status.
+func (p *Process) exited(st Status) {
+	p.exitStatus = st
+	close(p.reaped)
+	p.supervise()
+}
+
+// supervise starts the supervisor, once.
+func (p *Process) supervise() {
+	p.supervisor.Do(func() { go p.superviseGroup() })
 }
 
 var restoreSignalsOnce sync.Once
@@ -253,10 +262,7 @@ func (p *Process) CloseStdin() {
 func (p *Process) Stop() {
 	if p.stopping.CompareAndSwap(false, true) {
 		close(p.stopCh)
-		if p.pidfd != nil {
-			// Wake the supervisor from its wait on the pidfd.
-			p.pidfd.SetReadDeadline(time.Now())
-		}
+		p.supervise()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -269,4 +270,38 @@ func readUntil(t *testing.T, r io.Reader, got *[]byte, want string) {
 func atoi(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
+}
+
+// The daemon's other children (CGI scripts, run through os/exec) are
+// reaped by their own Wait, never by the watcher of ours, even when one
+// sits as a zombie while ours exit around it.
+func TestOtherChildrenAreNotReaped(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command("/bin/sh", "-c", "exit 5")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ours := start(t, "sleep 0.3; exit 3")
+	time.Sleep(100 * time.Millisecond) // cmd is a zombie now, unreaped
+	if st := waitDone(t, ours, 5*time.Second); st.Code != 3 {
+		t.Fatalf("ours: %v, want exit status 3", st)
+	}
+	var exitErr *exec.ExitError
+	if err := cmd.Wait(); !errors.As(err, &exitErr) || exitErr.ExitCode() != 5 {
+		t.Fatalf("os/exec's child: %v, want exit status 5", err)
+	}
+}
+
+// Children exiting together each get their own status.
+func TestManyChildrenExitTogether(t *testing.T) {
+	t.Parallel()
+	procs := make([]*process.Process, 40)
+	for i := range procs {
+		procs[i] = start(t, "sleep 0.2; exit "+strconv.Itoa(i))
+	}
+	for i, p := range procs {
+		if st := waitDone(t, p, 5*time.Second); st.Code != i {
+			t.Fatalf("child %d: %v", i, st)
+		}
+	}
 }
