@@ -55,7 +55,8 @@ type Process struct {
 	// Stdout carries the child's standard output (and, on a terminal, its
 	// standard error and echo too).
 	Stdout *os.File
-	// Stderr is nil on a terminal.
+	// Stderr carries the child's standard error. On pipes it is the same
+	// socket as Stdin (read from it, write to Stdin); nil on a terminal.
 	Stderr *os.File
 
 	grace    time.Duration
@@ -195,7 +196,17 @@ func restoreIgnoredSignals() {
 	}
 }
 
-// openPipes makes the three standard streams. The daemon's ends are
+// stdinBuffer caps what the kernel holds for a child's stdin, about what a
+// pipe holds: a child that does not read pushes back on the client early.
+const stdinBuffer = 64 << 10
+
+// openPipes makes the three standard streams from two descriptors on the
+// daemon's side, not three: stdout is a pipe, and stdin and stderr share one
+// socket pair, the child getting its end as both fd 0 and fd 2. The daemon
+// writes stdin to and reads stderr from its end; ending stdin is a
+// shutdown(SHUT_WR) of that end, which the child reads as EOF. stdout stays
+// a pipe of its own so a child that closes it is seen to have closed it,
+// whatever it still does with its other streams. The daemon's ends are
 // non-blocking (poller-managed); the child's ends stay blocking, as programs
 // expect.
 func (p *Process) openPipes() (child []*os.File, err error) {
@@ -206,30 +217,38 @@ func (p *Process) openPipes() (child []*os.File, err error) {
 			closeAll(child)
 		}
 	}()
-	for i := 0; i < 3; i++ {
-		var fds [2]int
-		if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
-			return child, fmt.Errorf("pipe: %w", err)
-		}
-		r, w := fds[0], fds[1]
-		daemonFd, childFd := r, w
-		if i == 0 {
-			daemonFd, childFd = w, r
-		}
-		if err := unix.SetNonblock(daemonFd, true); err != nil {
-			unix.Close(r)
-			unix.Close(w)
-			return child, fmt.Errorf("pipe: %w", err)
-		}
-		daemonEnds = append(daemonEnds, os.NewFile(uintptr(daemonFd), streamNames[i]))
-		child = append(child, os.NewFile(uintptr(childFd), streamNames[i]))
+	sock, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
 	}
-	p.Stdin, p.Stdout, p.Stderr = daemonEnds[0], daemonEnds[1], daemonEnds[2]
+	inErr := os.NewFile(uintptr(sock[1]), "stdin+stderr")
+	child = append(child, inErr)
+	if err := unix.SetsockoptInt(sock[0], unix.SOL_SOCKET, unix.SO_SNDBUF, stdinBuffer); err != nil {
+		unix.Close(sock[0])
+		return child, fmt.Errorf("socketpair: %w", err)
+	}
+	if err := unix.SetNonblock(sock[0], true); err != nil {
+		unix.Close(sock[0])
+		return child, fmt.Errorf("socketpair: %w", err)
+	}
+	daemonEnds = append(daemonEnds, os.NewFile(uintptr(sock[0]), "stdin+stderr"))
+
+	var out [2]int
+	if err := unix.Pipe2(out[:], unix.O_CLOEXEC); err != nil {
+		return child, fmt.Errorf("pipe: %w", err)
+	}
+	child = append(child, os.NewFile(uintptr(out[1]), "stdout"), inErr)
+	if err := unix.SetNonblock(out[0], true); err != nil {
+		unix.Close(out[0])
+		return child, fmt.Errorf("pipe: %w", err)
+	}
+	daemonEnds = append(daemonEnds, os.NewFile(uintptr(out[0]), "stdout"))
+	p.Stdin, p.Stdout, p.Stderr = daemonEnds[0], daemonEnds[1], daemonEnds[0]
 	return child, nil
 }
 
-var streamNames = [...]string{"stdin", "stdout", "stderr"}
-
+// closeAll closes files; one listed twice is closed once (Close is
+// idempotent).
 func closeAll(files []*os.File) {
 	for _, f := range files {
 		if f != nil {
@@ -252,7 +271,12 @@ func (p *Process) CloseStdin() {
 			}
 			return
 		}
-		p.Stdin.Close()
+		// A Write blocked on a child that does not read returns at once,
+		// as it did when stdin was a pipe closed here.
+		p.Stdin.SetWriteDeadline(time.Now())
+		if rc, err := p.Stdin.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) { unix.Shutdown(int(fd), unix.SHUT_WR) })
+		}
 	})
 }
 
@@ -297,6 +321,8 @@ func (p *Process) Release() {
 }
 
 func (p *Process) closeStreams() {
+	// Stdin and Stderr are one socket, and on a terminal Stdin and Stdout
+	// are the terminal: Close is idempotent.
 	for _, f := range []*os.File{p.Stdin, p.Stdout, p.Stderr, p.tty} {
 		if f != nil {
 			f.Close()

@@ -305,3 +305,39 @@ func TestManyChildrenExitTogether(t *testing.T) {
 		}
 	}
 }
+
+// Stdin and stderr share one socket: ending stdin leaves stderr working,
+// and a Write blocked on a child that does not read returns.
+func TestCloseStdinKeepsStderr(t *testing.T) {
+	t.Parallel()
+	p := start(t, `cat; echo done >&2`)
+	if _, err := p.Stdin.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	p.CloseStdin()
+	out, _ := io.ReadAll(p.Stdout)
+	errOut, _ := io.ReadAll(p.Stderr)
+	if string(out) != "x" || string(errOut) != "done\n" {
+		t.Fatalf("stdout %q, stderr %q", out, errOut)
+	}
+}
+
+func TestCloseStdinWakesBlockedWrite(t *testing.T) {
+	t.Parallel()
+	p := start(t, `sleep 10`)
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := p.Stdin.Write(make([]byte, 4<<20))
+		wrote <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	p.CloseStdin()
+	select {
+	case err := <-wrote:
+		if err == nil {
+			t.Fatal("4 MB written to a child that reads nothing")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Write still blocked after CloseStdin")
+	}
+}
