@@ -38,7 +38,7 @@ func main() {
 		binary   = flag.String("wsbridge", "", "wsbridge binary to measure (default: build this checkout)")
 		baseline = flag.String("baseline", "", "another wsbridge binary to measure beside it, to compare two builds")
 		only     = flag.String("only", "", "comma-separated targets to run (wsbridge, baseline, websocketd, ceiling, fork/exec); default all")
-		figs     = flag.String("figures", "echo,connect,idle", "comma-separated groups of figures: echo, connect, idle")
+		figs     = flag.String("figures", "echo,connect,idle", "comma-separated groups of figures: echo (echo1, echo8, echo64k, rtt), connect, idle")
 	)
 	flag.Parse()
 	var err error
@@ -66,7 +66,13 @@ type config struct {
 	figures                string
 }
 
-func (c config) has(group string) bool { return slices.Contains(strings.Split(c.figures, ","), group) }
+// has reports whether the figures of group are wanted; "echo" stands for
+// echo1, echo8, echo64k and rtt.
+func (c config) has(group string) bool {
+	want := strings.Split(c.figures, ",")
+	return slices.Contains(want, group) ||
+		(slices.Contains(want, "echo") && slices.Contains([]string{"echo1", "echo8", "echo64k", "rtt"}, group))
+}
 
 func run(c config) error {
 	var owns []bool
@@ -179,8 +185,8 @@ func measureTarget(r *results, c config, t *target) error {
 		r.add(figConnectCPU, t.name, cpu*1e6)
 		return nil
 	}
-	if c.has("echo") {
-		if err := measureEchoes(r, t); err != nil {
+	if c.has("echo") || c.has("echo1") || c.has("echo8") || c.has("echo64k") || c.has("rtt") {
+		if err := measureEchoes(r, c, t); err != nil {
 			return err
 		}
 	}
@@ -196,25 +202,36 @@ func measureTarget(r *results, c config, t *target) error {
 	return nil
 }
 
-func measureEchoes(r *results, t *target) error {
-	e, err := measureEcho(t, 1, 64, 64, 150000)
-	if err != nil {
-		return fmt.Errorf("echo, 1 connection: %w", err)
+func measureEchoes(r *results, c config, t *target) error {
+	if c.has("echo1") {
+		e, err := measureEcho(t, 1, 64, 64, 150000)
+		if err != nil {
+			return fmt.Errorf("echo, 1 connection: %w", err)
+		}
+		r.add(figEcho1, t.name, e.msgsPerSec)
+		r.add(figCPU1, t.name, e.cpuPerMsg*1e6)
 	}
-	r.add(figEcho1, t.name, e.msgsPerSec)
-	r.add(figCPU1, t.name, e.cpuPerMsg*1e6)
-	if e, err = measureEcho(t, 8, 64, 64, 15000); err != nil {
-		return fmt.Errorf("echo, 8 connections: %w", err)
+	if c.has("echo8") {
+		e, err := measureEcho(t, 8, 64, 64, 15000)
+		if err != nil {
+			return fmt.Errorf("echo, 8 connections: %w", err)
+		}
+		r.add(figEcho8, t.name, e.msgsPerSec)
+		r.add(figCPU8, t.name, e.cpuPerMsg*1e6)
 	}
-	r.add(figEcho8, t.name, e.msgsPerSec)
-	r.add(figCPU8, t.name, e.cpuPerMsg*1e6)
-	// websocketd 0.4.1 deadlocks with four 64 KiB messages in flight
-	// through cat; two works.
-	if e, err = measureEcho(t, 1, 2, 64<<10, 3000); err != nil {
-		return fmt.Errorf("echo 64 KiB: %w", err)
+	if c.has("echo64k") {
+		// websocketd 0.4.1 deadlocks with four 64 KiB messages in flight
+		// through cat; two works.
+		e, err := measureEcho(t, 1, 2, 64<<10, 3000)
+		if err != nil {
+			return fmt.Errorf("echo 64 KiB: %w", err)
+		}
+		r.add(figEcho64K, t.name, e.mbPerSec)
+		r.add(figCPU64K, t.name, e.cpuPerMsg*1e6)
 	}
-	r.add(figEcho64K, t.name, e.mbPerSec)
-	r.add(figCPU64K, t.name, e.cpuPerMsg*1e6)
+	if !c.has("rtt") {
+		return nil
+	}
 	p50, p99, err := measureLatency(t, 2000)
 	if err != nil {
 		return fmt.Errorf("round trip: %w", err)
