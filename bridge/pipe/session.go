@@ -22,10 +22,11 @@ import (
 // escaped the group can hold the pipe open that long.
 const stderrDrain = time.Second
 
-// pipeSession pumps one WebSocket connection to one child and back. It runs three
-// goroutines, all owned and waited for by run: run itself (the session's own
-// goroutine, which Serve starts) carries stdout to the client, one reads the client into stdin,
-// one reads stderr; a fourth sends pings when --pingms is set.
+// pipeSession pumps one WebSocket connection to one child and back. Its
+// goroutines are all owned and waited for by run: run itself (the session's
+// own goroutine, which Serve starts) carries stdout to the client, one reads
+// the client into stdin, one sends pings when --pingms is set, and one reads
+// stderr only while the child is writing to it (see stderr.go).
 type pipeSession struct {
 	opts *Options
 	log  *slog.Logger
@@ -41,6 +42,7 @@ type pipeSession struct {
 
 	stdin      frame.StdinWriter
 	out, errs  frame.Emitter
+	stderr     stderrReader
 	stderrDone chan struct{}
 
 	// goingAway is set when the server shuts down: the session ends with
@@ -59,9 +61,9 @@ type pipeSession struct {
 func (s *pipeSession) run() process.Status {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.stderrDone = make(chan struct{})
-	s.wg.Add(2)
+	s.wg.Add(1)
 	go s.pumpInput()
-	go s.pumpStderr()
+	s.startStderr()
 	if s.ping > 0 {
 		s.wg.Add(1)
 		go func() {
@@ -88,10 +90,12 @@ func (s *pipeSession) run() process.Status {
 	}
 	s.closing.Store(true)
 	s.closeWith(session.EndOfSession(st, s.goingAway.Load()))
+	s.stopStderr()
 	s.proc.Release()
 	s.cancel()
 	s.wg.Wait()
 	s.out.Idle()
+	s.stderr.release()
 	return st
 }
 
@@ -171,45 +175,6 @@ func (s *pipeSession) pumpInput() {
 		}
 		if !frame.NextMessageBuffered(s.br) {
 			s.stdin.Flush()
-		}
-	}
-}
-
-// pumpStderr logs each stderr line, or with --passstderr sends it to the
-// client wrapped in JSON.
-func (s *pipeSession) pumpStderr() {
-	defer s.wg.Done()
-	defer close(s.stderrDone)
-	if s.proc.Stderr == nil {
-		return
-	}
-	maxMsg := 0
-	if s.opts.PassStderr {
-		maxMsg = int(s.opts.MaxFrameSize)
-	}
-	sr, err := frame.NewStreamReader(s.proc.Stderr, false, maxMsg)
-	if err != nil {
-		return
-	}
-	defer sr.Release()
-	for {
-		s.errs.Idle()
-		ferr := sr.Fill()
-		for {
-			piece, end, ok := sr.Next()
-			if !ok {
-				break
-			}
-			if s.opts.PassStderr {
-				s.errs.Emit(piece, end)
-			} else {
-				s.errs.Bytes += int64(len(piece))
-				s.log.Info("stderr", "line", string(frame.AppendValidUTF8(nil, piece)), "continued", !end)
-			}
-		}
-		if ferr != nil {
-			s.errs.Idle()
-			return
 		}
 	}
 }
