@@ -152,11 +152,16 @@ func measureLatency(t *target, n int) (p50, p99 float64, err error) {
 	return us(rtts[n/2]), us(rtts[n*99/100]), nil
 }
 
+// connectResult is one connect run: sessions per second, and CPU per
+// session of the daemon with its reaped children and of the daemon alone.
+type connectResult struct {
+	perSec, cpuPer, selfPer float64
+}
+
 // measureConnect runs n sessions, parallel at a time: connect, (upgrade),
-// spawn, echo one message, close; it returns sessions per second and the
-// daemon's CPU per session, children reaped.
-func measureConnect(t *target, parallel, n int) (perSec, cpuPer float64, err error) {
-	cpu0 := procCPU(t.pid())
+// spawn, echo one message, close.
+func measureConnect(t *target, parallel, n int) (connectResult, error) {
+	cpu0, self0 := procCPU(t.pid()), procCPUSelf(t.pid())
 	start := time.Now()
 	jobs := make(chan struct{}, n)
 	for i := 0; i < n; i++ {
@@ -181,11 +186,15 @@ func measureConnect(t *target, parallel, n int) (perSec, cpuPer float64, err err
 	elapsed := time.Since(start)
 	select {
 	case err := <-errs:
-		return 0, 0, err
+		return connectResult{}, err
 	default:
 	}
 	waitReaped(t.pid())
-	return float64(n) / elapsed.Seconds(), (procCPU(t.pid()) - cpu0) / float64(n), nil
+	return connectResult{
+		perSec:  float64(n) / elapsed.Seconds(),
+		cpuPer:  (procCPU(t.pid()) - cpu0) / float64(n),
+		selfPer: (procCPUSelf(t.pid()) - self0) / float64(n),
+	}, nil
 }
 
 func connectOnce(t *target) error {

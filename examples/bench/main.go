@@ -177,13 +177,7 @@ func measureTarget(r *results, c config, t *target) error {
 		if !c.has("connect") {
 			return nil
 		}
-		perSec, cpu, err := measureConnect(t, 4, 400)
-		if err != nil {
-			return fmt.Errorf("connect: %w", err)
-		}
-		r.add(figConnect, t.name, perSec)
-		r.add(figConnectCPU, t.name, cpu*1e6)
-		return nil
+		return measureConnects(r, t)
 	}
 	if c.has("echo") || c.has("echo1") || c.has("echo8") || c.has("echo64k") || c.has("rtt") {
 		if err := measureEchoes(r, c, t); err != nil {
@@ -193,12 +187,17 @@ func measureTarget(r *results, c config, t *target) error {
 	if t.name == "ceiling" || !c.has("connect") {
 		return nil // the ceiling spawns nothing
 	}
-	perSec, cpu, err := measureConnect(t, 4, 400)
+	return measureConnects(r, t)
+}
+
+func measureConnects(r *results, t *target) error {
+	c, err := measureConnect(t, 4, 400)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
-	r.add(figConnect, t.name, perSec)
-	r.add(figConnectCPU, t.name, cpu*1e6)
+	r.add(figConnect, t.name, c.perSec)
+	r.add(figConnectCPU, t.name, c.cpuPer*1e6)
+	r.add(figConnectSelf, t.name, c.selfPer*1e6)
 	return nil
 }
 

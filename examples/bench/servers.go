@@ -196,7 +196,14 @@ func serveSpawn(addr, cat string) error {
 
 // procCPU is the CPU time of pid and its reaped children, in seconds
 // (utime+stime+cutime+cstime of /proc/PID/stat, in clock ticks of 1/100 s).
-func procCPU(pid int) float64 {
+func procCPU(pid int) float64 { return statTicks(pid, 11, 12, 13, 14) }
+
+// procCPUSelf is the CPU time of pid alone (utime+stime).
+func procCPUSelf(pid int) float64 { return statTicks(pid, 11, 12) }
+
+// statTicks adds fields of /proc/PID/stat, counted from the state (field
+// 3) as 0, and returns seconds.
+func statTicks(pid int, fields ...int) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
@@ -204,7 +211,7 @@ func procCPU(pid int) float64 {
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
 	var ticks int64
-	for _, i := range []int{11, 12, 13, 14} { // fields 14-17, counted from state (3)
+	for _, i := range fields {
 		n, _ := strconv.ParseInt(f[i], 10, 64)
 		ticks += n
 	}
