@@ -8,6 +8,7 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -153,15 +154,23 @@ func measureLatency(t *target, n int) (p50, p99 float64, err error) {
 }
 
 // connectResult is one connect run: sessions per second, and CPU per
-// session of the daemon with its reaped children and of the daemon alone.
+// session of the daemon with its reaped children, of the daemon alone and
+// of this client.
 type connectResult struct {
-	perSec, cpuPer, selfPer float64
+	perSec, cpuPer, selfPer, clientPer float64
+}
+
+// clientCPU is this process's CPU time in seconds.
+func clientCPU() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 // measureConnect runs n sessions, parallel at a time: connect, (upgrade),
 // spawn, echo one message, close.
 func measureConnect(t *target, parallel, n int) (connectResult, error) {
-	cpu0, self0 := procCPU(t.pid()), procCPUSelf(t.pid())
+	cpu0, self0, client0 := procCPU(t.pid()), procCPUSelf(t.pid()), clientCPU()
 	start := time.Now()
 	jobs := make(chan struct{}, n)
 	for i := 0; i < n; i++ {
@@ -184,6 +193,7 @@ func measureConnect(t *target, parallel, n int) (connectResult, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	client := clientCPU() - client0
 	select {
 	case err := <-errs:
 		return connectResult{}, err
@@ -191,9 +201,10 @@ func measureConnect(t *target, parallel, n int) (connectResult, error) {
 	}
 	waitReaped(t.pid())
 	return connectResult{
-		perSec:  float64(n) / elapsed.Seconds(),
-		cpuPer:  (procCPU(t.pid()) - cpu0) / float64(n),
-		selfPer: (procCPUSelf(t.pid()) - self0) / float64(n),
+		perSec:    float64(n) / elapsed.Seconds(),
+		cpuPer:    (procCPU(t.pid()) - cpu0) / float64(n),
+		selfPer:   (procCPUSelf(t.pid()) - self0) / float64(n),
+		clientPer: client / float64(n),
 	}, nil
 }
 

@@ -198,6 +198,7 @@ func measureConnects(r *results, t *target) error {
 	r.add(figConnect, t.name, c.perSec)
 	r.add(figConnectCPU, t.name, c.cpuPer*1e6)
 	r.add(figConnectSelf, t.name, c.selfPer*1e6)
+	r.add(figConnectClient, t.name, c.clientPer*1e6)
 	return nil
 }
 

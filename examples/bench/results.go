@@ -18,22 +18,23 @@ type figure struct {
 }
 
 var (
-	figEcho1       = &figure{"echo 64 B, 1 connection, 64 in flight", "msgs/s", true, "ceiling", "≥ 1.5x websocketd, ≥ 0.7x ceiling"}
-	figCPU1        = &figure{"CPU per message (daemon + cat), 1 connection", "µs", false, "ceiling", "≤ 1/2 of websocketd's"}
-	figEcho8       = &figure{"echo 64 B, 8 connections, 64 in flight each", "msgs/s", true, "ceiling", "≥ 1.5x websocketd"}
-	figCPU8        = &figure{"CPU per message, 8 connections", "µs", false, "ceiling", ""}
-	figEcho64K     = &figure{"echo 64 KiB, 2 in flight", "MB/s", true, "ceiling", "≥ 1.3x websocketd"}
-	figCPU64K      = &figure{"CPU per 64 KiB message", "µs", false, "ceiling", ""}
-	figP50         = &figure{"round trip p50, 1 in flight", "µs", false, "ceiling", "≤ 1/1.5 of websocketd's"}
-	figP99         = &figure{"round trip p99, 1 in flight", "µs", false, "ceiling", ""}
-	figConnect     = &figure{"connect + spawn + echo + close, 4 in parallel", "conns/s", true, "fork/exec", "≥ 1.2x websocketd, ≥ 0.9x fork/exec"}
-	figConnectCPU  = &figure{"CPU per connection (daemon + cat)", "µs", false, "fork/exec", ""}
-	figConnectSelf = &figure{"CPU per connection, daemon alone", "µs", false, "fork/exec", ""}
-	figIdleRSS     = &figure{"RSS per idle session", "KB", false, "ceiling", "≤ 20 KB"}
-	figIdleFDs     = &figure{"descriptors per session in the daemon", "fds", false, "ceiling", "≤ 3"}
+	figEcho1         = &figure{"echo 64 B, 1 connection, 64 in flight", "msgs/s", true, "ceiling", "≥ 1.5x websocketd, ≥ 0.7x ceiling"}
+	figCPU1          = &figure{"CPU per message (daemon + cat), 1 connection", "µs", false, "ceiling", "≤ 1/2 of websocketd's"}
+	figEcho8         = &figure{"echo 64 B, 8 connections, 64 in flight each", "msgs/s", true, "ceiling", "≥ 1.5x websocketd"}
+	figCPU8          = &figure{"CPU per message, 8 connections", "µs", false, "ceiling", ""}
+	figEcho64K       = &figure{"echo 64 KiB, 2 in flight", "MB/s", true, "ceiling", "≥ 1.3x websocketd"}
+	figCPU64K        = &figure{"CPU per 64 KiB message", "µs", false, "ceiling", ""}
+	figP50           = &figure{"round trip p50, 1 in flight", "µs", false, "ceiling", "≤ 1/1.5 of websocketd's"}
+	figP99           = &figure{"round trip p99, 1 in flight", "µs", false, "ceiling", ""}
+	figConnect       = &figure{"connect + spawn + echo + close, 4 in parallel", "conns/s", true, "fork/exec", "≥ 1.2x websocketd, ≥ 0.9x fork/exec"}
+	figConnectCPU    = &figure{"CPU per connection (daemon + cat)", "µs", false, "fork/exec", ""}
+	figConnectSelf   = &figure{"CPU per connection, daemon alone", "µs", false, "fork/exec", ""}
+	figConnectClient = &figure{"CPU per connection, this client (load generator)", "µs", false, "fork/exec", ""}
+	figIdleRSS       = &figure{"RSS per idle session", "KB", false, "ceiling", "≤ 20 KB"}
+	figIdleFDs       = &figure{"descriptors per session in the daemon", "fds", false, "ceiling", "≤ 3"}
 )
 
-var figures = []*figure{figEcho1, figCPU1, figEcho8, figCPU8, figEcho64K, figCPU64K, figP50, figP99, figConnect, figConnectCPU, figConnectSelf, figIdleRSS, figIdleFDs}
+var figures = []*figure{figEcho1, figCPU1, figEcho8, figCPU8, figEcho64K, figCPU64K, figP50, figP99, figConnect, figConnectCPU, figConnectSelf, figConnectClient, figIdleRSS, figIdleFDs}
 
 type results struct {
 	values map[*figure]map[string][]float64
