@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -23,10 +22,11 @@ import (
 const stderrDrain = time.Second
 
 // pipeSession pumps one WebSocket connection to one child and back. Its
-// goroutines are all owned and waited for by run: run itself (the session's
-// own goroutine, which Serve starts) carries stdout to the client, one reads
-// the client into stdin, one sends pings when --pingms is set, and one reads
-// stderr only while the child is writing to it (see stderr.go).
+// goroutines are all owned and waited for by the session's end (finish):
+// one carries stdout to the client while the child is writing it (see
+// output.go), one reads the client into stdin, one sends pings when
+// --pingms is set, and one reads stderr only while the child is writing to
+// it (see stderr.go).
 type pipeSession struct {
 	opts *Options
 	log  *slog.Logger
@@ -42,8 +42,11 @@ type pipeSession struct {
 
 	stdin      frame.StdinWriter
 	out, errs  frame.Emitter
+	stdout     *frame.StreamReader
 	stderr     stderrReader
 	stderrDone chan struct{}
+	// ended reports the session's end to Serve, with the child's status.
+	ended func(process.Status)
 
 	// goingAway is set when the server shuts down: the session ends with
 	// 1001 instead of the child's status.
@@ -56,79 +59,6 @@ type pipeSession struct {
 
 	msgsIn, bytesIn int64
 	clientClose     error // why the client side ended, if it ended first
-}
-
-func (s *pipeSession) run() process.Status {
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.stderrDone = make(chan struct{})
-	s.wg.Add(1)
-	go s.pumpInput()
-	s.startStderr()
-	if s.ping > 0 {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			frame.Keepalive(s.ctx, s.conn, s.ping, s.stdin.Blocked, s.log, session.LevelAccess)
-		}()
-	}
-
-	err := s.pumpOutput()
-	if err != nil {
-		s.log.Error("read stdout", "err", err)
-	}
-	// The child closed its stdout: whether it exited or not, the session is
-	// over, and the group gets the kill sequence if anything is left.
-	s.proc.Stop()
-	<-s.proc.Done()
-	st := s.proc.Status()
-
-	// Everything the child wrote to stderr before it ended goes out before the
-	// close frame.
-	select {
-	case <-s.stderrDone:
-	case <-time.After(stderrDrain):
-	}
-	s.closing.Store(true)
-	s.closeWith(session.EndOfSession(st, s.goingAway.Load()))
-	s.stopStderr()
-	s.proc.Release()
-	s.cancel()
-	s.wg.Wait()
-	s.out.Idle()
-	s.stderr.release()
-	return st
-}
-
-// pumpOutput carries stdout to the client until the stream ends. Each burst
-// read from the child is sent corked: all its messages leave in one write.
-func (s *pipeSession) pumpOutput() error {
-	sr, err := frame.NewStreamReader(s.proc.Stdout, s.opts.Binary, int(s.opts.MaxFrameSize))
-	if err != nil {
-		return err
-	}
-	defer sr.Release()
-	for {
-		s.out.Idle()
-		if err := s.cork.Uncork(); err != nil {
-			s.out.Dead = true
-		}
-		ferr := sr.Fill()
-		s.cork.Cork()
-		for {
-			piece, end, ok := sr.Next()
-			if !ok {
-				break
-			}
-			s.out.Emit(piece, end)
-		}
-		if ferr != nil {
-			s.cork.Uncork()
-			if errors.Is(ferr, io.EOF) {
-				return nil
-			}
-			return ferr
-		}
-	}
 }
 
 // pumpInput carries client messages to stdin. When the client side ends, for

@@ -41,7 +41,8 @@ func NewStreamReader(f *os.File, binary bool, maxMsg int) (*StreamReader, error)
 // borrowed only once data is ready, so a session waiting on a quiet child
 // holds none. It returns io.EOF once the stream has ended; the error of a
 // closed or broken stream (EIO from a terminal whose child exited) counts as
-// the end too.
+// the end too. A read deadline on the file that passes returns
+// os.ErrDeadlineExceeded, and the stream can be read on.
 func (s *StreamReader) Fill() error {
 	_, err := s.fill(true)
 	return err
@@ -97,6 +98,9 @@ func (s *StreamReader) fill(wait bool) (got bool, err error) {
 	}
 	if err == nil {
 		err = rerr
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return got, err // the caller's wait ran out; the stream goes on
 	}
 	if err != nil {
 		s.eof = true
