@@ -20,9 +20,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -48,6 +50,13 @@ func main() {
 	case "spawn":
 		err = serveSpawn(*listen, *cat)
 	case "":
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+		go func() {
+			<-sigs
+			stopAll()
+			os.Exit(130)
+		}()
 		err = run(config{setup: *setup, rounds: *rounds, idle: *idle, capacity: *capacity,
 			binary: *binary, baseline: *baseline, only: *only, figures: *figs})
 	default:

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -61,6 +62,9 @@ func (s spec) start(own bool) (*target, error) {
 		return nil, fmt.Errorf("start %s: %w", s.name, err)
 	}
 	t := &target{name: s.name, ws: s.ws, addr: addr, cmd: cmd}
+	running.Lock()
+	running.targets[t] = true
+	running.Unlock()
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
@@ -75,7 +79,30 @@ func (s spec) start(own bool) (*target, error) {
 	}
 }
 
+// running are the servers started and not yet stopped: an interrupted run
+// stops them too, since those in sessions of their own would not get the
+// terminal's ^C.
+var running = struct {
+	sync.Mutex
+	targets map[*target]bool
+}{targets: map[*target]bool{}}
+
+func stopAll() {
+	running.Lock()
+	var all []*target
+	for t := range running.targets {
+		all = append(all, t)
+	}
+	running.Unlock()
+	for _, t := range all {
+		t.stop()
+	}
+}
+
 func (t *target) stop() {
+	running.Lock()
+	delete(running.targets, t)
+	running.Unlock()
 	t.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { t.cmd.Wait(); close(done) }()
