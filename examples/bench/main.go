@@ -130,7 +130,7 @@ func run(c config) error {
 		}
 		if i == 0 && c.has("idle") {
 			// Memory and descriptors do not depend on the scheduler: once.
-			if err := measureIdleAll(r, all, own, c.idle, c.capacity); err != nil {
+			if err := measureIdleAll(r, all, own, c.idle); err != nil {
 				return err
 			}
 		}
@@ -140,6 +140,11 @@ func run(c config) error {
 		}
 		fmt.Printf("\n### %s\n\n", label)
 		r.print(os.Stdout, c.rounds, names)
+	}
+	if c.capacity > 0 && c.has("idle") && all[0].name == "wsbridge" {
+		// Last: thousands of children at once disturb what follows.
+		fmt.Println()
+		fmt.Println(measureCapacity(all[0], owns[0], c.capacity))
 	}
 	return nil
 }
@@ -250,7 +255,7 @@ func measureEchoes(r *results, c config, t *target) error {
 	return nil
 }
 
-func measureIdleAll(r *results, all []spec, own bool, idle, capacity int) error {
+func measureIdleAll(r *results, all []spec, own bool, idle int) error {
 	for _, s := range all {
 		if !s.ws {
 			continue
@@ -263,14 +268,16 @@ func measureIdleAll(r *results, all []spec, own bool, idle, capacity int) error 
 		r.add(figIdleRSS, s.name, res.kbPerSession)
 		r.add(figIdleFDs, s.name, res.fdsPerSession)
 	}
-	if capacity > 0 {
-		fmt.Fprintf(os.Stderr, "wsbridge: %d sessions, all echoing\n", capacity)
-		res, err := measureIdle(all[0], own, capacity, true)
-		if err != nil {
-			r.note = fmt.Sprintf("%d sessions, all echoing: FAILED: %v", capacity, err)
-		} else {
-			r.note = fmt.Sprintf("%d wsbridge sessions held, all echoing at once: ok, %.2f descriptors and %.1f KB each", capacity, res.fdsPerSession, res.kbPerSession)
-		}
-	}
 	return nil
+}
+
+// measureCapacity holds n wsbridge sessions, each echoing once, then all
+// echoing at once, and says how that went.
+func measureCapacity(s spec, own bool, n int) string {
+	fmt.Fprintf(os.Stderr, "%s: %d sessions, all echoing\n", s.name, n)
+	res, err := measureIdle(s, own, n, true)
+	if err != nil {
+		return fmt.Sprintf("%d %s sessions, all echoing: FAILED: %v", n, s.name, err)
+	}
+	return fmt.Sprintf("%d %s sessions held, all echoing at once: ok, %.2f descriptors and %.1f KB each.", n, s.name, res.fdsPerSession, res.kbPerSession)
 }

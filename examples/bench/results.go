@@ -38,7 +38,6 @@ var figures = []*figure{figEcho1, figCPU1, figEcho8, figCPU8, figEcho64K, figCPU
 
 type results struct {
 	values map[*figure]map[string][]float64
-	note   string
 }
 
 func newResults() *results { return &results{values: map[*figure]map[string][]float64{}} }
@@ -131,8 +130,5 @@ func (r *results) print(w io.Writer, rounds int, names []string) {
 			row = append(row, r.ratio(f, "baseline"))
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
-	}
-	if r.note != "" {
-		fmt.Fprintf(w, "\n%s\n", r.note)
 	}
 }
