@@ -55,21 +55,26 @@ type Process struct {
 	// Stdout carries the child's standard output (and, on a terminal, its
 	// standard error and echo too).
 	Stdout *os.File
-	// Stderr is nil on a terminal.
+	// Stderr carries the child's standard error. On pipes it is the same
+	// socket as Stdin (read from it, write to Stdin); nil on a terminal.
 	Stderr *os.File
 
 	grace    time.Duration
 	tty      *os.File // the terminal's master side; same file as Stdin/Stdout
-	pidfd    *os.File // nil where the kernel has no pidfd
 	stdinMu  sync.Once
 	stopping atomic.Bool
 	stopCh   chan struct{}
 	done     chan struct{}
 	status   Status
-	// fallbackStatus is written by the wait4 goroutine used where the
-	// kernel has no pidfd, before it closes its channel.
-	fallbackStatus Status
-	started        time.Time
+	// reaped is closed by the child watcher once it has reaped the child,
+	// after writing exitStatus.
+	reaped     chan struct{}
+	exitStatus Status
+	// supervisor starts the goroutine that ends the group, on the child's
+	// exit or on Stop, whichever comes first: until then a running child
+	// costs no goroutine.
+	supervisor sync.Once
+	started    time.Time
 }
 
 // ErrNotExecutable reports a command that exists but cannot be run.
@@ -119,6 +124,7 @@ func Start(cfg Config) (*Process, error) {
 		grace:   cfg.Grace,
 		stopCh:  make(chan struct{}),
 		done:    make(chan struct{}),
+		reaped:  make(chan struct{}),
 		started: time.Now(),
 	}
 	var childFiles []*os.File
@@ -133,8 +139,7 @@ func Start(cfg Config) (*Process, error) {
 	}
 	defer closeAll(childFiles)
 
-	pidfd := -1
-	sys := &syscall.SysProcAttr{PidFD: &pidfd}
+	sys := &syscall.SysProcAttr{}
 	if p.tty != nil {
 		// A terminal child leads a new session with the terminal as its
 		// controlling tty, so the line discipline delivers ^C to its group.
@@ -159,15 +164,20 @@ func Start(cfg Config) (*Process, error) {
 		return nil, fmt.Errorf("spawn %s: %w", cfg.Path, err)
 	}
 	p.Pid = pid
-	if pidfd >= 0 {
-		if err := unix.SetNonblock(pidfd, true); err == nil {
-			p.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
-		} else {
-			unix.Close(pidfd)
-		}
-	}
-	go p.supervise()
+	children.add(p)
 	return p, nil
+}
+
+// exited is called by the child watcher with the reaped child's status.
+func (p *Process) exited(st Status) {
+	p.exitStatus = st
+	close(p.reaped)
+	p.supervise()
+}
+
+// supervise starts the supervisor, once.
+func (p *Process) supervise() {
+	p.supervisor.Do(func() { go p.superviseGroup() })
 }
 
 var restoreSignalsOnce sync.Once
@@ -186,7 +196,17 @@ func restoreIgnoredSignals() {
 	}
 }
 
-// openPipes makes the three standard streams. The daemon's ends are
+// stdinBuffer caps what the kernel holds for a child's stdin, about what a
+// pipe holds: a child that does not read pushes back on the client early.
+const stdinBuffer = 64 << 10
+
+// openPipes makes the three standard streams from two descriptors on the
+// daemon's side, not three: stdout is a pipe, and stdin and stderr share one
+// socket pair, the child getting its end as both fd 0 and fd 2. The daemon
+// writes stdin to and reads stderr from its end; ending stdin is a
+// shutdown(SHUT_WR) of that end, which the child reads as EOF. stdout stays
+// a pipe of its own so a child that closes it is seen to have closed it,
+// whatever it still does with its other streams. The daemon's ends are
 // non-blocking (poller-managed); the child's ends stay blocking, as programs
 // expect.
 func (p *Process) openPipes() (child []*os.File, err error) {
@@ -197,30 +217,38 @@ func (p *Process) openPipes() (child []*os.File, err error) {
 			closeAll(child)
 		}
 	}()
-	for i := 0; i < 3; i++ {
-		var fds [2]int
-		if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
-			return child, fmt.Errorf("pipe: %w", err)
-		}
-		r, w := fds[0], fds[1]
-		daemonFd, childFd := r, w
-		if i == 0 {
-			daemonFd, childFd = w, r
-		}
-		if err := unix.SetNonblock(daemonFd, true); err != nil {
-			unix.Close(r)
-			unix.Close(w)
-			return child, fmt.Errorf("pipe: %w", err)
-		}
-		daemonEnds = append(daemonEnds, os.NewFile(uintptr(daemonFd), streamNames[i]))
-		child = append(child, os.NewFile(uintptr(childFd), streamNames[i]))
+	sock, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
 	}
-	p.Stdin, p.Stdout, p.Stderr = daemonEnds[0], daemonEnds[1], daemonEnds[2]
+	inErr := os.NewFile(uintptr(sock[1]), "stdin+stderr")
+	child = append(child, inErr)
+	if err := unix.SetsockoptInt(sock[0], unix.SOL_SOCKET, unix.SO_SNDBUF, stdinBuffer); err != nil {
+		unix.Close(sock[0])
+		return child, fmt.Errorf("socketpair: %w", err)
+	}
+	if err := unix.SetNonblock(sock[0], true); err != nil {
+		unix.Close(sock[0])
+		return child, fmt.Errorf("socketpair: %w", err)
+	}
+	daemonEnds = append(daemonEnds, os.NewFile(uintptr(sock[0]), "stdin+stderr"))
+
+	var out [2]int
+	if err := unix.Pipe2(out[:], unix.O_CLOEXEC); err != nil {
+		return child, fmt.Errorf("pipe: %w", err)
+	}
+	child = append(child, os.NewFile(uintptr(out[1]), "stdout"), inErr)
+	if err := unix.SetNonblock(out[0], true); err != nil {
+		unix.Close(out[0])
+		return child, fmt.Errorf("pipe: %w", err)
+	}
+	daemonEnds = append(daemonEnds, os.NewFile(uintptr(out[0]), "stdout"))
+	p.Stdin, p.Stdout, p.Stderr = daemonEnds[0], daemonEnds[1], daemonEnds[0]
 	return child, nil
 }
 
-var streamNames = [...]string{"stdin", "stdout", "stderr"}
-
+// closeAll closes files; one listed twice is closed once (Close is
+// idempotent).
 func closeAll(files []*os.File) {
 	for _, f := range files {
 		if f != nil {
@@ -243,7 +271,12 @@ func (p *Process) CloseStdin() {
 			}
 			return
 		}
-		p.Stdin.Close()
+		// A Write blocked on a child that does not read returns at once,
+		// as it did when stdin was a pipe closed here.
+		p.Stdin.SetWriteDeadline(time.Now())
+		if rc, err := p.Stdin.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) { unix.Shutdown(int(fd), unix.SHUT_WR) })
+		}
 	})
 }
 
@@ -257,10 +290,7 @@ func (p *Process) StdinWait() time.Duration { return waitAfterStdin + p.grace }
 func (p *Process) Stop() {
 	if p.stopping.CompareAndSwap(false, true) {
 		close(p.stopCh)
-		if p.pidfd != nil {
-			// Wake the supervisor from its wait on the pidfd.
-			p.pidfd.SetReadDeadline(time.Now())
-		}
+		p.supervise()
 	}
 }
 
@@ -295,6 +325,8 @@ func (p *Process) Release() {
 }
 
 func (p *Process) closeStreams() {
+	// Stdin and Stderr are one socket, and on a terminal Stdin and Stdout
+	// are the terminal: Close is idempotent.
 	for _, f := range []*os.File{p.Stdin, p.Stdout, p.Stderr, p.tty} {
 		if f != nil {
 			f.Close()

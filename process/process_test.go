@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -269,4 +270,74 @@ func readUntil(t *testing.T, r io.Reader, got *[]byte, want string) {
 func atoi(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
+}
+
+// The daemon's other children (CGI scripts, run through os/exec) are
+// reaped by their own Wait, never by the watcher of ours, even when one
+// sits as a zombie while ours exit around it.
+func TestOtherChildrenAreNotReaped(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command("/bin/sh", "-c", "exit 5")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ours := start(t, "sleep 0.3; exit 3")
+	time.Sleep(100 * time.Millisecond) // cmd is a zombie now, unreaped
+	if st := waitDone(t, ours, 5*time.Second); st.Code != 3 {
+		t.Fatalf("ours: %v, want exit status 3", st)
+	}
+	var exitErr *exec.ExitError
+	if err := cmd.Wait(); !errors.As(err, &exitErr) || exitErr.ExitCode() != 5 {
+		t.Fatalf("os/exec's child: %v, want exit status 5", err)
+	}
+}
+
+// Children exiting together each get their own status.
+func TestManyChildrenExitTogether(t *testing.T) {
+	t.Parallel()
+	procs := make([]*process.Process, 40)
+	for i := range procs {
+		procs[i] = start(t, "sleep 0.2; exit "+strconv.Itoa(i))
+	}
+	for i, p := range procs {
+		if st := waitDone(t, p, 5*time.Second); st.Code != i {
+			t.Fatalf("child %d: %v", i, st)
+		}
+	}
+}
+
+// Stdin and stderr share one socket: ending stdin leaves stderr working,
+// and a Write blocked on a child that does not read returns.
+func TestCloseStdinKeepsStderr(t *testing.T) {
+	t.Parallel()
+	p := start(t, `cat; echo done >&2`)
+	if _, err := p.Stdin.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	p.CloseStdin()
+	out, _ := io.ReadAll(p.Stdout)
+	errOut, _ := io.ReadAll(p.Stderr)
+	if string(out) != "x" || string(errOut) != "done\n" {
+		t.Fatalf("stdout %q, stderr %q", out, errOut)
+	}
+}
+
+func TestCloseStdinWakesBlockedWrite(t *testing.T) {
+	t.Parallel()
+	p := start(t, `sleep 10`)
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := p.Stdin.Write(make([]byte, 4<<20))
+		wrote <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	p.CloseStdin()
+	select {
+	case err := <-wrote:
+		if err == nil {
+			t.Fatal("4 MB written to a child that reads nothing")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Write still blocked after CloseStdin")
+	}
 }

@@ -23,25 +23,14 @@ const (
 	groupPoll        = 10 * time.Millisecond
 )
 
-// supervise owns the child from spawn to reap. It waits for the child to
-// exit or for Stop, then makes sure nothing of the process group survives:
-// a session owns its group, so background jobs the child left behind are
-// ended with the same sequence as the child itself.
-func (p *Process) supervise() {
+// superviseGroup ends the child's process group. It starts when the child
+// exits or Stop is called, waits for the child to exit or for Stop, then
+// makes sure nothing of the process group survives: a session owns its
+// group, so background jobs the child left behind are ended with the same
+// sequence as the child itself.
+func (p *Process) superviseGroup() {
 	defer close(p.done)
-	var reaped chan struct{}
-	if p.pidfd == nil {
-		// No pidfd: fall back to a blocking wait4 on a thread of its own.
-		reaped = make(chan struct{})
-		go func() {
-			defer close(reaped)
-			p.fallbackStatus, _ = reap(p.Pid, 0)
-		}()
-	} else {
-		defer p.pidfd.Close()
-	}
-
-	p.waitGone(reaped, time.Time{}, true)
+	p.waitGone(time.Time{}, true)
 	steps := []struct {
 		act  func()
 		wait time.Duration
@@ -56,19 +45,19 @@ func (p *Process) supervise() {
 			break
 		}
 		step.act()
-		p.waitGone(reaped, time.Now().Add(step.wait+p.grace), false)
+		p.waitGone(time.Now().Add(step.wait+p.grace), false)
 	}
 	if !p.status.reaped {
 		// Only a leader stuck in uninterruptible sleep gets here; reaping it
 		// is the one wait we cannot skip without leaving a zombie.
-		p.waitLeader(reaped, time.Time{}, false)
+		p.waitLeader(time.Time{}, false)
 	}
 }
 
 // waitGone waits until the leader is reaped and its group is empty, until the
 // deadline (zero: none), or, with untilStop, until Stop is called.
-func (p *Process) waitGone(reaped chan struct{}, deadline time.Time, untilStop bool) {
-	if !p.waitLeader(reaped, deadline, untilStop) {
+func (p *Process) waitGone(deadline time.Time, untilStop bool) {
+	if !p.waitLeader(deadline, untilStop) {
 		return
 	}
 	if untilStop {
@@ -84,54 +73,31 @@ func (p *Process) waitGone(reaped chan struct{}, deadline time.Time, untilStop b
 	}
 }
 
-// waitLeader waits for the leader to exit and reaps it. It reports whether it
-// has been reaped; false means the deadline passed or Stop was called.
-func (p *Process) waitLeader(reaped chan struct{}, deadline time.Time, untilStop bool) bool {
+// waitLeader waits for the child watcher to reap the leader. It reports
+// whether it has been reaped; false means the deadline passed or Stop was
+// called.
+func (p *Process) waitLeader(deadline time.Time, untilStop bool) bool {
 	if p.status.reaped {
 		return true
 	}
-	if reaped != nil {
-		var timeout <-chan time.Time
-		if !deadline.IsZero() {
-			t := time.NewTimer(time.Until(deadline))
-			defer t.Stop()
-			timeout = t.C
-		}
-		var stop <-chan struct{}
-		if untilStop {
-			stop = p.stopCh
-		}
-		select {
-		case <-reaped:
-			p.status = p.fallbackStatus
-			return true
-		case <-stop:
-		case <-timeout:
-		}
-		return false
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		timeout = t.C
 	}
-	p.pidfd.SetReadDeadline(deadline)
-	if untilStop && p.stopping.Load() {
-		return false
+	var stop <-chan struct{}
+	if untilStop {
+		stop = p.stopCh
 	}
-	rc, err := p.pidfd.SyscallConn()
-	if err == nil {
-		// The pidfd turns readable when the child exits; reap without
-		// blocking. The pidfd pins the pid, so no other process can have
-		// taken it. Read returns early only on the deadline, which is also
-		// how Stop wakes us.
-		err = rc.Read(func(uintptr) bool {
-			if st, ok := reap(p.Pid, unix.WNOHANG); ok {
-				p.status = st
-			}
-			return p.status.reaped
-		})
+	select {
+	case <-p.reaped:
+		p.status = p.exitStatus
+		return true
+	case <-stop:
+	case <-timeout:
 	}
-	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !p.status.reaped {
-		// The pidfd is unusable: a blocking reap beats leaving a zombie.
-		p.status, _ = reap(p.Pid, 0)
-	}
-	return p.status.reaped
+	return false
 }
 
 // reap collects a child's exit status with wait4. ok is false only when

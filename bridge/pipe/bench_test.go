@@ -13,8 +13,8 @@ import (
 )
 
 // In-process benchmarks of one session echoing through cat. For the
-// side-by-side comparison with websocketd over real sockets, see
-// BenchmarkCompare in the repository root.
+// side-by-side comparison with websocketd over real sockets, run
+// `go run ./examples/bench` in the repository root.
 
 var msg64 = []byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde")
 

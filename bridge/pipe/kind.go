@@ -95,23 +95,21 @@ func (k *Kind) Serve(c *session.Conn) {
 		s.out.Stream = "stdout"
 	}
 	remote, path := r.RemoteAddr, r.URL.Path
-	g.Track(s)
-	// The session runs on a goroutine of its own, owned by the registry,
-	// so the HTTP server's connection goroutine, its deep stack and the
-	// request can go: an idle session keeps only what it uses.
-	go func() {
-		// The slot goes back as soon as the child is reaped, before the
-		// disconnect is logged (whoever reads the log may connect again)
-		// and before the registry lets Shutdown return; --once shuts down
-		// only after that.
+	// The slot goes back as soon as the child is reaped, before the
+	// disconnect is logged (whoever reads the log may connect again) and
+	// before the registry lets Shutdown return; --once shuts down only
+	// after that.
+	s.ended = func(st process.Status) {
 		defer slot.Ended()
 		defer g.Untrack(s)
-		st := s.run()
 		slot.Free()
 		d := time.Since(start)
 		bytesOut, msgsOut := s.out.Bytes+s.errs.Bytes, s.out.Msgs+s.errs.Msgs
-		// run always sends a close code: the first one is reported.
+		// finish always sends a close code: the first one is reported.
 		g.Observer().SessionEnded(websocket.StatusCode(s.sentCode.Load()), d, s.bytesIn, bytesOut, s.msgsIn, msgsOut)
+		if !log.Enabled(context.Background(), session.LevelAccess) {
+			return // spare the attributes' allocations
+		}
 		attrs := []any{
 			"remote", remote, "path", path,
 			"exit", st.String(), "duration_ms", d.Milliseconds(),
@@ -122,5 +120,10 @@ func (k *Kind) Serve(c *session.Conn) {
 			attrs = append(attrs, "client", session.ClientCloseText(s.clientClose))
 		}
 		log.Log(context.Background(), session.LevelAccess, "disconnect", attrs...)
-	}()
+	}
+	g.Track(s)
+	// The session runs on goroutines of its own, owned by the registry, so
+	// the HTTP server's connection goroutine, its deep stack and the
+	// request can go: an idle session keeps only what it uses.
+	go s.run()
 }

@@ -117,3 +117,29 @@ func TestSpawnFailureClosesWithReason(t *testing.T) {
 		t.Fatalf("got %v, want 1011 naming the spawn failure", err)
 	}
 }
+
+// A child quiet for longer than the session keeps a goroutine on its
+// output still gets every line through, and its end still closes the
+// session with its status.
+func TestOutputAfterQuiet(t *testing.T) {
+	t.Parallel()
+	_, srv := newServer(t, bridge.Options{}, pipe.Options{MaxFrameSize: 1 << 20}, "sh", "-c",
+		`echo first; sleep 0.6; echo late; read x; sleep 0.4; echo "got $x"; exit 3`)
+	c := dial(t, wsURL(srv))
+	defer c.CloseNow()
+	ctx := context.Background()
+	for _, want := range []string{"first", "late"} {
+		if _, b, err := c.Read(ctx); err != nil || string(b) != want {
+			t.Fatalf("read %q, %v; want %q", b, err, want)
+		}
+	}
+	time.Sleep(400 * time.Millisecond) // quiet on both sides
+	c.Write(ctx, websocket.MessageText, []byte("x1"))
+	if _, b, err := c.Read(ctx); err != nil || string(b) != "got x1" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+	_, _, err := c.Read(ctx)
+	if code := websocket.CloseStatus(err); code != 4003 {
+		t.Fatalf("close %v, want 4003 for exit status 3", err)
+	}
+}

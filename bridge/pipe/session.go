@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -23,10 +22,12 @@ import (
 // escaped the group can hold the pipe open that long.
 const stderrDrain = time.Second
 
-// pipeSession pumps one WebSocket connection to one child and back. It runs three
-// goroutines, all owned and waited for by run: run itself (the session's own
-// goroutine, which Serve starts) carries stdout to the client, one reads the client into stdin,
-// one reads stderr; a fourth sends pings when --pingms is set.
+// pipeSession pumps one WebSocket connection to one child and back. Its
+// goroutines are all owned and waited for by the session's end (finish):
+// one carries stdout to the client while the child is writing it (see
+// output.go), one reads the client into stdin, one sends pings when
+// --pingms is set, and one reads stderr only while the child is writing to
+// it (see stderr.go).
 type pipeSession struct {
 	opts *Options
 	log  *slog.Logger
@@ -42,7 +43,11 @@ type pipeSession struct {
 
 	stdin      frame.StdinWriter
 	out, errs  frame.Emitter
+	stdout     *frame.StreamReader
+	stderr     stderrReader
 	stderrDone chan struct{}
+	// ended reports the session's end to Serve, with the child's status.
+	ended func(process.Status)
 
 	// goingAway is set when the server shuts down: the session ends with
 	// 1001 instead of the child's status.
@@ -68,83 +73,6 @@ type pipeSession struct {
 type closeFrame struct {
 	code   websocket.StatusCode
 	reason string
-}
-
-func (s *pipeSession) run() process.Status {
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.stderrDone = make(chan struct{})
-	s.outputDone = make(chan struct{})
-	s.wg.Add(2)
-	go s.pumpInput()
-	go s.pumpStderr()
-	if s.ping > 0 {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			frame.Keepalive(s.ctx, s.conn, s.ping, s.stdin.Blocked, s.log, session.LevelAccess)
-		}()
-	}
-
-	err := s.pumpOutput()
-	close(s.outputDone)
-	if err != nil {
-		s.log.Error("read stdout", "err", err)
-	}
-	// The child closed its stdout: whether it exited or not, the session is
-	// over, and the group gets the kill sequence if anything is left.
-	s.proc.Stop()
-	<-s.proc.Done()
-	st := s.proc.Status()
-
-	// Everything the child wrote to stderr before it ended goes out before the
-	// close frame.
-	select {
-	case <-s.stderrDone:
-	case <-time.After(stderrDrain):
-	}
-	s.closing.Store(true)
-	if f := s.failure.Load(); f != nil {
-		s.closeWith(f.code, f.reason)
-	} else {
-		s.closeWith(session.EndOfSession(st, s.goingAway.Load()))
-	}
-	s.proc.Release()
-	s.cancel()
-	s.wg.Wait()
-	s.out.Idle()
-	return st
-}
-
-// pumpOutput carries stdout to the client until the stream ends. Each burst
-// read from the child is sent corked: all its messages leave in one write.
-func (s *pipeSession) pumpOutput() error {
-	sr, err := frame.NewStreamReader(s.proc.Stdout, s.opts.Binary, int(s.opts.MaxFrameSize))
-	if err != nil {
-		return err
-	}
-	defer sr.Release()
-	for {
-		s.out.Idle()
-		if err := s.cork.Uncork(); err != nil {
-			s.out.Dead = true
-		}
-		ferr := sr.Fill()
-		s.cork.Cork()
-		for {
-			piece, end, ok := sr.Next()
-			if !ok {
-				break
-			}
-			s.out.Emit(piece, end)
-		}
-		if ferr != nil {
-			s.cork.Uncork()
-			if errors.Is(ferr, io.EOF) {
-				return nil
-			}
-			return ferr
-		}
-	}
 }
 
 // pumpInput carries client messages to stdin. When the client side ends, for
@@ -208,48 +136,9 @@ func (s *pipeSession) fail(code websocket.StatusCode, reason string) {
 	defer t.Stop()
 	select {
 	case <-s.outputDone:
-		// run sends the close once stderr is drained too.
+		// finish sends the close once stderr is drained too.
 	case <-t.C:
 		s.closeWith(code, reason)
-	}
-}
-
-// pumpStderr logs each stderr line, or with --passstderr sends it to the
-// client wrapped in JSON.
-func (s *pipeSession) pumpStderr() {
-	defer s.wg.Done()
-	defer close(s.stderrDone)
-	if s.proc.Stderr == nil {
-		return
-	}
-	maxMsg := 0
-	if s.opts.PassStderr {
-		maxMsg = int(s.opts.MaxFrameSize)
-	}
-	sr, err := frame.NewStreamReader(s.proc.Stderr, false, maxMsg)
-	if err != nil {
-		return
-	}
-	defer sr.Release()
-	for {
-		s.errs.Idle()
-		ferr := sr.Fill()
-		for {
-			piece, end, ok := sr.Next()
-			if !ok {
-				break
-			}
-			if s.opts.PassStderr {
-				s.errs.Emit(piece, end)
-			} else {
-				s.errs.Bytes += int64(len(piece))
-				s.log.Info("stderr", "line", string(frame.AppendValidUTF8(nil, piece)), "continued", !end)
-			}
-		}
-		if ferr != nil {
-			s.errs.Idle()
-			return
-		}
 	}
 }
 

@@ -47,8 +47,9 @@ func (w *StdinWriter) ReadMessage(r io.Reader, limit int64) (int64, error) {
 				}
 				w.buf, start = GetChunk()[:0], 0
 			} else {
-				// Room for one byte past the limit, to see it broken.
-				grown := make([]byte, len(w.buf), min(2*cap(w.buf), start+int(limit)+1))
+				// A borrowed buffer twice the size; reading on to one
+				// byte past the limit shows it broken.
+				grown := GetBuffer(2 * cap(w.buf))[:len(w.buf)]
 				copy(grown, w.buf)
 				PutChunk(w.buf)
 				w.buf = grown
@@ -113,7 +114,7 @@ func (w *StdinWriter) Flush() error {
 			w.broken = true
 		}
 	}
-	PutChunk(w.buf) // keeps only standard-size buffers
+	PutChunk(w.buf)
 	w.buf = nil
 	return err
 }

@@ -41,10 +41,22 @@ func NewStreamReader(f *os.File, binary bool, maxMsg int) (*StreamReader, error)
 // borrowed only once data is ready, so a session waiting on a quiet child
 // holds none. It returns io.EOF once the stream has ended; the error of a
 // closed or broken stream (EIO from a terminal whose child exited) counts as
-// the end too.
+// the end too. A read deadline on the file that passes returns
+// os.ErrDeadlineExceeded, and the stream can be read on.
 func (s *StreamReader) Fill() error {
+	_, err := s.fill(true)
+	return err
+}
+
+// FillNow is Fill without the wait, for a reader woken by OnReadable: got
+// is false when nothing was there to read.
+func (s *StreamReader) FillNow() (got bool, err error) {
+	return s.fill(false)
+}
+
+func (s *StreamReader) fill(wait bool) (got bool, err error) {
 	if s.eof {
-		return io.EOF
+		return false, io.EOF
 	}
 	if s.r == s.w {
 		s.r, s.w = 0, 0
@@ -54,7 +66,7 @@ func (s *StreamReader) Fill() error {
 		s.r = 0
 	}
 	var rerr error
-	err := s.rc.Read(func(fd uintptr) bool {
+	read := func(fd uintptr) bool {
 		if s.buf == nil {
 			s.buf = GetChunk()
 		}
@@ -67,28 +79,37 @@ func (s *StreamReader) Fill() error {
 				if s.w == 0 {
 					s.Release()
 				}
-				return false
+				return !wait
 			case err != nil:
 				rerr = err
 			case n == 0:
 				rerr = io.EOF
 			default:
 				s.w += n
+				got = true
 			}
 			return true
 		}
-	})
+	}
+	if wait {
+		err = s.rc.Read(read)
+	} else {
+		err = s.rc.Control(func(fd uintptr) { read(fd) })
+	}
 	if err == nil {
 		err = rerr
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return got, err // the caller's wait ran out; the stream goes on
 	}
 	if err != nil {
 		s.eof = true
 		if !errors.Is(err, io.EOF) && !errors.Is(err, unix.EIO) && !errors.Is(err, os.ErrClosed) {
-			return err
+			return got, err
 		}
-		return io.EOF
+		return got, io.EOF
 	}
-	return nil
+	return got, nil
 }
 
 // Release gives back the buffer; the reader borrows a new one when it
@@ -152,7 +173,7 @@ func (s *StreamReader) Next() (piece []byte, end, ok bool) {
 		s.msgLen = 0
 		return data, true, true
 	}
-	if s.r == 0 && s.w == len(s.buf) {
+	if len(s.buf) > 0 && s.r == 0 && s.w == len(s.buf) {
 		// A line longer than the buffer: stream what we have as a fragment,
 		// holding back a split character or a CR that may start a CRLF.
 		cut := RuneCut(data, len(data))
