@@ -31,7 +31,10 @@ var allowedImports = map[string][]string{
 	"bridge/session":   {"bridge/internal/", "process"},
 	"bridge/pipe":      {"bridge/session", "bridge/internal/", "process"},
 	"bridge/terminal":  {"bridge/session", "bridge/internal/", "process"},
-	"bridge/broadcast": {"bridge/session", "bridge/internal/", "process"},
+	"bridge/broadcast": {"bridge/session", "bridge/internal/", "process", "bridge/broadcast/cluster"},
+	// The Redis engine of broadcast groups: it knows Redis and groups, not
+	// WebSockets, sessions or processes.
+	"bridge/broadcast/cluster": {},
 	// frameguard checks client frames with frame's UTF-8 check.
 	"bridge/internal/frameguard": {"bridge/internal/frame", "process"},
 	"bridge/internal/":           {"process"},

@@ -16,11 +16,11 @@ type outbox[T any] struct {
 	size  func(*T) int
 	obs   Observer
 
-	mu      sync.Mutex
-	items   []T
-	bytes   int
+	mu       sync.Mutex
+	items    []T
+	bytes    int
 	inflight int // entries being written
-	wake    chan struct{}
+	wake     chan struct{}
 }
 
 const (
