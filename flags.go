@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/broadcast"
 	"github.com/wsbridge/wsbridge/bridge/server"
 	"github.com/wsbridge/wsbridge/bridge/terminal"
 )
@@ -63,12 +64,23 @@ type TerminalFlags struct {
 	Reconnect    time.Duration `name:"reconnect" placeholder:"DURATION" help:"With --terminal, keep a program whose client went away running for DURATION (such as 10m): the page reconnects with its session token and gets the screen back (a replay of the last 256 KiB of output) instead of a new program; after DURATION without a client it gets the kill sequence. 0, the default: stop it as soon as its client leaves."`
 	Shared       bool          `name:"shared" help:"With --terminal, attach every client of an endpoint to one program: output goes to all of them, input comes from all of them (with --writable), and the terminal takes the smallest columns and rows among them. A client joining gets the screen replayed; the fastest client sets the pace of the output, and one that falls 1 MiB behind it is dropped with close code 1013 and reconnects to a replay, never slowing the others. The program starts with the first client, with that client's --url-arg and environment, and is stopped when the last leaves (after --reconnect's DURATION, if set)."`
 	Once         bool          `name:"once" help:"Serve a single session, then exit: upgrades that would start a second program get 503, and once the first program has ended the daemon shuts down and exits 0. Clients may still join that session with --shared or resume it with --reconnect."`
-	MaxClients   int           `name:"max-clients" placeholder:"N" help:"With --terminal, most clients attached at once, over all sessions; beyond it upgrades get 503. 0, the default: unlimited. (Without --terminal each client runs its own program: see --maxforks.)"`
+	MaxClients   int           `name:"max-clients" placeholder:"N" help:"With --terminal or --broadcast, most clients attached at once, over all sessions or groups; beyond it upgrades get 503. 0, the default: unlimited. (Otherwise each client runs its own program: see --maxforks.)"`
 	Cwd          string        `name:"cwd" placeholder:"DIR" help:"Working directory of the programs run, sessions and CGI scripts alike. Default: wsbridge's own."`
 	Term         string        `name:"term" default:"xterm-256color" placeholder:"TERM" help:"TERM for programs on a pseudo-terminal (--pty, --terminal). Default: xterm-256color, what the terminal page emulates."`
 	TitleFormat  string        `name:"title-format" default:"{{.Command}} ({{.Hostname}})" placeholder:"TEMPLATE" help:"With --terminal, the page title, a Go text/template with .Command (the command line), .Hostname (the server's name) and .RemoteAddr (the client's address). The program may still set a title of its own (OSC 0 or 2). Default: {{.Command}} ({{.Hostname}})."`
 	URLArg       bool          `name:"url-arg" help:"Append the request's ?arg= values to the program's arguments, in order: /?arg=-l&arg=/tmp runs COMMAND ARGS... -l /tmp. Off by default: the client chooses them and one may start with -, so use it only with a program that treats its arguments as untrusted."`
 	ClientOption []string      `name:"client-option" sep:"none" placeholder:"KEY=VALUE" help:"With --terminal, set an option of the page's terminal; repeatable: fontSize=16, fontFamily=monospace, theme={\"background\":\"#1e1e1e\"} (an xterm.js theme as JSON), cursorBlink=true, scrollback=10000 (lines), renderer=dom (default webgl). The page ignores unknown keys and bad values."`
+}
+
+// BroadcastFlags are the flags of broadcast sessions: one program shared by
+// every client of a request path.
+type BroadcastFlags struct {
+	Broadcast   bool          `name:"broadcast" help:"Share one program among all clients of the same request path (a group): /room/a and /room/b are two groups with two programs. Every output line (or --binary read) goes to every client of the group; every client message reaches the program's stdin whole, never interleaved with another client's. The program starts with the group's first client, holds one --maxforks slot, and gets the server-level CGI variables only; it is stopped when the last client leaves (after --linger). When it exits, every client gets its close code."`
+	Replay      int           `name:"replay" placeholder:"N" help:"With --broadcast, send a joining client the group's last N output messages first, then the live ones, without a gap or a repeat. Default: 0."`
+	Linger      time.Duration `name:"linger" placeholder:"DURATION" help:"With --broadcast, keep a group's program running for DURATION after its last client left; a client arriving meanwhile keeps it. Default: 0, stop it at once."`
+	ClientQueue int           `name:"client-queue" default:"1048576" placeholder:"BYTES" help:"With --broadcast, most bytes of output waiting for one client; a client that falls further behind is closed with 1013 \"too slow\", and the program and the other clients go on at full speed. It also bounds a message. Default: ${default}."`
+	Restart     string        `name:"restart" default:"never" enum:"never,on-failure,always" placeholder:"WHEN" help:"With --broadcast, start a group's program again when it ends instead of closing its clients: never, on-failure (a non-zero exit or a signal) or always. Restarts wait 100ms, doubling to 10s, reset after 10s of uptime; clients stay connected, and their messages meanwhile are dropped. Default: never."`
+	Envelope    bool          `name:"envelope" help:"With --broadcast, speak JSON lines with the program: a client message arrives as {\"client\":\"ID\",\"data\":\"...\"}, joins and leaves as {\"event\":\"join\",...} and {\"event\":\"leave\",...}; each output line must be {\"data\":\"...\"} (to all), {\"data\":\"...\",\"to\":[\"ID\",...]} (to those) or {\"close\":\"ID\",\"code\":4001,\"reason\":\"...\"}. Clients see only the data. Text mode only."`
 }
 
 // validateTerminal checks the terminal flags and fills in cfg's part.
@@ -84,7 +96,7 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 		{"--writable", c.Writable},
 		{"--reconnect", c.Reconnect != 0},
 		{"--shared", c.Shared},
-		{"--max-clients", c.MaxClients != 0},
+		{"--max-clients", c.MaxClients != 0 && !c.Broadcast},
 		{"--title-format", c.TitleFormat != defaultTitleFormat},
 		{"--client-option", len(c.ClientOption) > 0},
 	}
@@ -146,6 +158,52 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 			Title:         tmpl,
 			ClientOptions: clientOptions,
 		}
+	}
+	return nil
+}
+
+// validateBroadcast checks the broadcast flags and fills in cfg's part.
+func (c *cli) validateBroadcast(cfg *server.Config) error {
+	needsBroadcast := []struct {
+		flag string
+		set  bool
+	}{
+		{"--replay", c.Replay != 0},
+		{"--linger", c.Linger != 0},
+		{"--client-queue", c.ClientQueue != broadcast.DefaultClientQueue},
+		{"--restart", c.Restart != string(broadcast.RestartNever)},
+		{"--envelope", c.Envelope},
+	}
+	for _, n := range needsBroadcast {
+		if n.set && !c.Broadcast {
+			return fmt.Errorf("%s needs --broadcast", n.flag)
+		}
+	}
+	restart, err := broadcast.ParseRestart(c.Restart)
+	switch {
+	case !c.Broadcast:
+		return nil
+	case c.Terminal:
+		return errors.New("--broadcast cannot be combined with --terminal: a terminal shares its program with --shared")
+	case c.PassStderr:
+		return errors.New("--broadcast cannot be combined with --passstderr: stderr of a shared program is logged")
+	case c.URLArg:
+		return errors.New("--broadcast cannot be combined with --url-arg: the program is shared, and its arguments would be one client's")
+	case c.Envelope && c.Binary:
+		return errors.New("--envelope cannot be combined with --binary: envelopes are JSON text lines")
+	case c.Replay < 0:
+		return fmt.Errorf("--replay=%d: must be 0 (off) or more", c.Replay)
+	case c.Linger < 0:
+		return fmt.Errorf("--linger=%s: must be 0 (off) or more", c.Linger)
+	case c.ClientQueue < 64:
+		return fmt.Errorf("--client-queue=%d: must be at least 64 bytes", c.ClientQueue)
+	case err != nil:
+		return fmt.Errorf("--restart=%s: %w", c.Restart, err)
+	}
+	cfg.Broadcast = &broadcast.Options{
+		Binary: c.Binary, MaxFrameSize: c.MaxFrameSize, PTY: c.PTY, Term: c.Term,
+		Replay: c.Replay, Linger: c.Linger, ClientQueue: c.ClientQueue, Restart: restart,
+		Envelope: c.Envelope, MaxClients: c.MaxClients,
 	}
 	return nil
 }
@@ -293,6 +351,9 @@ func (c *cli) serverConfig(k *kong.Kong, log io.Writer) (*server.Config, error) 
 		return nil, err
 	}
 	if err := c.validateTerminal(cfg); err != nil {
+		return nil, err
+	}
+	if err := c.validateBroadcast(cfg); err != nil {
 		return nil, err
 	}
 	if err := c.validateService(cfg); err != nil {

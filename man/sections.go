@@ -35,6 +35,13 @@ message holding a JSON object:
 \fB{"stream":"stderr","data":"...\&"}\fR.
 Standard error is then not logged.
 It cannot be combined with \fB\-\-binary\fR.
+.TP
+\fB\-\-broadcast\fR
+One program per request path, shared by all of its clients: each output line
+goes to every client of the path, each client message reaches the one
+standard input whole.
+With \fB\-\-envelope\fR the program and wsbridge speak JSON lines: client
+IDs, join and leave events, output addressed to some clients.
 .SS HTTP server
 Every request is answered by the first of these that applies:
 .IP 1. 4

@@ -32,6 +32,10 @@ The client sent a message larger than \fB\-\-maxframesize\fR.
 The client broke the protocol: reserved bits, an unknown opcode, a
 fragmented or over\-long control frame, a continuation with no message, an
 unmasked frame, or a close code a peer may not send.
+.TP
+.B 1013
+With \fB\-\-broadcast\fR, reason \fB"too slow"\fR: more than
+\fB\-\-client\-queue\fR bytes of output waited for the client.
 .PP
 After 1002, 1003, 1007 or 1009 the client is no longer read and the
 program's stdin is closed; what the program writes in answer to the messages
@@ -281,6 +285,20 @@ programs that could not be started
 .TP
 .B wsbridge_session_duration_seconds
 histogram of session lengths
+.TP
+.BR wsbridge_broadcast_groups ", " wsbridge_broadcast_clients
+with \fB\-\-broadcast\fR: groups running and clients attached now (gauges)
+.TP
+.BR wsbridge_broadcast_slow_closes_total ", " wsbridge_broadcast_restarts_total
+clients closed with 1013 as too slow, and programs started again (\fB\-\-restart\fR)
+.TP
+.BR wsbridge_broadcast_messages_total { direction }
+client messages into the programs
+.RB ( in ),
+output messages
+.RB ( out ),
+and output messages handed to clients
+.RB ( delivered )
 .TP
 .BR wsbridge_build_info { version } ", " process_* ", " go_*
 the running binary and process

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/broadcast"
 )
 
 // Config is everything the daemon runs with, checked and parsed by the
@@ -71,6 +72,10 @@ type Config struct {
 	URLArgs  bool
 	Once     bool
 	Terminal *TerminalConfig // nil without --terminal
+
+	// Broadcast sessions (--broadcast and its flags); nil without. The
+	// server sets its Observer.
+	Broadcast *broadcast.Options
 
 	// Running as a service.
 	ShutdownTimeout time.Duration

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/broadcast"
 	"github.com/wsbridge/wsbridge/bridge/pipe"
 	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/bridge/terminal"
@@ -60,14 +61,22 @@ func newGate(cfg *Config, logger *slog.Logger, obs session.Observer) (*gate, err
 		Dir:            cfg.Cwd,
 		URLArgs:        cfg.URLArgs,
 		Once:           cfg.Once,
-		Kind:           sessionKind(cfg),
+		Kind:           sessionKind(cfg, obs),
 	})
 	return g, nil
 }
 
 // sessionKind is the kind of session the endpoints run: browser terminals
-// with --terminal, else a pipe per connection.
-func sessionKind(cfg *Config) session.Kind {
+// with --terminal, one program per path with --broadcast, else a pipe per
+// connection.
+func sessionKind(cfg *Config, obs session.Observer) session.Kind {
+	if cfg.Broadcast != nil {
+		opts := *cfg.Broadcast
+		if m, ok := obs.(*metrics); ok && m != nil {
+			opts.Observer = m.broadcast
+		}
+		return broadcast.New(opts)
+	}
 	t := cfg.Terminal
 	if t == nil {
 		return pipe.New(pipe.Options{

@@ -34,6 +34,7 @@ type metrics struct {
 	bytesIn       *vm.Counter
 	bytesOut      *vm.Counter
 	duration      *histogram
+	broadcast     *broadcastMetrics // --broadcast (metrics_broadcast.go)
 
 	// refusals and exits are the counters of the usual refusal reasons and
 	// close-code classes, looked up once here rather than by name per
@@ -64,6 +65,7 @@ func newMetrics(version string) *metrics {
 		duration:      newHistogram("wsbridge_session_duration_seconds", sessionDurationBuckets),
 		refusals:      map[string]*vm.Counter{},
 		exits:         map[string]*vm.Counter{},
+		broadcast:     newBroadcastMetrics(s),
 	}
 	s.NewGauge(fmt.Sprintf(`wsbridge_build_info{version=%q}`, version), func() float64 { return 1 })
 	for _, r := range session.RefusalReasons {

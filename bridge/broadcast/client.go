@@ -1,0 +1,284 @@
+package broadcast
+
+import (
+	"context"
+	"errors"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/wsbridge/wsbridge/bridge/internal/frame"
+	"github.com/wsbridge/wsbridge/bridge/session"
+)
+
+// slowCloseWait is how long a client closed as too slow has for the write
+// in flight and the close frame behind it, before its connection is
+// dropped: its socket is full, and a client that reads again should still
+// find the 1013.
+const slowCloseWait = 5 * time.Second
+
+// ClientInfo is what the program learns of a client, in its join event.
+type ClientInfo struct {
+	ID     string // unique in the daemon
+	Remote string // IP:PORT
+	Path   string // the request path
+	Query  string // the query string, without '?'
+	User   string // the authenticated user; "" without authentication
+}
+
+// Corker is the writer under the connection's WebSocket framing: what is
+// written while corked leaves in one write at Uncork.
+type Corker interface {
+	io.Writer
+	Cork()
+	Uncork() error
+}
+
+// Client is one connection attached to a group. Output reaches it through a
+// bounded queue of shared batches, written by a goroutine that runs only
+// while there is something to write, so an idle client holds no buffer and
+// only the goroutine that reads it.
+type Client struct {
+	info ClientInfo
+	conn *websocket.Conn
+	out  Corker
+	g    *group // set by attach
+
+	mu          sync.Mutex
+	queue       []*batch
+	queued      int  // bytes queued or being written
+	writing     bool // a writer goroutine runs
+	detached    bool // no more output is queued
+	dead        bool // the connection failed; nothing more is written
+	closeCode   websocket.StatusCode
+	closeReason string
+	closeSent   bool
+	slowTimer   *time.Timer
+
+	joined  bool // guarded by g.stdinMu: the program got its join event
+	pinging atomic.Bool
+}
+
+// NewClient wraps an accepted connection; out must be the writer coder/
+// websocket writes its frames to, so control frames and output keep order.
+func NewClient(conn *websocket.Conn, out Corker, info ClientInfo) *Client {
+	return &Client{info: info, conn: conn, out: out}
+}
+
+// ID is the client's ID.
+func (c *Client) ID() string { return c.info.ID }
+
+// enqueue queues b for the client, and reports whether it did. A client
+// whose queue would exceed the limit is closed as too slow instead: what it
+// has not yet been sent is dropped, and the close follows what is in flight.
+func (c *Client) enqueue(b *batch) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.detached || c.dead || c.closeCode != 0 {
+		return false
+	}
+	if c.queued+len(b.buf) > c.g.h.queueLimit {
+		c.queue = nil
+		c.closeCode, c.closeReason = StatusTooSlow, "too slow"
+		c.slowTimer = time.AfterFunc(slowCloseWait, func() { c.conn.CloseNow() })
+		c.g.h.obs.SlowClosed()
+		c.g.log.Warn("client too slow", "client", c.info.ID, "remote", c.info.Remote, "queue_bytes", c.g.h.queueLimit)
+		c.startWriterLocked()
+		return false
+	}
+	c.queue = append(c.queue, b)
+	c.queued += len(b.buf)
+	c.startWriterLocked()
+	return true
+}
+
+// closeAfterQueued closes the client with code once what is queued has gone.
+func (c *Client) closeAfterQueued(code websocket.StatusCode, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead || c.closeCode != 0 {
+		return
+	}
+	c.closeCode, c.closeReason = code, reason
+	c.startWriterLocked()
+}
+
+func (c *Client) startWriterLocked() {
+	if c.writing || c.dead {
+		return
+	}
+	c.writing = true
+	c.g.wg.Add(1) // the client's reader is counted too, so never from 0
+	go c.drain()
+}
+
+// drain writes everything queued, a whole queue per write, then the close
+// frame if one is due, and ends when there is nothing left.
+func (c *Client) drain() {
+	defer c.g.wg.Done()
+	var spare []*batch
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			if c.closeCode == 0 || c.closeSent || c.dead {
+				c.writing = false
+				c.queue = nil // an idle client keeps no slice
+				c.mu.Unlock()
+				return
+			}
+			c.closeSent = true
+			code, reason := c.closeCode, c.closeReason
+			c.mu.Unlock()
+			c.conn.Close(code, reason)
+			continue
+		}
+		q := c.queue
+		c.queue = spare[:0]
+		c.mu.Unlock()
+
+		size, err := c.write(q)
+		clear(q)
+		spare = q
+		c.mu.Lock()
+		c.queued -= size
+		if err != nil {
+			c.dead = true
+			c.queue = nil
+		}
+		c.mu.Unlock()
+		if err != nil {
+			c.conn.CloseNow()
+		}
+	}
+}
+
+// write sends q, corked into as few writes as the buffer allows.
+func (c *Client) write(q []*batch) (int, error) {
+	size := 0
+	if len(q) == 1 {
+		size = len(q[0].buf)
+		_, err := c.out.Write(q[0].buf)
+		return size, err
+	}
+	c.out.Cork()
+	var err error
+	for _, b := range q {
+		size += len(b.buf)
+		if err == nil {
+			_, err = c.out.Write(b.buf)
+		}
+	}
+	if uerr := c.out.Uncork(); err == nil {
+		err = uerr
+	}
+	return size, err
+}
+
+// detach stops queueing output; a close already due is still sent.
+func (c *Client) detach() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.detached = true
+	if c.closeCode == 0 {
+		c.queue = nil
+	}
+	if c.slowTimer != nil && c.closeSent {
+		c.slowTimer.Stop()
+	}
+}
+
+// sentCode is the close code the server chose for the client, 0 if none.
+func (c *Client) sentCode() websocket.StatusCode {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeCode
+}
+
+// readLoop carries the client's messages to the group's stdin, each whole,
+// until the connection ends; the client then leaves the group.
+func (c *Client) readLoop() {
+	defer c.g.wg.Done()
+	c.g.joinEvent(c)
+	code := c.readMessages()
+	c.g.leave(c, code)
+}
+
+// readMessages reads until the connection ends and returns the close code
+// it ended with, for the leave event.
+func (c *Client) readMessages() int {
+	h := c.g.h
+	var check *frame.UTF8Check
+	if !h.opts.Binary {
+		check = new(frame.UTF8Check)
+	}
+	for {
+		typ, r, err := c.conn.Reader(context.Background())
+		if err != nil {
+			if code := c.sentCode(); code != 0 {
+				return int(code)
+			}
+			if code := websocket.CloseStatus(err); code != -1 {
+				return int(code)
+			}
+			return int(websocket.StatusAbnormalClosure)
+		}
+		if typ == websocket.MessageBinary && !h.opts.Binary {
+			c.closeAfterQueued(websocket.StatusUnsupportedData, "binary messages are not accepted: this endpoint is in text mode")
+			continue // read on until the close handshake ends
+		}
+		msg, err := readWhole(r, frame.GetChunk()[:0], int64(h.inputLimit), check)
+		switch {
+		case errors.Is(err, frame.ErrTooBig):
+			if h.opts.MaxFrameSize > 0 {
+				c.closeAfterQueued(websocket.StatusMessageTooBig, session.CloseReason("message larger than --maxframesize=%d bytes", h.opts.MaxFrameSize))
+			} else {
+				c.closeAfterQueued(websocket.StatusMessageTooBig, session.CloseReason("message larger than --client-queue=%d bytes", h.inputLimit))
+			}
+		case errors.Is(err, errInvalidUTF8):
+			c.closeAfterQueued(websocket.StatusInvalidFramePayloadData, "text message is not valid UTF-8")
+		case err != nil:
+			// The next Reader reports what broke.
+		case c.sentCode() == 0: // closing: what follows the offending message is dropped
+			c.g.input(c, msg)
+		}
+		frame.PutChunk(msg) // keeps only standard-size buffers
+	}
+}
+
+// errInvalidUTF8: a text message that is not UTF-8 (the gate's frame guard
+// normally fails it first).
+var errInvalidUTF8 = errors.New("text message is not valid UTF-8")
+
+// readWhole appends one client message to dst, whole, with the read and the
+// UTF-8 check (nil in binary mode) of pipe sessions: past limit the error is
+// frame.ErrTooBig, invalid text errInvalidUTF8.
+func readWhole(r io.Reader, dst []byte, limit int64, check *frame.UTF8Check) ([]byte, error) {
+	var total int64
+	for {
+		if len(dst) == cap(dst) {
+			dst = slices.Grow(dst, cap(dst))
+		}
+		n, err := frame.ReadCounted(r, dst[len(dst):cap(dst)], &total, limit)
+		if err == nil || err == io.EOF {
+			if check != nil && n > 0 && !check.Feed(dst[len(dst):len(dst)+n]) {
+				err = errInvalidUTF8
+			} else if err == io.EOF && check != nil && !check.End() {
+				err = errInvalidUTF8
+			}
+		}
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			if check != nil {
+				check.End() // reset for the next message
+			}
+			return dst, err
+		}
+	}
+}

@@ -1,0 +1,352 @@
+package broadcast
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/session"
+	"github.com/wsbridge/wsbridge/process"
+)
+
+// stderrDrain bounds how long an ended program's last stderr is waited for;
+// only a process that escaped the group can hold the pipe open that long.
+const stderrDrain = time.Second
+
+// group is one program and the clients that share it. Its run goroutine
+// reads the program's output and fans it out (pump.go); each client's reader
+// goroutine fans its messages in.
+//
+// Lock order: Hub.mu, group.mu, Client.mu; group.stdinMu is never held with
+// another but group.mu inside it.
+type group struct {
+	h    *Hub
+	key  string
+	log  *slog.Logger
+	prog Program
+
+	mu        sync.Mutex
+	clients   map[*Client]struct{}
+	byID      map[string]*Client
+	ring      *ring
+	proc      *process.Process // the running one; nil between restarts
+	stopping  bool             // no more joins, no more restarts
+	goingAway bool             // the server shuts down: clients get 1001
+	linger    *time.Timer
+	stopCh    chan struct{}
+	stopOnce  sync.Once
+
+	stdinMu sync.Mutex
+	stdin   *os.File // nil between restarts: messages then are dropped
+	inBuf   []byte   // an envelope being written, under stdinMu
+
+	wg sync.WaitGroup // client readers, writers and pings
+
+	// Used by the run goroutine only (pump.go).
+	out     []byte // frames of the batch being built
+	outEnds []int  // where each of its frames ends
+	msg     []byte // a message arriving in pieces
+	scratch []byte
+}
+
+func newGroup(h *Hub, key string, prog Program, proc *process.Process) *group {
+	log := prog.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	g := &group{
+		h: h, key: key, prog: prog, log: log.With("group", key),
+		clients: map[*Client]struct{}{},
+		ring:    newRing(h.opts.Replay),
+		proc:    proc,
+		stdin:   proc.Stdin,
+		stopCh:  make(chan struct{}),
+	}
+	if h.opts.Envelope {
+		g.byID = map[string]*Client{}
+	}
+	g.log.Info("group start", "pid", proc.Pid)
+	return g
+}
+
+// attach adds c, with Hub.mu held: it gets the replay, then every message
+// from now on, with nothing between the two lost or repeated.
+func (g *group) attach(c *Client) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c.g = g
+	if b := g.ring.replay(); b != nil {
+		c.queue = append(c.queue, b)
+		c.queued = len(b.buf)
+		c.startWriterLocked()
+	}
+	g.clients[c] = struct{}{}
+	if g.byID != nil {
+		g.byID[c.info.ID] = c
+	}
+	if g.linger != nil {
+		g.linger.Stop()
+		g.linger = nil
+	}
+	g.h.obs.ClientAttached()
+	g.wg.Add(1)
+	go c.readLoop()
+}
+
+// leave removes c once its connection has ended; the last client out
+// starts the --linger wait, after which the program is stopped.
+func (g *group) leave(c *Client, code int) {
+	c.detach()
+	g.mu.Lock()
+	delete(g.clients, c)
+	if g.byID != nil {
+		delete(g.byID, c.info.ID)
+	}
+	last := len(g.clients) == 0 && !g.stopping
+	if last && g.h.opts.Linger > 0 {
+		g.linger = time.AfterFunc(g.h.opts.Linger, g.lingerOver)
+	}
+	g.mu.Unlock()
+	g.h.clients.Add(-1)
+	g.h.obs.ClientDetached()
+	g.log.Log(context.Background(), session.LevelAccess, "disconnect", "client", c.info.ID, "remote", c.info.Remote, "code", code)
+	g.leaveEvent(c, code)
+	if last && g.h.opts.Linger <= 0 {
+		g.lingerOver()
+	}
+}
+
+// lingerOver stops the program if still no client came.
+func (g *group) lingerOver() {
+	g.h.mu.Lock()
+	g.mu.Lock()
+	idle := len(g.clients) == 0
+	if idle {
+		g.h.removeLocked(g)
+	}
+	g.mu.Unlock()
+	g.h.mu.Unlock()
+	if idle {
+		g.stop()
+	}
+}
+
+// stop ends the group: no more joins or restarts, and the program gets the
+// kill sequence.
+func (g *group) stop() {
+	g.stopOnce.Do(func() { close(g.stopCh) })
+	g.mu.Lock()
+	g.stopping = true
+	proc := g.proc
+	g.mu.Unlock()
+	if proc != nil {
+		proc.Stop()
+	}
+}
+
+// GoAway makes the group end as the server shuts down.
+func (g *group) GoAway() {
+	g.h.mu.Lock()
+	g.mu.Lock()
+	g.goingAway = true
+	g.h.removeLocked(g)
+	g.mu.Unlock()
+	g.h.mu.Unlock()
+	g.stop()
+}
+
+// ForceClose kills the program and drops every connection.
+func (g *group) ForceClose() {
+	g.stop()
+	g.mu.Lock()
+	if g.proc != nil {
+		g.proc.Kill()
+	}
+	for c := range g.clients {
+		c.conn.CloseNow()
+	}
+	g.mu.Unlock()
+}
+
+// run serves the program, restarting it as --restart says, then closes
+// every client with the close code of how it ended.
+func (g *group) run(proc *process.Process) {
+	defer g.h.wg.Done()
+	pingDone := g.startKeepalive()
+	backoff := restartMin
+	var st process.Status
+	for {
+		st = g.serve(proc)
+		if !g.restarts(st) {
+			break
+		}
+		if time.Since(proc.Started()) >= restartReset {
+			backoff = restartMin
+		}
+		proc = g.restart(&backoff)
+		if proc == nil {
+			break
+		}
+	}
+	g.end(st)
+	<-pingDone
+}
+
+// restarts reports whether a program that ended with st starts again.
+func (g *group) restarts(st process.Status) bool {
+	g.mu.Lock()
+	stopping := g.stopping
+	g.mu.Unlock()
+	switch {
+	case stopping:
+		return false
+	case g.h.opts.Restart == RestartAlways:
+		return true
+	case g.h.opts.Restart == RestartOnFailure:
+		return st.Code != 0 || st.Signal != 0
+	}
+	return false
+}
+
+// restart waits out the backoff and starts the program again, trying until
+// it starts or the group stops (nil).
+func (g *group) restart(backoff *time.Duration) *process.Process {
+	for {
+		t := time.NewTimer(*backoff)
+		select {
+		case <-g.stopCh:
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		*backoff = min(2**backoff, restartMax)
+		proc, err := g.prog.Start()
+		if err != nil {
+			g.log.Error("restart failed", "err", err)
+			continue
+		}
+		g.mu.Lock()
+		if g.stopping {
+			g.mu.Unlock()
+			proc.Kill()
+			<-proc.Done()
+			proc.Release()
+			return nil
+		}
+		g.proc = proc
+		g.mu.Unlock()
+		g.h.obs.Restarted()
+		g.log.Info("group restart", "pid", proc.Pid)
+		g.rejoin(proc.Stdin)
+		return proc
+	}
+}
+
+// serve pumps one program's output until it ends, and reaps it.
+func (g *group) serve(proc *process.Process) process.Status {
+	stderrDone := make(chan struct{})
+	go g.logStderr(proc.Stderr, stderrDone) // waited for below
+	if err := g.pump(proc.Stdout); err != nil {
+		g.log.Error("read stdout", "err", err)
+	}
+	// The program closed its stdout: whatever is left of its group gets
+	// the kill sequence, as in a pipe session.
+	proc.Stop()
+	<-proc.Done()
+	// A client's write to a stdin nobody reads gives up now.
+	proc.Stdin.SetWriteDeadline(time.Now())
+	g.stdinMu.Lock()
+	g.stdin = nil
+	g.stdinMu.Unlock()
+	g.mu.Lock()
+	g.proc = nil
+	g.mu.Unlock()
+	select {
+	case <-stderrDone:
+	case <-time.After(stderrDrain):
+	}
+	proc.Release()
+	<-stderrDone
+	st := proc.Status()
+	g.log.Info("group program ended", "pid", proc.Pid, "exit", st.String(), "duration_ms", time.Since(proc.Started()).Milliseconds())
+	return st
+}
+
+// end closes every client with the code of how the program ended (1001 at
+// shutdown) after the output queued for it, and waits for them.
+func (g *group) end(st process.Status) {
+	g.h.mu.Lock()
+	g.mu.Lock()
+	g.stopping = true
+	g.h.removeLocked(g)
+	code, reason := session.EndOfSession(st, g.goingAway)
+	for c := range g.clients {
+		c.closeAfterQueued(code, reason)
+	}
+	if g.linger != nil {
+		g.linger.Stop()
+	}
+	g.mu.Unlock()
+	g.h.mu.Unlock()
+	g.stopOnce.Do(func() { close(g.stopCh) })
+	g.wg.Wait()
+	if g.prog.Free != nil {
+		g.prog.Free()
+	}
+	g.h.obs.GroupEnded()
+	g.log.Info("group end", "close", int(code))
+	if g.prog.Untrack != nil {
+		g.prog.Untrack(g)
+	}
+	if g.prog.Ended != nil {
+		g.prog.Ended()
+	}
+}
+
+// startKeepalive pings every client each --pingms; a client that does not
+// answer within two intervals is dropped. The returned channel is closed
+// when the pinging has stopped (with the group).
+func (g *group) startKeepalive() <-chan struct{} {
+	done := make(chan struct{})
+	interval := g.prog.Ping
+	if interval <= 0 {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-g.stopCh:
+				return
+			case <-t.C:
+			}
+			g.mu.Lock()
+			for c := range g.clients {
+				if c.pinging.CompareAndSwap(false, true) {
+					g.wg.Add(1)
+					go c.ping(interval)
+				}
+			}
+			g.mu.Unlock()
+		}
+	}()
+	return done
+}
+
+func (c *Client) ping(interval time.Duration) {
+	defer c.g.wg.Done()
+	defer c.pinging.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*interval)
+	defer cancel()
+	if err := c.conn.Ping(ctx); err != nil && ctx.Err() != nil {
+		c.g.log.Log(context.Background(), session.LevelAccess, "ping timeout", "client", c.info.ID)
+		c.conn.CloseNow()
+	}
+}
+
+var _ session.Member = (*group)(nil)

@@ -1,0 +1,152 @@
+package broadcast
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// Hub holds the groups of a daemon, one per key (the request path), and
+// counts their clients.
+type Hub struct {
+	opts       Options
+	obs        Observer
+	queueLimit int // bytes of output waiting for one client
+	maxMsg     int // largest output message
+	inputLimit int // largest client message
+
+	mu      sync.Mutex
+	groups  map[string]*group
+	clients atomic.Int64 // attached or about to be, for MaxClients
+	wg      sync.WaitGroup
+}
+
+// NewHub returns a Hub for opts.
+func NewHub(opts Options) *Hub {
+	h := &Hub{opts: opts, obs: opts.Observer, groups: map[string]*group{}}
+	if h.obs == nil {
+		h.obs = nopObserver{}
+	}
+	h.queueLimit = opts.ClientQueue
+	if h.queueLimit <= 0 {
+		h.queueLimit = DefaultClientQueue
+	}
+	// A message must fit a client's queue, so the queue bounds it when
+	// --maxframesize does not.
+	h.maxMsg = h.queueLimit - maxFrameHeader
+	if opts.MaxFrameSize > 0 && int(opts.MaxFrameSize) < h.maxMsg {
+		h.maxMsg = int(opts.MaxFrameSize)
+	}
+	h.inputLimit = h.queueLimit
+	if opts.MaxFrameSize > 0 {
+		h.inputLimit = int(opts.MaxFrameSize)
+	}
+	return h
+}
+
+// maxFrameHeader is the longest frame header (opcode, 127, 8-byte length).
+const maxFrameHeader = 10
+
+// ReserveClient takes a place for a client under MaxClients, before the
+// upgrade; false: there is none. A client that joins gives it back when it
+// leaves; otherwise the caller gives it back with ReleaseClient.
+func (h *Hub) ReserveClient() bool {
+	n := h.clients.Add(1)
+	if h.opts.MaxClients > 0 && n > int64(h.opts.MaxClients) {
+		h.clients.Add(-1)
+		return false
+	}
+	return true
+}
+
+// ReleaseClient gives back a place that no client took.
+func (h *Hub) ReleaseClient() { h.clients.Add(-1) }
+
+// Clients is the number of clients attached (or about to be).
+func (h *Hub) Clients() int { return int(h.clients.Load()) }
+
+// Running reports whether key's group runs, so a client would join it
+// rather than start a program. It may change before Join.
+func (h *Hub) Running(key string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.groups[key] != nil
+}
+
+// Join attaches c to key's group, starting the group's program first if
+// none runs; started reports that. The client is attached before any
+// output is read or its join event is written, so it gets all of both.
+func (h *Hub) Join(key string, c *Client, prog Program) (started bool, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if g := h.groups[key]; g != nil {
+		g.attach(c)
+		return false, nil
+	}
+	if !prog.Claim() {
+		return false, ErrBusy
+	}
+	proc, err := prog.Start()
+	if err != nil {
+		// As for a pipe session whose program failed to start: the slot
+		// goes back, and with --once that was the session.
+		if prog.Free != nil {
+			prog.Free()
+		}
+		if prog.Ended != nil {
+			prog.Ended()
+		}
+		return false, err
+	}
+	g := newGroup(h, key, prog, proc)
+	h.groups[key] = g
+	g.attach(c)
+	h.obs.GroupStarted()
+	tracked := prog.Track == nil || prog.Track(g)
+	h.wg.Add(1)
+	go g.run(proc) // owned by the hub (Shutdown, Wait) and the registry
+	if !tracked {
+		g.GoAway()
+	}
+	return true, nil
+}
+
+// Shutdown makes every group go away (clients get 1001 once the output is
+// delivered) and waits for them; if ctx ends first, the rest are killed and
+// dropped. The gate's registry does the same through Program.Track.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	groups := make([]*group, 0, len(h.groups))
+	for _, g := range h.groups {
+		groups = append(groups, g)
+	}
+	h.mu.Unlock()
+	for _, g := range groups {
+		g.GoAway()
+	}
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	for _, g := range groups {
+		g.ForceClose()
+	}
+	<-done
+	return ctx.Err()
+}
+
+// Wait waits for every group that has started to end.
+func (h *Hub) Wait() { h.wg.Wait() }
+
+// remove forgets g if it is still key's group.
+func (h *Hub) removeLocked(g *group) {
+	if h.groups[g.key] == g {
+		delete(h.groups, g.key)
+	}
+}

@@ -1,0 +1,149 @@
+package broadcast
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/coder/websocket"
+
+	"github.com/wsbridge/wsbridge/bridge/session"
+	"github.com/wsbridge/wsbridge/process"
+)
+
+// Kind is the broadcast session kind (session.Kind): the groups of the
+// daemon, one per request path.
+type Kind struct{ hub *Hub }
+
+// New returns the broadcast kind for opts.
+func New(opts Options) *Kind { return &Kind{hub: NewHub(opts)} }
+
+// Clients is the number of clients attached to groups.
+func (k *Kind) Clients() int { return k.hub.Clients() }
+
+// groupKey names the group of an endpoint: one per script and PATH_INFO
+// (--dir), or with a single COMMAND one per request path.
+func groupKey(ep session.Endpoint) string {
+	return strings.TrimSuffix(ep.ScriptName, "/") + ep.PathInfo
+}
+
+// Admit refuses before the upgrade what can be refused with an HTTP status:
+// a subprotocol (400), shutdown (503), --max-clients (503), and when the
+// client would start its group's program, --once (503) or --maxforks (429).
+func (k *Kind) Admit(g session.Gate, r *http.Request, ep session.Endpoint) (*session.Admission, error) {
+	proto, err := g.Subprotocol(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.CheckOpen(); err != nil {
+		return nil, err
+	}
+	if !k.hub.ReserveClient() {
+		return nil, &session.Refusal{
+			Status:     http.StatusServiceUnavailable,
+			Message:    "503 Service Unavailable: the server has its maximum number of clients (--max-clients=" + strconv.Itoa(k.hub.opts.MaxClients) + ")",
+			Reason:     "max-clients",
+			Counted:    session.RefusedMaxClients,
+			RetryAfter: "5",
+		}
+	}
+	// A group that runs takes the client without a new process; otherwise
+	// the slot is taken now, so a refusal is a status line. Serve checks
+	// the guess again.
+	var slot session.Slot
+	if !k.hub.Running(groupKey(ep)) {
+		slot, err = g.TakeSlot()
+		if err != nil {
+			k.hub.ReleaseClient()
+			return nil, err
+		}
+	}
+	// Starts: the client gets an ID and its environment, for its join
+	// event; the program gets only the server's part of it.
+	return &session.Admission{Protocol: proto, Starts: true, Slot: slot, Abandon: k.hub.ReleaseClient}, nil
+}
+
+// Serve attaches the connection to its group, starting the group's program
+// if none runs.
+func (k *Kind) Serve(c *session.Conn) {
+	g, r, slot := c.Gate, c.Request, c.Slot
+	client := NewClient(c.WS, c.Cork, clientInfo(c.ID, r, c.Env))
+	cfg := g.Program(r, c.Endpoint, g.ServerEnv(r, c.Endpoint))
+	if k.hub.opts.PTY {
+		session.OnTerminal(&cfg, session.RequestSize(r), k.hub.opts.Term, false)
+	}
+	prog := Program{
+		Start: func() (*process.Process, error) {
+			proc, err := process.Start(cfg)
+			if err != nil {
+				g.Observer().SpawnFailed()
+			}
+			return proc, err
+		},
+		Claim: func() bool {
+			if slot == nil {
+				var err error
+				if slot, err = g.TakeSlot(); err != nil {
+					return false
+				}
+			}
+			return true
+		},
+		Free:    func() { slot.Free() },
+		Ended:   func() { slot.Ended() },
+		Track:   g.Track,
+		Untrack: g.Untrack,
+		Ping:    g.Tunables().PingInterval,
+		Log:     c.Log,
+	}
+	started, err := k.hub.Join(groupKey(c.Endpoint), client, prog)
+	if !started && slot != nil && err == nil {
+		slot.Release() // the group was running: no process for this slot
+	}
+	switch {
+	case errors.Is(err, ErrBusy):
+		k.hub.ReleaseClient()
+		c.Log.Log(r.Context(), session.LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "maxforks")
+		c.WS.Close(websocket.StatusTryAgainLater, "server busy: no free process slot")
+	case err != nil:
+		k.hub.ReleaseClient()
+		c.Log.Error("spawn failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+		c.WS.Close(websocket.StatusInternalError, session.CloseReason("%v", err))
+	default:
+		c.Log.Log(r.Context(), session.LevelAccess, "connect", "remote", r.RemoteAddr, "path", r.URL.Path, "group", groupKey(c.Endpoint), "started", started)
+	}
+}
+
+// clientInfo is what the program learns of a client in its join event,
+// from the variables a pipe session's program would get.
+func clientInfo(id string, r *http.Request, env []string) ClientInfo {
+	var addr, port, user, query string
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "REMOTE_ADDR":
+			addr = v
+		case "REMOTE_PORT":
+			port = v
+		case "REMOTE_USER":
+			user = v
+		case "QUERY_STRING":
+			query = v
+		}
+	}
+	remote := addr
+	if port != "" {
+		remote = joinHostPort(addr, port)
+	}
+	return ClientInfo{ID: id, Remote: remote, Path: r.URL.Path, Query: query, User: user}
+}
+
+func joinHostPort(host, port string) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]:" + port
+	}
+	return host + ":" + port
+}
+
+var _ session.Kind = (*Kind)(nil)
