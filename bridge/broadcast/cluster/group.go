@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -42,10 +43,11 @@ type Group struct {
 	kick   chan struct{}  // run the lease loop now
 	seeded chan struct{}  // the reader has its starting point
 
-	inbox  *outbox[pendingInput] // input on its way to the stream
-	outbox *outbox[pendingOut]   // the owner's output on its way
-	sendMu sync.Mutex
-	inSeq  uint64
+	inbox     *outbox[pendingInput] // input on its way to the stream
+	outbox    *outbox[pendingOut]   // the owner's output on its way
+	rejoinReq atomic.Bool
+	sendMu    sync.Mutex
+	inSeq     uint64
 
 	mu         sync.Mutex
 	clients    int

@@ -73,7 +73,7 @@ func (g *Group) writeInput(ctx context.Context, batch []pendingInput) (bool, err
 func (g *Group) consume(ctx context.Context, o *ownership) {
 	defer g.wg.Done()
 	defer close(o.done)
-	var joined map[string]bool
+	var joined map[string][]byte
 	if g.e.opts.Envelope {
 		joined = g.rejoin(ctx)
 		if joined == nil {
@@ -84,6 +84,11 @@ func (g *Group) consume(ctx context.Context, o *ownership) {
 	pos := o.inpos
 	backoff := retryMin
 	for ctx.Err() == nil {
+		if g.rejoinReq.Swap(false) {
+			for id, join := range joined {
+				g.h.Input(Input{Kind: Join, Client: id, Data: join, Instance: instanceOf(id)})
+			}
+		}
 		res, err := o.reader.XRead(ctx, &redis.XReadArgs{Streams: []string{g.k.in, pos}, Count: 256, Block: g.blockFor()}).Result()
 		switch {
 		case errors.Is(err, redis.Nil):
@@ -101,6 +106,11 @@ func (g *Group) consume(ctx context.Context, o *ownership) {
 			continue
 		}
 		backoff = retryMin
+		if g.rejoinReq.Swap(false) {
+			for id, join := range joined {
+				g.h.Input(Input{Kind: Join, Client: id, Data: join, Instance: instanceOf(id)})
+			}
+		}
 		for _, s := range res {
 			for _, ent := range s.Messages {
 				pos = ent.ID
@@ -127,17 +137,24 @@ func (g *Group) consume(ctx context.Context, o *ownership) {
 	}
 }
 
+// Rejoin asks for a join event for every client of the cluster, for the
+// owner's program that was just restarted (--envelope); they are written
+// before the next input.
+func (g *Group) Rejoin() {
+	g.rejoinReq.Store(true)
+}
+
 // admitInput keeps the program's view of the clients consistent: one join
 // per client, a leave only after a join.
-func (g *Group) admitInput(joined map[string]bool, in *Input) bool {
+func (g *Group) admitInput(joined map[string][]byte, in *Input) bool {
 	switch in.Kind {
 	case Join:
-		if joined[in.Client] {
+		if _, ok := joined[in.Client]; ok {
 			return false
 		}
-		joined[in.Client] = true
+		joined[in.Client] = in.Data
 	case Leave:
-		if !joined[in.Client] {
+		if _, ok := joined[in.Client]; !ok {
 			return false
 		}
 		delete(joined, in.Client)
@@ -147,15 +164,15 @@ func (g *Group) admitInput(joined map[string]bool, in *Input) bool {
 
 // rejoin gives a new owner's program a join for every client of the
 // cluster (of an instance still present), first of all.
-func (g *Group) rejoin(ctx context.Context) map[string]bool {
+func (g *Group) rejoin(ctx context.Context) map[string][]byte {
 	backoff := retryMin
 	for {
 		clients, live, err := g.clusterClients(ctx)
 		if err == nil {
-			joined := map[string]bool{}
+			joined := map[string][]byte{}
 			for id, join := range clients {
 				if live[instanceOf(id)] {
-					joined[id] = true
+					joined[id] = []byte(join)
 					g.h.Input(Input{Kind: Join, Client: id, Data: []byte(join), Instance: instanceOf(id)})
 				}
 			}
