@@ -23,7 +23,7 @@ var kinds = []string{"bridge/pipe", "bridge/terminal", "bridge/broadcast"}
 // kinds into the gate. A name ending in "/" stands for every package under
 // it. Packages listed here that do not exist (yet) change nothing.
 var allowedImports = map[string][]string{
-	"":                 append([]string{"bridge/server", "static", "man", "bridge", "bridge/session", "bridge/internal/", "process"}, kinds...),
+	"":                 append([]string{"bridge/server", "static", "man", "bridge", "bridge/session", "bridge/internal/", "process", "bridge/broadcast/cluster"}, kinds...),
 	"bridge/server":    append([]string{"static", "man", "bridge", "bridge/session", "bridge/internal/", "process"}, kinds...),
 	"static":           {"bridge", "bridge/session", "bridge/internal/", "process"},
 	"man":              {"bridge", "bridge/session", "bridge/internal/", "process"},
