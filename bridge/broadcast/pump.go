@@ -32,7 +32,9 @@ func (g *group) pump(stdout *os.File) error {
 			}
 			g.piece(piece, end)
 		}
-		g.flush()
+		if g.cg == nil { // with --redis, Deliver builds and flushes batches
+			g.flush()
+		}
 		if ferr != nil {
 			if errors.Is(ferr, io.EOF) {
 				return nil

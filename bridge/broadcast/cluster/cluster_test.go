@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster"
-	"github.com/wsbridge/wsbridge/bridge/internal/redistest"
+	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster/redistest"
 )
 
 // fakeProgram stands for the broadcast kind: it records what it is told and
