@@ -7,7 +7,9 @@ import (
 )
 
 // outbox holds what waits to be written to Redis, in order, bounded in
-// bytes: past the bound the oldest entries are dropped and counted. One
+// bytes. Past the bound, while Redis answers, push waits (the writer is
+// slowed to Redis's pace, as a pipe slows a program); while Redis does not,
+// the oldest entries are dropped and counted. One
 // goroutine (run) writes it out in batches, retrying with backoff while
 // Redis is away; a batch being written is out of the queue (so the bound
 // is the limit plus one batch).
@@ -19,7 +21,10 @@ type outbox[T any] struct {
 	mu       sync.Mutex
 	items    []T
 	bytes    int
-	inflight int // entries being written
+	inflight int  // entries being written
+	failing  bool // the last write failed: Redis is away
+	closed   bool // run has ended: push never waits
+	room     sync.Cond
 	wake     chan struct{}
 }
 
@@ -31,7 +36,19 @@ const (
 )
 
 func newOutbox[T any](limit int, size func(*T) int, obs Observer) *outbox[T] {
-	return &outbox[T]{limit: limit, size: size, obs: obs, wake: make(chan struct{}, 1)}
+	o := &outbox[T]{limit: limit, size: size, obs: obs, wake: make(chan struct{}, 1)}
+	o.room.L = &o.mu
+	return o
+}
+
+// setFailing records whether Redis answers, waking pushes that wait.
+func (o *outbox[T]) setFailing(f bool) {
+	o.mu.Lock()
+	if o.failing != f {
+		o.failing = f
+		o.room.Broadcast()
+	}
+	o.mu.Unlock()
 }
 
 // push queues v, dropping the oldest entries while over the limit (never v
@@ -42,6 +59,9 @@ func (o *outbox[T]) push(v T) { o.pushCounted(v) }
 func (o *outbox[T]) pushCounted(v T) int64 {
 	n := o.size(&v)
 	o.mu.Lock()
+	for o.bytes > 0 && o.bytes+n > o.limit && !o.failing && !o.closed {
+		o.room.Wait()
+	}
 	o.items = append(o.items, v)
 	o.bytes += n
 	delta := n
@@ -77,6 +97,7 @@ func (o *outbox[T]) clear() {
 	o.mu.Lock()
 	n := o.bytes
 	o.items, o.bytes = nil, 0
+	o.room.Broadcast()
 	o.mu.Unlock()
 	o.obs.Buffered(-n)
 }
@@ -99,6 +120,9 @@ func (o *outbox[T]) take() []T {
 	o.bytes -= size
 	o.inflight = n
 	o.obs.Buffered(-size)
+	if n > 0 {
+		o.room.Broadcast()
+	}
 	return batch
 }
 
@@ -106,6 +130,12 @@ func (o *outbox[T]) take() []T {
 // be retried (Redis away) or, with retry false, a verdict: the batch is
 // done with either way.
 func (o *outbox[T]) run(ctx context.Context, write func(context.Context, []T) (retry bool, err error), onErr func(error)) {
+	defer func() {
+		o.mu.Lock()
+		o.closed = true
+		o.room.Broadcast()
+		o.mu.Unlock()
+	}()
 	backoff := retryMin
 	for {
 		batch := o.take()
@@ -124,8 +154,10 @@ func (o *outbox[T]) run(ctx context.Context, write func(context.Context, []T) (r
 				o.mu.Lock()
 				o.inflight = 0
 				o.mu.Unlock()
+				o.setFailing(false)
 				break
 			}
+			o.setFailing(true)
 			onErr(err)
 			select {
 			case <-ctx.Done():
