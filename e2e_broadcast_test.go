@@ -88,11 +88,16 @@ func TestBroadcastFanInWholeMessages(t *testing.T) {
 	for i := range conns {
 		conns[i] = dial(t, s.URL("/chat"))
 	}
-	// Every client is attached once it sees a line sent after it joined.
-	writeText(t, conns[clients-1], "ready")
-	for _, c := range conns {
-		if got := readText(t, c); got != "ready" {
-			t.Fatalf("got %q, want ready", got)
+	// A client's messages are read only once it is attached: when each has
+	// seen its own, in turn, all are attached, and all see the last.
+	for i, c := range conns {
+		sync := fmt.Sprint("sync ", i)
+		writeText(t, c, sync)
+		for readText(t, c) != sync {
+		}
+	}
+	for _, c := range conns[:clients-1] {
+		for readText(t, c) != fmt.Sprint("sync ", clients-1) {
 		}
 	}
 	line := func(client, n int) string {
@@ -198,11 +203,14 @@ func TestBroadcastReplay(t *testing.T) {
 		}
 	}
 	late := dial(t, s.URL("/"))
-	writeText(t, first, "live")
 	var got []string
-	for range 4 {
+	for range 3 {
 		got = append(got, readText(t, late))
 	}
+	// Attached now (the upgrade's answer comes before the attach): a live
+	// message follows the replay.
+	writeText(t, first, "live")
+	got = append(got, readText(t, late))
 	if strings.Join(got, ",") != "8,9,10,live" {
 		t.Fatalf("late joiner got %v, want [8 9 10 live]", got)
 	}
@@ -241,8 +249,7 @@ func TestBroadcastExitCodeReachesAllClients(t *testing.T) {
 	s := startServer(t, "--broadcast", "sh", "-c", `read x; exit 5`)
 	a := dial(t, s.URL("/x"))
 	b := dial(t, s.URL("/x"))
-	time.Sleep(100 * time.Millisecond) // b attached
-	writeText(t, b, "bye")
+	writeText(t, b, "bye") // read once b is attached
 	for _, c := range []*websocket.Conn{a, b} {
 		if _, code, _ := readUntilClose(t, c); code != 4005 {
 			t.Fatalf("close %d, want 4005", code)
@@ -371,9 +378,9 @@ func TestBroadcastBinary(t *testing.T) {
 	s := startServer(t, "--broadcast", "--binary", "cat")
 	a := dial(t, s.URL("/"))
 	b := dial(t, s.URL("/"))
-	time.Sleep(100 * time.Millisecond)
 	msg := []byte{0, 1, 2, 0xff, '\n', 3}
-	if err := a.Write(context.Background(), websocket.MessageBinary, msg); err != nil {
+	// Sent by b, read once b is attached; a started the group.
+	if err := b.Write(context.Background(), websocket.MessageBinary, msg); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []*websocket.Conn{a, b} {
@@ -605,8 +612,7 @@ func TestBroadcastMetrics(t *testing.T) {
 	s := startServer(t, "--broadcast", "--restart=on-failure", "--metrics-address="+metricsAddr, "sh", "-c", `read x; echo "got $x"; exit 1`)
 	a := dial(t, s.URL("/m"))
 	b := dial(t, s.URL("/m"))
-	time.Sleep(200 * time.Millisecond) // b attached
-	writeText(t, a, "one")
+	writeText(t, b, "one") // read once b is attached
 	for _, c := range []*websocket.Conn{a, b} {
 		if got := readText(t, c); got != "got one" {
 			t.Fatalf("got %q", got)
@@ -625,6 +631,37 @@ func TestBroadcastMetrics(t *testing.T) {
 	} {
 		if got := metricValue(body, name); got != want {
 			t.Errorf("%s = %q, want %s", name, got, want)
+		}
+	}
+}
+
+// A client that breaks the rules is closed alone; the program and the
+// other clients go on.
+func TestBroadcastClientErrorClosesOnlyThatClient(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--broadcast", "--maxframesize=10", "cat")
+	a := dial(t, s.URL("/"))
+	for _, tc := range []struct {
+		send func(c *websocket.Conn) error
+		code websocket.StatusCode
+	}{
+		{func(c *websocket.Conn) error {
+			return c.Write(context.Background(), websocket.MessageBinary, []byte("b"))
+		}, websocket.StatusUnsupportedData},
+		{func(c *websocket.Conn) error {
+			return c.Write(context.Background(), websocket.MessageText, []byte("eleven byte"))
+		}, websocket.StatusMessageTooBig},
+	} {
+		b := dial(t, s.URL("/"))
+		if err := tc.send(b); err != nil {
+			t.Fatal(err)
+		}
+		if _, code, _ := readUntilClose(t, b); code != tc.code {
+			t.Fatalf("close %d, want %d", code, tc.code)
+		}
+		writeText(t, a, "still")
+		if got := readText(t, a); got != "still" {
+			t.Fatalf("the other client got %q", got)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -132,23 +133,27 @@ func TestHTTPStatic(t *testing.T) {
 	www, cgi := makeSite(t)
 	s := startServer(t, "--staticdir="+www, "--cgidir="+cgi, "cat")
 	tests := []struct {
-		path   string
-		header http.Header
-		status int
-		body   string
-		ctype  string
+		path     string
+		header   http.Header
+		status   int
+		body     string
+		ctype    string
+		location string
 	}{
 		{path: "/", status: 200, body: "<h1>home</h1>\n", ctype: "text/html"},
 		{path: "/app.js", status: 200, body: "console.log('hi')\n", ctype: "text/javascript"},
 		{path: "/docs/", status: 200, body: "<p>docs</p>\n"},
 		{path: "/docs", status: 301},
 		{path: "/big.txt", header: http.Header{"Range": {"bytes=5-9"}}, status: 206, body: "56789"},
-		{path: "/nolist/", status: 426}, // no listing; the command answers
-		{path: "/.env", status: 426},
-		{path: "/.git/config", status: 426},
-		{path: "/out.txt", status: 426},
-		{path: "/%2e%2e/outside.txt", status: 426},
-		{path: "/cgi-bin/hello.cgi", status: 426}, // never the source
+		// Misses are 404 beside files, as in websocketd, though the
+		// command answers an upgrade on every path.
+		{path: "/nolist/", status: 404}, // no listing
+		{path: "/.env", status: 404},
+		{path: "/.git/config", status: 404},
+		{path: "/out.txt", status: 404},
+		{path: "/%2e%2e/outside.txt", status: 301, location: "/outside.txt"}, // the clean path...
+		{path: "/outside.txt", status: 404},                                  // ...is inside, and missing
+		{path: "/cgi-bin/hello.cgi", status: 404},                            // never the source
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -163,7 +168,12 @@ func TestHTTPStatic(t *testing.T) {
 			if !strings.HasPrefix(res.Header.Get("Content-Type"), tt.ctype) {
 				t.Errorf("Content-Type %q, want %q", res.Header.Get("Content-Type"), tt.ctype)
 			}
-			if strings.Contains(body, "SECRET") || strings.Contains(body, "outside") || strings.Contains(body, "printf") {
+			if tt.location != "" && res.Header.Get("Location") != tt.location {
+				t.Errorf("Location %q, want %q", res.Header.Get("Location"), tt.location)
+			}
+			// "outside\n" is the file's content; a redirect's body names
+			// the clean path, /outside.txt.
+			if strings.Contains(body, "SECRET") || strings.Contains(body, "outside\n") || strings.Contains(body, "printf") {
 				t.Errorf("leaked: %q", body)
 			}
 			if tt.status == 200 && (res.Header.Get("ETag") == "" || res.Header.Get("Last-Modified") == "") {
@@ -361,6 +371,14 @@ func TestHTTPDirRefusals(t *testing.T) {
 				t.Errorf("upgrade on %s: %d, want 404", path, got)
 			}
 			res, _ := httpRequest(t, nil, "GET", s.HTTPURL(path), nil)
+			// An unclean path is redirected to the clean one first (as
+			// websocketd does): that one is inside the folder, and missing.
+			if loc := res.Header.Get("Location"); res.StatusCode == http.StatusMovedPermanently && strings.Contains(path, "outside.sh") {
+				if loc != "/outside.sh" {
+					t.Errorf("GET %s: redirected to %q, want /outside.sh", path, loc)
+				}
+				res, _ = httpRequest(t, nil, "GET", s.HTTPURL(loc), nil)
+			}
 			if res.StatusCode != http.StatusNotFound {
 				t.Errorf("GET %s: %d, want 404", path, res.StatusCode)
 			}
@@ -372,6 +390,86 @@ func TestHTTPDirRefusals(t *testing.T) {
 	}
 	// None of the refusals held the only process slot.
 	expectEcho(t, dialOpts(t, s.URL("/cat.sh"), nil), "still here")
+}
+
+// TestHTTPDirRefusalsLogged: every refused upgrade is logged once, at
+// access level, with the remote, the path and why (issue 9, point 9). A
+// script that exists but is not executable gets 404, and the log says so
+// with the command that fixes it; the client learns nothing of the folder.
+func TestHTTPDirRefusalsLogged(t *testing.T) {
+	t.Parallel()
+	dir := makeScriptDir(t)
+	noexec := writeFile(t, filepath.Join(dir, "noexec.sh"), "#!/bin/sh\necho hi\n", 0o644)
+	if real, err := filepath.EvalSymlinks(noexec); err == nil {
+		noexec = real
+	}
+	s := startServer(t, "--dir="+dir, "--maxforks=1", "--subprotocol=chat")
+	held := dial(t, s.URL("/cat.sh")) // holds the only process slot
+	expectEcho(t, held, "hi")
+
+	tests := []struct {
+		path, logged string // logged: the path as the log shows it, decoded
+		opts         *websocket.DialOptions
+		status       int
+		reason       string
+	}{
+		{"/noexec.sh", "", nil, 404, `reason="not executable" hint="chmod +x ` + noexec + `"`},
+		{"/missing.sh", "", nil, 404, `reason="not found"`},
+		{"/sub", "", nil, 404, `reason="a folder"`},
+		{"/readme.txt", "", nil, 404, `reason="not executable"`},
+		{"/.hidden.sh", "", nil, 404, `reason="hidden (dotfile)"`},
+		{"/escape.sh", "", nil, 404, `reason="outside the folder"`},
+		// An unclean upgrade is served as its clean path (TestHTTPUncleanPath):
+		// it never climbs out, and what it misses is logged by that name.
+		{"/%2e%2e/outside.sh", "/outside.sh", nil, 404, `reason="not found"`},
+		{"/env.sh", "", &websocket.DialOptions{Subprotocols: []string{"other"}}, 400, "reason=subprotocol"},
+		{"/env.sh", "", nil, 429, "reason=maxforks"},
+	}
+	for _, tt := range tests {
+		if got := dialStatus(t, s.URL(tt.path), tt.opts); got != tt.status {
+			t.Errorf("upgrade on %s: %d, want %d", tt.path, got, tt.status)
+		}
+		logged := tt.logged
+		if logged == "" {
+			logged = tt.path
+		}
+		line := s.waitLog(t, 5*time.Second, "msg=refused", "path="+logged+" ", tt.reason)
+		if !strings.Contains(line, "level=ACCESS") || !strings.Contains(line, "remote=127.0.0.1:") {
+			t.Errorf("refusal of %s: %q, want an access line naming the remote", tt.path, line)
+		}
+		if strings.Contains(tt.reason, "hint") {
+			if res, body := httpRequest(t, nil, "GET", s.HTTPURL(tt.path), nil); res.StatusCode != 404 || strings.Contains(body, "chmod") || strings.Contains(body, "executable") {
+				t.Errorf("GET %s: %d %q, want a bare 404", tt.path, res.StatusCode, body)
+			}
+		}
+	}
+	// Once each: nothing logs a refusal twice.
+	refusals := func(out string) int { return strings.Count(out, "msg=refused") }
+	if s.await(300*time.Millisecond, func(out string) bool { return refusals(out) > len(tests) }) {
+		t.Errorf("%d refusals logged for %d refused upgrades:\n%s", refusals(s.Stderr()), len(tests), s.Stderr())
+	}
+}
+
+// TestHTTPDirWithoutExecutablesWarns: a --dir folder where every upgrade
+// would get 404, for want of an executable, is named at startup with the
+// remedy (issue 9, point 9).
+func TestHTTPDirWithoutExecutablesWarns(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "chat.sh"), "#!/bin/sh\nexec cat\n", 0o644)
+	writeFile(t, filepath.Join(dir, "sub", "deep.sh"), "#!/bin/sh\nexec cat\n", 0o644)
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	s := startServer(t, "--dir="+dir)
+	s.waitLog(t, 5*time.Second, "level=WARN", "holds no executable", "chmod +x", "dir="+dir)
+
+	// A folder with an endpoint gets no such warning.
+	ok := startServer(t, "--dir="+makeScriptDir(t))
+	ok.waitLog(t, 5*time.Second, "msg=listening")
+	if strings.Contains(ok.Stderr(), "chmod") {
+		t.Errorf("warned about a folder with endpoints:\n%s", ok.Stderr())
+	}
 }
 
 func TestHTTPStartupErrors(t *testing.T) {
@@ -973,4 +1071,335 @@ func TestHTTPRedirPort(t *testing.T) {
 	}
 	// The TLS port itself still serves.
 	expectEcho(t, dialOpts(t, s.URL("/"), wssOpts(&tls.Config{RootCAs: srv.pool()})), "tls")
+}
+
+// --- websocketd compatibility of plain HTTP next to endpoints (issue 9) ---
+
+// compatSite makes the folders of the websocketd-compatibility tests: pages
+// with links to them, absolute and relative, inside and outside the folder;
+// a CGI folder beside the pages and one nested in them; and a --dir of
+// endpoints next to both.
+func compatSite(t *testing.T) (top string) {
+	t.Helper()
+	top = t.TempDir()
+	www := filepath.Join(top, "www")
+	writeFile(t, filepath.Join(www, "hello.html"), "<p>hello</p>\n", 0o644)
+	writeFile(t, filepath.Join(www, "public.html"), "public\n", 0o644)
+	writeFile(t, filepath.Join(www, "docs", "index.html"), "docs\n", 0o644)
+	writeFile(t, filepath.Join(www, "sub", "a.html"), "a\n", 0o644)
+	writeFile(t, filepath.Join(www, ".env"), "SECRET=1\n", 0o644)
+	writeScript(t, filepath.Join(www, "cgi-bin", "run.cgi"), "printf 'Content-Type: text/plain\\r\\n\\r\\nran\\n'\n")
+	writeFile(t, filepath.Join(top, "outside.txt"), "outside\n", 0o644)
+	writeScript(t, filepath.Join(top, "cgi", "hello.sh"), "printf 'Content-Type: text/plain\\r\\n\\r\\n'\necho \"hello from $SCRIPT_NAME\"\n")
+	writeScript(t, filepath.Join(top, "cgi", "post.sh"), "printf 'Status: 201 Created\\r\\nContent-Type: text/plain\\r\\n\\r\\n'\ncat\n")
+	writeScript(t, filepath.Join(www, "tool.sh"), "exec cat\n")
+	writeScript(t, filepath.Join(top, "ws", "chat.sh"), "exec cat\n")
+	writeScript(t, filepath.Join(top, "ws", "env.sh"), "env\n")
+	for link, target := range map[string]string{
+		"www/inside.html":      filepath.Join(www, "public.html"), // absolute, inside
+		"www/relative.html":    "public.html",
+		"www/docs-abs":         filepath.Join(www, "docs"),
+		"www/outside.html":     filepath.Join(top, "outside.txt"), // absolute, outside
+		"www/outside-rel.html": "../outside.txt",
+		"www/env.txt":          filepath.Join(www, ".env"),               // a dotfile by another name
+		"www/source.txt":       filepath.Join(www, "cgi-bin", "run.cgi"), // a script's source
+		"www/loop.html":        filepath.Join(www, "loop.html"),          // never resolves
+		"www/up":               top,                                      // the folder above
+		"www/self":             www,                                      // the folder itself
+		"ws/linked.sh":         filepath.Join(top, "ws", "chat.sh"),      // an endpoint, absolutely
+		"www/tool-link.txt":    filepath.Join(www, "tool.sh"),            // an endpoint's source
+		"www/chat-source.txt":  filepath.Join(top, "ws", "chat.sh"),      // outside www anyway
+		"www/sub/back.html":    filepath.Join(www, "hello.html"),         // absolute, from a subfolder
+		"www/sub/rel-up.html":  "../public.html",                         // relative, from a subfolder
+		"www/sub/escape.html":  "../../outside.txt",                      // relative, out
+		"www/sub/abs-dir":      filepath.Join(www, "sub"),                // a folder linking to itself
+		"www/index-link":       filepath.Join(www, "docs"),               // folder whose index is served
+		"www/docs/home.html":   filepath.Join(www, "hello.html"),         // link in a linked folder
+		"www/docs/index2.html": "../hello.html",                          // relative, inside
+	} {
+		if err := os.Symlink(target, filepath.Join(top, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return top
+}
+
+// rawRequest sends one request over a fresh TCP connection exactly as
+// written (no client cleans the path) and returns the status and Location;
+// with upgrade it is a WebSocket handshake.
+func rawRequest(t testing.TB, addr, method, path string, upgrade bool) (int, string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(testTimeout))
+	req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: %s\r\n", method, path, addr)
+	if upgrade {
+		req += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+	} else {
+		req += "Connection: close\r\nContent-Length: 0\r\n"
+	}
+	if _, err := io.WriteString(conn, req+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	res.Body.Close()
+	return res.StatusCode, res.Header.Get("Location")
+}
+
+// TestHTTPMissIs404: with --staticdir or --cgidir next to a COMMAND, a plain
+// GET that no file or script answers is 404, as in websocketd, not the
+// command's 426; the upgrade still reaches the command on every path. With
+// the command alone, 426 stays: it is all there is.
+func TestHTTPMissIs404(t *testing.T) {
+	t.Parallel()
+	top := compatSite(t)
+	www, cgi := filepath.Join(top, "www"), filepath.Join(top, "cgi")
+	for _, tt := range []struct {
+		name   string
+		args   []string
+		path   string
+		status int
+	}{
+		{"static", []string{"--staticdir=" + www, "cat"}, "/nonexistent.html", 404},
+		{"static, hidden", []string{"--staticdir=" + www, "cat"}, "/.env", 404},
+		{"static, folder without index", []string{"--staticdir=" + www, "cat"}, "/sub/", 404},
+		{"static and cgi", []string{"--staticdir=" + www, "--cgidir=" + cgi, "cat"}, "/nonexistent.html", 404},
+		{"cgi", []string{"--cgidir=" + cgi, "cat"}, "/nonexistent.html", 404},
+		{"cgi, a page", []string{"--cgidir=" + cgi, "cat"}, "/hello.html", 404},
+		{"command alone", []string{"cat"}, "/nonexistent.html", 426},
+		{"dir and static, a script", []string{"--staticdir=" + www, "--dir=" + filepath.Join(top, "ws")}, "/chat.sh", 426},
+		{"dir and static, a miss", []string{"--staticdir=" + www, "--dir=" + filepath.Join(top, "ws")}, "/nonexistent.html", 404},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := startServer(t, tt.args...)
+			res, body := httpRequest(t, nil, "GET", s.HTTPURL(tt.path), nil)
+			if res.StatusCode != tt.status {
+				t.Fatalf("GET %s: %d %q, want %d", tt.path, res.StatusCode, body, tt.status)
+			}
+			if strings.Contains(body, "SECRET") {
+				t.Errorf("leaked: %q", body)
+			}
+			// Where an upgrade would have worked, the 404 says so.
+			if res.Header.Get("Upgrade") != "websocket" && tt.args[len(tt.args)-1] == "cat" {
+				t.Errorf("GET %s: no Upgrade: websocket hint: %v", tt.path, res.Header)
+			}
+			if tt.args[len(tt.args)-1] == "cat" {
+				expectEcho(t, dialOpts(t, s.URL(tt.path), nil), "still an endpoint")
+			}
+		})
+	}
+}
+
+// TestHTTPStaticAbsoluteSymlinks: a link in --staticdir is followed when
+// its target, absolute or relative, lies inside the folder; every target
+// outside it stays refused, and so do dotfiles and scripts reached through a
+// link.
+func TestHTTPStaticAbsoluteSymlinks(t *testing.T) {
+	t.Parallel()
+	top := compatSite(t)
+	www := filepath.Join(top, "www")
+	s := startServer(t, "--staticdir="+www, "--cgidir="+filepath.Join(www, "cgi-bin"), "--dir="+www)
+	for _, tt := range []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/inside.html", 200, "public\n"},
+		{"/relative.html", 200, "public\n"},
+		{"/docs-abs/", 200, "docs\n"},
+		{"/docs-abs/home.html", 200, "<p>hello</p>\n"},
+		{"/index-link/", 200, "docs\n"},
+		{"/docs/home.html", 200, "<p>hello</p>\n"},
+		{"/docs/index2.html", 200, "<p>hello</p>\n"},
+		{"/sub/back.html", 200, "<p>hello</p>\n"},
+		{"/sub/rel-up.html", 200, "public\n"},
+		{"/sub/abs-dir/a.html", 200, "a\n"},
+		{"/self/hello.html", 200, "<p>hello</p>\n"},
+		{"/outside.html", 404, ""},
+		{"/outside-rel.html", 404, ""},
+		{"/sub/escape.html", 404, ""},
+		{"/up/outside.txt", 404, ""},
+		{"/up/www/hello.html", 404, ""},
+		{"/chat-source.txt", 404, ""},
+		{"/env.txt", 404, ""},
+		{"/self/.env", 404, ""},
+		{"/source.txt", 404, ""},
+		{"/loop.html", 404, ""},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			t.Parallel()
+			res, body := httpRequest(t, nil, "GET", s.HTTPURL(tt.path), nil)
+			if res.StatusCode != tt.status || (tt.body != "" && body != tt.body) {
+				t.Errorf("GET %s: %d %q, want %d %q", tt.path, res.StatusCode, body, tt.status, tt.body)
+			}
+			for _, leak := range []string{"outside", "SECRET", "printf", "exec cat"} {
+				if strings.Contains(body, leak) {
+					t.Errorf("GET %s leaked %q: %q", tt.path, leak, body)
+				}
+			}
+		})
+	}
+	// An absolute link to an endpoint of --dir (the same folder) is not a
+	// page either.
+	if res, body := httpRequest(t, nil, "GET", s.HTTPURL("/tool-link.txt"), nil); res.StatusCode == 200 || strings.Contains(body, "exec cat") {
+		t.Errorf("GET /tool-link.txt: %d %q", res.StatusCode, body)
+	}
+}
+
+// TestHTTPUncleanPath: a plain request on a path that is not clean ("..",
+// ".", "//") is redirected to the clean path, query kept, as net/http's
+// ServeMux does in websocketd; nothing outside the folder is ever served.
+// An upgrade on such a path is served as the clean path would be: the
+// endpoint a client following websocketd's redirect would reach.
+func TestHTTPUncleanPath(t *testing.T) {
+	t.Parallel()
+	top := compatSite(t)
+	www, cgi, ws := filepath.Join(top, "www"), filepath.Join(top, "cgi"), filepath.Join(top, "ws")
+	s := startServer(t, "--staticdir="+www, "--cgidir="+cgi, "cat")
+	for _, tt := range []struct {
+		method, path string
+		status       int
+		location     string
+	}{
+		{"GET", "/sub/../hello.sh", 301, "/hello.sh"},
+		{"GET", "/sub/../hello.html?a=b&c=%2F", 301, "/hello.html?a=b&c=%2F"},
+		{"HEAD", "/./hello.html", 301, "/hello.html"},
+		{"GET", "//hello.html", 301, "/hello.html"},
+		{"GET", "/docs/./", 301, "/docs/"},
+		{"GET", "/docs/..", 301, "/"},
+		{"GET", "/%2e%2e/outside.txt", 301, "/outside.txt"},
+		{"GET", "/sub/%2E%2E/%2e%2e/outside.txt", 301, "/outside.txt"},
+		{"GET", "/../../etc/passwd", 301, "/etc/passwd"},
+		{"GET", "/a/..%2f..%2fhello.html", 301, "/hello.html"},
+		{"GET", "/x/..//evil.example/", 301, "/evil.example/"},
+		{"GET", `/x/../\evil.example`, 301, "/%5Cevil.example"},
+		{"POST", "/sub/../post.sh", 308, "/post.sh"},
+		{"GET", "/hello.sh", 200, ""},
+		{"GET", "/hello.html", 200, ""},
+	} {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			t.Parallel()
+			status, location := rawRequest(t, s.addr, tt.method, tt.path, false)
+			if status != tt.status || location != tt.location {
+				t.Errorf("%s %s: %d %q, want %d %q", tt.method, tt.path, status, location, tt.status, tt.location)
+			}
+		})
+	}
+	// Following the redirect runs the script, and never leaves the folder.
+	res, body := httpRequest(t, nil, "GET", s.HTTPURL("/hello.sh"), nil)
+	if res.StatusCode != 200 || body != "hello from /hello.sh\n" {
+		t.Errorf("GET /hello.sh: %d %q", res.StatusCode, body)
+	}
+	if res, body := httpRequest(t, nil, "GET", s.HTTPURL("/outside.txt"), nil); res.StatusCode != 404 || strings.Contains(body, "outside") {
+		t.Errorf("GET /outside.txt: %d %q", res.StatusCode, body)
+	}
+
+	// Upgrades: the clean path's endpoint, nothing outside --dir.
+	d := startServer(t, "--dir="+ws)
+	env := readEnv(t, dialOpts(t, d.URL("/sub/../env.sh/room?x=1"), nil))
+	if env["SCRIPT_NAME"] != "/env.sh" || env["PATH_INFO"] != "/room" || env["QUERY_STRING"] != "x=1" {
+		t.Errorf("upgrade on /sub/../env.sh/room: SCRIPT_NAME=%q PATH_INFO=%q QUERY_STRING=%q", env["SCRIPT_NAME"], env["PATH_INFO"], env["QUERY_STRING"])
+	}
+	for _, path := range []string{"/../outside.txt", "/%2e%2e/ws/chat.sh", "/x/../../ws/chat.sh"} {
+		if status, _ := rawRequest(t, d.addr, "GET", path, true); status != 404 {
+			t.Errorf("upgrade on %s: %d, want 404", path, status)
+		}
+	}
+	if status, _ := rawRequest(t, d.addr, "GET", "//chat.sh", true); status != 101 {
+		t.Errorf("upgrade on //chat.sh: %d, want 101", status)
+	}
+	// With a COMMAND every path is the endpoint; PATH_INFO is the clean path.
+	c := startServer(t, "env")
+	if env := readEnv(t, dialOpts(t, c.URL("/a/../b//c"), nil)); env["PATH_INFO"] != "/b/c" {
+		t.Errorf("upgrade on /a/../b//c: PATH_INFO=%q, want /b/c", env["PATH_INFO"])
+	}
+}
+
+// TestHTTPWebsocketdParity runs websocketd (Debian's package) and wsbridge
+// with the same flags side by side and asks both the same raw requests:
+// where wsbridge differs on purpose the row says so and why.
+func TestHTTPWebsocketdParity(t *testing.T) {
+	t.Parallel()
+	wsd := need(t, "websocketd", "the reference the compatibility rows are checked against")
+	top := compatSite(t)
+	www, cgi, ws := filepath.Join(top, "www"), filepath.Join(top, "cgi"), filepath.Join(top, "ws")
+	configs := map[string][]string{
+		"files": {"--staticdir=" + www, "--cgidir=" + cgi, "cat"},
+		"cmd":   {"cat"},
+		"dir":   {"--staticdir=" + www, "--dir=" + ws},
+	}
+	type pair struct{ wsbridge, websocketd *server }
+	servers := map[string]pair{}
+	for name, args := range configs {
+		servers[name] = pair{startServer(t, args...), startOnFreePort(t, nil, wsd, args...)}
+	}
+	type answer struct {
+		status   int
+		location string
+	}
+	for _, tt := range []struct {
+		config  string
+		path    string
+		upgrade bool
+		want    answer
+		wsd     *answer // websocketd's answer where it differs
+		why     string
+	}{
+		{config: "files", path: "/hello.html", want: answer{200, ""}},
+		{config: "files", path: "/nonexistent.html", want: answer{404, ""}},
+		{config: "files", path: "/hello.sh", want: answer{200, ""}},
+		{config: "files", path: "/inside.html", want: answer{200, ""}},
+		{config: "files", path: "/relative.html", want: answer{200, ""}},
+		{config: "files", path: "/docs-abs", want: answer{301, "docs-abs/"}},
+		{config: "files", path: "/sub/../hello.sh", want: answer{301, "/hello.sh"}},
+		{config: "files", path: "/sub/../hello.html?a=b", want: answer{301, "/hello.html?a=b"}},
+		{config: "files", path: "//hello.html", want: answer{301, "/hello.html"}},
+		{config: "files", path: "/./hello.html", want: answer{301, "/hello.html"}},
+		{config: "files", path: "/%2e%2e/outside.txt", want: answer{301, "/outside.txt"}},
+		{config: "files", path: "/nonexistent.html", upgrade: true, want: answer{101, ""}},
+		{config: "files", path: "/outside.html", want: answer{404, ""}, wsd: &answer{200, ""}, why: "links out of --staticdir are never followed"},
+		{config: "files", path: "/.env", want: answer{404, ""}, wsd: &answer{200, ""}, why: "dotfiles are never served"},
+		{config: "files", path: "/sub/", want: answer{404, ""}, wsd: &answer{200, ""}, why: "no folder listings"},
+		{config: "files", path: "/sub/../hello.sh", upgrade: true, want: answer{101, ""}, wsd: &answer{301, "/hello.sh"}, why: "an upgrade is served as the clean path"},
+		{config: "cmd", path: "/nonexistent.html", want: answer{426, ""}, wsd: &answer{404, ""}, why: "a lone COMMAND answers every path: 426 says to upgrade"},
+		{config: "cmd", path: "/a/../b", want: answer{301, "/b"}},
+		{config: "cmd", path: "/a/../b", upgrade: true, want: answer{101, ""}, wsd: &answer{301, "/b"}, why: "an upgrade is served as the clean path"},
+		{config: "dir", path: "/nonexistent.html", want: answer{404, ""}},
+		{config: "dir", path: "/nonexistent.html", upgrade: true, want: answer{404, ""}},
+		{config: "dir", path: "/chat.sh", upgrade: true, want: answer{101, ""}},
+		{config: "dir", path: "/linked.sh", upgrade: true, want: answer{404, ""}, wsd: &answer{101, ""}, why: "--dir follows no absolute link (unchanged)"},
+		{config: "dir", path: "/chat.sh", want: answer{426, ""}, wsd: &answer{404, ""}, why: "a --dir script says it speaks WebSocket"},
+		{config: "dir", path: "/sub/../chat.sh", want: answer{301, "/chat.sh"}},
+		{config: "dir", path: "/sub/../chat.sh", upgrade: true, want: answer{101, ""}, wsd: &answer{301, "/chat.sh"}, why: "an upgrade is served as the clean path"},
+		{config: "dir", path: "/../outside.txt", upgrade: true, want: answer{404, ""}, wsd: &answer{301, "/outside.txt"}, why: "an upgrade is served as the clean path, which is missing"},
+	} {
+		kind := "GET"
+		if tt.upgrade {
+			kind = "upgrade"
+		}
+		t.Run(tt.config+" "+kind+" "+tt.path, func(t *testing.T) {
+			t.Parallel()
+			p := servers[tt.config]
+			var got, gotWSD answer
+			got.status, got.location = rawRequest(t, p.wsbridge.addr, "GET", tt.path, tt.upgrade)
+			gotWSD.status, gotWSD.location = rawRequest(t, p.websocketd.addr, "GET", tt.path, tt.upgrade)
+			wantWSD := tt.want
+			if tt.wsd != nil {
+				wantWSD = *tt.wsd
+			}
+			if got != tt.want {
+				t.Errorf("wsbridge: %v, want %v", got, tt.want)
+			}
+			if gotWSD != wantWSD {
+				t.Errorf("websocketd: %v, want %v (%s)", gotWSD, wantWSD, tt.why)
+			}
+		})
+	}
 }

@@ -782,3 +782,125 @@ func TestMetricsCountOriginAndAuthRefusals(t *testing.T) {
 		}
 	}
 }
+
+// startLimited runs wsbridge on a free port under a shell that first sets
+// the file-descriptor limits: ulimits such as `-S -n 256`, then
+// `-H -n 4096`, in order.
+func startLimited(t *testing.T, ulimits []string, args ...string) *server {
+	t.Helper()
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	_, port := splitPort(addr)
+	shell := ""
+	for _, u := range ulimits {
+		shell += "ulimit " + u + " && "
+	}
+	shell += `exec "$0" "$@"`
+	s := startProgram(t, nil, "sh", append([]string{"-c", shell, wsbridgeBinary(t), "--address=127.0.0.1", "--port=" + port}, args...)...)
+	s.addr = addr
+	s.waitDial(t, "tcp", addr)
+	return s
+}
+
+func splitPort(addr string) (string, string) {
+	host, port, _ := net.SplitHostPort(addr)
+	return host, port
+}
+
+// TestSvcFDReserve: at the file-descriptor limit an upgrade is refused
+// before it happens, 503 with Retry-After, logged and counted; a client is
+// never upgraded and then closed 1011 because a spawn found no descriptor;
+// and sessions are admitted again as soon as some end (issue 9, point 10).
+func TestSvcFDReserve(t *testing.T) {
+	t.Parallel()
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s := startLimited(t, []string{"-n 64"}, "--metrics-address="+metricsAddr, "cat")
+
+	// Open sessions until refused twice in a row, the second time after a
+	// pause: the first refusal may come from the estimate, the second
+	// from a fresh count of the descriptors.
+	var open []*websocket.Conn
+	var refused *http.Response
+	for i := 0; i < 40; i++ {
+		c, res, err := tryDial(t, s.URL("/"), nil)
+		if err != nil {
+			if res == nil {
+				t.Fatalf("session %d: %v, no HTTP answer", i, err)
+			}
+			if refused != nil {
+				break
+			}
+			refused = res
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		refused = nil
+		// An admitted client gets its session: its program runs.
+		msg := fmt.Sprintf("session %d", i)
+		writeText(t, c, msg)
+		if _, b, err := readWithTimeout(c); err != nil || string(b) != msg {
+			code, reason := closeStatus(err)
+			t.Fatalf("session %d: read %q, %v (close %d %q): upgraded, then failed", i, b, err, code, reason)
+		}
+		open = append(open, c)
+	}
+	if refused == nil {
+		t.Fatalf("%d sessions under a limit of 64 descriptors, none refused", len(open))
+	}
+	if refused.StatusCode != http.StatusServiceUnavailable || refused.Header.Get("Retry-After") == "" {
+		t.Fatalf("refusal: %s, Retry-After %q; want 503 with Retry-After", refused.Status, refused.Header.Get("Retry-After"))
+	}
+	if len(open) < 3 {
+		t.Errorf("refused after %d sessions: the reserve leaves too little", len(open))
+	}
+	line := s.waitLog(t, 5*time.Second, "msg=refused", "reason=fds")
+	if !strings.Contains(line, "level=ACCESS") || !strings.Contains(line, "limit=64") {
+		t.Errorf("refusal logged as %q", line)
+	}
+	s.waitLog(t, 5*time.Second, "level=WARN", "file descriptors short")
+	_, body := httpRequest(t, nil, "GET", "http://"+metricsAddr+"/metrics", nil)
+	if n, _ := strconv.Atoi(metricValue(body, `wsbridge_handshakes_refused_total{reason="fds"}`)); n < 1 {
+		t.Errorf(`wsbridge_handshakes_refused_total{reason="fds"} = %d, want at least 1`, n)
+	}
+	if got := metricValue(body, "wsbridge_spawn_failures_total"); got != "0" {
+		t.Errorf("wsbridge_spawn_failures_total = %s, want 0", got)
+	}
+	if res, body := httpRequest(t, nil, "GET", "http://"+metricsAddr+"/readyz", nil); res.StatusCode != 503 || !strings.Contains(body, "file descriptors") {
+		t.Errorf("/readyz while short: %d %q\n%s", res.StatusCode, body, s.Stderr())
+	}
+
+	// Two sessions end: a new client is admitted at once.
+	for _, c := range open[:2] {
+		c.Close(websocket.StatusNormalClosure, "")
+	}
+	s.await(5*time.Second, func(out string) bool { return strings.Count(out, "msg=disconnect") >= 2 })
+	// Ready again without a client having to try first: a load balancer
+	// waits for /readyz before it sends any.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		res, body := httpRequest(t, nil, "GET", "http://"+metricsAddr+"/readyz", nil)
+		if res.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz after sessions ended: %d %q", res.StatusCode, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c := dial(t, s.URL("/"))
+	expectEcho(t, c, "back")
+	s.waitLog(t, 5*time.Second, "file descriptors available again")
+}
+
+// TestSvcFDLimitRaised: the soft limit on file descriptors is raised to
+// the hard one at startup and both are logged, while the programs wsbridge
+// starts get the original soft limit back (issue 9, point 10).
+func TestSvcFDLimitRaised(t *testing.T) {
+	t.Parallel()
+	s := startLimited(t, []string{"-S -n 256", "-H -n 4096"}, "sh", "-c", "ulimit -S -n; ulimit -H -n")
+	// Go raises it to the hard limit less one: see bridge/server/fdlimit.go.
+	s.waitLog(t, 5*time.Second, "level=INFO", `msg="file descriptors"`, "soft=4095", "hard=4096")
+	lines, code, _ := readUntilClose(t, dial(t, s.URL("/")))
+	if code != websocket.StatusNormalClosure || strings.Join(lines, " ") != "256 4096" {
+		t.Errorf("the program saw %q (close %d), want the original limits 256 4096", lines, code)
+	}
+}

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -715,6 +717,8 @@ func TestTerminalFlagErrors(t *testing.T) {
 		{[]string{"--shared", "cat"}, "--shared needs --terminal"},
 		{[]string{"--reconnect=1m", "cat"}, "--reconnect needs --terminal"},
 		{[]string{"--writable", "cat"}, "--writable needs --terminal"},
+		{[]string{"--terminal", "--no-auth", "cat"}, "--no-auth needs --terminal --writable"},
+		{[]string{"--terminal", "--writable", "--no-auth", "--credential=a:b", "cat"}, "--no-auth cannot be combined with --credential"},
 		{[]string{"--max-clients=2", "cat"}, "--max-clients needs --terminal"},
 		{[]string{"--client-option=fontSize=20", "cat"}, "--client-option needs --terminal"},
 		{[]string{"--title-format=x", "cat"}, "--title-format needs --terminal"},
@@ -788,5 +792,190 @@ func TestTerminalBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("wrote %s", screenshotFile)
+	}
+}
+
+// tokenURLRE finds the page URL with the access token that wsbridge prints.
+var tokenURLRE = regexp.MustCompile(`http://(\S+?)/\?token=([A-Z2-7]{20,})`)
+
+// startOnAllInterfaces runs wsbridge on 0.0.0.0 and a free port with args,
+// and returns it and the loopback address to reach it at.
+func startOnAllInterfaces(t *testing.T, args ...string) (*server, string) {
+	t.Helper()
+	port := strconv.Itoa(freePort(t))
+	s := startDaemon(t, nil, append([]string{"--address=0.0.0.0", "--port=" + port}, args...)...)
+	return s, "127.0.0.1:" + port
+}
+
+// A writable terminal reachable from other hosts, with nothing else to
+// authenticate its users, takes an access token made at startup: printed in
+// a URL on stderr and in the log, required of every request (403 without,
+// counted and logged as refused), kept in a cookie by the page opened with
+// it, and never shown to the program.
+func TestTerminalAccessToken(t *testing.T) {
+	t.Parallel()
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s, addr := startOnAllInterfaces(t, "--terminal", "--writable", "--metrics-address="+metricsAddr,
+		"sh", "-c", `echo "query=[$QUERY_STRING] uri=[$REQUEST_URI] cookie=[$HTTP_COOKIE]"; read x`)
+	m := s.match(testTimeout, tokenURLRE)
+	if m == nil {
+		t.Fatalf("no URL with a token in the output:\n%s", s.Stderr())
+	}
+	token := m[2]
+	if n := strings.Count(s.Stderr(), "/?token="+token); n < 2 {
+		t.Errorf("the URL is printed %d times, want on stderr and in the log:\n%s", n, s.Stderr())
+	}
+	s.waitLog(t, testTimeout, "level=INFO", `url="http://`, "?token="+token)
+
+	// Without the token: the upgrade and the page are refused.
+	if code := dialStatus(t, "ws://"+addr+"/", &websocket.DialOptions{Subprotocols: []string{ttyProto}}); code != http.StatusForbidden {
+		t.Fatalf("upgrade without the token: HTTP %d, want 403", code)
+	}
+	s.waitLog(t, testTimeout, "msg=refused", "reason=token")
+	res, body := httpRequest(t, nil, "GET", "http://"+addr+"/", nil)
+	if res.StatusCode != http.StatusForbidden || !strings.Contains(body, "?token=") {
+		t.Fatalf("page without the token: %d %q, want 403 saying what is missing", res.StatusCode, body)
+	}
+	if code := dialStatus(t, "ws://"+addr+"/?token=WRONG", &websocket.DialOptions{Subprotocols: []string{ttyProto}}); code != http.StatusForbidden {
+		t.Fatalf("upgrade with a wrong token: HTTP %d, want 403", code)
+	}
+
+	// The page opened with the token sets the cookie and sends the browser
+	// on to the URL without it.
+	res, _ = httpRequest(t, nil, "GET", "http://"+addr+"/?cols=100&token="+token, nil)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "./?cols=100" {
+		t.Fatalf("page with the token: %d, Location %q; want 303 to ./?cols=100", res.StatusCode, res.Header.Get("Location"))
+	}
+	cookies := res.Cookies()
+	if len(cookies) != 1 || cookies[0].Value != token || !cookies[0].HttpOnly {
+		t.Fatalf("page with the token set cookies %v, want one HttpOnly cookie with the token", cookies)
+	}
+	withCookie := http.Header{"Cookie": {cookies[0].Name + "=" + cookies[0].Value + "; other=1"}}
+	if res, _ := httpRequest(t, nil, "GET", "http://"+addr+"/", withCookie); res.StatusCode == http.StatusForbidden {
+		t.Fatalf("page with the cookie: 403")
+	}
+
+	// The upgrade is admitted by the cookie, or by ?token=; the program
+	// sees neither.
+	tc := ttyDial(t, "ws://"+addr+"/?cols=90", withCookie)
+	tc.waitOutput(`query=\[cols=90\] uri=\[/\?cols=90\] cookie=\[other=1\]`)
+	tc.send("x\r")
+	if code, _ := tc.untilClose(); code != websocket.StatusNormalClosure {
+		t.Fatalf("session with the cookie closed %d", code)
+	}
+	tc = ttyDial(t, "ws://"+addr+"/?token="+token+"&rows=20", nil)
+	tc.waitOutput(`query=\[rows=20\] uri=\[/\?rows=20\] cookie=\[\]`)
+
+	_, body = httpRequest(t, nil, "GET", "http://"+metricsAddr+"/metrics", nil)
+	if v := metricValue(body, `wsbridge_handshakes_refused_total{reason="token"}`); v != "3" {
+		t.Errorf("token refusals counted %q, want 3:\n%s", v, body)
+	}
+	for _, line := range strings.Split(s.Stderr(), "\n") {
+		if strings.Contains(line, "msg=refused") && strings.Contains(line, token) {
+			t.Errorf("a refusal logs the token: %s", line)
+		}
+	}
+}
+
+// Where the terminal is not reachable from other hosts, or something else
+// authenticates, or --no-auth says so, there is no token. --no-auth on all
+// interfaces warns.
+func TestTerminalAccessTokenNotNeeded(t *testing.T) {
+	t.Parallel()
+	program := []string{"sh", "-c", "echo hello; read x"}
+	dialAndHello := func(t *testing.T, url string, hdr http.Header) {
+		t.Helper()
+		tc := ttyDial(t, url, hdr)
+		tc.waitOutput("hello")
+	}
+	t.Run("loopback", func(t *testing.T) {
+		t.Parallel()
+		s := startServer(t, append([]string{"--terminal", "--writable"}, program...)...)
+		dialAndHello(t, s.URL("/"), nil)
+		if strings.Contains(s.Stderr(), "token=") {
+			t.Errorf("a token on loopback:\n%s", s.Stderr())
+		}
+	})
+	t.Run("unix socket", func(t *testing.T) {
+		t.Parallel()
+		sock := filepath.Join(shortTempDir(t), "s")
+		s := startDaemon(t, nil, append([]string{"--unixsocket=" + sock, "--terminal", "--writable"}, program...)...)
+		c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return new(net.Dialer).DialContext(ctx, "unix", sock)
+		}}}
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		conn, _, err := websocket.Dial(ctx, "ws://unix/", &websocket.DialOptions{HTTPClient: c, Subprotocols: []string{ttyProto}})
+		if err != nil {
+			t.Fatalf("upgrade on the unix socket: %v", err)
+		}
+		conn.CloseNow()
+		if strings.Contains(s.Stderr(), "token=") {
+			t.Errorf("a token on a unix socket:\n%s", s.Stderr())
+		}
+	})
+	t.Run("credential", func(t *testing.T) {
+		t.Parallel()
+		s, addr := startOnAllInterfaces(t, append([]string{"--terminal", "--writable", "--credential=alice:secret"}, program...)...)
+		dialAndHello(t, "ws://"+addr+"/", http.Header{"Authorization": {"Basic YWxpY2U6c2VjcmV0"}})
+		if strings.Contains(s.Stderr(), "token=") {
+			t.Errorf("a token with --credential:\n%s", s.Stderr())
+		}
+	})
+	t.Run("read-only", func(t *testing.T) {
+		t.Parallel()
+		s, addr := startOnAllInterfaces(t, append([]string{"--terminal"}, program...)...)
+		dialAndHello(t, "ws://"+addr+"/", nil)
+		if strings.Contains(s.Stderr(), "token=") {
+			t.Errorf("a token for a read-only terminal:\n%s", s.Stderr())
+		}
+	})
+	t.Run("no-auth", func(t *testing.T) {
+		t.Parallel()
+		s, addr := startOnAllInterfaces(t, append([]string{"--terminal", "--writable", "--no-auth"}, program...)...)
+		s.waitLog(t, testTimeout, "level=WARN", "--no-auth", "without any authentication")
+		dialAndHello(t, "ws://"+addr+"/", nil)
+		if strings.Contains(s.Stderr(), "token=") {
+			t.Errorf("a token with --no-auth:\n%s", s.Stderr())
+		}
+	})
+}
+
+// Under systemd socket activation the sockets systemd passed decide: one on
+// all interfaces takes the token, a loopback one does not.
+func TestTerminalAccessTokenSocketActivation(t *testing.T) {
+	t.Parallel()
+	activate := need(t, "systemd-socket-activate", "socket activation test")
+	bin := wsbridgeBinary(t)
+	for _, host := range []string{"0.0.0.0", "127.0.0.1"} {
+		t.Run(host, func(t *testing.T) {
+			t.Parallel()
+			port := strconv.Itoa(freePort(t))
+			p := startProgram(t, nil, activate, "-l", host+":"+port, bin, "--terminal", "--writable", "sh", "-c", "echo hello; read x")
+			if p.match(10*time.Second, regexp.MustCompile(`Listening on `+regexp.QuoteMeta(host+":"+port))) == nil {
+				if strings.Contains(p.Stderr(), "rror") {
+					skipUnlessCI(t, "systemd-socket-activate cannot run here:\n"+p.Stderr())
+				}
+				t.Fatalf("systemd-socket-activate did not listen:\n%s", p.Stderr())
+			}
+			url := "ws://127.0.0.1:" + port + "/"
+			if host == "127.0.0.1" {
+				ttyDial(t, url, nil).waitOutput("hello")
+				p.waitLog(t, testTimeout, "msg=listening")
+				if strings.Contains(p.Stderr(), "token=") {
+					t.Errorf("a token on a loopback socket:\n%s", p.Stderr())
+				}
+				return
+			}
+			// wsbridge starts with the first connection.
+			if code := dialStatus(t, url, &websocket.DialOptions{Subprotocols: []string{ttyProto}}); code != http.StatusForbidden {
+				t.Fatalf("upgrade without the token: HTTP %d, want 403", code)
+			}
+			m := p.match(testTimeout, tokenURLRE)
+			if m == nil {
+				t.Fatalf("no URL with a token:\n%s", p.Stderr())
+			}
+			ttyDial(t, url+"?token="+m[2], nil).waitOutput("hello")
+		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/auth"
 	"github.com/wsbridge/wsbridge/bridge/broadcast"
 	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster"
 	"github.com/wsbridge/wsbridge/bridge/server"
@@ -23,14 +24,15 @@ import (
 // HTTPFlags are the web server's flags, websocketd's names and meanings.
 // They are embedded in cli.
 type HTTPFlags struct {
-	Dir            string        `name:"dir" help:"Serve every executable under DIR as an endpoint named by its path, instead of one COMMAND: /chat.sh/room/1?x=y runs DIR/chat.sh with SCRIPT_NAME=/chat.sh and PATH_INFO=/room/1; subfolders work. Folders, missing or non-executable files, dotfiles and anything outside DIR get 404 before the upgrade." placeholder:"DIR"`
-	StaticDir      string        `name:"staticdir" help:"Serve the files under DIR to plain GET and HEAD requests, with Content-Type, ETag, Last-Modified and ranges; a folder is served by its index.html. Never dotfiles, folder listings, anything outside DIR (symlinks included), nor scripts of --cgidir or --dir." placeholder:"DIR"`
+	Dir            string        `name:"dir" help:"Serve every executable under DIR as an endpoint named by its path, instead of one COMMAND: /chat.sh/room/1?x=y runs DIR/chat.sh with SCRIPT_NAME=/chat.sh and PATH_INFO=/room/1; subfolders work. Folders, missing or non-executable files, dotfiles and anything outside DIR get 404 before the upgrade; a path with . or .. segments is looked up clean (never above DIR)." placeholder:"DIR"`
+	StaticDir      string        `name:"staticdir" help:"Serve the files under DIR to plain GET and HEAD requests, with Content-Type, ETag, Last-Modified and ranges; a folder is served by its index.html. Symbolic links, absolute or relative, are followed when they lead to a file inside DIR. Never dotfiles, folder listings, anything outside DIR, nor scripts of --cgidir or --dir." placeholder:"DIR"`
 	CgiDir         string        `name:"cgidir" help:"Run the CGI scripts under DIR for plain HTTP requests, with the same environment as sessions (--passenv only); each running script counts against --maxforks. Scripts are never served as static files." placeholder:"DIR"`
 	DevConsole     bool          `name:"devconsole" help:"Answer a plain GET on any endpoint with an interactive console page to connect to it, send text or hex bytes and watch messages and close codes. Cannot be combined with --staticdir."`
 	Origin         []string      `name:"origin" help:"Accept WebSocket upgrades only from pages of these origins, comma-separated or repeated: host, host:port, http://host[:port] or https://host[:port]. Without a port any port matches; without a scheme http and https do. Others, and a missing or null Origin, get 403." placeholder:"HOST[:PORT]"`
 	SameOrigin     bool          `name:"sameorigin" help:"Accept WebSocket upgrades only from pages of this server's own host and port (Origin against the Host header); others, and a missing Origin, get 403."`
 	Credential     []string      `name:"credential" sep:"none" help:"Require HTTP Basic authentication on every request with this USER:PASSWORD; repeat for more users. Failures get 401. The child sees REMOTE_USER and AUTH_TYPE=Basic; pages served carry a short-lived cookie so browsers that send no credentials on a WebSocket upgrade (Safari) still connect." placeholder:"USER:PASSWORD"`
 	CredentialFile []string      `name:"credential-file" sep:"none" help:"Read --credential entries from FILE: one USER:PASSWORD or USER:BCRYPT-HASH per line; blank lines and # comments are skipped. Repeatable." placeholder:"FILE"`
+	NoAuth         bool          `name:"no-auth" help:"With --terminal --writable, do not require an access token. Without it, a writable terminal that other hosts can reach (any --address but loopback ones, the default of all interfaces included; unix sockets are local) and that no --credential, --credential-file or --sslca protects takes a random token made at startup: wsbridge prints the URL carrying it (?token=...), a page opened with it keeps it in a cookie, and requests without it get 403. With --no-auth anyone who can connect gets a shell: a warning is logged."`
 	SSL            bool          `name:"ssl" help:"Serve HTTPS and WSS (TLS 1.2 or newer) with --sslcert and --sslkey; the default port becomes 443. SIGHUP re-reads the certificate files without dropping sessions."`
 	SSLCert        string        `name:"sslcert" help:"PEM certificate (chain) for --ssl." placeholder:"FILE"`
 	SSLKey         string        `name:"sslkey" help:"PEM private key for --ssl." placeholder:"FILE"`
@@ -118,6 +120,10 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 		return errors.New("--terminal cannot be combined with --passstderr: a terminal merges stderr into stdout")
 	case c.PTY && c.PassStderr:
 		return errors.New("--pty cannot be combined with --passstderr: a terminal merges stderr into stdout")
+	case c.NoAuth && !(c.Terminal && c.Writable):
+		return errors.New("--no-auth needs --terminal --writable: only a writable terminal takes an access token")
+	case c.NoAuth && (len(c.Credential) > 0 || len(c.CredentialFile) > 0 || c.SSLCA != ""):
+		return errors.New("--no-auth cannot be combined with --credential, --credential-file or --sslca: they authenticate, and no access token is made then")
 	case c.Terminal && c.DevConsole:
 		return errors.New("--terminal cannot be combined with --devconsole: both answer a plain GET on the endpoint")
 	case c.Terminal && c.StaticDir != "":
@@ -333,12 +339,12 @@ func (c *cli) validateHTTP(cfg *server.Config) error {
 		}
 	}
 	for _, cr := range c.Credential {
-		if bridge.CheckCredential(cr) != nil {
+		if auth.CheckCredential(cr) != nil {
 			return errors.New("--credential: want USER:PASSWORD")
 		}
 	}
 	cfg.Dir, cfg.StaticDir, cfg.CGIDir, cfg.DevConsole = c.Dir, c.StaticDir, c.CgiDir, c.DevConsole
-	cfg.Credentials, cfg.CredentialFiles = c.Credential, c.CredentialFile
+	cfg.Credentials, cfg.CredentialFiles, cfg.NoAuth = c.Credential, c.CredentialFile, c.NoAuth
 	cfg.SSLCert, cfg.SSLKey, cfg.SSLCA = c.SSLCert, c.SSLKey, c.SSLCA
 	cfg.RedirPort, cfg.UnixSocket, cfg.HeaderTimeout = c.RedirPort, c.UnixSocket, c.HeaderTimeout
 	return nil

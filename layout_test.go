@@ -17,14 +17,17 @@ var kinds = []string{"bridge/pipe", "bridge/terminal", "bridge/broadcast"}
 
 // allowedImports lists, per package of ours (module-relative; "" is the
 // root, main), the packages of ours it may import: only downwards, in the
-// order main > bridge/server > static, man > bridge (the gate) >
+// order main > bridge/server > bridge/auth, static, man > bridge (the gate) >
 // bridge/session > the kinds > bridge/internal/... > process. No kind
 // imports another kind, and the gate imports no kind: only the server wires
 // kinds into the gate. A name ending in "/" stands for every package under
 // it. Packages listed here that do not exist (yet) change nothing.
 var allowedImports = map[string][]string{
-	"":                 append([]string{"bridge/server", "static", "man", "bridge", "bridge/session", "bridge/internal/", "process", "bridge/broadcast/cluster", "bridge/broadcast/cluster/redistest"}, kinds...),
-	"bridge/server":    append([]string{"static", "man", "bridge", "bridge/session", "bridge/internal/", "process"}, kinds...),
+	"":              append([]string{"bridge/server", "bridge/auth", "static", "man", "bridge", "bridge/session", "bridge/internal/", "process", "bridge/broadcast/cluster", "bridge/broadcast/cluster/redistest"}, kinds...),
+	"bridge/server": append([]string{"bridge/auth", "static", "man", "bridge", "bridge/session", "bridge/internal/", "process"}, kinds...),
+	"bridge/auth":   {"bridge", "bridge/session", "bridge/internal/", "process"},
+	// gatetest is for tests only: a gate and a kind on a test server.
+	"bridge/gatetest":  {"bridge", "bridge/session", "bridge/internal/", "process"},
 	"static":           {"bridge", "bridge/session", "bridge/internal/", "process"},
 	"man":              {"bridge", "bridge/session", "bridge/internal/", "process"},
 	"bridge":           {"bridge/session", "bridge/internal/", "process"},
@@ -51,16 +54,21 @@ func matches(name, p string) bool {
 // checkImport returns why the edge from → to (module-relative) is not
 // allowed, or "".
 func checkImport(from, to string) string {
-	for name, may := range allowedImports {
-		if !matches(name, from) {
-			continue
+	// The most specific rule wins: "bridge/internal/frameguard" over
+	// "bridge/internal/".
+	rule, found := "", false
+	for name := range allowedImports {
+		if matches(name, from) && (!found || len(name) > len(rule)) {
+			rule, found = name, true
 		}
-		if slices.ContainsFunc(may, func(m string) bool { return matches(m, to) }) {
-			return ""
-		}
-		return fmt.Sprintf("%s imports %s: not allowed (imports go down only; see allowedImports)", show(from), show(to))
 	}
-	return fmt.Sprintf("%s imports %s: %s has no rule; add it to allowedImports at its rank", show(from), show(to), show(from))
+	if !found {
+		return fmt.Sprintf("%s imports %s: %s has no rule; add it to allowedImports at its rank", show(from), show(to), show(from))
+	}
+	if slices.ContainsFunc(allowedImports[rule], func(m string) bool { return matches(m, to) }) {
+		return ""
+	}
+	return fmt.Sprintf("%s imports %s: not allowed (imports go down only; see allowedImports)", show(from), show(to))
 }
 
 func show(p string) string {
@@ -127,6 +135,9 @@ func TestImportRules(t *testing.T) {
 		{"bridge/server", "bridge/terminal", true},
 		{"bridge/server", "static", true},
 		{"static", "bridge", true},
+		{"bridge/server", "bridge/auth", true},
+		{"bridge/auth", "bridge", true},
+		{"bridge", "bridge/auth", false},
 		{"bridge", "bridge/session", true},
 		{"bridge/pipe", "bridge/session", true},
 		{"bridge/terminal", "bridge/internal/frame", true},
@@ -139,6 +150,8 @@ func TestImportRules(t *testing.T) {
 		{"bridge/session", "bridge", false},
 		{"bridge/internal/frame", "bridge/session", false},
 		{"bridge/internal/frame", "bridge/internal/other", false},
+		{"bridge/internal/frameguard", "bridge/internal/frame", true},
+		{"bridge/internal/frame", "bridge/internal/frameguard", false},
 		{"static", "man", false},
 		{"man", "bridge/server", false},
 		{"process", "bridge", false},

@@ -3,7 +3,6 @@ package bridge
 import (
 	"bytes"
 	"context"
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net/http"
 	"net/http/cgi"
@@ -12,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/wsbridge/wsbridge/bridge/internal/frame"
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // defaultCGIPath is the PATH of a CGI script when --passenv does not pass
@@ -77,6 +77,13 @@ func (c *cgiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.forks.Add(-1)
+	if ref := h.admitFDs(); ref != nil {
+		h.refuse(w, r, lg, ref)
+		return
+	}
+	// The script runs and is reaped within this request.
+	defer h.fds.Ended()
+	defer h.fds.Started()
 
 	env := append(h.environ(r, id, ep), c.fixed...)
 	stderr := &lineLogger{log: lg}

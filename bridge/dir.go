@@ -3,7 +3,7 @@ package bridge
 import (
 	"errors"
 	"fmt"
-	"github.com/wsbridge/wsbridge/bridge/session"
+	"io/fs"
 	"net/http"
 	"os"
 	"path"
@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // ScriptDir maps URL paths to the executables under one folder, for --dir
@@ -77,11 +79,11 @@ func (d *ScriptDir) Resolve(r *http.Request) (session.Endpoint, error) {
 // "/sub/chat.sh/room/1" runs DIR/sub/chat.sh with SCRIPT_NAME=/sub/chat.sh
 // and PATH_INFO=/room/1. A path that ends on a folder, names something
 // missing, a dotfile, a non-executable file or anything outside the folder
-// gives ErrNoEndpoint.
+// gives a *NoEndpointError (session.ErrNoEndpoint) saying which.
 func (d *ScriptDir) Lookup(urlPath string) (session.Endpoint, error) {
 	segs, ok := URLSegments(urlPath)
 	if !ok {
-		return session.Endpoint{}, session.ErrNoEndpoint
+		return session.Endpoint{}, &NoEndpointError{Reason: ReasonBadPath}
 	}
 	rel := ""
 	for i, seg := range segs {
@@ -89,22 +91,25 @@ func (d *ScriptDir) Lookup(urlPath string) (session.Endpoint, error) {
 			continue
 		}
 		if Hidden(seg) {
-			return session.Endpoint{}, session.ErrNoEndpoint
+			return session.Endpoint{}, &NoEndpointError{Reason: ReasonHidden}
 		}
 		rel = path.Join(rel, seg)
 		info, err := d.root.Stat(rel)
 		if err != nil {
-			return session.Endpoint{}, session.ErrNoEndpoint
+			return session.Endpoint{}, d.statFailed(rel, err)
 		}
 		if info.IsDir() {
 			continue
 		}
-		if !info.Mode().IsRegular() || info.Mode().Perm()&0o111 == 0 {
-			return session.Endpoint{}, session.ErrNoEndpoint
+		if !info.Mode().IsRegular() {
+			return session.Endpoint{}, &NoEndpointError{Reason: ReasonNotRegular}
 		}
 		file, err := d.realPath(rel)
-		if err != nil || unix.Access(file, unix.X_OK) != nil {
-			return session.Endpoint{}, session.ErrNoEndpoint
+		if err != nil {
+			return session.Endpoint{}, &NoEndpointError{Reason: ReasonOutside}
+		}
+		if info.Mode().Perm()&0o111 == 0 || unix.Access(file, unix.X_OK) != nil {
+			return session.Endpoint{}, &NoEndpointError{Reason: ReasonNotExecutable, Hint: "chmod +x " + file}
 		}
 		pathInfo := ""
 		if i+1 < len(segs) {
@@ -117,7 +122,55 @@ func (d *ScriptDir) Lookup(urlPath string) (session.Endpoint, error) {
 			PathTranslated: urlPath,
 		}, nil
 	}
-	return session.Endpoint{}, session.ErrNoEndpoint
+	return session.Endpoint{}, &NoEndpointError{Reason: ReasonFolder}
+}
+
+// Why a --dir lookup found no endpoint (NoEndpointError.Reason).
+const (
+	ReasonNotFound      = "not found"
+	ReasonNotExecutable = "not executable"
+	ReasonOutside       = "outside the folder"
+	ReasonAbsoluteLink  = "absolute symlink"
+	ReasonHidden        = "hidden (dotfile)"
+	ReasonFolder        = "a folder"
+	ReasonNotRegular    = "not a regular file"
+	ReasonBadPath       = "bad path"
+	ReasonNoEndpoint    = "no WebSocket endpoint"
+)
+
+// NoEndpointError is why a request has no endpoint. The gate logs Reason
+// and Hint; the client only gets 404, which tells nothing of the folder.
+type NoEndpointError struct {
+	Reason string
+	Hint   string // what the operator may have meant to do, if anything
+}
+
+func (e *NoEndpointError) Error() string { return session.ErrNoEndpoint.Error() + ": " + e.Reason }
+
+func (e *NoEndpointError) Unwrap() error { return session.ErrNoEndpoint }
+
+// statFailed says why rel could not be looked up through the root: missing,
+// or a symbolic link the root will not follow (one leaving the folder, or
+// an absolute one).
+func (d *ScriptDir) statFailed(rel string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return &NoEndpointError{Reason: ReasonNotFound}
+	}
+	if info, lerr := d.root.Lstat(rel); lerr == nil && info.Mode()&fs.ModeSymlink != 0 {
+		real, rerr := filepath.EvalSymlinks(filepath.Join(d.base, filepath.FromSlash(rel)))
+		switch {
+		case rerr != nil:
+			return &NoEndpointError{Reason: ReasonNotFound}
+		case Within(d.base, real):
+			return &NoEndpointError{Reason: ReasonAbsoluteLink}
+		}
+		return &NoEndpointError{Reason: ReasonOutside}
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // the path is the request's, logged anyway
+	}
+	return &NoEndpointError{Reason: ReasonNotFound + ": " + err.Error()}
 }
 
 // URLSegments splits a URL path into its segments, for a lookup under a
@@ -136,6 +189,23 @@ func URLSegments(urlPath string) ([]string, bool) {
 		}
 	}
 	return segs, true
+}
+
+// CleanPath is the canonical form of an absolute URL path, by the rule
+// net/http's ServeMux redirects by (and so websocketd): "." and ".."
+// segments resolved without ever climbing above "/", repeated slashes
+// collapsed, a trailing slash kept. A path equal to its CleanPath has no
+// empty, "." or ".." segment, so URLSegments refuses nothing in it for
+// being unclean.
+func CleanPath(urlPath string) string {
+	if !strings.HasPrefix(urlPath, "/") {
+		urlPath = "/" + urlPath
+	}
+	clean := path.Clean(urlPath)
+	if strings.HasSuffix(urlPath, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean
 }
 
 // Hidden reports whether a path segment names a dotfile or dot-folder,

@@ -104,7 +104,7 @@ func (h *Handler) environ(r *http.Request, id string, ep session.Endpoint) []str
 	}
 
 	// Go keeps Host out of the header map (websocketd loses HTTP_HOST).
-	add("HTTP_HOST", cleanHeaderValue(r.Host))
+	add("HTTP_HOST", CleanHeaderValue(r.Host))
 	names := make([]string, 0, len(r.Header))
 	for name := range r.Header {
 		names = append(names, name)
@@ -126,7 +126,7 @@ func (h *Handler) environ(r *http.Request, id string, ep session.Endpoint) []str
 		values := r.Header[name]
 		cleaned := make([]string, len(values))
 		for i, v := range values {
-			cleaned[i] = cleanHeaderValue(v)
+			cleaned[i] = CleanHeaderValue(v)
 		}
 		add(key, strings.Join(cleaned, ", "))
 	}
@@ -176,10 +176,10 @@ func headerEnvName(name string) string {
 	return string(b)
 }
 
-// cleanHeaderValue removes control characters, which have no business in an
+// CleanHeaderValue removes control characters, which have no business in an
 // environment variable (a newline could forge another line in a shell that
 // prints its environment).
-func cleanHeaderValue(v string) string {
+func CleanHeaderValue(v string) string {
 	clean := true
 	for i := 0; i < len(v); i++ {
 		if v[i] < 0x20 || v[i] == 0x7f {

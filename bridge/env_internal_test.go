@@ -16,8 +16,8 @@ func TestHeaderEnvName(t *testing.T) {
 			t.Errorf("%q -> %q, want %q", in, got, want)
 		}
 	}
-	if got := cleanHeaderValue("a\nb\x00c\x7fd\te"); got != "abcde" {
-		t.Errorf("cleanHeaderValue: %q", got)
+	if got := CleanHeaderValue("a\nb\x00c\x7fd\te"); got != "abcde" {
+		t.Errorf("CleanHeaderValue: %q", got)
 	}
 }
 

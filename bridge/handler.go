@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wsbridge/wsbridge/bridge/internal/fdbudget"
 	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
@@ -70,6 +71,7 @@ type Handler struct {
 	idPrefix  string
 	ids       atomic.Uint64
 	forks     atomic.Int64
+	fds       fdbudget.Budget // file descriptors, for a reserve (fds.go)
 	sessions  registry
 	live      atomic.Pointer[session.Tunables] // settings changed at run time (tune.go)
 	once      onceState                        // --once (once.go)
@@ -114,8 +116,7 @@ func headerHasToken(h http.Header, name, token string) bool {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !IsUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
-		h.observer().Refused(session.RefusedBadRequest)
-		http.Error(w, "426 Upgrade Required: this endpoint speaks WebSocket; connect with a WebSocket client", http.StatusUpgradeRequired)
+		h.refuse(w, r, h.log, notAnUpgrade)
 		return
 	}
 	ep, ok := h.endpointOrRefuse(w, r)
@@ -164,13 +165,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	conn.SetReadLimit(-1)
 	c.WS, c.Buffered, c.Cork = conn, hc.br, hc.cork
 	h.opts.Kind.Serve(c)
+	// The kinds start their process in Serve: from now on a count of the
+	// open file descriptors sees it.
+	if s, ok := a.Slot.(*forkSlot); ok {
+		s.settle()
+	}
 }
 
 // resolve picks the endpoint; a single command answers every path with
 // websocketd's names for it: the whole path is PATH_INFO.
 func (h *Handler) resolve(r *http.Request) (session.Endpoint, error) {
 	if h.opts.Kind == nil {
-		return session.Endpoint{}, session.ErrNoEndpoint
+		return session.Endpoint{}, &NoEndpointError{Reason: ReasonNoEndpoint}
 	}
 	if h.opts.Resolve != nil {
 		return h.opts.Resolve(r)
@@ -185,18 +191,43 @@ func (h *Handler) endpointOrRefuse(w http.ResponseWriter, r *http.Request) (sess
 	if err == nil {
 		return ep, true
 	}
-	if errors.Is(err, session.ErrNoEndpoint) {
-		h.observer().Refused(session.RefusedNotFound)
-		http.NotFound(w, r)
-	} else {
+	if !errors.Is(err, session.ErrNoEndpoint) {
 		h.log.Error("resolve endpoint", "path", r.URL.Path, "err", err)
 		http.Error(w, "500 Internal Server Error", http.StatusInternalServerError)
+		return ep, false
 	}
+	// The client learns only that there is nothing here; the log says why,
+	// for the operator who forgot chmod +x.
+	ref := &session.Refusal{
+		Status:  http.StatusNotFound,
+		Message: "404 page not found",
+		Reason:  ReasonNotFound,
+		Counted: session.RefusedNotFound,
+	}
+	var why *NoEndpointError
+	if errors.As(err, &why) {
+		ref.Reason = why.Reason
+		if why.Hint != "" {
+			ref.Attrs = []any{"hint", why.Hint}
+		}
+	}
+	h.refuse(w, r, h.log, ref)
 	return ep, false
 }
 
+// notAnUpgrade answers a plain request on an endpoint. It is not logged
+// here: in the daemon the router logs every plain request with its status.
+var notAnUpgrade = &session.Refusal{
+	Status:  http.StatusUpgradeRequired,
+	Message: "426 Upgrade Required: this endpoint speaks WebSocket; connect with a WebSocket client",
+	Counted: session.RefusedBadRequest,
+}
+
 // refuse answers r with the refusal err (a *session.Refusal from a kind or
-// the gate), logging to log and counting it as the refusal says.
+// the gate), logging to log and counting it as the refusal says. Every
+// refusal of an upgrade by the gate or a kind goes through here, so each is
+// logged once at access level with its reason (origin and authentication,
+// refused in front of the Handler, log their own).
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var ref *session.Refusal
 	if !errors.As(err, &ref) {

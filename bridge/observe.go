@@ -1,10 +1,11 @@
 package bridge
 
 import (
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 type nopObserver struct{}

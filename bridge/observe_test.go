@@ -2,7 +2,6 @@ package bridge_test
 
 import (
 	"context"
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/wsbridge/wsbridge/bridge"
 	"github.com/wsbridge/wsbridge/bridge/pipe"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/process"
 )
 

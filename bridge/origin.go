@@ -3,12 +3,13 @@ package bridge
 import (
 	"errors"
 	"fmt"
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // OriginPolicy decides which browser pages may open a WebSocket, with

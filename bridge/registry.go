@@ -87,6 +87,7 @@ func (h *Handler) checkOpen() error {
 var shuttingDown = &session.Refusal{
 	Status:     http.StatusServiceUnavailable,
 	Message:    "503 Service Unavailable: the server is shutting down",
+	Reason:     "shutting down",
 	Counted:    session.RefusedShuttingDown,
 	RetryAfter: "1",
 }

@@ -3,6 +3,7 @@ package bridge
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/wsbridge/wsbridge/bridge/session"
 )
@@ -45,10 +46,14 @@ var onceRefusal = &session.Refusal{
 type forkSlot struct {
 	h    *Handler
 	held bool
+	// pending: admitted in the file-descriptor budget, its process not
+	// known to have started.
+	pending atomic.Bool
 }
 
-// takeForkSlot claims both, or neither and returns the refusal: 503 for
-// --once, 429 for --maxforks.
+// takeForkSlot claims both and room in the file-descriptor budget, or
+// nothing and returns the refusal: 503 for --once, 429 for --maxforks, 503
+// with Retry-After when descriptors are short (fds.go).
 func (h *Handler) takeForkSlot() (session.Slot, error) {
 	if !h.once.claim() {
 		return nil, onceRefusal
@@ -57,7 +62,14 @@ func (h *Handler) takeForkSlot() (session.Slot, error) {
 		h.once.unclaim()
 		return nil, h.maxForksRefusal()
 	}
-	return &forkSlot{h: h, held: true}, nil
+	if ref := h.admitFDs(); ref != nil {
+		h.forks.Add(-1)
+		h.once.unclaim()
+		return nil, ref
+	}
+	s := &forkSlot{h: h, held: true}
+	s.pending.Store(true)
+	return s, nil
 }
 
 func (s *forkSlot) Release() {
@@ -65,6 +77,8 @@ func (s *forkSlot) Release() {
 		s.h.forks.Add(-1)
 		s.h.once.unclaim()
 		s.held = false
+		s.h.fds.Undo()
+		s.settle()
 	}
 }
 
@@ -72,6 +86,16 @@ func (s *forkSlot) Free() {
 	if s.held {
 		s.h.forks.Add(-1)
 		s.held = false
+		s.h.fds.Ended()
+		s.settle()
+	}
+}
+
+// settle says the slot's process has started (or never will), once: the
+// gate calls it when the kind's Serve returns, Release and Free in any case.
+func (s *forkSlot) settle() {
+	if s.pending.CompareAndSwap(true, false) {
+		s.h.fds.Started()
 	}
 }
 

@@ -37,5 +37,9 @@ func (h *Handler) subprotocolRefusal(offered []string) *session.Refusal {
 	} else {
 		msg += "; this server speaks: " + strings.Join(h.opts.Subprotocols, ", ")
 	}
-	return &session.Refusal{Status: http.StatusBadRequest, Message: msg, Reason: "subprotocol", Attrs: []any{"offered", offered}}
+	return &session.Refusal{
+		Status: http.StatusBadRequest, Message: msg,
+		Reason: "subprotocol", Attrs: []any{"offered", offered},
+		Counted: session.RefusedBadRequest,
+	}
 }

@@ -1,8 +1,9 @@
 package bridge
 
 import (
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // Tune replaces the settings that may change while sessions run (see

@@ -43,7 +43,12 @@ standard input whole.
 With \fB\-\-envelope\fR the program and wsbridge speak JSON lines: client
 IDs, join and leave events, output addressed to some clients.
 .SS HTTP server
-Every request is answered by the first of these that applies:
+A path that is not clean (with \fB.\fR, \fB..\fR or empty segments, also
+percent\-encoded) never reaches past the served folders: a plain request is
+redirected to the clean path, query kept (\fB301\fR, or \fB308\fR for
+methods other than GET and HEAD), as websocketd does; a WebSocket upgrade is
+served as the clean path.
+Then every request is answered by the first of these that applies:
 .IP 1. 4
 a WebSocket upgrade starts the endpoint's program:
 .I COMMAND
@@ -56,6 +61,10 @@ a CGI script of \fB\-\-cgidir\fR;
 a file of \fB\-\-staticdir\fR;
 .IP 5. 4
 \fB426 Upgrade Required\fR on an endpoint, \fB404 Not Found\fR elsewhere.
+Beside \fB\-\-staticdir\fR or \fB\-\-cgidir\fR,
+.I COMMAND
+(an endpoint on every path) gives way: a request no file or script answers is
+a \fB404\fR, with an \fBUpgrade: websocket\fR header, as in websocketd.
 .PP
 A request that is refused (see CLOSE CODES) is refused before any program
 starts, and takes no \fB\-\-maxforks\fR slot.

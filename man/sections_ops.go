@@ -15,6 +15,11 @@ The program was killed by a signal; the reason names it, as in
 \fB"killed by signal KILL"\fR.
 Also sent when the program could not be started.
 .TP
+.B 1013
+The program could not be started for want of file descriptors (reason
+\fB"server busy: out of file descriptors; try again later"\fR); the 503
+below makes this rare.
+.TP
 .B 1001
 The server is shutting down (reason \fB"server shutting down"\fR).
 .TP
@@ -28,21 +33,27 @@ reason that is not valid UTF\-8; sent as soon as the bad bytes arrive.
 .B 1009
 The client sent a message larger than \fB\-\-maxframesize\fR.
 .TP
+.B 1013
+With \fB\-\-broadcast\fR, reason \fB"too slow"\fR: more than
+\fB\-\-client\-queue\fR bytes of output waited for the client.
+.TP
 .B 1002
 The client broke the protocol: reserved bits, an unknown opcode, a
 fragmented or over\-long control frame, a continuation with no message, an
 unmasked frame, or a close code a peer may not send.
-.TP
-.B 1013
-With \fB\-\-broadcast\fR, reason \fB"too slow"\fR: more than
-\fB\-\-client\-queue\fR bytes of output waited for the client.
 .PP
 After 1002, 1003, 1007 or 1009 the client is no longer read and the
 program's stdin is closed; what the program writes in answer to the messages
 it already had is sent before the close, which goes out at the latest after
 the first wait of the kill sequence.
+With \fB\-\-broadcast\fR the program is shared: its stdin stays open, and
+only that client is closed, after the output queued for it.
 .PP
-Some requests are refused before the upgrade, and no program is started:
+Some requests are refused before the upgrade, and no program is started.
+Each refusal is logged once at access level as \fBrefused\fR, with the
+client's address, the path and the reason (for a 404 under \fB\-\-dir\fR:
+not found, not executable with a \fBchmod +x\fR hint, outside the folder,
+hidden, a folder...):
 .TP
 .B 400
 The client offered only subprotocols not in \fB\-\-subprotocol\fR.
@@ -51,13 +62,17 @@ The client offered only subprotocols not in \fB\-\-subprotocol\fR.
 Missing or wrong credentials (\fB\-\-credential\fR, \fB\-\-credential\-file\fR).
 .TP
 .B 403
-The page's Origin is not allowed (\fB\-\-origin\fR, \fB\-\-sameorigin\fR).
+The page's Origin is not allowed (\fB\-\-origin\fR, \fB\-\-sameorigin\fR),
+or a writable terminal's access token is missing or wrong (see TERMINAL).
 .TP
 .B 404
-No endpoint at this path (\fB\-\-dir\fR).
+No endpoint at this path (\fB\-\-dir\fR); the log says why.
 .TP
 .B 426
-A plain HTTP request that does not ask for a WebSocket.
+A plain HTTP request that does not ask for a WebSocket, on an endpoint (a
+\fB\-\-dir\fR script, or any path of a
+.I COMMAND
+served alone).
 .TP
 .B 429
 \fB\-\-maxforks\fR programs are running already.
@@ -66,7 +81,12 @@ A plain HTTP request that does not ask for a WebSocket.
 The request's headers are larger than 64\ KiB.
 .TP
 .B 503
-The server is shutting down.
+The server is shutting down, or is short of file descriptors: starting one
+more program would eat into the reserve kept free, 1/64 of the soft
+.B RLIMIT_NOFILE
+(16 to 1024), which \%wsbridge raises to the hard limit at startup (the
+programs it starts get the original soft limit back). Sent with
+\fBRetry\-After\fR; sessions are admitted again as soon as some end.
 `
 
 const manSectionKillSequence = `.SH KILL SEQUENCE
@@ -142,6 +162,21 @@ Input is dropped unless \fB\-\-writable\fR.
 Without \fB\-\-origin\fR or \fB\-\-sameorigin\fR only pages of the
 server's own origin may connect (403 otherwise); a request without an Origin
 header is accepted.
+.PP
+A writable terminal is a shell for whoever reaches the port.
+When one can be reached from other hosts (a listener on any address but a
+loopback one: the default of all interfaces, or a socket systemd passed;
+unix sockets are local) and no \fB\-\-credential\fR,
+\fB\-\-credential\-file\fR or \fB\-\-sslca\fR authenticates its users,
+wsbridge makes a random access token at startup and prints the page's URL
+carrying it, \fB?token=\fR\fITOKEN\fR, on standard error and in the log.
+Every request must then carry it: the page opened with it sets an HttpOnly
+cookie and redirects to the URL without it, and the page's WebSocket carries
+the cookie; a program may put \fB?token=\fR on the upgrade instead.
+Requests without it get 403 and are logged and counted as refused (reason
+token).
+The program never sees the token or its cookie.
+\fB\-\-no\-auth\fR turns this off, with a warning in the log.
 .PP
 With \fB\-\-reconnect=\fR\fIDURATION\fR a program whose client went away
 keeps running that long; the page resumes with \fB?session=\fR\fITOKEN\fR
@@ -266,7 +301,8 @@ sessions started
 .TP
 .BR wsbridge_handshakes_refused_total { reason }
 requests answered without a session, by reason: origin, auth, maxforks,
-not_found, bad_request, shutting_down, max_clients
+not_found, bad_request, shutting_down, max_clients, token, fds (file
+descriptors short)
 .TP
 .BR wsbridge_messages_total { direction } ", " wsbridge_bytes_total { direction }
 WebSocket messages and payload bytes from clients
@@ -308,8 +344,9 @@ the running binary and process
 200 while the process serves HTTP.
 .TP
 .B /readyz
-200 while \%wsbridge is listening, not shutting down and below
-.BR \%\-\-maxforks ;
+200 while \%wsbridge is listening, not shutting down, below
+.B \%\-\-maxforks
+and not short of file descriptors;
 503 otherwise, so a load balancer sends new sessions elsewhere.
 `
 

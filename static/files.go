@@ -23,10 +23,12 @@ import (
 // Unlike http.FileServer over http.Dir it never serves a dotfile or anything
 // in a dot-folder, never lists a folder (a folder is served by its
 // index.html or not at all), never leaves the folder, by ".." or by a
-// symbolic link (files are opened through an os.Root), and never serves a
-// script as source: nothing inside an excluded folder (a --cgidir nested in
-// it), and no executable inside a folder of endpoints (a --dir, which may
-// share its folder with the pages that use it).
+// symbolic link (a link, absolute or relative, is followed only when its
+// target lies inside the folder, and that target obeys the same rules;
+// files are opened through an os.Root), and never serves a script as
+// source: nothing inside an excluded folder (a --cgidir nested in it), and
+// no executable inside a folder of endpoints (a --dir, which may share its
+// folder with the pages that use it).
 type FileServer struct {
 	root     *os.Root
 	base     string
@@ -93,8 +95,8 @@ func (fs *FileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fs.notFound.ServeHTTP(w, r)
 		return
 	}
-	info, err := fs.root.Stat(rel)
-	if err != nil {
+	inner, real, info, ok := fs.resolve(rel)
+	if !ok {
 		fs.notFound.ServeHTTP(w, r)
 		return
 	}
@@ -106,13 +108,12 @@ func (fs *FileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusMovedPermanently)
 			return
 		}
-		rel = path.Join(rel, "index.html")
-		if info, err = fs.root.Stat(rel); err != nil {
+		if inner, real, info, ok = fs.resolve(path.Join(inner, "index.html")); !ok {
 			fs.notFound.ServeHTTP(w, r)
 			return
 		}
 	}
-	if !info.Mode().IsRegular() || fs.isExcluded(rel, info) {
+	if !info.Mode().IsRegular() || fs.isExcluded(real, info) {
 		fs.notFound.ServeHTTP(w, r)
 		return
 	}
@@ -121,13 +122,14 @@ func (fs *FileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "405 Method Not Allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	f, err := fs.root.Open(rel)
+	f, err := fs.root.Open(inner)
 	if err != nil {
 		fs.notFound.ServeHTTP(w, r)
 		return
 	}
 	defer f.Close()
-	if info, err = f.Stat(); err != nil || !info.Mode().IsRegular() {
+	if opened, err := f.Stat(); err != nil || !os.SameFile(info, opened) {
+		// Changed since resolve looked at it.
 		fs.notFound.ServeHTTP(w, r)
 		return
 	}
@@ -157,17 +159,53 @@ func cleanRel(urlPath string) (string, bool) {
 	return rel, true
 }
 
-// isExcluded reports whether the file rel names really lies in an excluded
-// folder, or is an executable in a folder of endpoints, however it was
-// reached.
-func (fs *FileServer) isExcluded(rel string, info os.FileInfo) bool {
-	if len(fs.excluded)+len(fs.noExec) == 0 {
-		return false
+// resolve follows the path rel, one segment at a time, and returns the
+// file's path inside the folder with no link left in it (inner), its
+// absolute real path and its FileInfo. A symbolic link on the way is
+// followed, absolute or relative, only when it lands inside the folder;
+// os.Root alone would refuse every absolute link, even one to a file of the
+// folder. The file found must not be a dotfile or in a dot-folder: a link
+// does not get around the rules of the URL. It is then opened through the
+// root all the same, so a link swapped in meanwhile cannot leave the folder.
+func (fs *FileServer) resolve(rel string) (inner, real string, info os.FileInfo, ok bool) {
+	real = fs.base
+	if rel != "." {
+		for _, seg := range strings.Split(rel, "/") {
+			next := filepath.Join(real, seg)
+			li, err := os.Lstat(next)
+			if err != nil {
+				return "", "", nil, false
+			}
+			if li.Mode()&os.ModeSymlink != 0 {
+				if next, err = filepath.EvalSymlinks(next); err != nil || !bridge.Within(fs.base, next) {
+					return "", "", nil, false
+				}
+			}
+			real = next
+		}
 	}
-	real, err := filepath.EvalSymlinks(filepath.Join(fs.base, filepath.FromSlash(rel)))
+	inner, err := filepath.Rel(fs.base, real)
 	if err != nil {
-		return true
+		return "", "", nil, false
 	}
+	inner = filepath.ToSlash(inner)
+	if inner != "." {
+		for _, seg := range strings.Split(inner, "/") {
+			if bridge.Hidden(seg) {
+				return "", "", nil, false
+			}
+		}
+	}
+	if info, err = fs.root.Lstat(inner); err != nil || info.Mode()&os.ModeSymlink != 0 {
+		return "", "", nil, false
+	}
+	return inner, real, info, true
+}
+
+// isExcluded reports whether the file at real (its path with no link left)
+// lies in an excluded folder, or is an executable in a folder of
+// endpoints, however it was reached.
+func (fs *FileServer) isExcluded(real string, info os.FileInfo) bool {
 	for _, ex := range fs.excluded {
 		if bridge.Within(ex, real) {
 			return true

@@ -49,6 +49,15 @@ func site(t *testing.T) (dir, cgi string) {
 		"otherdir":     "../other",
 		"in.txt":       "big.txt",
 		"cgi-link.cgi": "cgi-bin/run.cgi",
+		// Absolute links: followed when they land inside the folder.
+		"abs-in.txt":        filepath.Join(dir, "big.txt"),
+		"abs-docs":          filepath.Join(dir, "docs"),
+		"docs/abs-back.txt": filepath.Join(dir, "big.txt"),
+		"abs-env.txt":       filepath.Join(dir, ".env"),
+		"rel-env.txt":       ".env",
+		"abs-cgi.txt":       filepath.Join(dir, "cgi-bin", "run.cgi"),
+		"abs-up":            top,
+		"abs-loop.txt":      filepath.Join(dir, "abs-loop.txt"),
 	} {
 		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
 			t.Fatal(err)
@@ -96,6 +105,16 @@ func TestFileServer(t *testing.T) {
 		{path: "/cgi-bin/run.cgi", status: 404},
 		{path: "/cgi-bin/", status: 404},
 		{path: "/cgi-link.cgi", status: 404},
+		{path: "/abs-in.txt", status: 200, body: "0123456789"},
+		{path: "/abs-docs/", status: 200, body: "<p>docs</p>"},
+		{path: "/abs-docs", status: 301, location: "abs-docs/"},
+		{path: "/docs/abs-back.txt", status: 200, body: "0123456789"},
+		{path: "/abs-env.txt", status: 404},        // a dotfile by another name
+		{path: "/rel-env.txt", status: 404},        // likewise
+		{path: "/abs-cgi.txt", status: 404},        // a script's source
+		{path: "/abs-up/outside.txt", status: 404}, // lands outside
+		{path: "/abs-up/www/big.txt", status: 404}, // leaves, then comes back
+		{path: "/abs-loop.txt", status: 404},
 		{path: "/big.txt", header: map[string]string{"Range": "bytes=10-14"}, status: 206, body: "abcde"},
 		{method: "HEAD", path: "/big.txt", status: 200},
 		{method: "POST", path: "/big.txt", status: 405},

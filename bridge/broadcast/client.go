@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/wsbridge/wsbridge/bridge/internal/frame"
+	"github.com/wsbridge/wsbridge/bridge/internal/frameguard"
 	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
@@ -32,12 +33,16 @@ type ClientInfo struct {
 	Instance string
 }
 
-// Corker is the writer under the connection's WebSocket framing: what is
-// written while corked leaves in one write at Uncork.
+// Corker is the writer under the connection's WebSocket framing
+// (frame.CorkWriter): what is written while corked leaves in one write at
+// Uncork; TryWrite writes without waiting, as much as the socket takes,
+// keeping the rest of a frame it cut for Flush.
 type Corker interface {
 	io.Writer
 	Cork()
 	Uncork() error
+	TryWrite(p []byte) int
+	Flush() error
 }
 
 // Client is one connection attached to a group. Output reaches it through a
@@ -54,6 +59,7 @@ type Client struct {
 	queue       []*batch
 	queued      int  // bytes queued or being written
 	writing     bool // a writer goroutine runs
+	flush       bool // the writer is to send the rest of a frame cut by TryWrite
 	detached    bool // no more output is queued
 	dead        bool // the connection failed; nothing more is written
 	closeCode   websocket.StatusCode
@@ -92,6 +98,19 @@ func (c *Client) enqueue(b *batch) bool {
 		c.startWriterLocked()
 		return false
 	}
+	if !c.writing && len(c.queue) == 0 {
+		// Nothing waits for this client: write now if its socket takes it,
+		// with no goroutine to wake. What it does not take is the writer's.
+		n := c.out.TryWrite(b.buf)
+		if n == len(b.buf) {
+			return true
+		}
+		if n > 0 {
+			c.flush = true
+			c.startWriterLocked()
+			return true
+		}
+	}
 	c.queue = append(c.queue, b)
 	c.queued += len(b.buf)
 	c.startWriterLocked()
@@ -125,6 +144,17 @@ func (c *Client) drain() {
 	var spare []*batch
 	for {
 		c.mu.Lock()
+		if c.flush {
+			c.flush = false
+			c.mu.Unlock()
+			if err := c.out.Flush(); err != nil {
+				c.mu.Lock()
+				c.dead, c.queue = true, nil
+				c.mu.Unlock()
+				c.conn.CloseNow()
+			}
+			continue
+		}
 		if len(c.queue) == 0 {
 			if c.closeCode == 0 || c.closeSent || c.dead {
 				c.writing = false
@@ -209,77 +239,72 @@ func (c *Client) readLoop() {
 	c.g.leave(c, code)
 }
 
-// readMessages reads until the connection ends and returns the close code
-// it ended with, for the leave event.
+// readMessages reads until the connection ends, or until the client broke
+// the protocol (then it is closed after what is queued for it, and no
+// longer read), and returns the close code it ended with, for the leave
+// event. The gate's frameguard has checked each frame, UTF-8 of text
+// included, before coder/websocket reads it.
 func (c *Client) readMessages() int {
 	h := c.g.h
-	var check *frame.UTF8Check
-	if !h.opts.Binary {
-		check = new(frame.UTF8Check)
-	}
 	for {
 		typ, r, err := c.conn.Reader(context.Background())
 		if err != nil {
-			if code := c.sentCode(); code != 0 {
-				return int(code)
-			}
-			if code := websocket.CloseStatus(err); code != -1 {
-				return int(code)
-			}
-			return int(websocket.StatusAbnormalClosure)
+			return c.endCode(err)
 		}
 		if typ == websocket.MessageBinary && !h.opts.Binary {
 			c.closeAfterQueued(websocket.StatusUnsupportedData, "binary messages are not accepted: this endpoint is in text mode")
-			continue // read on until the close handshake ends
+			return int(websocket.StatusUnsupportedData)
 		}
-		msg, err := readWhole(r, frame.GetChunk()[:0], int64(h.inputLimit), check)
-		switch {
-		case errors.Is(err, frame.ErrTooBig):
-			if h.opts.MaxFrameSize > 0 {
-				c.closeAfterQueued(websocket.StatusMessageTooBig, session.CloseReason("message larger than --maxframesize=%d bytes", h.opts.MaxFrameSize))
-			} else {
-				c.closeAfterQueued(websocket.StatusMessageTooBig, session.CloseReason("message larger than --client-queue=%d bytes", h.inputLimit))
-			}
-		case errors.Is(err, errInvalidUTF8):
-			c.closeAfterQueued(websocket.StatusInvalidFramePayloadData, "text message is not valid UTF-8")
-		case err != nil:
-			// The next Reader reports what broke.
-		case c.sentCode() == 0: // closing: what follows the offending message is dropped
+		msg, err := readWhole(r, frame.GetChunk()[:0], int64(h.inputLimit))
+		if err == nil {
 			c.g.input(c, msg)
 		}
 		frame.PutChunk(msg) // keeps only standard-size buffers
+		switch {
+		case errors.Is(err, frame.ErrTooBig):
+			reason := session.CloseReason("message larger than --maxframesize=%d bytes", h.opts.MaxFrameSize)
+			if h.opts.MaxFrameSize == 0 {
+				reason = session.CloseReason("message larger than --client-queue=%d bytes", h.inputLimit)
+			}
+			c.closeAfterQueued(websocket.StatusMessageTooBig, reason)
+			return int(websocket.StatusMessageTooBig)
+		case err != nil:
+			return c.endCode(err)
+		}
 	}
 }
 
-// errInvalidUTF8: a text message that is not UTF-8 (the gate's frame guard
-// normally fails it first).
-var errInvalidUTF8 = errors.New("text message is not valid UTF-8")
+// endCode is the close code a connection that failed with err ended with:
+// the one the server sent or now sends for a protocol error, the client's,
+// or 1006 when it just dropped.
+func (c *Client) endCode(err error) int {
+	var v *frameguard.Violation
+	if errors.As(err, &v) {
+		c.closeAfterQueued(v.Code, v.Reason)
+	}
+	if code := c.sentCode(); code != 0 {
+		return int(code)
+	}
+	if code := websocket.CloseStatus(err); code != -1 {
+		return int(code)
+	}
+	return int(websocket.StatusAbnormalClosure)
+}
 
-// readWhole appends one client message to dst, whole, with the read and the
-// UTF-8 check (nil in binary mode) of pipe sessions: past limit the error is
-// frame.ErrTooBig, invalid text errInvalidUTF8.
-func readWhole(r io.Reader, dst []byte, limit int64, check *frame.UTF8Check) ([]byte, error) {
+// readWhole appends one client message to dst, whole, with the read pipe
+// sessions use: past limit the error is frame.ErrTooBig.
+func readWhole(r io.Reader, dst []byte, limit int64) ([]byte, error) {
 	var total int64
 	for {
 		if len(dst) == cap(dst) {
 			dst = slices.Grow(dst, cap(dst))
 		}
 		n, err := frame.ReadCounted(r, dst[len(dst):cap(dst)], &total, limit)
-		if err == nil || err == io.EOF {
-			if check != nil && n > 0 && !check.Feed(dst[len(dst):len(dst)+n]) {
-				err = errInvalidUTF8
-			} else if err == io.EOF && check != nil && !check.End() {
-				err = errInvalidUTF8
-			}
-		}
 		dst = dst[:len(dst)+n]
 		if err == io.EOF {
 			return dst, nil
 		}
 		if err != nil {
-			if check != nil {
-				check.End() // reset for the next message
-			}
 			return dst, err
 		}
 	}

@@ -19,15 +19,18 @@ type Hub struct {
 
 	engine *cluster.Engine // with --redis; nil otherwise
 
-	mu      sync.Mutex
-	groups  map[string]*group
-	clients atomic.Int64 // attached or about to be, for MaxClients
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	groups   map[string]*group
+	starting map[string]int // admitted clients about to start key's group
+	started  *sync.Cond     // on mu: a starter joined or gave up
+	clients  atomic.Int64   // attached or about to be, for MaxClients
+	wg       sync.WaitGroup
 }
 
 // NewHub returns a Hub for opts.
 func NewHub(opts Options) *Hub {
-	h := &Hub{opts: opts, obs: opts.Observer, groups: map[string]*group{}}
+	h := &Hub{opts: opts, obs: opts.Observer, groups: map[string]*group{}, starting: map[string]int{}}
+	h.started = sync.NewCond(&h.mu)
 	if h.obs == nil {
 		h.obs = nopObserver{}
 	}
@@ -87,20 +90,41 @@ func (h *Hub) ReleaseClient() { h.clients.Add(-1) }
 // Clients is the number of clients attached (or about to be).
 func (h *Hub) Clients() int { return int(h.clients.Load()) }
 
-// Running reports whether key's group runs, so a client would join it
-// rather than start a program. It may change before Join.
-func (h *Hub) Running(key string) bool {
+// Starter reports whether a client of key would start its group's program:
+// none runs and no other admitted client is about to start one. It then
+// counts the client as a starter until Started, so that clients arriving
+// together take one process slot, not one each.
+func (h *Hub) Starter(key string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.groups[key] != nil
+	if h.groups[key] != nil || h.starting[key] > 0 {
+		return false
+	}
+	h.starting[key]++
+	return true
+}
+
+// Started ends what Starter began, once the client joined or gave up.
+func (h *Hub) Started(key string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.starting[key]--; h.starting[key] <= 0 {
+		delete(h.starting, key)
+	}
+	h.started.Broadcast()
 }
 
 // Join attaches c to key's group, starting the group's program first if
 // none runs; started reports that. The client is attached before any
-// output is read or its join event is written, so it gets all of both.
-func (h *Hub) Join(key string, c *Client, prog Program) (started bool, err error) {
+// output is read or its join event is written, so it gets all of both. A
+// client that is not the starter (see Starter) waits for a starter of key
+// to join or give up first, rather than start a second program.
+func (h *Hub) Join(key string, c *Client, prog Program, starter bool) (started bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	for !starter && h.groups[key] == nil && h.starting[key] > 0 {
+		h.started.Wait()
+	}
 	if h.engine != nil {
 		return h.joinCluster(key, c, prog)
 	}

@@ -60,8 +60,10 @@ func (p *plainCorker) Write(b []byte) (int, error) {
 	defer p.mu.Unlock()
 	return p.conn.Write(b)
 }
-func (p *plainCorker) Cork()         {}
-func (p *plainCorker) Uncork() error { return nil }
+func (p *plainCorker) Cork()               {}
+func (p *plainCorker) Uncork() error       { return nil }
+func (p *plainCorker) TryWrite([]byte) int { return 0 } // always the writer's
+func (p *plainCorker) Flush() error        { return nil }
 
 type counts struct {
 	groups, clients, slow, restarts, in, out, delivered atomic.Int64
@@ -107,7 +109,7 @@ func newHub(t *testing.T, opts broadcast.Options, script string) (*broadcast.Hub
 			Claim: func() bool { return true },
 			Log:   slog.New(slog.DiscardHandler),
 		}
-		if _, err := hub.Join(r.URL.Path, c, prog); err != nil {
+		if _, err := hub.Join(r.URL.Path, c, prog, false); err != nil {
 			hub.ReleaseClient()
 			conn.Close(websocket.StatusInternalError, err.Error())
 		}

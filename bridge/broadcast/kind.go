@@ -48,20 +48,27 @@ func (k *Kind) Admit(g session.Gate, r *http.Request, ep session.Endpoint) (*ses
 			RetryAfter: "5",
 		}
 	}
-	// A group that runs takes the client without a new process; otherwise
-	// the slot is taken now, so a refusal is a status line. Serve checks
-	// the guess again.
+	// A group that runs, or that a client admitted before is starting,
+	// takes the client without a new process; otherwise the slot is taken
+	// now, so a refusal is a status line. Serve checks the guess again.
+	key := groupKey(ep)
 	var slot session.Slot
-	if !k.hub.Running(groupKey(ep)) {
+	abandon := k.hub.ReleaseClient
+	if k.hub.Starter(key) {
 		slot, err = g.TakeSlot()
 		if err != nil {
+			k.hub.Started(key)
 			k.hub.ReleaseClient()
 			return nil, err
+		}
+		abandon = func() {
+			k.hub.Started(key)
+			k.hub.ReleaseClient()
 		}
 	}
 	// Starts: the client gets an ID and its environment, for its join
 	// event; the program gets only the server's part of it.
-	return &session.Admission{Protocol: proto, Starts: true, Slot: slot, Abandon: k.hub.ReleaseClient}, nil
+	return &session.Admission{Protocol: proto, Starts: true, Slot: slot, Abandon: abandon}, nil
 }
 
 // Serve attaches the connection to its group, starting the group's program
@@ -101,9 +108,14 @@ func (k *Kind) Serve(c *session.Conn) {
 		Ping:    g.Tunables().PingInterval,
 		Log:     c.Log,
 	}
-	started, err := k.hub.Join(groupKey(c.Endpoint), client, prog)
-	if !started && slot != nil && err == nil {
-		slot.Release() // the group was running: no process for this slot
+	key := groupKey(c.Endpoint)
+	starter := c.Slot != nil // Admit made it the starter (Hub.Starter)
+	started, err := k.hub.Join(key, client, prog, starter)
+	if starter {
+		k.hub.Started(key)
+	}
+	if starter && !started && err == nil {
+		c.Slot.Release() // a group ran after all: no process for this slot
 	}
 	switch {
 	case errors.Is(err, ErrBusy):
@@ -115,7 +127,7 @@ func (k *Kind) Serve(c *session.Conn) {
 		c.Log.Error("spawn failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 		c.WS.Close(websocket.StatusInternalError, session.CloseReason("%v", err))
 	default:
-		c.Log.Log(r.Context(), session.LevelAccess, "connect", "remote", r.RemoteAddr, "path", r.URL.Path, "group", groupKey(c.Endpoint), "started", started)
+		c.Log.Log(r.Context(), session.LevelAccess, "connect", "remote", r.RemoteAddr, "path", r.URL.Path, "group", key, "started", started)
 	}
 }
 

@@ -72,7 +72,7 @@ func (k *Kind) Serve(c *session.Conn) {
 	if err != nil {
 		log.Error("spawn failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 		g.Observer().SpawnFailed()
-		c.WS.Close(websocket.StatusInternalError, session.CloseReason("%v", err))
+		c.WS.Close(session.SpawnFailureClose(err))
 		slot.Free()
 		slot.Ended()
 		return

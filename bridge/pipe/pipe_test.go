@@ -3,11 +3,9 @@ package pipe_test
 import (
 	"context"
 	"errors"
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +14,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/gatetest"
 	"github.com/wsbridge/wsbridge/bridge/pipe"
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 func TestMain(m *testing.M) {
@@ -25,28 +25,11 @@ func TestMain(m *testing.M) {
 
 func newServer(t testing.TB, opts bridge.Options, po pipe.Options, argv ...string) (*bridge.Handler, *httptest.Server) {
 	t.Helper()
-	path, err := exec.LookPath(argv[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Command = session.Command{Path: path, Args: argv}
 	opts.Kind = pipe.New(po)
-	opts.PassEnv = []string{"PATH"}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	h := bridge.New(opts)
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		h.Shutdown(ctx)
-		srv.Close()
-	})
-	return h, srv
+	return gatetest.Serve(t, opts, argv...)
 }
 
-func wsURL(srv *httptest.Server) string { return "ws" + strings.TrimPrefix(srv.URL, "http") }
+func wsURL(srv *httptest.Server) string { return gatetest.URL(srv) }
 
 func dial(t testing.TB, url string) *websocket.Conn {
 	t.Helper()

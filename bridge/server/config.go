@@ -1,13 +1,13 @@
 package server
 
 import (
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"io"
 	"text/template"
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge"
 	"github.com/wsbridge/wsbridge/bridge/broadcast"
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // Config is everything the daemon runs with, checked and parsed by the
@@ -61,9 +61,12 @@ type Config struct {
 	SSLCert         string
 	SSLKey          string
 	SSLCA           string
-	Headers         []Header // on every response
-	HeadersWS       []Header // on responses to upgrades
-	HeadersHTTP     []Header // on plain HTTP responses
+	// NoAuth keeps a writable terminal reachable from other hosts open
+	// without the access token it otherwise takes (--no-auth).
+	NoAuth      bool
+	Headers     []Header // on every response
+	HeadersWS   []Header // on responses to upgrades
+	HeadersHTTP []Header // on plain HTTP responses
 
 	// Pseudo-terminals and the browser terminal.
 	PTY      bool

@@ -39,11 +39,16 @@ func newGate(cfg *Config, logger *slog.Logger, obs session.Observer) (*gate, err
 			return nil, fmt.Errorf("--dir: %w", err)
 		}
 		g.dir, g.resolve = d, d.Resolve
+		if !d.MayHoldEndpoint() {
+			logger.Warn("--dir holds no executable file: every upgrade will get 404; make the scripts executable (chmod +x)", "dir", d.Base())
+		}
 	}
 	resolve := g.resolve
 	if resolve == nil && len(cfg.Command) == 0 {
 		// Only files or CGI, as websocketd allows: no WebSocket endpoint.
-		resolve = func(*http.Request) (session.Endpoint, error) { return session.Endpoint{}, session.ErrNoEndpoint }
+		resolve = func(*http.Request) (session.Endpoint, error) {
+			return session.Endpoint{}, &bridge.NoEndpointError{Reason: bridge.ReasonNoEndpoint}
+		}
 		g.resolve = resolve
 	}
 	g.handler = bridge.New(bridge.Options{

@@ -11,8 +11,8 @@ import (
 
 // healthServer answers on the metrics listener: /metrics, /healthz (the
 // process is alive and serving HTTP) and /readyz (listening and not shutting
-// down, and below --maxforks: a load balancer should send new sessions
-// elsewhere while it says 503).
+// down, below --maxforks and not short of file descriptors: a load balancer
+// should send new sessions elsewhere while it says 503).
 type healthServer struct {
 	metrics *metrics
 	handler *bridge.Handler
@@ -45,6 +45,9 @@ func (s *healthServer) readiness() (bool, string) {
 	}
 	if max := s.handler.Tunables().MaxForks; max > 0 && s.handler.Active() >= max {
 		return false, fmt.Sprintf("at --maxforks (%d sessions)", max)
+	}
+	if s.handler.FDShort() {
+		return false, "short of file descriptors"
 	}
 	return true, ""
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -10,6 +9,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 func TestHealthEndpoints(t *testing.T) {

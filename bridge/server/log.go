@@ -1,9 +1,10 @@
 package server
 
 import (
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"io"
 	"log/slog"
+
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 var levelByName = map[string]slog.Level{

@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"io"
 	"math"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 
 	vm "github.com/VictoriaMetrics/metrics"
 	"github.com/coder/websocket"
+
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // metrics counts what the bridge reports (it is the session.Observer) and

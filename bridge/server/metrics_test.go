@@ -1,13 +1,14 @@
 package server
 
 import (
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 func TestCloseClass(t *testing.T) {

@@ -1,33 +1,48 @@
 package server
 
 import (
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // router answers every request of one port in websocketd's order: a
 // WebSocket upgrade goes to the session handler; otherwise the dev console
 // (a GET on an endpoint), then a CGI script, then a static file, and at last
 // 426 on an endpoint (it speaks WebSocket only) or 404.
+//
+// Before any of that, a path that is not clean (".", "..", "//") is dealt
+// with as websocketd's ServeMux does: a plain request is redirected to the
+// clean path. An upgrade is served as the clean path instead: websocketd
+// redirects it too, but browsers and most WebSocket clients do not follow a
+// redirect, and those that do would reach that same endpoint.
 type router struct {
 	ws         http.Handler
 	isEndpoint func(*http.Request) bool
-	console    http.Handler // nil without --devconsole
-	plain      http.Handler // CGI, then static files, then fallback
-	log        *slog.Logger
+	// everyPath: a single COMMAND is the endpoint of every path, so a 426
+	// on a plain request says nothing about the path itself.
+	everyPath bool
+	// files: a file server or a CGI folder answers plain requests (set by
+	// newWeb), so with everyPath a plain request they miss is a 404.
+	files   bool
+	console http.Handler // nil without --devconsole
+	plain   http.Handler // CGI, then static files, then fallback
+	log     *slog.Logger
 }
 
 // newRouter routes to ws, console (nil: none) and, for other plain
 // requests, to the fallback; set plain to a chain ending in rt.fallback.
+// A nil resolve means that one command answers every path.
 func newRouter(ws http.Handler, resolve func(*http.Request) (session.Endpoint, error), console http.Handler, log *slog.Logger) *router {
-	rt := &router{ws: ws, console: console, log: log, isEndpoint: func(*http.Request) bool { return true }}
+	rt := &router{ws: ws, console: console, log: log, isEndpoint: func(*http.Request) bool { return true }, everyPath: resolve == nil}
 	if resolve != nil {
 		rt.isEndpoint = func(r *http.Request) bool {
 			_, err := resolve(r)
@@ -39,15 +54,23 @@ func newRouter(ws http.Handler, resolve func(*http.Request) (session.Endpoint, e
 }
 
 func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	clean, unclean := cleanRequestPath(r)
 	if bridge.IsUpgrade(r) {
+		if unclean {
+			rt.log.Log(r.Context(), session.LevelDebug, "upgrade on an unclean path, served as the clean one", "remote", r.RemoteAddr, "path", r.URL.Path, "clean", clean)
+			r = withPath(r, clean)
+		}
 		rt.ws.ServeHTTP(w, r)
 		return
 	}
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
-	if rt.console != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && rt.isEndpoint(r) {
+	switch {
+	case unclean:
+		redirectClean(sw, r, clean)
+	case rt.console != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && rt.isEndpoint(r):
 		rt.console.ServeHTTP(sw, r)
-	} else {
+	default:
 		rt.plain.ServeHTTP(sw, r)
 	}
 	rt.log.Log(r.Context(), session.LevelAccess, "http", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
@@ -55,13 +78,56 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // fallback ends the chain: the bridge handler answers a plain request on an
-// endpoint with 426 Upgrade Required; anything else does not exist.
+// endpoint with 426 Upgrade Required; anything else does not exist. Where
+// files or scripts are served next to a COMMAND, whose endpoint is every
+// path, a miss is a 404 as in websocketd (a 426 would hide every missing
+// page), with the Upgrade header telling that the path takes a WebSocket.
 func (rt *router) fallback(w http.ResponseWriter, r *http.Request) {
-	if rt.isEndpoint(r) {
-		rt.ws.ServeHTTP(w, r)
+	if !rt.isEndpoint(r) {
+		http.NotFound(w, r)
 		return
 	}
-	http.NotFound(w, r)
+	if rt.everyPath && rt.files {
+		w.Header().Set("Upgrade", "websocket")
+		http.NotFound(w, r)
+		return
+	}
+	rt.ws.ServeHTTP(w, r)
+}
+
+// cleanRequestPath returns r's clean path and whether r's path differs
+// from it. A path that is not absolute (CONNECT's, "*") is left alone.
+func cleanRequestPath(r *http.Request) (string, bool) {
+	if r.Method == http.MethodConnect || !strings.HasPrefix(r.URL.Path, "/") {
+		return r.URL.Path, false
+	}
+	clean := bridge.CleanPath(r.URL.Path)
+	return clean, clean != r.URL.Path
+}
+
+// redirectClean redirects a plain request to the clean path, query kept:
+// 301 for GET and HEAD as net/http does, 308 for other methods, which keeps
+// the method and body (a POST to a CGI script). The Location is
+// path-absolute and escaped, so it cannot name another host ("//host",
+// "/\host").
+func redirectClean(w http.ResponseWriter, r *http.Request, clean string) {
+	code := http.StatusMovedPermanently
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		code = http.StatusPermanentRedirect
+	}
+	target := &url.URL{Path: clean, RawQuery: r.URL.RawQuery}
+	http.Redirect(w, r, target.String(), code)
+}
+
+// withPath is r for another URL path; the request line (REQUEST_URI) stays
+// what the client sent.
+func withPath(r *http.Request, p string) *http.Request {
+	r2 := new(http.Request)
+	*r2 = *r
+	u := *r.URL
+	u.Path, u.RawPath = p, ""
+	r2.URL = &u
+	return r2
 }
 
 // statusWriter records the status and size of a plain HTTP response for the

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // ErrCannotListen wraps the errors of Listen, and of Run when serving
@@ -99,7 +99,8 @@ func New(cfg *Config) (*Server, error) {
 func (s *Server) Close() { s.web.close() }
 
 // Listen opens the listeners: the sockets systemd passed, or --port and
-// --address (and --redirport, --unixsocket), and the metrics listener. The
+// --address (and --redirport, --unixsocket), and the metrics listener; then
+// a writable terminal reachable from other hosts gets its access token. The
 // error wraps ErrCannotListen and is logged as fatal.
 func (s *Server) Listen() error {
 	ls, err := openListeners(s.cfg, s.web.tls)
@@ -108,6 +109,7 @@ func (s *Server) Listen() error {
 		return fmt.Errorf("%w: %w", ErrCannotListen, err)
 	}
 	s.ls = ls
+	s.armAccess()
 	if len(ls.metrics) > 0 {
 		s.metricsSrv = &http.Server{
 			Handler:           &healthServer{metrics: s.metrics, handler: s.handler, ready: &s.ready},
@@ -140,6 +142,7 @@ func (s *Server) Run() error {
 			}
 		})
 	}
+	logFDLimit(s.log)
 	addrs := make([]string, 0, len(s.ls.web))
 	for _, l := range s.ls.web {
 		s.log.Info("listening", "address", l.Addr().String())

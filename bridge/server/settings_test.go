@@ -1,13 +1,13 @@
 package server
 
 import (
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // TestLiveSettingsReload: reloadable settings apply and are reported once;

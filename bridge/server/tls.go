@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-
 	"sync/atomic"
 
 	"github.com/wsbridge/wsbridge/bridge"

@@ -3,11 +3,12 @@ package server
 import (
 	"crypto/tls"
 	"fmt"
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net/http"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/auth"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/static"
 )
 
@@ -20,6 +21,7 @@ type web struct {
 	handler http.Handler
 	tls     *tls.Config // nil without --ssl
 	certs   *certReloader
+	access  *accessGuard // nil unless cfg serves a writable terminal nothing else protects
 	closers []func() error
 }
 
@@ -31,7 +33,8 @@ func (w *web) close() {
 
 // newWeb builds what answers every request, outermost first: --redirport's
 // redirect, the --header* headers, the --origin/--sameorigin check, Basic
-// authentication, the client-certificate variables, then the router.
+// authentication (or a writable terminal's access token), the
+// client-certificate variables, then the router.
 // Everything that refuses a request does so before any process starts.
 func newWeb(cfg *Config, g *gate, logger *slog.Logger) (*web, error) {
 	h, dir := g.handler, g.dir
@@ -82,18 +85,23 @@ func newWeb(cfg *Config, g *gate, logger *slog.Logger) (*web, error) {
 	if cgiDir != nil {
 		rt.plain = h.CGI(cgiDir, rt.plain)
 	}
+	rt.files = cfg.StaticDir != "" || cgiDir != nil
 	var handler http.Handler = rt
 
 	if cfg.SSL && cfg.SSLCA != "" {
 		handler = clientCertEnv(handler)
 	}
 	if len(cfg.Credentials)+len(cfg.CredentialFiles) > 0 {
-		auth, err := bridge.NewAuth(bridge.AuthOptions{Credentials: cfg.Credentials, Files: cfg.CredentialFiles, Logger: logger})
+		auth, err := auth.NewBasic(auth.BasicOptions{Credentials: cfg.Credentials, Files: cfg.CredentialFiles, Logger: logger})
 		if err != nil {
 			return nil, err
 		}
 		auth.OnRefuse = func() { h.Refused(session.RefusedAuth) }
 		handler = auth.Middleware(handler)
+	}
+	if openTerminal(cfg) && !cfg.NoAuth {
+		wb.access = newAccessGuard(handler, logger, func() { h.Refused(session.RefusedToken) })
+		handler = wb.access
 	}
 	origins := cfg.Origins
 	if origins == nil {

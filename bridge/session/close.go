@@ -1,8 +1,10 @@
 package session
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
+	"syscall"
 
 	"github.com/coder/websocket"
 
@@ -38,6 +40,18 @@ func EndOfSession(st process.Status, goingAway bool) (websocket.StatusCode, stri
 		return websocket.StatusGoingAway, "server shutting down"
 	}
 	return CloseForStatus(st)
+}
+
+// SpawnFailureClose is the close frame for a program that could not start
+// after the upgrade: 1013 (try again later) when the server ran out of file
+// descriptors, which passes as sessions end; 1011 for anything else. The
+// gate refuses with 503 before the upgrade when descriptors run short, so
+// the first is left to a race.
+func SpawnFailureClose(err error) (websocket.StatusCode, string) {
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		return websocket.StatusTryAgainLater, "server busy: out of file descriptors; try again later"
+	}
+	return websocket.StatusInternalError, CloseReason("%v", err)
 }
 
 // CloseReason trims a reason to what fits a close frame (123 bytes).

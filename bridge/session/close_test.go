@@ -1,6 +1,8 @@
 package session_test
 
 import (
+	"fmt"
+	"syscall"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -26,6 +28,25 @@ func TestCloseForStatus(t *testing.T) {
 		code, reason := session.CloseForStatus(tt.st)
 		if code != tt.code || reason != tt.reason {
 			t.Errorf("%+v: %d %q, want %d %q", tt.st, code, reason, tt.code, tt.reason)
+		}
+	}
+}
+
+func TestSpawnFailureClose(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  error
+		code websocket.StatusCode
+	}{
+		// Out of descriptors passes: try again later.
+		{fmt.Errorf("spawn /bin/cat: %w", syscall.EMFILE), websocket.StatusTryAgainLater},
+		{fmt.Errorf("spawn /bin/cat: %w", syscall.ENFILE), websocket.StatusTryAgainLater},
+		{fmt.Errorf("spawn /bin/cat: %w", syscall.ENOENT), websocket.StatusInternalError},
+	}
+	for _, tt := range tests {
+		code, reason := session.SpawnFailureClose(tt.err)
+		if code != tt.code || reason == "" || len(reason) > 123 {
+			t.Errorf("%v: %d %q, want %d with a reason", tt.err, code, reason, tt.code)
 		}
 	}
 }

@@ -32,11 +32,13 @@ const (
 	RefusedBadRequest   = "bad_request"   // not a WebSocket upgrade, or a failed handshake
 	RefusedShuttingDown = "shutting_down" // the server is shutting down (503)
 	RefusedMaxClients   = "max_clients"   // --max-clients reached (503)
+	RefusedToken        = "token"         // no or wrong access token of a writable terminal (403)
+	RefusedFDs          = "fds"           // file descriptors short: a process would eat the reserve (503)
 )
 
 // RefusalReasons lists every reason Observer.Refused is given, so a metrics
 // exporter can show each at zero before it first happens.
 var RefusalReasons = []string{
 	RefusedOrigin, RefusedAuth, RefusedMaxForks, RefusedNotFound, RefusedBadRequest, RefusedShuttingDown,
-	RefusedMaxClients,
+	RefusedMaxClients, RefusedToken, RefusedFDs,
 }

@@ -266,6 +266,12 @@ func (t *Kind) Serve(sc *session.Conn) {
 			var err error
 			if slot, err = g.TakeSlot(); err != nil {
 				t.mu.Unlock()
+				reason := err.Error()
+				if ref, ok := err.(*session.Refusal); ok {
+					reason = ref.Reason
+					g.Observer().Refused(ref.Counted)
+				}
+				g.Logger().Log(r.Context(), session.LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", reason)
 				conn.Close(websocket.StatusTryAgainLater, "server busy: no free process slot")
 				return
 			}
@@ -275,7 +281,7 @@ func (t *Kind) Serve(sc *session.Conn) {
 			t.mu.Unlock()
 			g.Logger().Error("spawn failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
 			g.Observer().SpawnFailed()
-			conn.Close(websocket.StatusInternalError, session.CloseReason("%v", err))
+			conn.Close(session.SpawnFailureClose(err))
 			return
 		}
 		slot = nil // the process gives it back when reaped

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -110,12 +111,33 @@ func TestTerminalSession(t *testing.T) {
 
 // A client of a shared session that stops reading is dropped with 1013
 // once it is too far behind; the fastest sets the pace and gets every byte.
+//
+// The fast client paces the flood itself: the program writes it in steps
+// and waits for the fast client's ack of each before the next. The pump's
+// pace is the fastest client's (it waits only while every client has output
+// queued), and while the slow client's socket buffers still absorb output
+// the slow one is the fastest: unpaced, with the fast client's side starved
+// of CPU (its reader here, or the server's writer to it, under the race
+// detector and parallel tests) the fast client could fall a queue's worth
+// behind and be the one dropped. Paced, it is never more than one step
+// behind, while the slow client's buffers fill and its queue overflows.
 func TestTerminalSharedSlowClient(t *testing.T) {
 	t.Parallel()
-	const flood = 12 << 20 // "y\n" becomes "y\r\n" on the terminal
+	const (
+		flood = 12 << 20 // bytes of "y\n"; each line is "y\r\n" on the terminal
+		step  = 16 << 10 // bytes of "y\n" per step
+		steps = flood / step
+		shown = step / 2 * 3 // output bytes of a step
+	)
+	// $s is a step without its last newline, which $(...) strips; printf
+	// puts it back.
 	_, _, srv := newServer(t, terminal.Options{Shared: true, Writable: true},
-		"sh", "-c", `read go; yes | head -c 12582912; echo; echo flood-done; read x`)
+		"sh", "-c", fmt.Sprintf(`stty -echo; s=$(yes | head -c %d); echo waiting; read go
+i=0; while [ $i -lt %d ]; do printf '%%s\n' "$s"; read ack; i=$((i+1)); done
+echo; echo flood-done; read x`, step, steps))
 	fast := dialTTY(t, wsURL(srv), nil)
+	fast.waitOutput("waiting\r\n")
+	start := fast.out.Len()
 	// A socket nobody reads keeps its initial receive window: the server
 	// can park only its send buffer (up to 4 MB here) in the kernel.
 	slow := dialTTY(t, wsURL(srv), nil)
@@ -135,15 +157,22 @@ func TestTerminalSharedSlowClient(t *testing.T) {
 		n      int
 	}
 	slowDone := make(chan result, 1)
-	for fast.out.Len() < 8<<20 {
-		if err := fast.read(); err != nil {
-			t.Fatal(err)
+	slowReading := false
+	for i := 1; i <= steps; i++ {
+		for fast.out.Len()-start < i*shown {
+			if err := fast.read(); err != nil {
+				t.Fatalf("step %d of %d: %v", i, steps, err)
+			}
 		}
+		if !slowReading && fast.out.Len() >= 8<<20 {
+			slowReading = true
+			go func() {
+				code, reason := slow.untilClose()
+				slowDone <- result{code, reason, slow.out.Len()}
+			}()
+		}
+		fast.send("\r") // the ack
 	}
-	go func() {
-		code, reason := slow.untilClose()
-		slowDone <- result{code, reason, slow.out.Len()}
-	}()
 	fast.waitOutput("flood-done")
 	if n := bytes.Count(fast.out.Bytes(), []byte("y\r\n")); n != flood/2 {
 		t.Fatalf("fast client got %d lines of the flood, want %d", n, flood/2)

@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"net"
 	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // CorkWriter sits under coder/websocket's bufio.Writer. Uncorked, each flushed
@@ -17,12 +20,22 @@ type CorkWriter struct {
 	conn   net.Conn
 	corked bool
 	buf    []byte
+
+	// For TryWrite: the socket's descriptor (nil if it has none, as with
+	// TLS), and the rest of a frame a TryWrite could write only in part,
+	// which goes out before anything else.
+	raw     syscall.RawConn
+	rawDone bool
+	pending []byte
 }
 
 // Write sends p, or with the cork in collects it.
 func (c *CorkWriter) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.flushPendingLocked(); err != nil {
+		return 0, err
+	}
 	if !c.corked {
 		return c.conn.Write(p)
 	}
@@ -56,11 +69,76 @@ func (c *CorkWriter) Uncork() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.corked = false
-	err := c.flushLocked()
+	err := c.flushPendingLocked()
+	if err == nil {
+		err = c.flushLocked()
+	}
 	if c.buf != nil {
 		PutChunk(c.buf)
 		c.buf = nil
 	}
+	return err
+}
+
+// TryWrite writes p at once if the socket takes it without waiting, for a
+// fan-out that writes to many clients from one goroutine and must never wait
+// on one. It returns how much it wrote: all of p; nothing, when the socket
+// is full, another write is under way, frames are corked, or the
+// connection has no descriptor of its own (TLS), and the caller must queue
+// p for a writer that may wait; or a part, whose rest the CorkWriter keeps
+// and sends before any other frame (so none lands inside this one): the
+// caller must then have Flush called soon, by a goroutine that may wait.
+func (c *CorkWriter) TryWrite(p []byte) int {
+	if !c.mu.TryLock() {
+		return 0
+	}
+	defer c.mu.Unlock()
+	if c.corked || len(c.pending) > 0 {
+		return 0
+	}
+	if !c.rawDone {
+		c.rawDone = true
+		if sc, ok := c.conn.(syscall.Conn); ok {
+			c.raw, _ = sc.SyscallConn()
+		}
+	}
+	if c.raw == nil {
+		return 0
+	}
+	n := 0
+	c.raw.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			m, err := unix.Write(int(fd), p[n:])
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil || m <= 0 {
+				break
+			}
+			n += m
+		}
+		return true // never wait: what did not fit is the caller's or pending
+	})
+	if n > 0 && n < len(p) {
+		c.pending = append([]byte(nil), p[n:]...)
+	}
+	return n
+}
+
+// Flush sends the rest of a frame TryWrite wrote in part, waiting for the
+// socket if need be.
+func (c *CorkWriter) Flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.flushPendingLocked()
+}
+
+func (c *CorkWriter) flushPendingLocked() error {
+	if len(c.pending) == 0 {
+		return nil
+	}
+	_, err := c.conn.Write(c.pending)
+	c.pending = nil
 	return err
 }
 

@@ -1,4 +1,4 @@
-package bridge_test
+package auth_test
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/auth"
 )
 
 func credentialFile(t *testing.T) string {
@@ -33,7 +33,7 @@ func credentialFile(t *testing.T) string {
 
 func TestAuthVerify(t *testing.T) {
 	t.Parallel()
-	a, err := bridge.NewAuth(bridge.AuthOptions{
+	a, err := auth.NewBasic(auth.BasicOptions{
 		Credentials: []string{"alice:wonder land", "bob:$2a$10$notahashbutapassword"},
 		Files:       []string{credentialFile(t)},
 	})
@@ -71,19 +71,19 @@ func TestNewAuthErrors(t *testing.T) {
 	os.WriteFile(badHash, []byte("eve:$2a$10$short\n"), 0o600)
 	tests := []struct {
 		name string
-		opts bridge.AuthOptions
+		opts auth.BasicOptions
 	}{
-		{"none", bridge.AuthOptions{}},
-		{"no colon", bridge.AuthOptions{Credentials: []string{"justauser"}}},
-		{"empty user", bridge.AuthOptions{Credentials: []string{":pw"}}},
-		{"missing file", bridge.AuthOptions{Files: []string{filepath.Join(t.TempDir(), "nope")}}},
-		{"bad line", bridge.AuthOptions{Files: []string{bad}}},
-		{"bad hash", bridge.AuthOptions{Files: []string{badHash}}},
+		{"none", auth.BasicOptions{}},
+		{"no colon", auth.BasicOptions{Credentials: []string{"justauser"}}},
+		{"empty user", auth.BasicOptions{Credentials: []string{":pw"}}},
+		{"missing file", auth.BasicOptions{Files: []string{filepath.Join(t.TempDir(), "nope")}}},
+		{"bad line", auth.BasicOptions{Files: []string{bad}}},
+		{"bad hash", auth.BasicOptions{Files: []string{badHash}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := bridge.NewAuth(tt.opts)
+			_, err := auth.NewBasic(tt.opts)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -101,7 +101,7 @@ type seen struct {
 
 func authServer(t *testing.T, now func() time.Time, logs *bytes.Buffer) (http.Handler, *atomic.Pointer[seen]) {
 	t.Helper()
-	a, err := bridge.NewAuth(bridge.AuthOptions{
+	a, err := auth.NewBasic(auth.BasicOptions{
 		Credentials: []string{"alice:s3cret-pw"},
 		Now:         now,
 		Logger:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -163,7 +163,7 @@ func TestAuthMiddleware(t *testing.T) {
 	}
 	var token *http.Cookie
 	for _, c := range w.Result().Cookies() {
-		if c.Name == bridge.TokenCookie {
+		if c.Name == auth.TokenCookie {
 			token = c
 		}
 	}
@@ -176,7 +176,7 @@ func TestAuthMiddleware(t *testing.T) {
 	if w := do(true, withToken); w.Code != 299 {
 		t.Fatalf("upgrade with token: %d", w.Code)
 	}
-	if s := last.Load(); strings.Contains(s.cookie, bridge.TokenCookie) {
+	if s := last.Load(); strings.Contains(s.cookie, auth.TokenCookie) {
 		t.Errorf("token reached the handler: %q", s.cookie)
 	}
 	// ...but not a plain request, and not once expired or tampered with.
@@ -187,7 +187,7 @@ func TestAuthMiddleware(t *testing.T) {
 	if w := do(true, tampered); w.Code != http.StatusUnauthorized {
 		t.Errorf("tampered token: %d", w.Code)
 	}
-	clock.Add(int64(bridge.TokenTTL/time.Second) + 1)
+	clock.Add(int64(auth.TokenTTL/time.Second) + 1)
 	if w := do(true, withToken); w.Code != http.StatusUnauthorized {
 		t.Errorf("expired token: %d", w.Code)
 	}

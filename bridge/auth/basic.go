@@ -1,4 +1,7 @@
-package bridge
+// Package auth decides who may use the server: HTTP Basic credentials with
+// the short-lived upgrade cookie browsers need, and the access token that
+// guards a writable terminal reachable beyond loopback.
+package auth
 
 import (
 	"bufio"
@@ -9,7 +12,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/wsbridge/wsbridge/bridge/session"
 	"log/slog"
 	"net/http"
 	"os"
@@ -19,6 +21,9 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // TokenCookie is the cookie carrying a short-lived upgrade token. Browsers
@@ -35,9 +40,9 @@ const TokenTTL = 5 * time.Minute
 // slow on purpose, and a browser repeats its credentials on every request.
 const bcryptCacheSize = 1024
 
-// Auth is HTTP Basic authentication (--credential, --credential-file) as
+// Basic is HTTP Basic authentication (--credential, --credential-file) as
 // middleware in front of everything the server answers.
-type Auth struct {
+type Basic struct {
 	// OnRefuse, if set, is called for each request refused for its
 	// credentials (metrics).
 	OnRefuse func()
@@ -62,7 +67,7 @@ type credential struct {
 // parseCredential reads "user:password" (or, when hashed is set,
 // "user:bcrypt-hash" too: a secret starting with $2a$, $2b$ or $2y$).
 // CheckCredential validates a --credential value ("user:password") as
-// NewAuth would, so a CLI can refuse it with the same message.
+// NewBasic would, so a CLI can refuse it with the same message.
 func CheckCredential(s string) error {
 	_, err := parseCredential(s, false)
 	return err
@@ -89,8 +94,8 @@ func isBcrypt(s string) bool {
 	return strings.HasPrefix(s, "$2a$") || strings.HasPrefix(s, "$2b$") || strings.HasPrefix(s, "$2y$")
 }
 
-// AuthOptions configure NewAuth.
-type AuthOptions struct {
+// BasicOptions configure NewBasic.
+type BasicOptions struct {
 	// Credentials are "user:password" pairs (--credential).
 	Credentials []string
 	// Files hold one "user:password" or "user:bcrypt-hash" per line; blank
@@ -103,10 +108,10 @@ type AuthOptions struct {
 	Now func() time.Time
 }
 
-// NewAuth checks and loads the credentials. Error messages name users and
+// NewBasic checks and loads the credentials. Error messages name users and
 // files, never passwords.
-func NewAuth(opts AuthOptions) (*Auth, error) {
-	a := &Auth{realm: opts.Realm, log: opts.Logger, now: time.Now, cached: map[[32]byte]time.Time{}}
+func NewBasic(opts BasicOptions) (*Basic, error) {
+	a := &Basic{realm: opts.Realm, log: opts.Logger, now: time.Now, cached: map[[32]byte]time.Time{}}
 	if a.realm == "" {
 		a.realm = "wsbridge"
 	}
@@ -145,7 +150,7 @@ func NewAuth(opts AuthOptions) (*Auth, error) {
 	return a, nil
 }
 
-func (a *Auth) loadFile(name string) error {
+func (a *Basic) loadFile(name string) error {
 	f, err := os.Open(name)
 	if err != nil {
 		return fmt.Errorf("--credential-file: %w", err)
@@ -172,7 +177,7 @@ func (a *Auth) loadFile(name string) error {
 // Verify reports whether user and password match a credential. Plain
 // passwords are compared in constant time over every entry, so the time taken
 // tells nothing about which user or how much of a password matched.
-func (a *Auth) Verify(user, password string) bool {
+func (a *Basic) Verify(user, password string) bool {
 	userH := sha256.Sum256([]byte(user))
 	passH := sha256.Sum256([]byte(password))
 	ok := 0
@@ -201,7 +206,7 @@ func (a *Auth) Verify(user, password string) bool {
 	return a.verifyBcrypt(hashed, user, password)
 }
 
-func (a *Auth) verifyBcrypt(hash []byte, user, password string) bool {
+func (a *Basic) verifyBcrypt(hash []byte, user, password string) bool {
 	key := sha256.Sum256([]byte(user + "\x00" + password + "\x00" + string(hash)))
 	now := a.now()
 	a.mu.Lock()
@@ -229,7 +234,7 @@ func (a *Auth) verifyBcrypt(hash []byte, user, password string) bool {
 // see a password), carrying REMOTE_USER and AUTH_TYPE=Basic for the child.
 // A plain GET answered to an authenticated user sets the token cookie, which
 // a WebSocket upgrade may present instead of credentials.
-func (a *Auth) Middleware(next http.Handler) http.Handler {
+func (a *Basic) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, ok := a.authenticate(r)
 		if !ok {
@@ -241,8 +246,8 @@ func (a *Auth) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		r = stripSecrets(r)
-		r = WithEnv(r, "REMOTE_USER="+cleanHeaderValue(user), "AUTH_TYPE=Basic")
-		if !IsUpgrade(r) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		r = bridge.WithEnv(r, "REMOTE_USER="+bridge.CleanHeaderValue(user), "AUTH_TYPE=Basic")
+		if !bridge.IsUpgrade(r) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			http.SetCookie(w, &http.Cookie{
 				Name:     TokenCookie,
 				Value:    a.token(user, a.now().Add(TokenTTL)),
@@ -258,7 +263,7 @@ func (a *Auth) Middleware(next http.Handler) http.Handler {
 }
 
 // authenticate checks Basic credentials, or on an upgrade the token cookie.
-func (a *Auth) authenticate(r *http.Request) (string, bool) {
+func (a *Basic) authenticate(r *http.Request) (string, bool) {
 	if user, password, ok := r.BasicAuth(); ok {
 		if a.Verify(user, password) {
 			return user, true
@@ -266,7 +271,7 @@ func (a *Auth) authenticate(r *http.Request) (string, bool) {
 		a.log.Log(r.Context(), session.LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "bad credentials", "user", user)
 		return "", false
 	}
-	if IsUpgrade(r) {
+	if bridge.IsUpgrade(r) {
 		if c, err := r.Cookie(TokenCookie); err == nil {
 			if user, ok := a.checkToken(c.Value); ok {
 				return user, true
@@ -280,18 +285,18 @@ func (a *Auth) authenticate(r *http.Request) (string, bool) {
 }
 
 // token is base64url(user) "." expiry "." base64url(HMAC-SHA256).
-func (a *Auth) token(user string, exp time.Time) string {
+func (a *Basic) token(user string, exp time.Time) string {
 	payload := base64.RawURLEncoding.EncodeToString([]byte(user)) + "." + strconv.FormatInt(exp.Unix(), 10)
 	return payload + "." + base64.RawURLEncoding.EncodeToString(a.sign(payload))
 }
 
-func (a *Auth) sign(payload string) []byte {
+func (a *Basic) sign(payload string) []byte {
 	m := hmac.New(sha256.New, a.key[:])
 	m.Write([]byte(payload))
 	return m.Sum(nil)
 }
 
-func (a *Auth) checkToken(tok string) (string, bool) {
+func (a *Basic) checkToken(tok string) (string, bool) {
 	i := strings.LastIndexByte(tok, '.')
 	if i < 0 {
 		return "", false

@@ -1,0 +1,147 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/wsbridge/wsbridge/bridge/auth"
+)
+
+// A writable terminal is a shell for whoever reaches the port. When other
+// hosts can reach it and nothing else authenticates its users, it takes an
+// access token made at startup, printed in a URL, as Jupyter and code-server
+// do; --no-auth turns that off, with a warning. Which listeners are open is
+// known only once they are (systemd passes its own), so the guard is built
+// with the handler chain and armed by Listen.
+
+// openTerminal reports whether cfg serves a writable terminal that no
+// --credential, --credential-file or --sslca protects.
+func openTerminal(cfg *Config) bool {
+	return cfg.Terminal != nil && cfg.Terminal.Writable &&
+		len(cfg.Credentials)+len(cfg.CredentialFiles) == 0 && !(cfg.SSL && cfg.SSLCA != "")
+}
+
+// accessGuard puts the access token in front of next once armed; until then
+// (and for good when the listeners are all loopback or unix sockets) it
+// passes every request on.
+type accessGuard struct {
+	token   *auth.AccessToken
+	guarded http.Handler
+	open    http.Handler
+	armed   atomic.Bool
+}
+
+func newAccessGuard(next http.Handler, logger *slog.Logger, onRefuse func()) *accessGuard {
+	tok := auth.NewAccessToken(logger)
+	tok.OnRefuse = onRefuse
+	return &accessGuard{token: tok, guarded: tok.Middleware(next), open: next}
+}
+
+func (g *accessGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.armed.Load() {
+		g.guarded.ServeHTTP(w, r)
+		return
+	}
+	g.open.ServeHTTP(w, r)
+}
+
+// beyondLoopback reports whether any of ls accepts connections from other
+// hosts: a TCP listener on a non-loopback address, the unspecified one (all
+// interfaces) included. Unix sockets are local; any other kind of socket
+// counts as reachable.
+func beyondLoopback(ls []net.Listener) bool {
+	return slices.ContainsFunc(ls, func(l net.Listener) bool {
+		switch a := l.Addr().(type) {
+		case *net.UnixAddr:
+			return false
+		case *net.TCPAddr:
+			return !a.IP.IsLoopback()
+		default:
+			return true
+		}
+	})
+}
+
+// armAccess decides, once the listeners are open, whether the writable
+// terminal needs its access token, and tells the person who started
+// wsbridge: the URLs with the token on stderr and in the log, or the
+// warning that --no-auth leaves the shell open.
+func (s *Server) armAccess() {
+	if !openTerminal(s.cfg) || !beyondLoopback(s.ls.web) {
+		return
+	}
+	if s.cfg.NoAuth {
+		s.log.Warn("--no-auth: the writable terminal is reachable from other hosts without any authentication; anyone who can connect gets a shell",
+			"listeners", strings.Join(listenerAddrs(s.ls.web), " "))
+		return
+	}
+	g := s.web.access
+	g.armed.Store(true)
+	urls := accessURLs(s.ls, s.cfg, g.token.Token())
+	for _, u := range urls {
+		s.log.Info("writable terminal reachable from other hosts: it needs the access token; open", "url", u)
+	}
+	if s.cfg.LogFormat == "json" {
+		return // the log is stderr, one JSON object per line: it has the URLs
+	}
+	var b strings.Builder
+	b.WriteString("\nThe writable terminal is reachable from other hosts and no --credential or --sslca\n" +
+		"is set, so it takes an access token. Open it at:\n\n")
+	for _, u := range urls {
+		fmt.Fprintf(&b, "    %s\n", u)
+	}
+	if s.cfg.Dir != "" {
+		b.WriteString("\n(with --dir, put the script's path before ?token=)\n")
+	}
+	b.WriteString("\n--no-auth turns the token off; --address=127.0.0.1 keeps the terminal local.\n\n")
+	if s.cfg.Log != nil {
+		fmt.Fprint(s.cfg.Log, b.String())
+	}
+}
+
+// accessURLs are the page's URLs with the token, one per TCP listener (not
+// --redirport's): a listener on all interfaces is given by the host's name
+// and by localhost.
+func accessURLs(ls listeners, cfg *Config, token string) []string {
+	scheme := "http"
+	if cfg.SSL {
+		scheme = "https"
+	}
+	var urls []string
+	for _, l := range ls.web {
+		a, ok := l.Addr().(*net.TCPAddr)
+		if !ok || (!ls.activated && cfg.RedirPort != 0 && a.Port == cfg.RedirPort) {
+			continue
+		}
+		hosts := []string{a.IP.String()}
+		if a.IP.IsUnspecified() {
+			hosts = hosts[:0]
+			if name, err := os.Hostname(); err == nil && name != "" {
+				hosts = append(hosts, name)
+			}
+			hosts = append(hosts, "localhost")
+		}
+		for _, h := range hosts {
+			u := scheme + "://" + net.JoinHostPort(h, strconv.Itoa(a.Port)) + "/?" + auth.AccessTokenParam + "=" + token
+			if !slices.Contains(urls, u) {
+				urls = append(urls, u)
+			}
+		}
+	}
+	return urls
+}
+
+func listenerAddrs(ls []net.Listener) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = l.Addr().String()
+	}
+	return out
+}
