@@ -16,6 +16,7 @@ import (
 	"github.com/wsbridge/wsbridge/bridge"
 	"github.com/wsbridge/wsbridge/bridge/auth"
 	"github.com/wsbridge/wsbridge/bridge/broadcast"
+	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster"
 	"github.com/wsbridge/wsbridge/bridge/server"
 	"github.com/wsbridge/wsbridge/bridge/terminal"
 )
@@ -77,12 +78,17 @@ type TerminalFlags struct {
 // BroadcastFlags are the flags of broadcast sessions: one program shared by
 // every client of a request path.
 type BroadcastFlags struct {
-	Broadcast   bool          `name:"broadcast" help:"Share one program among all clients of the same request path (a group): /room/a and /room/b are two groups with two programs. Every output line (or --binary read) goes to every client of the group; every client message reaches the program's stdin whole, never interleaved with another client's. The program starts with the group's first client, holds one --maxforks slot, and gets the server-level CGI variables only; it is stopped when the last client leaves (after --linger). When it exits, every client gets its close code."`
-	Replay      int           `name:"replay" placeholder:"N" help:"With --broadcast, send a joining client the group's last N output messages first, then the live ones, without a gap or a repeat. Default: 0."`
-	Linger      time.Duration `name:"linger" placeholder:"DURATION" help:"With --broadcast, keep a group's program running for DURATION after its last client left; a client arriving meanwhile keeps it. Default: 0, stop it at once."`
-	ClientQueue int           `name:"client-queue" default:"1048576" placeholder:"BYTES" help:"With --broadcast, most bytes of output waiting for one client; a client that falls further behind is closed with 1013 \"too slow\", and the program and the other clients go on at full speed. It also bounds a message. Default: ${default}."`
-	Restart     string        `name:"restart" default:"never" enum:"never,on-failure,always" placeholder:"WHEN" help:"With --broadcast, start a group's program again when it ends instead of closing its clients: never, on-failure (a non-zero exit or a signal) or always. Restarts wait 100ms, doubling to 10s, reset after 10s of uptime; clients stay connected, and their messages meanwhile are dropped. Default: never."`
-	Envelope    bool          `name:"envelope" help:"With --broadcast, speak JSON lines with the program: a client message arrives as {\"client\":\"ID\",\"data\":\"...\"}, joins and leaves as {\"event\":\"join\",...} and {\"event\":\"leave\",...}; each output line must be {\"data\":\"...\"} (to all), {\"data\":\"...\",\"to\":[\"ID\",...]} (to those) or {\"close\":\"ID\",\"code\":4001,\"reason\":\"...\"}. Clients see only the data. Text mode only."`
+	Broadcast         bool          `name:"broadcast" help:"Share one program among all clients of the same request path (a group): /room/a and /room/b are two groups with two programs. Every output line (or --binary read) goes to every client of the group; every client message reaches the program's stdin whole, never interleaved with another client's. The program starts with the group's first client, holds one --maxforks slot, and gets the server-level CGI variables only; it is stopped when the last client leaves (after --linger). When it exits, every client gets its close code."`
+	Replay            int           `name:"replay" placeholder:"N" help:"With --broadcast, send a joining client the group's last N output messages first, then the live ones, without a gap or a repeat. Default: 0."`
+	Linger            time.Duration `name:"linger" placeholder:"DURATION" help:"With --broadcast, keep a group's program running for DURATION after its last client left; a client arriving meanwhile keeps it. Default: 0, stop it at once."`
+	ClientQueue       int           `name:"client-queue" default:"1048576" placeholder:"BYTES" help:"With --broadcast, most bytes of output waiting for one client; a client that falls further behind is closed with 1013 \"too slow\", and the program and the other clients go on at full speed. It also bounds a message. Default: ${default}."`
+	Restart           string        `name:"restart" default:"never" enum:"never,on-failure,always" placeholder:"WHEN" help:"With --broadcast, start a group's program again when it ends instead of closing its clients: never, on-failure (a non-zero exit or a signal) or always. Restarts wait 100ms, doubling to 10s, reset after 10s of uptime; clients stay connected, and their messages meanwhile are dropped. Default: never."`
+	Redis             string        `name:"redis" placeholder:"URL" help:"With --broadcast, spread each group over every wsbridge with the same Redis and --redis-prefix: one program in the cluster (on the instance holding the group's lease), every client seeing every message in order. URL: redis://[user:password@]host:port/db, or rediss:// for TLS. See the README's \"Broadcast across machines\"."`
+	RedisPasswordFile string        `name:"redis-password-file" placeholder:"FILE" help:"With --redis, read the Redis password from FILE (its first line) instead of the URL."`
+	RedisPrefix       string        `name:"redis-prefix" default:"wsbridge" placeholder:"PREFIX" help:"With --redis, the start of every Redis key: instances with the same prefix and request path share a group. Default: ${default}."`
+	Lease             time.Duration `name:"lease" default:"5s" placeholder:"DURATION" help:"With --redis, how long a group's lease lasts unrenewed: it is renewed every third of it, and an owner gone for good is replaced after about the lease and a third. A Redis outage shorter than the lease costs the owner nothing. Default: ${default}."`
+	RedisBuffer       int           `name:"redis-buffer" default:"8388608" placeholder:"BYTES" help:"With --redis, most bytes of output (and, apart, of input) a group holds while Redis does not answer; beyond it the oldest are dropped and counted (wsbridge_redis_dropped_total), and with --envelope the program gets a gap event. Default: ${default} (8 MiB)."`
+	Envelope          bool          `name:"envelope" help:"With --broadcast, speak JSON lines with the program: a client message arrives as {\"client\":\"ID\",\"data\":\"...\"}, joins and leaves as {\"event\":\"join\",...} and {\"event\":\"leave\",...}; each output line must be {\"data\":\"...\"} (to all), {\"data\":\"...\",\"to\":[\"ID\",...]} (to those) or {\"close\":\"ID\",\"code\":4001,\"reason\":\"...\"}. Clients see only the data. Text mode only."`
 }
 
 // validateTerminal checks the terminal flags and fills in cfg's part.
@@ -179,6 +185,7 @@ func (c *cli) validateBroadcast(cfg *server.Config) error {
 		{"--client-queue", c.ClientQueue != broadcast.DefaultClientQueue},
 		{"--restart", c.Restart != string(broadcast.RestartNever)},
 		{"--envelope", c.Envelope},
+		{"--redis", c.Redis != ""},
 	}
 	for _, n := range needsBroadcast {
 		if n.set && !c.Broadcast {
@@ -211,7 +218,52 @@ func (c *cli) validateBroadcast(cfg *server.Config) error {
 		Replay: c.Replay, Linger: c.Linger, ClientQueue: c.ClientQueue, Restart: restart,
 		Envelope: c.Envelope, MaxClients: c.MaxClients,
 	}
-	return nil
+	redis, err := c.redisOptions()
+	cfg.Broadcast.Redis = redis
+	return err
+}
+
+// redisOptions checks the --redis flags; nil without --redis.
+func (c *cli) redisOptions() (*cluster.Options, error) {
+	needsRedis := []struct {
+		flag string
+		set  bool
+	}{
+		{"--redis-password-file", c.RedisPasswordFile != ""},
+		{"--redis-prefix", c.RedisPrefix != cluster.DefaultPrefix},
+		{"--lease", c.Lease != cluster.DefaultLease},
+		{"--redis-buffer", c.RedisBuffer != cluster.DefaultBuffer},
+	}
+	for _, n := range needsRedis {
+		if n.set && c.Redis == "" {
+			return nil, fmt.Errorf("%s needs --redis", n.flag)
+		}
+	}
+	if c.Redis == "" {
+		return nil, nil
+	}
+	var password string
+	if c.RedisPasswordFile != "" {
+		b, err := os.ReadFile(c.RedisPasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("--redis-password-file: %w", err)
+		}
+		password, _, _ = strings.Cut(string(b), "\n")
+		password = strings.TrimSuffix(password, "\r")
+	}
+	switch _, err := cluster.ParseURL(c.Redis, password); {
+	case err != nil:
+		return nil, fmt.Errorf("--redis=%s: %w", c.Redis, err)
+	case c.RedisPrefix == "" || strings.ContainsAny(c.RedisPrefix, "{} "):
+		return nil, fmt.Errorf("--redis-prefix=%q: must be a non-empty name without braces or spaces", c.RedisPrefix)
+	case c.Lease < 300*time.Millisecond:
+		return nil, fmt.Errorf("--lease=%s: must be at least 300ms", c.Lease)
+	case c.RedisBuffer < 4096:
+		return nil, fmt.Errorf("--redis-buffer=%d: must be at least 4096 bytes", c.RedisBuffer)
+	}
+	// What instances of a group must agree on: the owner's win (logged).
+	settings := fmt.Sprintf("cmd=%q dir=%q binary=%t envelope=%t replay=%d restart=%s", c.Command, c.Dir, c.Binary, c.Envelope, c.Replay, c.Restart)
+	return &cluster.Options{URL: c.Redis, Password: password, Prefix: c.RedisPrefix, Lease: c.Lease, Buffer: c.RedisBuffer, Settings: settings}, nil
 }
 
 // titleTemplate parses --title-format and tries it once, so a mistake in

@@ -23,7 +23,7 @@ var kinds = []string{"bridge/pipe", "bridge/terminal", "bridge/broadcast"}
 // kinds into the gate. A name ending in "/" stands for every package under
 // it. Packages listed here that do not exist (yet) change nothing.
 var allowedImports = map[string][]string{
-	"":              append([]string{"bridge/server", "bridge/auth", "static", "man", "bridge", "bridge/session", "bridge/internal/", "process"}, kinds...),
+	"":              append([]string{"bridge/server", "bridge/auth", "static", "man", "bridge", "bridge/session", "bridge/internal/", "process", "bridge/broadcast/cluster", "bridge/broadcast/cluster/redistest"}, kinds...),
 	"bridge/server": append([]string{"bridge/auth", "static", "man", "bridge", "bridge/session", "bridge/internal/", "process"}, kinds...),
 	"bridge/auth":   {"bridge", "bridge/session", "bridge/internal/", "process"},
 	// gatetest is for tests only: a gate and a kind on a test server.
@@ -34,7 +34,12 @@ var allowedImports = map[string][]string{
 	"bridge/session":   {"bridge/internal/", "process"},
 	"bridge/pipe":      {"bridge/session", "bridge/internal/", "process"},
 	"bridge/terminal":  {"bridge/session", "bridge/internal/", "process"},
-	"bridge/broadcast": {"bridge/session", "bridge/internal/", "process"},
+	"bridge/broadcast": {"bridge/session", "bridge/internal/", "process", "bridge/broadcast/cluster"},
+	// The Redis engine of broadcast groups: it knows Redis and groups, not
+	// WebSockets, sessions or processes.
+	"bridge/broadcast/cluster": {},
+	// A throwaway redis-server for the cluster's unit and end-to-end tests.
+	"bridge/broadcast/cluster/redistest": {},
 	// frameguard checks client frames with frame's UTF-8 check.
 	"bridge/internal/frameguard": {"bridge/internal/frame", "process"},
 	"bridge/internal/":           {"process"},

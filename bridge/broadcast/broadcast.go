@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster"
 	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/process"
 )
@@ -80,6 +81,9 @@ type Options struct {
 	MaxClients int
 	// Observer, if set, is told what groups and clients do, for metrics.
 	Observer Observer
+	// Redis, if set, spreads each group over every daemon with the same
+	// Redis and prefix (--redis): one program in the cluster.
+	Redis *cluster.Options
 }
 
 // Observer is told what groups and clients do. Its methods are called from

@@ -29,6 +29,8 @@ type ClientInfo struct {
 	Path   string // the request path
 	Query  string // the query string, without '?'
 	User   string // the authenticated user; "" without authentication
+	// Instance is the daemon the client is attached to (--redis).
+	Instance string
 }
 
 // Corker is the writer under the connection's WebSocket framing

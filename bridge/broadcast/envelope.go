@@ -106,16 +106,34 @@ func appendJoin(dst []byte, c *Client) []byte {
 	if c.info.User != "" {
 		dst = appendStringField(dst, false, "user", c.info.User)
 	}
+	if c.info.Instance != "" {
+		dst = appendStringField(dst, false, "instance", c.info.Instance)
+	}
 	return append(dst, "}\n"...)
 }
 
 // appendLeave appends a client's leave event with the close code its
 // connection ended with (1006 when it just dropped).
 func appendLeave(dst []byte, c *Client, code int) []byte {
+	return appendLeaveOf(dst, c.info.ID, code)
+}
+
+// appendLeaveOf appends the leave event of the client with that ID.
+func appendLeaveOf(dst []byte, id string, code int) []byte {
 	dst = append(dst, `{"event":"leave"`...)
-	dst = appendStringField(dst, false, "client", c.info.ID)
+	dst = appendStringField(dst, false, "client", id)
 	dst = append(dst, `,"code":`...)
 	dst = strconv.AppendInt(dst, int64(code), 10)
+	return append(dst, "}\n"...)
+}
+
+// appendGap appends a gap event (--redis): output messages lost while
+// Redis was away, on that instance ("" for the owner's own buffer); lost
+// -1 when the count is unknown (Redis lost its data).
+func appendGap(dst []byte, lost int64, instance string) []byte {
+	dst = append(dst, `{"event":"gap","lost":`...)
+	dst = strconv.AppendInt(dst, lost, 10)
+	dst = appendStringField(dst, false, "instance", instance)
 	return append(dst, "}\n"...)
 }
 

@@ -2,11 +2,13 @@ package broadcast
 
 import (
 	"context"
+	"github.com/coder/websocket"
 	"log/slog"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster"
 	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/process"
 )
@@ -43,6 +45,17 @@ type group struct {
 	inBuf   []byte   // an envelope being written, under stdinMu
 
 	wg sync.WaitGroup // client readers, writers and pings
+
+	// With --redis (clustered.go): this daemon's side of the cluster's
+	// group, and the program's term while this daemon owns the group.
+	cg          *cluster.Group
+	running     bool          // the program runs here
+	ending      bool          // this daemon's side is ending
+	endCh       chan struct{} // closed when it ends
+	pingDone    <-chan struct{}
+	termDone    chan struct{} // closed when the term's program is gone
+	termStop    chan struct{} // closed by the engine's Stop
+	termStopped bool
 
 	// Used by the run goroutine only (pump.go).
 	out     []byte // frames of the batch being built
@@ -91,6 +104,9 @@ func (g *group) attach(c *Client) {
 		g.linger = nil
 	}
 	g.h.obs.ClientAttached()
+	if g.cg != nil {
+		g.cg.SetClients(len(g.clients))
+	}
 	g.wg.Add(1)
 	go c.readLoop()
 }
@@ -105,6 +121,10 @@ func (g *group) leave(c *Client, code int) {
 		delete(g.byID, c.info.ID)
 	}
 	last := len(g.clients) == 0 && !g.stopping
+	if g.cg != nil {
+		g.cg.SetClients(len(g.clients))
+		last = false // the owner lingers for the whole cluster
+	}
 	if last && g.h.opts.Linger > 0 {
 		g.linger = time.AfterFunc(g.h.opts.Linger, g.lingerOver)
 	}
@@ -113,6 +133,10 @@ func (g *group) leave(c *Client, code int) {
 	g.h.obs.ClientDetached()
 	g.log.Log(context.Background(), session.LevelAccess, "disconnect", "client", c.info.ID, "remote", c.info.Remote, "code", code)
 	g.leaveEvent(c, code)
+	if g.cg != nil {
+		g.maybeEnd(false)
+		return
+	}
 	if last && g.h.opts.Linger <= 0 {
 		g.lingerOver()
 	}
@@ -148,6 +172,16 @@ func (g *group) stop() {
 
 // GoAway makes the group end as the server shuts down.
 func (g *group) GoAway() {
+	if g.cg != nil {
+		g.mu.Lock()
+		g.goingAway = true
+		for c := range g.clients {
+			c.closeAfterQueued(websocket.StatusGoingAway, "server shutting down")
+		}
+		g.mu.Unlock()
+		g.maybeEnd(true)
+		return
+	}
 	g.h.mu.Lock()
 	g.mu.Lock()
 	g.goingAway = true
@@ -168,6 +202,9 @@ func (g *group) ForceClose() {
 		c.conn.CloseNow()
 	}
 	g.mu.Unlock()
+	if g.cg != nil {
+		g.maybeEnd(true)
+	}
 }
 
 // run serves the program, restarting it as --restart says, then closes
@@ -215,8 +252,14 @@ func (g *group) restarts(st process.Status) bool {
 func (g *group) restart(backoff *time.Duration) *process.Process {
 	for {
 		t := time.NewTimer(*backoff)
+		g.mu.Lock()
+		termStop := g.termStop // nil without --redis
+		g.mu.Unlock()
 		select {
 		case <-g.stopCh:
+			t.Stop()
+			return nil
+		case <-termStop:
 			t.Stop()
 			return nil
 		case <-t.C:
@@ -228,7 +271,7 @@ func (g *group) restart(backoff *time.Duration) *process.Process {
 			continue
 		}
 		g.mu.Lock()
-		if g.stopping {
+		if g.stopping || g.termStopped {
 			g.mu.Unlock()
 			proc.Kill()
 			<-proc.Done()

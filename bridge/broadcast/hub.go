@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+
+	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster"
 )
 
 // Hub holds the groups of a daemon, one per key (the request path), and
@@ -14,6 +16,8 @@ type Hub struct {
 	queueLimit int // bytes of output waiting for one client
 	maxMsg     int // largest output message
 	inputLimit int // largest client message
+
+	engine *cluster.Engine // with --redis; nil otherwise
 
 	mu       sync.Mutex
 	groups   map[string]*group
@@ -44,7 +48,25 @@ func NewHub(opts Options) *Hub {
 	if opts.MaxFrameSize > 0 {
 		h.inputLimit = int(opts.MaxFrameSize)
 	}
+	if opts.Redis != nil {
+		ro := *opts.Redis
+		ro.Replay, ro.Linger, ro.Envelope = opts.Replay, opts.Linger, opts.Envelope
+		e, err := cluster.New(ro)
+		if err != nil {
+			// The flags were checked with cluster.ParseURL: not reached.
+			panic(err)
+		}
+		h.engine = e
+	}
 	return h
+}
+
+// InstanceID is the daemon's ID in the cluster (--redis), "" without.
+func (h *Hub) InstanceID() string {
+	if h.engine == nil {
+		return ""
+	}
+	return h.engine.ID()
 }
 
 // maxFrameHeader is the longest frame header (opcode, 127, 8-byte length).
@@ -103,6 +125,9 @@ func (h *Hub) Join(key string, c *Client, prog Program, starter bool) (started b
 	for !starter && h.groups[key] == nil && h.starting[key] > 0 {
 		h.started.Wait()
 	}
+	if h.engine != nil {
+		return h.joinCluster(key, c, prog)
+	}
 	if g := h.groups[key]; g != nil {
 		g.attach(c)
 		return false, nil
@@ -155,6 +180,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		h.closeEngine()
 		return nil
 	case <-ctx.Done():
 	}
@@ -162,7 +188,14 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		g.ForceClose()
 	}
 	<-done
+	h.closeEngine()
 	return ctx.Err()
+}
+
+func (h *Hub) closeEngine() {
+	if h.engine != nil {
+		h.engine.Close()
+	}
 }
 
 // Wait waits for every group that has started to end.

@@ -75,7 +75,11 @@ func (k *Kind) Admit(g session.Gate, r *http.Request, ep session.Endpoint) (*ses
 // if none runs.
 func (k *Kind) Serve(c *session.Conn) {
 	g, r, slot := c.Gate, c.Request, c.Slot
-	client := NewClient(c.WS, c.Cork, clientInfo(c.ID, r, c.Env))
+	info := clientInfo(c.ID, r, c.Env)
+	if inst := k.hub.InstanceID(); inst != "" {
+		info.ID, info.Instance = inst+"-"+c.ID, inst // unique in the cluster
+	}
+	client := NewClient(c.WS, c.Cork, info)
 	cfg := g.Program(r, c.Endpoint, g.ServerEnv(r, c.Endpoint))
 	if k.hub.opts.PTY {
 		session.OnTerminal(&cfg, session.RequestSize(r), k.hub.opts.Term, false)

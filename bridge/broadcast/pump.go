@@ -6,6 +6,7 @@ import (
 	"os"
 	"unicode/utf8"
 
+	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster"
 	"github.com/wsbridge/wsbridge/bridge/internal/frame"
 )
 
@@ -31,7 +32,9 @@ func (g *group) pump(stdout *os.File) error {
 			}
 			g.piece(piece, end)
 		}
-		g.flush()
+		if g.cg == nil { // with --redis, Deliver builds and flushes batches
+			g.flush()
+		}
 		if ferr != nil {
 			if errors.Is(ferr, io.EOF) {
 				return nil
@@ -61,6 +64,10 @@ func (g *group) piece(piece []byte, end bool) {
 // message sends one output message: to every client, or with --envelope as
 // the envelope says.
 func (g *group) message(p []byte) {
+	if g.cg != nil {
+		g.clusterOutput(p)
+		return
+	}
 	if g.h.opts.Binary {
 		g.emit(opBinary, p)
 		return
@@ -167,6 +174,10 @@ func (g *group) logStderr(f *os.File, done chan<- struct{}) {
 // input writes one client message to stdin, whole: the stdin lock keeps
 // messages of different clients from interleaving, whatever their size.
 func (g *group) input(c *Client, msg []byte) {
+	if g.cg != nil {
+		g.clusterInput(cluster.Input{Kind: cluster.ClientMessage, Client: c.info.ID, Data: append([]byte(nil), msg...)})
+		return
+	}
 	g.stdinMu.Lock()
 	defer g.stdinMu.Unlock()
 	if g.stdin == nil {
@@ -201,6 +212,10 @@ func (g *group) joinEvent(c *Client) {
 	if !g.h.opts.Envelope {
 		return
 	}
+	if g.cg != nil {
+		g.clusterInput(cluster.Input{Kind: cluster.Join, Client: c.info.ID, Data: appendJoin(nil, c)})
+		return
+	}
 	g.stdinMu.Lock()
 	defer g.stdinMu.Unlock()
 	if g.stdin == nil || c.joined {
@@ -214,6 +229,10 @@ func (g *group) joinEvent(c *Client) {
 // leaveEvent tells the program that c left, if it knew of c.
 func (g *group) leaveEvent(c *Client, code int) {
 	if !g.h.opts.Envelope {
+		return
+	}
+	if g.cg != nil {
+		g.clusterInput(cluster.Input{Kind: cluster.Leave, Client: c.info.ID, Code: code})
 		return
 	}
 	g.stdinMu.Lock()
@@ -232,6 +251,10 @@ func (g *group) rejoin(stdin *os.File) {
 	g.stdinMu.Lock()
 	defer g.stdinMu.Unlock()
 	g.stdin = stdin
+	if g.cg != nil && g.h.opts.Envelope {
+		g.cg.Rejoin() // every client of the cluster, not only ours
+		return
+	}
 	if !g.h.opts.Envelope {
 		return
 	}

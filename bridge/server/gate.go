@@ -66,7 +66,7 @@ func newGate(cfg *Config, logger *slog.Logger, obs session.Observer) (*gate, err
 		Dir:            cfg.Cwd,
 		URLArgs:        cfg.URLArgs,
 		Once:           cfg.Once,
-		Kind:           sessionKind(cfg, obs),
+		Kind:           sessionKind(cfg, obs, logger),
 	})
 	return g, nil
 }
@@ -74,11 +74,20 @@ func newGate(cfg *Config, logger *slog.Logger, obs session.Observer) (*gate, err
 // sessionKind is the kind of session the endpoints run: browser terminals
 // with --terminal, one program per path with --broadcast, else a pipe per
 // connection.
-func sessionKind(cfg *Config, obs session.Observer) session.Kind {
+func sessionKind(cfg *Config, obs session.Observer, logger *slog.Logger) session.Kind {
 	if cfg.Broadcast != nil {
 		opts := *cfg.Broadcast
-		if m, ok := obs.(*metrics); ok && m != nil {
+		m, _ := obs.(*metrics)
+		if m != nil {
 			opts.Observer = m.broadcast
+		}
+		if opts.Redis != nil {
+			r := *opts.Redis
+			r.Log = logger
+			if m != nil {
+				r.Observer = m.redis
+			}
+			opts.Redis = &r
 		}
 		return broadcast.New(opts)
 	}

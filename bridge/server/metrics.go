@@ -36,6 +36,7 @@ type metrics struct {
 	bytesOut      *vm.Counter
 	duration      *histogram
 	broadcast     *broadcastMetrics // --broadcast (metrics_broadcast.go)
+	redis         *redisMetrics     // --redis (metrics_broadcast.go)
 
 	// refusals and exits are the counters of the usual refusal reasons and
 	// close-code classes, looked up once here rather than by name per
@@ -67,6 +68,7 @@ func newMetrics(version string) *metrics {
 		refusals:      map[string]*vm.Counter{},
 		exits:         map[string]*vm.Counter{},
 		broadcast:     newBroadcastMetrics(s),
+		redis:         newRedisMetrics(s),
 	}
 	s.NewGauge(fmt.Sprintf(`wsbridge_build_info{version=%q}`, version), func() float64 { return 1 })
 	for _, r := range session.RefusalReasons {

@@ -1,0 +1,221 @@
+// Package cluster spreads broadcast groups over several daemons through
+// Redis: one lease-holding program per group in the cluster, its output in a
+// Redis Stream every daemon reads, its input in another it consumes.
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// Defaults of the flags.
+const (
+	DefaultPrefix = "wsbridge"
+	DefaultLease  = 5 * time.Second
+	DefaultBuffer = 8 << 20
+)
+
+// Retention: each group's output stream keeps at least StreamKeep entries
+// (or --replay, if more), its input stream InputKeep; a group's keys expire
+// KeyRetention after its owner last renewed the lease.
+const (
+	StreamKeep   = 10000
+	InputKeep    = 10000
+	KeyRetention = 24 * time.Hour
+)
+
+// Options configure the engine (the --redis flags and what of the broadcast
+// flags the cluster needs).
+type Options struct {
+	URL      string // redis://[user:password@]host:port/db or rediss://
+	Password string // overrides the URL's (--redis-password-file)
+	Prefix   string // of every key (--redis-prefix)
+	Lease    time.Duration
+	Buffer   int // bytes of output (and of input) held while Redis is away
+	Replay   int // output messages a joining client gets first
+	Linger   time.Duration
+	Envelope bool // keep the cluster's clients for join events
+	// Settings sums up what instances of a group must agree on (command
+	// and flags); the owner's win, and a differing instance logs it.
+	Settings string
+	Observer Observer
+	Log      *slog.Logger
+}
+
+// Observer is told what the engine does, for metrics. Methods must not
+// block; they are called from many goroutines.
+type Observer interface {
+	LeaseHeld(group string, held bool)
+	// StreamLag: how long after its append an output message was read.
+	StreamLag(d time.Duration)
+	Reconnected()
+	Buffered(delta int)
+	// Dropped: output messages lost, where="buffer" (the owner's buffer
+	// overflowed) or "stream" (this instance's clients missed them).
+	Dropped(where string, n int64)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) LeaseHeld(string, bool)  {}
+func (nopObserver) StreamLag(time.Duration) {}
+func (nopObserver) Reconnected()            {}
+func (nopObserver) Buffered(int)            {}
+func (nopObserver) Dropped(string, int64)   {}
+
+// Engine is one daemon's side of the cluster: its Redis connection, its
+// instance ID and its open groups.
+type Engine struct {
+	opts  Options
+	ropts *redis.Options
+	rdb   *redis.Client // commands; blocking reads use clients of their own
+	id    string
+	obs   Observer
+	log   *slog.Logger
+
+	mu     sync.Mutex
+	groups map[*Group]struct{}
+	closed bool
+}
+
+// ParseURL checks a --redis URL and returns the client options for it.
+func ParseURL(raw, password string) (*redis.Options, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return nil, fmt.Errorf("scheme %q: want redis:// or rediss://", u.Scheme)
+	}
+	o, err := redis.ParseURL(raw)
+	if err != nil {
+		return nil, err
+	}
+	if password != "" {
+		o.Password = password
+	}
+	return o, nil
+}
+
+// New returns an engine for opts. Redis need not be up: every operation
+// retries until it is.
+func New(opts Options) (*Engine, error) {
+	ro, err := ParseURL(opts.URL, opts.Password)
+	if err != nil {
+		return nil, fmt.Errorf("--redis: %w", err)
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultPrefix
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = DefaultLease
+	}
+	if opts.Buffer <= 0 {
+		opts.Buffer = DefaultBuffer
+	}
+	// Commands fail fast while Redis is away; callers retry on their own
+	// schedule, which the lease's timing depends on.
+	ro.MaxRetries = -1
+	ro.DialTimeout = min(opts.Lease/5, time.Second)
+	ro.ReadTimeout = min(opts.Lease/5, time.Second)
+	ro.WriteTimeout = ro.ReadTimeout
+	ro.ContextTimeoutEnabled = true
+	ro.DisableIdentity = true
+	ro.Protocol = 2
+	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	e := &Engine{opts: opts, ropts: ro, rdb: redis.NewClient(ro), id: newID(4), obs: opts.Observer, log: opts.Log, groups: map[*Group]struct{}{}}
+	if e.obs == nil {
+		e.obs = nopObserver{}
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	e.log = e.log.With("instance", e.id)
+	return e, nil
+}
+
+// Ping checks that Redis answers, for a startup warning.
+func (e *Engine) Ping(ctx context.Context) error { return e.rdb.Ping(ctx).Err() }
+
+// ID is the instance's ID, unique in the cluster: client IDs start with it.
+func (e *Engine) ID() string { return e.id }
+
+// Log is the engine's logger.
+func (e *Engine) Log() *slog.Logger { return e.log }
+
+// blockingClient returns a client of one connection for a blocking read,
+// so that a read found dead can be ended by closing it.
+func (e *Engine) blockingClient() *redis.Client {
+	o := *e.ropts
+	o.PoolSize = 1
+	o.MinIdleConns = 0
+	return redis.NewClient(&o)
+}
+
+// Close ends every open group (owners give their lease up) and the
+// connection.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	e.closed = true
+	groups := make([]*Group, 0, len(e.groups))
+	for g := range e.groups {
+		groups = append(groups, g)
+	}
+	e.mu.Unlock()
+	for _, g := range groups {
+		g.Close()
+	}
+	return e.rdb.Close()
+}
+
+// Open starts this instance's side of key's group: presence, the output
+// reader, and a bid for the lease whenever it has clients. h is told what
+// to deliver and when to run the program. The caller calls Close when the
+// group has neither clients nor a program here.
+func (e *Engine) Open(key string, h Handler) (*Group, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, errors.New("the cluster engine is closed")
+	}
+	g := newGroup(e, key, h)
+	e.groups[g] = struct{}{}
+	g.start()
+	return g, nil
+}
+
+func (e *Engine) forget(g *Group) {
+	e.mu.Lock()
+	delete(e.groups, g)
+	e.mu.Unlock()
+}
+
+// keys names a group's Redis keys; the hash tag keeps them in one slot of a
+// Redis Cluster, as the scripts need.
+type keys struct {
+	lease, out, in, meta, inst, clients string
+}
+
+func newKeys(prefix, group string) keys {
+	base := prefix + ":{" + group + "}:"
+	return keys{
+		lease: base + "lease", out: base + "out", in: base + "in",
+		meta: base + "meta", inst: base + "instances", clients: base + "clients",
+	}
+}
+
+func newID(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

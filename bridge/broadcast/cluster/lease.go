@@ -1,0 +1,294 @@
+package cluster
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ownership is this instance's term as the group's owner.
+type ownership struct {
+	token     string
+	epoch     string // names the offset sequence; a new one means history was lost
+	offset    uint64 // of the last output message queued
+	inpos     string // input stream ID the consumer starts after
+	lastRenew time.Time
+	idleSince time.Time
+	ending    bool // End is queued: no more output
+	reader    *redis.Client
+	cancel    context.CancelFunc
+	done      chan struct{} // the consumer has stopped
+}
+
+// Timing. The owner renews every third of the lease and, while Redis does
+// not answer, retries every retryRenew; it stops its program fenceAfter
+// its last good renewal. A non-owner bids for a lease that expired only a
+// third of the lease after the expiry it saw, so the owner's retries win
+// after an outage (Redis restarted empty) and the old program is gone
+// before a new one starts.
+func (g *Group) interval() time.Duration { return g.e.opts.Lease / 3 }
+
+func (g *Group) fenceAfter() time.Duration {
+	l := g.e.opts.Lease
+	return l + l/3 - l/10
+}
+
+const retryRenew = 200 * time.Millisecond
+
+// leaseLoop keeps presence, the lease and the probe of the reader.
+func (g *Group) leaseLoop() {
+	defer g.wg.Done()
+	select {
+	case <-g.seeded:
+	case <-g.ctx.Done():
+	}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.ctx.Done():
+			g.abdicate(true, false)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			g.updatePresence(ctx, false)
+			cancel()
+			return
+		case <-g.kick:
+		case <-t.C:
+		}
+		next := g.tick()
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(next)
+	}
+}
+
+// tick does one round and answers when the next is due.
+func (g *Group) tick() time.Duration {
+	ctx, cancel := context.WithTimeout(g.ctx, g.interval())
+	defer cancel()
+	start := time.Now()
+	g.mu.Lock()
+	clients, o, ended := g.clients, g.owner, g.ended
+	g.mu.Unlock()
+	if err := g.updatePresence(ctx, clients > 0); err != nil {
+		g.log.Debug("presence", "err", err)
+	}
+	g.probe(ctx)
+	if o != nil {
+		return g.renew(ctx, o, start)
+	}
+	if clients > 0 && !ended {
+		return g.bid(ctx, start)
+	}
+	return g.interval()
+}
+
+func (g *Group) renew(ctx context.Context, o *ownership, start time.Time) time.Duration {
+	k := g.k
+	n, err := renewScript.Run(ctx, g.e.rdb, []string{k.lease, k.meta, k.inst, k.out, k.in, k.clients},
+		o.token, g.e.opts.Lease.Milliseconds(), KeyRetention.Milliseconds(), g.e.opts.Settings).Int64()
+	switch {
+	case err != nil:
+		if time.Since(o.lastRenew) >= g.fenceAfter() {
+			g.log.Error("lease lost: Redis did not answer in time; stopping the program", "err", err)
+			g.abdicate(false, false)
+			return g.interval()
+		}
+		g.log.Warn("lease renewal failed; retrying", "err", err, "since_renewed_ms", time.Since(o.lastRenew).Milliseconds())
+		return retryRenew
+	case n < 0:
+		g.log.Error("lease lost: another instance holds it; stopping the program")
+		g.abdicate(false, false)
+		return g.interval()
+	}
+	g.mu.Lock()
+	o.lastRenew = start
+	idle := n == 0 && g.clients == 0
+	g.mu.Unlock()
+	if !idle {
+		o.idleSince = time.Time{}
+	} else if o.idleSince.IsZero() {
+		o.idleSince = start
+	}
+	if idle && time.Since(o.idleSince) >= g.e.opts.Linger {
+		g.log.Info("no instance has clients: stopping the program")
+		g.abdicate(true, true)
+		return g.interval()
+	}
+	g.reapInstances(ctx)
+	return g.interval()
+}
+
+// bid tries to take the lease; a lease that vanished early waits for the
+// owner to take it back first.
+func (g *Group) bid(ctx context.Context, start time.Time) time.Duration {
+	g.mu.Lock()
+	seen := g.seenExpiry
+	g.mu.Unlock()
+	mayAt := seen.Add(g.interval())
+	may := seen.IsZero() || !start.Before(mayAt)
+	token := g.e.id + ":" + newID(4)
+	res, err := acquireScript.Run(ctx, g.e.rdb, []string{g.k.lease, g.k.meta}, token, g.e.opts.Lease.Milliseconds(), boolArg(may)).Slice()
+	if err != nil {
+		g.log.Debug("lease bid", "err", err)
+		return retryRenew
+	}
+	if len(res) >= 5 && res[0] == int64(1) {
+		g.becomeOwner(token, res[1].(string), res[2].(string), res[3].(string), res[4].(string), start)
+		return g.interval()
+	}
+	pttl, _ := res[1].(int64)
+	if pttl > 0 {
+		g.mu.Lock()
+		g.seenExpiry = start.Add(time.Duration(pttl) * time.Millisecond)
+		g.mu.Unlock()
+		g.checkSettings(ctx)
+		return min(g.interval(), time.Duration(pttl)*time.Millisecond+g.interval()+10*time.Millisecond)
+	}
+	if !may {
+		return time.Until(mayAt) + 10*time.Millisecond
+	}
+	return g.interval()
+}
+
+func boolArg(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// checkSettings logs, once, that the owner runs with other settings.
+func (g *Group) checkSettings(ctx context.Context) {
+	g.mu.Lock()
+	done := g.settingsOK
+	g.mu.Unlock()
+	if done {
+		return
+	}
+	theirs, err := g.e.rdb.HGet(ctx, g.k.meta, "settings").Result()
+	if err != nil {
+		return
+	}
+	g.mu.Lock()
+	g.settingsOK = true
+	g.mu.Unlock()
+	if theirs != g.e.opts.Settings {
+		g.log.Error("the group's owner runs with other settings (command or flags); its settings win while it owns the group", "ours", g.e.opts.Settings, "owner", theirs)
+	}
+}
+
+// becomeOwner starts the program here and the consumer of its input.
+func (g *Group) becomeOwner(token, epoch, offset, inpos, settings string, start time.Time) {
+	off, _ := strconv.ParseUint(offset, 10, 64)
+	if epoch == "" {
+		epoch = newID(6)
+	}
+	if settings != "" && settings != g.e.opts.Settings {
+		g.log.Warn("the group ran with other settings before; ours win now", "ours", g.e.opts.Settings, "before", settings)
+	}
+	cctx, cancel := context.WithCancel(g.ctx)
+	o := &ownership{token: token, epoch: epoch, offset: off, inpos: inpos, lastRenew: start,
+		reader: g.e.blockingClient(), cancel: cancel, done: make(chan struct{})}
+	g.mu.Lock()
+	g.owner = o
+	g.mu.Unlock()
+	g.e.obs.LeaseHeld(g.key, true)
+	g.log.Info("lease taken: running the program here", "epoch", epoch, "offset", off, "input_after", inpos)
+	if err := g.h.Start(); err != nil {
+		g.log.Error("program failed to start", "err", err)
+		cancel()
+		close(o.done)
+		g.End(1011, "program failed to start")
+		return
+	}
+	g.wg.Add(1)
+	go g.consume(cctx, o)
+}
+
+// abdicate ends this instance's term: the consumer and the program stop
+// (at once: another instance may take over), queued output is dropped, and
+// with release the lease is given up for the next owner.
+func (g *Group) abdicate(release, idle bool) {
+	g.mu.Lock()
+	o := g.owner
+	g.owner = nil
+	if idle {
+		g.ended = true
+	}
+	g.mu.Unlock()
+	if o == nil {
+		return
+	}
+	o.cancel()
+	o.reader.Close()
+	g.h.Stop(idle)
+	<-o.done
+	g.outbox.clear()
+	g.e.obs.LeaseHeld(g.key, false)
+	if release {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		releaseScript.Run(ctx, g.e.rdb, []string{g.k.lease}, o.token)
+		cancel()
+	}
+	g.log.Info("lease given up", "released", release)
+}
+
+// finish ends the term after the program's end reached the stream: the
+// program is gone already, so only the consumer stops.
+func (g *Group) finish(o *ownership) {
+	g.mu.Lock()
+	if g.owner != o {
+		g.mu.Unlock()
+		return
+	}
+	g.owner = nil
+	g.ended = true
+	g.mu.Unlock()
+	o.cancel()
+	o.reader.Close()
+	g.e.obs.LeaseHeld(g.key, false)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	releaseScript.Run(ctx, g.e.rdb, []string{g.k.lease}, o.token)
+	cancel()
+	g.log.Info("program ended: lease given up")
+}
+
+// updatePresence marks this instance as having clients of the group (for
+// a lease's worth), or not. An entry that was missing (Redis lost it, or
+// the owner took the instance for dead) sends the instance's clients'
+// joins again.
+func (g *Group) updatePresence(ctx context.Context, present bool) error {
+	g.mu.Lock()
+	was := g.present
+	g.mu.Unlock()
+	if !present && !was {
+		return nil
+	}
+	added, err := presenceScript.Run(ctx, g.e.rdb, []string{g.k.inst}, g.e.id, g.e.opts.Lease.Milliseconds(), boolArg(present)).Int64()
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.present = present
+	var joins []Input
+	if present && added == 1 {
+		for id, join := range g.local {
+			joins = append(joins, Input{Kind: Join, Client: id, Data: join, Instance: g.e.id})
+		}
+	}
+	g.mu.Unlock()
+	// The owner ignores a join it has seen; one that reaped this instance
+	// while Redis was away (or a new owner after Redis lost its data) gets
+	// its clients back.
+	for _, in := range joins {
+		g.Send(in)
+	}
+	return nil
+}
