@@ -8,6 +8,7 @@ import (
 	"github.com/wsbridge/wsbridge/bridge"
 	"github.com/wsbridge/wsbridge/bridge/broadcast"
 	"github.com/wsbridge/wsbridge/bridge/pipe"
+	"github.com/wsbridge/wsbridge/bridge/metrics"
 	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/bridge/terminal"
 	"github.com/wsbridge/wsbridge/process"
@@ -77,15 +78,15 @@ func newGate(cfg *Config, logger *slog.Logger, obs session.Observer) (*gate, err
 func sessionKind(cfg *Config, obs session.Observer, logger *slog.Logger) session.Kind {
 	if cfg.Broadcast != nil {
 		opts := *cfg.Broadcast
-		m, _ := obs.(*metrics)
+		m, _ := obs.(*metrics.Metrics)
 		if m != nil {
-			opts.Observer = m.broadcast
+			opts.Observer = m.Broadcast
 		}
 		if opts.Redis != nil {
 			r := *opts.Redis
 			r.Log = logger
 			if m != nil {
-				r.Observer = m.redis
+				r.Observer = m.Redis
 			}
 			opts.Redis = &r
 		}

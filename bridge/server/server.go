@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/metrics"
 	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
@@ -37,7 +38,7 @@ type Server struct {
 	level   *slog.LevelVar
 	handler *bridge.Handler
 	web     *web
-	metrics *metrics
+	metrics *metrics.Metrics
 	srv     *http.Server
 	ls      listeners
 
@@ -58,7 +59,7 @@ func New(cfg *Config) (*Server, error) {
 	logger := newLogger(cfg.Log, level, cfg.LogFormat)
 	// Metrics are counted whether or not they are served: a socket-activated
 	// metrics listener is known only once the listeners are open.
-	m := newMetrics(cfg.Version)
+	m := metrics.New(cfg.Version)
 	g, err := newGate(cfg, logger, m)
 	if err != nil {
 		return nil, err
@@ -112,7 +113,7 @@ func (s *Server) Listen() error {
 	s.armAccess()
 	if len(ls.metrics) > 0 {
 		s.metricsSrv = &http.Server{
-			Handler:           &healthServer{metrics: s.metrics, handler: s.handler, ready: &s.ready},
+			Handler:           &metrics.Health{Metrics: s.metrics, Handler: s.handler, Ready: &s.ready},
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), session.LevelDebug),
 		}

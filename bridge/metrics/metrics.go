@@ -1,4 +1,6 @@
-package server
+// Package metrics counts what the daemon does, for Prometheus, and
+// answers the health checks of the metrics listener (/healthz, /readyz).
+package metrics
 
 import (
 	"fmt"
@@ -15,7 +17,7 @@ import (
 	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
-// metrics counts what the bridge reports (it is the session.Observer) and
+// Metrics counts what the bridge reports (it is the session.Observer) and
 // serves it in Prometheus' text format on the --metrics-address listener,
 // never on the public port.
 //
@@ -24,7 +26,7 @@ import (
 // prometheus/client_golang adds ~2.8 MB and protobuf. Its own histogram has
 // VictoriaMetrics "vmrange" buckets that Prometheus' histogram_quantile
 // cannot read, so the one histogram here is a classic "le" one of our own.
-type metrics struct {
+type Metrics struct {
 	set *vm.Set
 
 	active        *vm.Gauge
@@ -35,8 +37,8 @@ type metrics struct {
 	bytesIn       *vm.Counter
 	bytesOut      *vm.Counter
 	duration      *histogram
-	broadcast     *broadcastMetrics // --broadcast (metrics_broadcast.go)
-	redis         *redisMetrics     // --redis (metrics_broadcast.go)
+	Broadcast     *BroadcastCounters // --broadcast (broadcast.go)
+	Redis         *RedisCounters     // --redis (broadcast.go)
 
 	// refusals and exits are the counters of the usual refusal reasons and
 	// close-code classes, looked up once here rather than by name per
@@ -52,10 +54,11 @@ var sessionDurationBuckets = []float64{0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 360
 // closeClasses are the close-code classes child exits are counted by.
 var closeClasses = []string{"1000", "1001", "1011", "4xxx"}
 
-func newMetrics(version string) *metrics {
+// New makes the counters; version labels wsbridge_build_info.
+func New(version string) *Metrics {
 	vm.ExposeMetadata(true) // # TYPE lines, for Prometheus
 	s := vm.NewSet()
-	m := &metrics{
+	m := &Metrics{
 		set:           s,
 		active:        s.NewGauge("wsbridge_sessions_active", nil),
 		sessions:      s.NewCounter("wsbridge_sessions_total"),
@@ -67,8 +70,8 @@ func newMetrics(version string) *metrics {
 		duration:      newHistogram("wsbridge_session_duration_seconds", sessionDurationBuckets),
 		refusals:      map[string]*vm.Counter{},
 		exits:         map[string]*vm.Counter{},
-		broadcast:     newBroadcastMetrics(s),
-		redis:         newRedisMetrics(s),
+		Broadcast:     newBroadcastCounters(s),
+		Redis:         newRedisCounters(s),
 	}
 	s.NewGauge(fmt.Sprintf(`wsbridge_build_info{version=%q}`, version), func() float64 { return 1 })
 	for _, r := range session.RefusalReasons {
@@ -80,14 +83,14 @@ func newMetrics(version string) *metrics {
 	return m
 }
 
-func (m *metrics) refusedCounter(reason string) *vm.Counter {
+func (m *Metrics) refusedCounter(reason string) *vm.Counter {
 	if c, ok := m.refusals[reason]; ok {
 		return c
 	}
 	return m.set.GetOrCreateCounter(`wsbridge_handshakes_refused_total{reason="` + reason + `"}`)
 }
 
-func (m *metrics) exitsCounter(class string) *vm.Counter {
+func (m *Metrics) exitsCounter(class string) *vm.Counter {
 	if c, ok := m.exits[class]; ok {
 		return c
 	}
@@ -106,12 +109,12 @@ func closeClass(code websocket.StatusCode) string {
 
 // SessionStarted, SessionEnded, Refused and SpawnFailed make metrics a
 // session.Observer.
-func (m *metrics) SessionStarted() {
+func (m *Metrics) SessionStarted() {
 	m.active.Inc()
 	m.sessions.Inc()
 }
 
-func (m *metrics) SessionEnded(code websocket.StatusCode, d time.Duration, bytesIn, bytesOut, msgsIn, msgsOut int64) {
+func (m *Metrics) SessionEnded(code websocket.StatusCode, d time.Duration, bytesIn, bytesOut, msgsIn, msgsOut int64) {
 	m.active.Dec()
 	m.exitsCounter(closeClass(code)).Inc()
 	m.msgsIn.AddInt64(msgsIn)
@@ -121,14 +124,15 @@ func (m *metrics) SessionEnded(code websocket.StatusCode, d time.Duration, bytes
 	m.duration.observe(d.Seconds())
 }
 
-func (m *metrics) Refused(reason string) { m.refusedCounter(reason).Inc() }
+func (m *Metrics) Refused(reason string) { m.refusedCounter(reason).Inc() }
 
-func (m *metrics) SpawnFailed() { m.spawnFailures.Inc() }
+func (m *Metrics) SpawnFailed() { m.spawnFailures.Inc() }
 
-var _ session.Observer = (*metrics)(nil)
+var _ session.Observer = (*Metrics)(nil)
 
 // write emits every metric in Prometheus' text format.
-func (m *metrics) write(w io.Writer) {
+// Write writes every metric in Prometheus' text format.
+func (m *Metrics) Write(w io.Writer) {
 	m.set.WritePrometheus(w)
 	m.duration.write(w)
 	vm.WriteProcessMetrics(w)

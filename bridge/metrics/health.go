@@ -1,4 +1,4 @@
-package server
+package metrics
 
 import (
 	"fmt"
@@ -9,22 +9,22 @@ import (
 	"github.com/wsbridge/wsbridge/bridge"
 )
 
-// healthServer answers on the metrics listener: /metrics, /healthz (the
+// Health answers on the metrics listener: /metrics, /healthz (the
 // process is alive and serving HTTP) and /readyz (listening and not shutting
 // down, below --maxforks and not short of file descriptors: a load balancer
 // should send new sessions elsewhere while it says 503).
-type healthServer struct {
-	metrics *metrics
-	handler *bridge.Handler
-	ready   *atomic.Bool
+type Health struct {
+	Metrics *Metrics
+	Handler *bridge.Handler
+	Ready   *atomic.Bool // set while listening and not shutting down
 }
 
-func (s *healthServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	switch r.URL.Path {
 	case "/metrics":
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		s.metrics.write(w)
+		s.Metrics.Write(w)
 	case "/healthz":
 		io.WriteString(w, "ok\n")
 	case "/readyz":
@@ -39,14 +39,14 @@ func (s *healthServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *healthServer) readiness() (bool, string) {
-	if !s.ready.Load() {
+func (s *Health) readiness() (bool, string) {
+	if !s.Ready.Load() {
 		return false, "not listening (starting or shutting down)"
 	}
-	if max := s.handler.Tunables().MaxForks; max > 0 && s.handler.Active() >= max {
+	if max := s.Handler.Tunables().MaxForks; max > 0 && s.Handler.Active() >= max {
 		return false, fmt.Sprintf("at --maxforks (%d sessions)", max)
 	}
-	if s.handler.FDShort() {
+	if s.Handler.FDShort() {
 		return false, "short of file descriptors"
 	}
 	return true, ""

@@ -1,4 +1,4 @@
-package server
+package metrics
 
 import (
 	"net/http/httptest"
@@ -15,7 +15,7 @@ import (
 func TestHealthEndpoints(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	h := bridge.New(bridge.Options{MaxForks: 0})
-	s := &healthServer{metrics: newMetrics("test"), handler: h, ready: new(atomic.Bool)}
+	s := &Health{Metrics: New("test"), Handler: h, Ready: new(atomic.Bool)}
 	get := func(path string) (int, string) {
 		rec := httptest.NewRecorder()
 		s.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
@@ -37,7 +37,7 @@ func TestHealthEndpoints(t *testing.T) {
 		{"other paths", true, 0, "/", 404, ""},
 	}
 	for _, tt := range tests {
-		s.ready.Store(tt.ready)
+		s.Ready.Store(tt.ready)
 		h.Tune(session.Tunables{MaxForks: tt.maxForks})
 		code, body := get(tt.path)
 		if code != tt.code || !strings.Contains(body, tt.body) {

@@ -1,4 +1,4 @@
-package server
+package metrics
 
 import (
 	"strings"
@@ -55,7 +55,7 @@ x_seconds_count 5
 
 func TestMetricsObserver(t *testing.T) {
 	t.Parallel()
-	m := newMetrics("test")
+	m := New("test")
 	m.SessionStarted()
 	m.SessionStarted()
 	m.SessionEnded(websocket.StatusNormalClosure, 2*time.Second, 10, 20, 1, 2)
@@ -63,7 +63,7 @@ func TestMetricsObserver(t *testing.T) {
 	m.Refused(session.RefusedMaxForks)
 	m.SpawnFailed()
 	var b strings.Builder
-	m.write(&b)
+	m.Write(&b)
 	for _, line := range []string{
 		"wsbridge_sessions_active 0",
 		"wsbridge_sessions_total 2",

@@ -1,4 +1,4 @@
-package server
+package metrics
 
 import (
 	"fmt"
@@ -9,16 +9,16 @@ import (
 	"github.com/wsbridge/wsbridge/bridge/broadcast"
 )
 
-// broadcastMetrics count broadcast groups and their clients (--broadcast);
+// BroadcastCounters count broadcast groups and their clients (--broadcast);
 // it is the broadcast.Observer.
-type broadcastMetrics struct {
+type BroadcastCounters struct {
 	groups, clients                *vm.Gauge
 	slowCloses, restarts           *vm.Counter
 	msgsIn, msgsOut, msgsDelivered *vm.Counter
 }
 
-func newBroadcastMetrics(s *vm.Set) *broadcastMetrics {
-	return &broadcastMetrics{
+func newBroadcastCounters(s *vm.Set) *BroadcastCounters {
+	return &BroadcastCounters{
 		groups:        s.NewGauge("wsbridge_broadcast_groups", nil),
 		clients:       s.NewGauge("wsbridge_broadcast_clients", nil),
 		slowCloses:    s.NewCounter("wsbridge_broadcast_slow_closes_total"),
@@ -29,13 +29,13 @@ func newBroadcastMetrics(s *vm.Set) *broadcastMetrics {
 	}
 }
 
-func (b *broadcastMetrics) GroupStarted()   { b.groups.Inc() }
-func (b *broadcastMetrics) GroupEnded()     { b.groups.Dec() }
-func (b *broadcastMetrics) ClientAttached() { b.clients.Inc() }
-func (b *broadcastMetrics) ClientDetached() { b.clients.Dec() }
-func (b *broadcastMetrics) SlowClosed()     { b.slowCloses.Inc() }
-func (b *broadcastMetrics) Restarted()      { b.restarts.Inc() }
-func (b *broadcastMetrics) Messages(in, out, delivered int64) {
+func (b *BroadcastCounters) GroupStarted()   { b.groups.Inc() }
+func (b *BroadcastCounters) GroupEnded()     { b.groups.Dec() }
+func (b *BroadcastCounters) ClientAttached() { b.clients.Inc() }
+func (b *BroadcastCounters) ClientDetached() { b.clients.Dec() }
+func (b *BroadcastCounters) SlowClosed()     { b.slowCloses.Inc() }
+func (b *BroadcastCounters) Restarted()      { b.restarts.Inc() }
+func (b *BroadcastCounters) Messages(in, out, delivered int64) {
 	if in != 0 {
 		b.msgsIn.AddInt64(in)
 	}
@@ -47,11 +47,11 @@ func (b *broadcastMetrics) Messages(in, out, delivered int64) {
 	}
 }
 
-var _ broadcast.Observer = (*broadcastMetrics)(nil)
+var _ broadcast.Observer = (*BroadcastCounters)(nil)
 
-// redisMetrics watch the cluster engine (--redis); it is the
+// RedisCounters watch the cluster engine (--redis); it is the
 // cluster.Observer.
-type redisMetrics struct {
+type RedisCounters struct {
 	set                     *vm.Set
 	reconnects              *vm.Counter
 	droppedBuffer, droppedS *vm.Counter
@@ -59,8 +59,8 @@ type redisMetrics struct {
 	lag                     *vm.Gauge
 }
 
-func newRedisMetrics(s *vm.Set) *redisMetrics {
-	return &redisMetrics{
+func newRedisCounters(s *vm.Set) *RedisCounters {
+	return &RedisCounters{
 		set:           s,
 		reconnects:    s.NewCounter("wsbridge_redis_reconnects_total"),
 		droppedBuffer: s.NewCounter(`wsbridge_redis_dropped_total{where="buffer"}`),
@@ -72,7 +72,7 @@ func newRedisMetrics(s *vm.Set) *redisMetrics {
 
 // LeaseHeld sets wsbridge_redis_lease_held{group="..."} to 1 while this
 // instance owns the group.
-func (r *redisMetrics) LeaseHeld(group string, held bool) {
+func (r *RedisCounters) LeaseHeld(group string, held bool) {
 	v := 0.0
 	if held {
 		v = 1
@@ -82,10 +82,10 @@ func (r *redisMetrics) LeaseHeld(group string, held bool) {
 
 // StreamLag keeps the last lag seen: how long after the owner's append
 // this instance read a message.
-func (r *redisMetrics) StreamLag(d time.Duration) { r.lag.Set(d.Seconds()) }
-func (r *redisMetrics) Reconnected()              { r.reconnects.Inc() }
-func (r *redisMetrics) Buffered(delta int)        { r.buffered.Add(float64(delta)) }
-func (r *redisMetrics) Dropped(where string, n int64) {
+func (r *RedisCounters) StreamLag(d time.Duration) { r.lag.Set(d.Seconds()) }
+func (r *RedisCounters) Reconnected()              { r.reconnects.Inc() }
+func (r *RedisCounters) Buffered(delta int)        { r.buffered.Add(float64(delta)) }
+func (r *RedisCounters) Dropped(where string, n int64) {
 	if where == "buffer" {
 		r.droppedBuffer.AddInt64(n)
 	} else {
