@@ -4,12 +4,22 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -124,4 +134,443 @@ func chromiumPath() string {
 		return p
 	}
 	return "/usr/bin/chromium"
+}
+
+// BenchmarkBroadcastFanout measures --broadcast fanning 64-byte lines out
+// to 1,000 and 10,000 clients of one group, against an in-process fan-out
+// (a Go program writing the same frames to the same clients, without a
+// child), and reports deliveries/s, the delay from the program's write to a
+// client's receipt (p50, p99) and the daemon's memory per idle client. Run:
+//
+//	go test -run '^$' -bench BroadcastFanout -benchtime 1x -timeout 30m .
+//
+// The daemon runs in a session of its own (setsid); the clients are plain
+// goroutines of this process speaking just enough WebSocket to read. Each
+// figure is the median of three rounds, with the range.
+func BenchmarkBroadcastFanout(b *testing.B) {
+	fanout := buildFanout(b)
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			lines := 5_000_000 / n // deliveries per throughput round: 5M
+			rate := 50_000 / n     // lines/s in the delay rounds: 50k deliveries/s
+			targets := []struct {
+				name  string
+				start func() (addr string, pid int, stop func())
+			}{
+				{"wsbridge", func() (string, int, func()) { return startFanoutDaemon(b, fanout) }},
+				{"inprocess", func() (string, int, func()) { return startFanoutBaseline(b, fanout, n) }},
+			}
+			for _, tgt := range targets {
+				var thr, p50, p99, rss []float64
+				for range 3 {
+					addr, pid, stop := tgt.start()
+					r := runFanout(b, addr, pid, n, lines, 0)
+					stop()
+					thr = append(thr, r.perSecond)
+					rss = append(rss, r.rssPerClient)
+					addr, pid, stop = tgt.start()
+					r = runFanout(b, addr, pid, n, rate*5, rate)
+					stop()
+					p50 = append(p50, r.p50)
+					p99 = append(p99, r.p99)
+				}
+				report(b, tgt.name+"-deliveries/s", thr)
+				report(b, tgt.name+"-p50-ms", p50)
+				report(b, tgt.name+"-p99-ms", p99)
+				report(b, tgt.name+"-KB/client", rss)
+			}
+		})
+	}
+}
+
+// report gives the median of xs as the metric, and logs the range.
+func report(b *testing.B, unit string, xs []float64) {
+	slices.Sort(xs)
+	b.ReportMetric(xs[len(xs)/2], unit)
+	b.Logf("%s: median %.4g, range %.4g-%.4g", unit, xs[len(xs)/2], xs[0], xs[len(xs)-1])
+}
+
+type fanoutResult struct {
+	perSecond    float64 // deliveries per second
+	p50, p99     float64 // ms from the program's write to a client's receipt
+	rssPerClient float64 // KB of the daemon's RSS per idle client
+}
+
+// runFanout connects n clients to addr, has the program write lines (at
+// rate lines/s; 0: at once), and measures. pid is the serving process, for
+// its RSS.
+func runFanout(b *testing.B, addr string, pid, n, lines, rate int) fanoutResult {
+	b.Helper()
+	clients := make([]*fanoutClient, n)
+	clients[0] = dialFanout(b, addr) // starts the group
+	time.Sleep(200 * time.Millisecond)
+	rss1 := rss(b, pid)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for i := 1; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			clients[i] = dialFanout(b, addr)
+		}()
+	}
+	wg.Wait()
+	time.Sleep(time.Second) // every client attached
+	var res fanoutResult
+	res.rssPerClient = float64(rss(b, pid)-rss1) / float64(n-1) / 1024
+	defer func() {
+		for _, c := range clients {
+			c.conn.Close()
+		}
+	}()
+	var done sync.WaitGroup
+	var received atomic.Int64
+	for _, c := range clients {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			received.Add(int64(c.read(lines)))
+		}()
+	}
+	start := time.Now()
+	clients[0].send(fmt.Sprintf("%d %d", lines, rate))
+	done.Wait()
+	elapsed := time.Since(start)
+	if got := received.Load(); got != int64(n*lines) {
+		b.Fatalf("%d of %d deliveries arrived", got, n*lines)
+	}
+	res.perSecond = float64(n*lines) / elapsed.Seconds()
+	var delays []float64
+	for _, c := range clients {
+		delays = append(delays, c.delays...)
+	}
+	slices.Sort(delays)
+	res.p50, res.p99 = delays[len(delays)/2], delays[len(delays)*99/100]
+	return res
+}
+
+// fanoutClient speaks just enough WebSocket to send one masked text frame
+// and read unmasked ones.
+type fanoutClient struct {
+	conn   net.Conn
+	br     *bufio.Reader
+	delays []float64
+}
+
+func dialFanout(b *testing.B, addr string) *fanoutClient {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	key := make([]byte, 16)
+	rand.Read(key)
+	fmt.Fprintf(conn, "GET /feed HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n\r\n", addr, base64.StdEncoding.EncodeToString(key))
+	br := bufio.NewReaderSize(conn, 4096)
+	status, err := br.ReadString('\n')
+	if err != nil || !strings.Contains(status, " 101 ") {
+		b.Fatalf("handshake: %q %v", status, err)
+	}
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			b.Fatal(err)
+		}
+		if l == "\r\n" {
+			break
+		}
+	}
+	return &fanoutClient{conn: conn, br: br}
+}
+
+func (c *fanoutClient) send(msg string) {
+	frame := []byte{0x81, 0x80 | byte(len(msg)), 0, 0, 0, 0} // zero mask
+	c.conn.Write(append(frame, msg...))
+}
+
+// read reads n text frames of "SEQ NANOS ..." and records each delay.
+func (c *fanoutClient) read(n int) int {
+	c.delays = make([]float64, 0, n)
+	payload := make([]byte, 256)
+	for i := 0; i < n; i++ {
+		var h [2]byte
+		if _, err := io.ReadFull(c.br, h[:]); err != nil {
+			return i
+		}
+		size := int(h[1] & 0x7f)
+		if size == 126 {
+			var l [2]byte
+			io.ReadFull(c.br, l[:])
+			size = int(binary.BigEndian.Uint16(l[:]))
+		}
+		if size > len(payload) || h[0]&0x0f != 1 {
+			return i
+		}
+		if _, err := io.ReadFull(c.br, payload[:size]); err != nil {
+			return i
+		}
+		now := time.Now().UnixNano()
+		if size < 30 {
+			return i
+		}
+		sent, _ := strconv.ParseInt(string(payload[11:30]), 10, 64) // "SEQ(10) NANOS(19) "
+		c.delays = append(c.delays, float64(now-sent)/1e6)
+	}
+	return n
+}
+
+// startFanoutDaemon runs wsbridge --broadcast with the line generator, in a
+// session of its own.
+func startFanoutDaemon(b *testing.B, fanout string) (string, int, func()) {
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(b))
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(wsbridgeBinary(b), "--address=127.0.0.1", "--port="+port, "--loglevel=error",
+		"--maxforks=0", "--broadcast", "--client-queue=67108864", fanout, "gen")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	waitListening(b, addr)
+	return addr, cmd.Process.Pid, func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }
+}
+
+// startFanoutBaseline runs the in-process fan-out for n clients.
+func startFanoutBaseline(b *testing.B, fanout string, n int) (string, int, func()) {
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(b))
+	cmd := exec.Command(fanout, "serve", addr, strconv.Itoa(n))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	waitListening(b, addr)
+	return addr, cmd.Process.Pid, func() { cmd.Process.Kill(); cmd.Wait() }
+}
+
+func waitListening(b *testing.B, addr string) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+	}
+	b.Fatalf("nothing listens on %s", addr)
+}
+
+// buildFanout builds the line generator and the in-process baseline, a
+// standalone program of the standard library only.
+func buildFanout(b *testing.B) string {
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(fanoutSource), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module fanout\n\ngo 1.22\n"), 0o644)
+	out := filepath.Join(dir, "fanout")
+	cmd := exec.Command("go", "build", "-o", out, ".")
+	cmd.Dir = dir
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("build fanout: %v\n%s", err, msg)
+	}
+	return out
+}
+
+// fanoutSource: "fanout gen" waits for "LINES RATE" on stdin, then writes
+// LINES 64-byte lines "SEQ UNIXNANOS ...", in bursts of up to 100 a write,
+// RATE a second (0: at once). "fanout serve ADDR N" accepts N WebSocket
+// clients, reads "LINES RATE" from the first, and writes the same lines as
+// frames framed once, each client with a writer goroutine that drains all
+// it has queued in one write: the usual hub, without a child.
+const fanoutSource = `package main
+
+import (
+	"bufio"
+	"crypto/sha1"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+)
+
+func lines(count, rate int, emit func(batch []byte)) {
+	start := time.Now()
+	batch := make([]byte, 0, 100*65)
+	for i := 0; i < count; {
+		batch = batch[:0]
+		for j := 0; j < 100 && i < count; j++ {
+			line := fmt.Sprintf("%010d %019d ", i, time.Now().UnixNano())
+			for len(line) < 64 {
+				line += "x"
+			}
+			batch = append(batch, line...)
+			batch = append(batch, '\n')
+			i++
+			if rate > 0 {
+				break
+			}
+		}
+		emit(batch)
+		if rate > 0 {
+			if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
+				time.Sleep(d)
+			}
+		}
+	}
+}
+
+func main() {
+	if os.Args[1] == "gen" {
+		var count, rate int
+		fmt.Scan(&count, &rate)
+		w := bufio.NewWriterSize(os.Stdout, 100*65)
+		lines(count, rate, func(b []byte) { w.Write(b); w.Flush() })
+		time.Sleep(time.Hour)
+		return
+	}
+	n, _ := strconv.Atoi(os.Args[3])
+	ln, err := net.Listen("tcp", os.Args[2])
+	if err != nil {
+		panic(err)
+	}
+	queues := make([]chan []byte, 0, n)
+	var first *bufio.Reader
+	for len(queues) < n {
+		c, err := ln.Accept()
+		if err != nil {
+			panic(err)
+		}
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			c.Close() // a probe of the port, not a client
+			continue
+		}
+		h := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", base64.StdEncoding.EncodeToString(h[:]))
+		if first == nil {
+			first = br
+		}
+		q := make(chan []byte, 256)
+		queues = append(queues, q)
+		go func() {
+			var buf []byte
+			for f := range q {
+				buf = append(buf[:0], f...)
+				for len(q) > 0 {
+					buf = append(buf, <-q...)
+				}
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	var hdr [6]byte
+	first.Read(hdr[:])
+	msg := make([]byte, hdr[1]&0x7f)
+	first.Read(msg)
+	var count, rate int
+	fmt.Sscan(string(msg), &count, &rate)
+	lines(count, rate, func(b []byte) {
+		frames := make([]byte, 0, len(b)/65*67)
+		for len(b) > 0 {
+			frames = append(frames, 0x81, 64)
+			frames = append(frames, b[:64]...)
+			b = b[65:]
+		}
+		for _, q := range queues {
+			q <- frames
+		}
+	})
+	time.Sleep(time.Hour)
+}
+`
+
+// BenchmarkRedisCluster measures a group spread over three instances
+// through one redis-server (go test -run '^$' -bench RedisCluster
+// -benchtime 1x .):
+//   - delay: the program writes its clock (ns) once per 2 ms; a client on
+//     another instance than the owner's takes its receipt time: p50 and p99
+//     of the difference, over 2,000 messages;
+//   - throughput: the program writes 200,000 lines of 64 bytes as fast as it
+//     can; three clients (one per instance) read them all: msgs/s (per
+//     client) from the first to the last.
+func BenchmarkRedisCluster(b *testing.B) {
+	r := startRedis(b)
+	need(b, "python3", "the benchmark's program")
+	prog := writeFile(b, b.TempDir()+"/clock.py", `import sys, time
+mode = sys.argv[1]
+sys.stdin.readline()
+if mode == "clock":
+    for i in range(2000):
+        print(time.time_ns(), flush=True)
+        time.sleep(0.002)
+else:
+    line = "x" * 50
+    out = sys.stdout
+    for i in range(200000):
+        out.write("%013d%s\n" % (i, line))
+    out.flush()
+sys.stdin.readline()
+`, 0o644)
+	for _, mode := range []string{"clock", "flood"} {
+		ss := startInstances(b, r, 3, "--passenv=PATH", "/usr/bin/python3", prog, mode)
+		path := "/" + mode
+		var cs []*websocket.Conn
+		for _, s := range ss {
+			c := dial(b, s.URL(path))
+			c.SetReadLimit(1 << 20)
+			cs = append(cs, c)
+		}
+		time.Sleep(500 * time.Millisecond) // all three read the stream
+		writeText(b, cs[0], "go")          // cs[0]'s instance owns the group
+		if mode == "clock" {
+			var delays []time.Duration
+			for range 2000 {
+				_, msg, err := cs[1].Read(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				at := time.Now().UnixNano()
+				sent, _ := strconv.ParseInt(string(msg), 10, 64)
+				delays = append(delays, time.Duration(at-sent))
+			}
+			slices.Sort(delays)
+			b.ReportMetric(float64(delays[len(delays)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(delays[len(delays)*99/100].Microseconds()), "p99-µs")
+			b.Logf("delay to a client on another instance: p50 %v, p99 %v", delays[len(delays)/2], delays[len(delays)*99/100])
+			continue
+		}
+		var wg sync.WaitGroup
+		rates := make([]float64, len(cs))
+		for i, c := range cs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var start time.Time
+				for n := range 200000 {
+					_, msg, err := c.Read(context.Background())
+					if err != nil {
+						b.Errorf("client %d: %v after %d", i, err, n)
+						return
+					}
+					if n == 0 {
+						start = time.Now()
+					}
+					if want := fmt.Sprintf("%013d", n); !strings.HasPrefix(string(msg), want) {
+						b.Errorf("client %d: got %.13s, want %s", i, msg, want)
+						return
+					}
+				}
+				rates[i] = 199999 / time.Since(start).Seconds()
+			}()
+		}
+		wg.Wait()
+		b.ReportMetric(slices.Min(rates), "msgs/s")
+		b.Logf("throughput per client (3 instances): %.0f msgs/s (slowest of %v)", slices.Min(rates), rates)
+	}
 }

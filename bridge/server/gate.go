@@ -7,8 +7,8 @@ import (
 
 	"github.com/wsbridge/wsbridge/bridge"
 	"github.com/wsbridge/wsbridge/bridge/broadcast"
-	"github.com/wsbridge/wsbridge/bridge/pipe"
 	"github.com/wsbridge/wsbridge/bridge/metrics"
+	"github.com/wsbridge/wsbridge/bridge/pipe"
 	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/bridge/terminal"
 	"github.com/wsbridge/wsbridge/process"
