@@ -1,6 +1,6 @@
 // Package server runs the daemon: listeners, TLS, systemd activation and
 // notify, routing of plain HTTP vs upgrades, trusted proxies, extra headers,
-// metrics and health, reload and shutdown.
+// the metrics listener, reload and shutdown; it wires the gate to its kind.
 package server
 
 import (
