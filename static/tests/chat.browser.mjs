@@ -4,10 +4,7 @@
 // Usage: node chat.browser.mjs URL
 // URL serves examples/chat (wsbridge --broadcast --envelope
 // --staticdir=examples/chat examples/chat/chat.py).
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launch, check } from './browser.mjs';
 
 const url = process.argv[2];
 if (!url) {
@@ -15,20 +12,7 @@ if (!url) {
   process.exit(2);
 }
 
-function check(cond, what) {
-  if (!cond) throw new Error('check failed: ' + what);
-  console.log('ok: ' + what);
-}
-
-const profile = mkdtempSync(join(tmpdir(), 'wsbridge-chromium-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const browser = await launch();
 let failed = false;
 try {
   const problems = [];
@@ -67,6 +51,5 @@ try {
   failed = true;
 } finally {
   await browser.close();
-  rmSync(profile, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

@@ -3,10 +3,7 @@
 // endpoint, send bytes in hex, disconnect, and check that markup in the URL
 // stays text. Usage: node devconsole.browser.mjs URL
 // The endpoint at URL must echo (e.g. wsbridge --devconsole cat).
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launch, check } from './browser.mjs';
 
 const url = process.argv[2];
 if (!url) {
@@ -14,20 +11,7 @@ if (!url) {
   process.exit(2);
 }
 
-function check(cond, what) {
-  if (!cond) throw new Error('check failed: ' + what);
-  console.log('ok: ' + what);
-}
-
-const profile = mkdtempSync(join(tmpdir(), 'wsbridge-chromium-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const browser = await launch();
 let failed = false;
 try {
   const page = await browser.newPage();
@@ -95,6 +79,5 @@ try {
   console.error(e && e.stack || String(e));
 } finally {
   await browser.close();
-  rmSync(profile, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

@@ -4,27 +4,13 @@
 // Uses Debian's /usr/bin/chromium through playwright-core (never run
 // `npx playwright install`). Prints "ok ..." per step; exits 0 when all pass,
 // 1 on the first failure.
-import { chromium } from 'playwright-core';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launch } from './browser.mjs';
 
 const [url, screenshot] = process.argv.slice(2);
 if (!url || !screenshot) {
   console.error('usage: node static/tests/terminal.browser.mjs URL SCREENSHOT_PATH');
   process.exit(2);
 }
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
-const args = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const ok = (msg) => console.log(`ok ${msg}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -177,7 +163,6 @@ async function main(context) {
   if (pageErrors.length) fail(`uncaught errors in the page:\n${pageErrors.join('\n')}`);
 }
 
-const dataDir = await mkdtemp(join(tmpdir(), 'wsbridge-chromium-'));
 let context;
 let code = 0;
 const watchdog = setTimeout(() => {
@@ -185,19 +170,13 @@ const watchdog = setTimeout(() => {
   process.exit(1);
 }, 90000);
 try {
-  context = await chromium.launchPersistentContext(dataDir, {
-    executablePath: chromiumPath,
-    headless: true,
-    args,
-    viewport: { width: 1000, height: 600 },
-  });
+  context = await launch({ viewport: { width: 1000, height: 600 } });
   await main(context);
 } catch (e) {
   console.log(`FAIL: ${e instanceof Failure ? e.message : e?.stack || e}`);
   code = 1;
 } finally {
   clearTimeout(watchdog);
-  await context?.close().catch(() => {});
-  await rm(dataDir, { recursive: true, force: true }).catch(() => {});
+  await context?.close();
 }
 process.exit(code);

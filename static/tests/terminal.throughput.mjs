@@ -5,10 +5,7 @@
 //   node static/tests/terminal.throughput.mjs http://127.0.0.1:8080/ BYTES
 // Prints "bytes N", "elapsed_ms T" and "MB/s X" (megabytes of 10^6 bytes).
 // Uses Debian's /usr/bin/chromium (or CHROMIUM=) through playwright-core.
-import { chromium } from 'playwright-core';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launch } from './browser.mjs';
 
 const [url, bytesArg] = process.argv.slice(2);
 const want = Number(bytesArg);
@@ -35,17 +32,10 @@ function countFrames() {
   };
 }
 
-const dataDir = await mkdtemp(join(tmpdir(), 'wsbridge-chromium-'));
 let context;
 let code = 0;
 try {
-  context = await chromium.launchPersistentContext(dataDir, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1000, height: 600 },
-  });
+  context = await launch({ viewport: { width: 1000, height: 600 } });
   await context.addInitScript(countFrames);
   const page = context.pages()[0] || (await context.newPage());
   await page.goto(url, { waitUntil: 'load', timeout: 15000 });
@@ -68,7 +58,6 @@ try {
   console.log(`FAIL: ${e?.stack || e}`);
   code = 1;
 } finally {
-  await context?.close().catch(() => {});
-  await rm(dataDir, { recursive: true, force: true }).catch(() => {});
+  await context?.close();
 }
 process.exit(code);
