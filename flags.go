@@ -363,63 +363,6 @@ func (c *cli) subprotocols() []string {
 	return out
 }
 
-// serverConfig checks the flags, each error naming its flag, and turns them
-// into the server's Config; k is the parser that filled c, for the flag
-// values a reload compares, and log is where the daemon logs.
-func (c *cli) serverConfig(k *kong.Kong, log io.Writer) (*server.Config, error) {
-	if len(c.Command) > 0 && c.Command[0] == "--" {
-		c.Command = c.Command[1:]
-	}
-	switch {
-	case len(c.Command) == 0 && c.Dir == "" && c.StaticDir == "" && c.CgiDir == "":
-		return nil, errors.New("no command given: usage is wsbridge [flags] COMMAND [ARGS...] (or --dir=DIR, or only --staticdir/--cgidir)")
-	case c.Port < 0 || c.Port > 65535:
-		return nil, fmt.Errorf("--port=%d: not a port number (0-65535)", c.Port)
-	case c.MaxFrameSize < 0:
-		return nil, fmt.Errorf("--maxframesize=%d: must be 0 (unlimited) or more", c.MaxFrameSize)
-	case c.MaxForks < 0:
-		return nil, fmt.Errorf("--maxforks=%d: must be 0 (unlimited) or more", c.MaxForks)
-	case c.CloseMs < 0:
-		return nil, fmt.Errorf("--closems=%d: must be 0 or more", c.CloseMs)
-	case c.PingMs < 0:
-		return nil, fmt.Errorf("--pingms=%d: must be 0 (off) or more", c.PingMs)
-	case c.PassStderr && c.Binary:
-		return nil, errors.New("--passstderr cannot be combined with --binary: stderr lines are sent as JSON text")
-	}
-	cfg := &server.Config{
-		Version:       version,
-		Command:       c.Command,
-		Log:           log,
-		LogLevel:      c.LogLevel,
-		LogFormat:     c.LogFormat,
-		Binary:        c.Binary,
-		PassStderr:    c.PassStderr,
-		MaxFrameSize:  c.MaxFrameSize,
-		MaxForks:      c.MaxForks,
-		CloseGrace:    time.Duration(c.CloseMs) * time.Millisecond,
-		PingInterval:  time.Duration(c.PingMs) * time.Millisecond,
-		PassEnv:       strings.Split(c.PassEnv, ","),
-		ReverseLookup: c.ReverseLookup,
-		Port:          c.Port,
-		Addresses:     c.Address,
-		SSL:           c.SSL,
-		Flags:         flagValues(k),
-	}
-	if err := c.validateHTTP(cfg); err != nil {
-		return nil, err
-	}
-	if err := c.validateTerminal(cfg); err != nil {
-		return nil, err
-	}
-	if err := c.validateBroadcast(cfg); err != nil {
-		return nil, err
-	}
-	if err := c.validateService(cfg); err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
-
 // validateService checks the service flags and fills in cfg's part.
 func (c *cli) validateService(cfg *server.Config) error {
 	if c.ShutdownTimeout <= 0 {
