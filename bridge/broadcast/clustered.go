@@ -6,6 +6,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster"
+	"github.com/wsbridge/wsbridge/bridge/broadcast/envelope"
 	"github.com/wsbridge/wsbridge/bridge/internal/frame"
 	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/process"
@@ -246,7 +247,7 @@ func (ch clusterHandler) Input(in cluster.Input) {
 	case cluster.ClientMessage:
 		switch {
 		case env:
-			g.inBuf = appendClientMessage(g.inBuf[:0], in.Client, in.Data)
+			g.inBuf = envelope.AppendMessage(g.inBuf[:0], in.Client, in.Data)
 		case g.h.opts.Binary:
 			g.inBuf = append(g.inBuf[:0], in.Data...)
 		default:
@@ -262,12 +263,12 @@ func (ch clusterHandler) Input(in cluster.Input) {
 		if !env {
 			return
 		}
-		g.inBuf = appendLeaveOf(g.inBuf[:0], in.Client, in.Code)
+		g.inBuf = envelope.AppendLeave(g.inBuf[:0], in.Client, in.Code)
 	case cluster.Gap:
 		if !env {
 			return
 		}
-		g.inBuf = appendGap(g.inBuf[:0], in.Lost, in.Instance)
+		g.inBuf = envelope.AppendGap(g.inBuf[:0], in.Lost, in.Instance)
 	}
 	g.writeStdin(g.inBuf)
 	if cap(g.inBuf) > maxKeptMsg {
@@ -288,10 +289,10 @@ func (g *group) clusterOutput(p []byte) {
 		g.cg.Output(cluster.Message{Kind: cluster.ToAll, Data: append([]byte(nil), p...)})
 		return
 	}
-	e, err := parseEnvelope(p)
+	e, err := envelope.Parse(p)
 	switch {
 	case err != nil:
-		g.log.Error("bad envelope from the program", "err", err, "line", cutForLog(p))
+		g.log.Error("bad envelope from the program", "err", err, "line", envelope.CutForLog(p))
 	case e.Close != "":
 		g.cg.Output(cluster.Message{Kind: cluster.CloseOf, Client: e.Close, Code: e.Code, Reason: e.Reason})
 	case e.To != nil:

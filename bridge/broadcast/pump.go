@@ -6,7 +6,10 @@ import (
 	"os"
 	"unicode/utf8"
 
+	"github.com/coder/websocket"
+
 	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster"
+	"github.com/wsbridge/wsbridge/bridge/broadcast/envelope"
 	"github.com/wsbridge/wsbridge/bridge/internal/frame"
 )
 
@@ -80,9 +83,9 @@ func (g *group) message(p []byte) {
 		g.emit(opText, p)
 		return
 	}
-	e, err := parseEnvelope(p)
+	e, err := envelope.Parse(p)
 	if err != nil {
-		g.log.Error("bad envelope from the program", "err", err, "line", cutForLog(p))
+		g.log.Error("bad envelope from the program", "err", err, "line", envelope.CutForLog(p))
 		return
 	}
 	switch {
@@ -92,7 +95,7 @@ func (g *group) message(p []byte) {
 		c := g.byID[e.Close]
 		g.mu.Unlock()
 		if c != nil {
-			c.closeAfterQueued(websocketCode(e.Code), e.Reason)
+			c.closeAfterQueued(websocket.StatusCode(e.Code), e.Reason)
 		}
 	case e.To != nil:
 		g.flush()
@@ -186,7 +189,7 @@ func (g *group) input(c *Client, msg []byte) {
 	}
 	switch {
 	case g.h.opts.Envelope:
-		g.inBuf = appendClientMessage(g.inBuf[:0], c.info.ID, msg)
+		g.inBuf = envelope.AppendMessage(g.inBuf[:0], c.info.ID, msg)
 		msg = g.inBuf
 	case !g.h.opts.Binary:
 		msg = append(msg, '\n')
@@ -213,7 +216,7 @@ func (g *group) joinEvent(c *Client) {
 		return
 	}
 	if g.cg != nil {
-		g.clusterInput(cluster.Input{Kind: cluster.Join, Client: c.info.ID, Data: appendJoin(nil, c)})
+		g.clusterInput(cluster.Input{Kind: cluster.Join, Client: c.info.ID, Data: envelope.AppendJoin(nil, c.info)})
 		return
 	}
 	g.stdinMu.Lock()
@@ -222,7 +225,7 @@ func (g *group) joinEvent(c *Client) {
 		return
 	}
 	c.joined = true
-	g.inBuf = appendJoin(g.inBuf[:0], c)
+	g.inBuf = envelope.AppendJoin(g.inBuf[:0], c.info)
 	g.writeStdin(g.inBuf)
 }
 
@@ -241,7 +244,7 @@ func (g *group) leaveEvent(c *Client, code int) {
 		return
 	}
 	c.joined = false
-	g.inBuf = appendLeave(g.inBuf[:0], c, code)
+	g.inBuf = envelope.AppendLeave(g.inBuf[:0], c.info.ID, code)
 	g.writeStdin(g.inBuf)
 }
 
@@ -267,7 +270,7 @@ func (g *group) rejoin(stdin *os.File) {
 	g.inBuf = g.inBuf[:0]
 	for _, c := range clients {
 		c.joined = true
-		g.inBuf = appendJoin(g.inBuf, c)
+		g.inBuf = envelope.AppendJoin(g.inBuf, c.info)
 	}
 	if len(g.inBuf) > 0 {
 		g.writeStdin(g.inBuf)
