@@ -82,13 +82,9 @@ func (g *Group) consume(ctx context.Context, o *ownership) {
 	}
 	seqs := map[string]uint64{}
 	pos := o.inpos
-	backoff := retryMin
+	var wait retry
 	for ctx.Err() == nil {
-		if g.rejoinReq.Swap(false) {
-			for id, join := range joined {
-				g.h.Input(Input{Kind: Join, Client: id, Data: join, Instance: instanceOf(id)})
-			}
-		}
+		g.rejoinIfAsked(joined)
 		res, err := o.reader.XRead(ctx, &redis.XReadArgs{Streams: []string{g.k.in, pos}, Count: 256, Block: g.blockFor()}).Result()
 		switch {
 		case errors.Is(err, redis.Nil):
@@ -99,20 +95,17 @@ func (g *Group) consume(ctx context.Context, o *ownership) {
 			}
 			g.e.obs.Reconnected()
 			g.log.Warn("input stream read failed; reconnecting", "err", err, "after", pos)
-			if !sleepCtx(ctx, backoff) {
+			if !wait.sleep(ctx) {
 				return
 			}
-			backoff = min(2*backoff, retryMax)
 			continue
 		}
-		backoff = retryMin
-		if g.rejoinReq.Swap(false) {
-			for id, join := range joined {
-				g.h.Input(Input{Kind: Join, Client: id, Data: join, Instance: instanceOf(id)})
-			}
-		}
+		wait.reset()
 		for _, s := range res {
 			for _, ent := range s.Messages {
+				// A program restarted while the batch is written gets
+				// its joins before the rest of it.
+				g.rejoinIfAsked(joined)
 				pos = ent.ID
 				in, inst, seq, err := decodeInput(ent.Values)
 				if err != nil {
@@ -144,6 +137,21 @@ func (g *Group) Rejoin() {
 	g.rejoinReq.Store(true)
 }
 
+// rejoinIfAsked writes the joins Rejoin asked for; joined is the
+// consumer's view of the cluster's clients, nil without --envelope.
+func (g *Group) rejoinIfAsked(joined map[string][]byte) {
+	if g.rejoinReq.Swap(false) {
+		g.writeJoins(joined)
+	}
+}
+
+// writeJoins writes a join event for every client in joined.
+func (g *Group) writeJoins(joined map[string][]byte) {
+	for id, join := range joined {
+		g.h.Input(Input{Kind: Join, Client: id, Data: join, Instance: instanceOf(id)})
+	}
+}
+
 // admitInput keeps the program's view of the clients consistent: one join
 // per client, a leave only after a join.
 func (g *Group) admitInput(joined map[string][]byte, in *Input) bool {
@@ -165,7 +173,7 @@ func (g *Group) admitInput(joined map[string][]byte, in *Input) bool {
 // rejoin gives a new owner's program a join for every client of the
 // cluster (of an instance still present), first of all.
 func (g *Group) rejoin(ctx context.Context) map[string][]byte {
-	backoff := retryMin
+	var wait retry
 	for {
 		clients, live, err := g.clusterClients(ctx)
 		if err == nil {
@@ -173,16 +181,15 @@ func (g *Group) rejoin(ctx context.Context) map[string][]byte {
 			for id, join := range clients {
 				if live[instanceOf(id)] {
 					joined[id] = []byte(join)
-					g.h.Input(Input{Kind: Join, Client: id, Data: []byte(join), Instance: instanceOf(id)})
 				}
 			}
+			g.writeJoins(joined)
 			return joined
 		}
 		g.log.Warn("reading the cluster's clients", "err", err)
-		if !sleepCtx(ctx, backoff) {
+		if !wait.sleep(ctx) {
 			return nil
 		}
-		backoff = min(2*backoff, retryMax)
 	}
 }
 
