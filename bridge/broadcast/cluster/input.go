@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -49,9 +50,18 @@ func (g *Group) writeOutput(ctx context.Context, batch []pendingOut) (bool, erro
 	return false, nil
 }
 
+var errNotSeeded = errors.New("the output stream's reader has no starting point yet")
+
 // writeInput adds a batch of input to the input stream, and keeps the
 // list of the cluster's clients (--envelope) for a new owner's joins.
+// Nothing is written before the output reader knows where it starts:
+// the program's answer to a client's join (or message) comes after that
+// point, so the client gets it. A reader that cannot find its start in a
+// renewal interval is taken for Redis away: the batch is tried again.
 func (g *Group) writeInput(ctx context.Context, batch []pendingInput) (bool, error) {
+	if err := g.awaitSeeded(ctx); err != nil {
+		return ctx.Err() == nil, err
+	}
 	_, err := g.e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range batch {
 			in := &batch[i].in
@@ -66,6 +76,26 @@ func (g *Group) writeInput(ctx context.Context, batch []pendingInput) (bool, err
 		return nil
 	})
 	return err != nil, err
+}
+
+// awaitSeeded waits up to a renewal interval for the output reader's
+// starting point.
+func (g *Group) awaitSeeded(ctx context.Context) error {
+	select {
+	case <-g.seeded:
+		return nil
+	default:
+	}
+	t := time.NewTimer(g.interval())
+	defer t.Stop()
+	select {
+	case <-g.seeded:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return errNotSeeded
+	}
 }
 
 // consume writes the input stream to the program, in order, from where
