@@ -856,6 +856,117 @@ func TestRedisOwnerKilled(t *testing.T) {
 	expectEcho(t, cb, "after")
 }
 
+// --restart under --redis: the owner's program exits on a client's
+// command (from another instance) and starts again; the clients of both
+// instances stay connected, the new program gets a join for every client
+// of the cluster before their next messages, and its output reaches both
+// instances in the same order.
+func TestRedisRestartRejoinsCluster(t *testing.T) {
+	t.Parallel()
+	need(t, "python3", "the envelope program")
+	r := startRedis(t)
+	prog := writeFile(t, t.TempDir()+"/restart.py", `import json, os, sys
+def send(s):
+    print(json.dumps({"data": s}), flush=True)
+send("start %d" % os.getpid())
+joined = set()
+for line in sys.stdin:
+    m = json.loads(line)
+    ev = m.get("event")
+    if ev == "join":
+        joined.add(m["client"])
+        send("joined " + m["client"])
+    elif ev == "leave":
+        joined.discard(m["client"])
+    elif ev:
+        continue
+    elif m["data"] == "exit":
+        sys.exit(0)
+    elif m["data"] == "count":
+        for i in range(1, 101):
+            send("n %d" % i)
+    else:
+        send("%s %s: %s" % ("known" if m["client"] in joined else "UNKNOWN", m["client"], m["data"]))
+`, 0o644)
+	ss := startInstances(t, r, 2, "--envelope", "--restart=always", "--passenv=PATH", "/usr/bin/python3", prog)
+	a := dial(t, ss[0].URL("/room"))
+	start1 := readText(t, a) // a's instance took the lease: its client sees the start
+	if !strings.HasPrefix(start1, "start ") {
+		t.Fatalf("a got %q, want the program's start", start1)
+	}
+	idA := strings.TrimPrefix(readText(t, a), "joined ")
+	b := dial(t, ss[1].URL("/room"))
+	idB := strings.TrimPrefix(readText(t, b), "joined ")
+	if got := readText(t, a); got != "joined "+idB {
+		t.Fatalf("a got %q, want b's join", got)
+	}
+	writeText(t, b, "hello")
+	for _, c := range []*websocket.Conn{a, b} {
+		if got := readText(t, c); got != "known "+idB+": hello" {
+			t.Fatalf("got %q before the restart", got)
+		}
+	}
+
+	writeText(t, b, "exit") // from the instance without the program
+	var start2 string
+	for i, c := range []*websocket.Conn{a, b} {
+		got := readText(t, c)
+		if !strings.HasPrefix(got, "start ") || got == start1 {
+			t.Fatalf("client %d got %q, want the new program's start (the old one was %q)", i, got, start1)
+		}
+		if i > 0 && got != start2 {
+			t.Fatalf("clients saw different starts: %q and %q", start2, got)
+		}
+		start2 = got
+	}
+	// Messages of both instances right away: the joins come first.
+	writeText(t, a, "from a")
+	writeText(t, b, "from b")
+	var seqs [][]string
+	for i, c := range []*websocket.Conn{a, b} {
+		var seq []string
+		for answers := 0; answers < 2 && len(seq) < 4; {
+			got := readText(t, c)
+			if !strings.HasPrefix(got, "joined ") {
+				answers++
+			}
+			seq = append(seq, got)
+		}
+		seqs = append(seqs, seq)
+		joins := map[string]bool{}
+		for _, got := range seq[:2] {
+			if !strings.HasPrefix(got, "joined ") || len(seq) != 4 {
+				t.Fatalf("client %d got %q after the restart, want the joins of %s and %s first", i, seq, idA, idB)
+			}
+			joins[strings.TrimPrefix(got, "joined ")] = true
+		}
+		if !joins[idA] || !joins[idB] {
+			t.Fatalf("after the restart the program saw joins of %v, want %s and %s", joins, idA, idB)
+		}
+		want := map[string]bool{"known " + idA + ": from a": true, "known " + idB + ": from b": true}
+		if !want[seq[2]] || !want[seq[3]] || seq[2] == seq[3] {
+			t.Fatalf("client %d got %q, want the messages of a and b, from joined clients", i, seq[2:])
+		}
+	}
+	writeText(t, b, "count")
+	for i, c := range []*websocket.Conn{a, b} {
+		for n := 1; n <= 100; n++ {
+			got := readText(t, c)
+			if got != fmt.Sprintf("n %d", n) {
+				t.Fatalf("client %d got %q, want n %d: the output in order", i, got, n)
+			}
+			seqs[i] = append(seqs[i], got)
+		}
+	}
+	if strings.Join(seqs[0], ",") != strings.Join(seqs[1], ",") {
+		t.Fatalf("the instances saw another order:\n%v\n%v", seqs[0], seqs[1])
+	}
+	ss[0].waitLog(t, testTimeout, "group restart")
+	if n := programsRunning(prog); n != 1 {
+		t.Fatalf("%d programs running in the cluster after the restart, want 1", n)
+	}
+}
+
 // counter is a program writing 1, 2, 3... every 10 ms.
 const counter = `i=0; while :; do i=$((i+1)); echo $i; sleep 0.01; done`
 

@@ -37,7 +37,9 @@ var allowedImports = map[string][]string{
 	"bridge/session":   {"bridge/internal/", "process"},
 	"bridge/pipe":      {"bridge/session", "bridge/internal/", "process"},
 	"bridge/terminal":  {"bridge/session", "bridge/internal/", "process"},
-	"bridge/broadcast": {"bridge/session", "bridge/internal/", "process", "bridge/broadcast/cluster"},
+	"bridge/broadcast": {"bridge/session", "bridge/internal/", "process", "bridge/broadcast/cluster", "bridge/broadcast/envelope"},
+	// The JSON lines of --envelope programs: no groups, no WebSockets.
+	"bridge/broadcast/envelope": {"bridge/internal/"},
 	// The Redis engine of broadcast groups: it knows Redis and groups, not
 	// WebSockets, sessions or processes.
 	"bridge/broadcast/cluster": {},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wsbridge/wsbridge/bridge/broadcast/envelope"
 	"github.com/wsbridge/wsbridge/bridge/internal/frame"
 	"github.com/wsbridge/wsbridge/bridge/internal/frameguard"
 	"github.com/wsbridge/wsbridge/bridge/session"
@@ -21,17 +22,6 @@ import (
 // dropped: its socket is full, and a client that reads again should still
 // find the 1013.
 const slowCloseWait = 5 * time.Second
-
-// ClientInfo is what the program learns of a client, in its join event.
-type ClientInfo struct {
-	ID     string // unique in the daemon
-	Remote string // IP:PORT
-	Path   string // the request path
-	Query  string // the query string, without '?'
-	User   string // the authenticated user; "" without authentication
-	// Instance is the daemon the client is attached to (--redis).
-	Instance string
-}
 
 // Corker is the writer under the connection's WebSocket framing
 // (frame.CorkWriter): what is written while corked leaves in one write at
@@ -50,7 +40,7 @@ type Corker interface {
 // while there is something to write, so an idle client holds no buffer and
 // only the goroutine that reads it.
 type Client struct {
-	info ClientInfo
+	info envelope.ClientInfo
 	conn *websocket.Conn
 	out  Corker
 	g    *group // set by attach
@@ -73,7 +63,7 @@ type Client struct {
 
 // NewClient wraps an accepted connection; out must be the writer coder/
 // websocket writes its frames to, so control frames and output keep order.
-func NewClient(conn *websocket.Conn, out Corker, info ClientInfo) *Client {
+func NewClient(conn *websocket.Conn, out Corker, info envelope.ClientInfo) *Client {
 	return &Client{info: info, conn: conn, out: out}
 }
 

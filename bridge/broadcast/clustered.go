@@ -1,12 +1,8 @@
 package broadcast
 
 import (
-	"unicode/utf8"
-
-	"github.com/coder/websocket"
-
 	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster"
-	"github.com/wsbridge/wsbridge/bridge/internal/frame"
+	"github.com/wsbridge/wsbridge/bridge/broadcast/envelope"
 	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/process"
 )
@@ -18,50 +14,18 @@ import (
 // there to the program (Input). This file is that glue; the local path of
 // a group without --redis does not pass through it.
 
-// joinCluster is Hub.Join with --redis: a group here needs no program to
-// start, and reports started when it is new (it keeps the client's slot).
-func (h *Hub) joinCluster(key string, c *Client, prog Program) (bool, error) {
-	if g := h.groups[key]; g != nil {
-		g.attach(c)
-		return false, nil
-	}
-	if !prog.Claim() {
-		return false, ErrBusy
-	}
-	g := newClusterGroup(h, key, prog)
-	cg, err := h.engine.Open(key, clusterHandler{g})
+// openCluster opens this daemon's side of the cluster's group, in place
+// of starting a program: the lease decides where that runs. The group
+// keeps the first client's slot while it is open here.
+func (g *group) openCluster() error {
+	g.endCh = make(chan struct{})
+	cg, err := g.h.engine.Open(g.key, clusterHandler{g})
 	if err != nil {
-		prog.Free()
-		prog.Ended()
-		return false, err
+		return err
 	}
 	g.cg = cg
-	h.groups[key] = g
-	g.attach(c)
-	h.obs.GroupStarted()
-	tracked := prog.Track == nil || prog.Track(g)
-	h.wg.Add(1)
-	go g.clusterEnd()
-	if !tracked {
-		g.GoAway()
-	}
-	return true, nil
-}
-
-func newClusterGroup(h *Hub, key string, prog Program) *group {
-	log := prog.Log.With("group", key)
-	g := &group{
-		h: h, key: key, prog: prog, log: log,
-		clients: map[*Client]struct{}{},
-		ring:    newRing(h.opts.Replay),
-		stopCh:  make(chan struct{}),
-		endCh:   make(chan struct{}),
-	}
-	if h.opts.Envelope {
-		g.byID = map[string]*Client{}
-	}
 	g.pingDone = g.startKeepalive()
-	return g
+	return nil
 }
 
 // clusterEnd waits until the group has no clients and no program here,
@@ -72,18 +36,7 @@ func (g *group) clusterEnd() {
 	g.cg.Close() // an owner stops its program and gives the lease up
 	g.stopOnce.Do(func() { close(g.stopCh) })
 	<-g.pingDone
-	g.wg.Wait()
-	if g.prog.Free != nil {
-		g.prog.Free()
-	}
-	g.h.obs.GroupEnded()
-	g.log.Info("group end")
-	if g.prog.Untrack != nil {
-		g.prog.Untrack(g)
-	}
-	if g.prog.Ended != nil {
-		g.prog.Ended()
-	}
+	g.release()
 }
 
 // maybeEnd ends the group here once it has neither clients nor a program.
@@ -109,47 +62,10 @@ type clusterHandler struct{ g *group }
 // Deliver fans output read from the stream out to the local clients, as
 // the local pump would.
 func (ch clusterHandler) Deliver(ms []cluster.Message) {
-	g := ch.g
-	op := byte(opText)
-	if g.h.opts.Binary {
-		op = opBinary
-	}
 	for i := range ms {
-		m := &ms[i]
-		switch m.Kind {
-		case cluster.ToAll:
-			g.emit(op, m.Data)
-		case cluster.ToSome:
-			g.flush()
-			b := &batch{buf: appendFrame(nil, op, m.Data), msgs: 1}
-			n := 0
-			g.mu.Lock()
-			for _, id := range m.To {
-				if c := g.byID[id]; c != nil && c.enqueue(b) {
-					n++
-				}
-			}
-			g.mu.Unlock()
-			g.h.obs.Messages(0, 0, int64(n))
-		case cluster.CloseOf:
-			g.flush()
-			g.mu.Lock()
-			c := g.byID[m.Client]
-			g.mu.Unlock()
-			if c != nil {
-				c.closeAfterQueued(websocket.StatusCode(m.Code), m.Reason)
-			}
-		case cluster.End:
-			g.flush()
-			g.mu.Lock()
-			g.stopping = true
-			for c := range g.clients {
-				c.closeAfterQueued(websocket.StatusCode(m.Code), m.Reason)
-			}
-			g.mu.Unlock()
-		}
+		ch.g.deliver(&ms[i])
 	}
-	g.flush()
+	ch.g.flush()
 }
 
 // Start runs the program here: this daemon took the group's lease.
@@ -238,66 +154,19 @@ func (ch clusterHandler) Input(in cluster.Input) {
 	g := ch.g
 	g.stdinMu.Lock()
 	defer g.stdinMu.Unlock()
-	if g.stdin == nil {
-		return
-	}
-	env := g.h.opts.Envelope
-	switch in.Kind {
-	case cluster.ClientMessage:
-		switch {
-		case env:
-			g.inBuf = appendClientMessage(g.inBuf[:0], in.Client, in.Data)
-		case g.h.opts.Binary:
-			g.inBuf = append(g.inBuf[:0], in.Data...)
-		default:
-			g.inBuf = append(append(g.inBuf[:0], in.Data...), '\n')
-		}
-		g.h.obs.Messages(1, 0, 0)
-	case cluster.Join:
-		if !env {
-			return
-		}
-		g.inBuf = append(g.inBuf[:0], in.Data...)
-	case cluster.Leave:
-		if !env {
-			return
-		}
-		g.inBuf = appendLeaveOf(g.inBuf[:0], in.Client, in.Code)
-	case cluster.Gap:
-		if !env {
-			return
-		}
-		g.inBuf = appendGap(g.inBuf[:0], in.Lost, in.Instance)
-	}
-	g.writeStdin(g.inBuf)
-	if cap(g.inBuf) > maxKeptMsg {
-		g.inBuf = nil
-	}
-}
-
-// clusterOutput sends one output message of the program to the stream.
-func (g *group) clusterOutput(p []byte) {
-	if g.h.opts.Binary {
-		g.cg.Output(cluster.Message{Kind: cluster.ToAll, Data: append([]byte(nil), p...)})
-		return
-	}
-	if !utf8.Valid(p) {
-		p = frame.AppendValidUTF8(nil, p)
-	}
-	if !g.h.opts.Envelope {
-		g.cg.Output(cluster.Message{Kind: cluster.ToAll, Data: append([]byte(nil), p...)})
-		return
-	}
-	e, err := parseEnvelope(p)
 	switch {
-	case err != nil:
-		g.log.Error("bad envelope from the program", "err", err, "line", cutForLog(p))
-	case e.Close != "":
-		g.cg.Output(cluster.Message{Kind: cluster.CloseOf, Client: e.Close, Code: e.Code, Reason: e.Reason})
-	case e.To != nil:
-		g.cg.Output(cluster.Message{Kind: cluster.ToSome, To: e.To, Data: []byte(*e.Data)})
-	default:
-		g.cg.Output(cluster.Message{Kind: cluster.ToAll, Data: []byte(*e.Data)})
+	case g.stdin == nil:
+	case in.Kind == cluster.ClientMessage:
+		g.writeMessage(in.Client, in.Data)
+	case !g.h.opts.Envelope: // events are for envelope programs only
+	case in.Kind == cluster.Join:
+		g.writeStdin(in.Data)
+	case in.Kind == cluster.Leave:
+		g.inBuf = envelope.AppendLeave(g.inBuf[:0], in.Client, in.Code)
+		g.writeStdin(g.inBuf)
+	case in.Kind == cluster.Gap:
+		g.inBuf = envelope.AppendGap(g.inBuf[:0], in.Lost, in.Instance)
+		g.writeStdin(g.inBuf)
 	}
 }
 

@@ -64,7 +64,8 @@ type group struct {
 	scratch []byte
 }
 
-func newGroup(h *Hub, key string, prog Program, proc *process.Process) *group {
+// newGroup returns key's group, with no program or clients yet.
+func newGroup(h *Hub, key string, prog Program) *group {
 	log := prog.Log
 	if log == nil {
 		log = slog.Default()
@@ -73,15 +74,23 @@ func newGroup(h *Hub, key string, prog Program, proc *process.Process) *group {
 		h: h, key: key, prog: prog, log: log.With("group", key),
 		clients: map[*Client]struct{}{},
 		ring:    newRing(h.opts.Replay),
-		proc:    proc,
-		stdin:   proc.Stdin,
 		stopCh:  make(chan struct{}),
 	}
 	if h.opts.Envelope {
 		g.byID = map[string]*Client{}
 	}
-	g.log.Info("group start", "pid", proc.Pid)
 	return g
+}
+
+// start starts the group's program.
+func (g *group) start() error {
+	proc, err := g.prog.Start()
+	if err != nil {
+		return err
+	}
+	g.proc, g.stdin = proc, proc.Stdin
+	g.log.Info("group start", "pid", proc.Pid)
+	return nil
 }
 
 // attach adds c, with Hub.mu held: it gets the replay, then every message
@@ -334,12 +343,19 @@ func (g *group) end(st process.Status) {
 	g.mu.Unlock()
 	g.h.mu.Unlock()
 	g.stopOnce.Do(func() { close(g.stopCh) })
+	g.release("close", int(code))
+}
+
+// release waits for the group's clients to be gone, then gives back what
+// the group held: its process slot, its place in the registry and, with
+// --once, the session.
+func (g *group) release(logArgs ...any) {
 	g.wg.Wait()
 	if g.prog.Free != nil {
 		g.prog.Free()
 	}
 	g.h.obs.GroupEnded()
-	g.log.Info("group end", "close", int(code))
+	g.log.Info("group end", logArgs...)
 	if g.prog.Untrack != nil {
 		g.prog.Untrack(g)
 	}

@@ -125,9 +125,6 @@ func (h *Hub) Join(key string, c *Client, prog Program, starter bool) (started b
 	for !starter && h.groups[key] == nil && h.starting[key] > 0 {
 		h.started.Wait()
 	}
-	if h.engine != nil {
-		return h.joinCluster(key, c, prog)
-	}
 	if g := h.groups[key]; g != nil {
 		g.attach(c)
 		return false, nil
@@ -135,8 +132,14 @@ func (h *Hub) Join(key string, c *Client, prog Program, starter bool) (started b
 	if !prog.Claim() {
 		return false, ErrBusy
 	}
-	proc, err := prog.Start()
-	if err != nil {
+	// With --redis the group here opens its side of the cluster's group
+	// instead of starting the program (clustered.go).
+	g := newGroup(h, key, prog)
+	start := g.start
+	if h.engine != nil {
+		start = g.openCluster
+	}
+	if err := start(); err != nil {
 		// As for a pipe session whose program failed to start: the slot
 		// goes back, and with --once that was the session.
 		if prog.Free != nil {
@@ -147,13 +150,17 @@ func (h *Hub) Join(key string, c *Client, prog Program, starter bool) (started b
 		}
 		return false, err
 	}
-	g := newGroup(h, key, prog, proc)
 	h.groups[key] = g
 	g.attach(c)
 	h.obs.GroupStarted()
 	tracked := prog.Track == nil || prog.Track(g)
+	// Owned by the hub (Shutdown, Wait) and the registry.
 	h.wg.Add(1)
-	go g.run(proc) // owned by the hub (Shutdown, Wait) and the registry
+	if g.cg != nil {
+		go g.clusterEnd()
+	} else {
+		go g.run(g.proc)
+	}
 	if !tracked {
 		g.GoAway()
 	}

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wsbridge/wsbridge/bridge/broadcast"
+	"github.com/wsbridge/wsbridge/bridge/broadcast/envelope"
 	"github.com/wsbridge/wsbridge/process"
 )
 
@@ -101,7 +102,7 @@ func newHub(t *testing.T, opts broadcast.Options, script string) (*broadcast.Hub
 		}
 		conn.SetReadLimit(-1)
 		id := fmt.Sprint("c", ids.Add(1))
-		c := broadcast.NewClient(conn, hc.out, broadcast.ClientInfo{ID: id, Path: r.URL.Path})
+		c := broadcast.NewClient(conn, hc.out, envelope.ClientInfo{ID: id, Path: r.URL.Path})
 		prog := broadcast.Program{
 			Start: func() (*process.Process, error) {
 				return process.Start(process.Config{Path: "/bin/sh", Args: []string{"sh", "-c", script}, Env: []string{"PATH=" + os.Getenv("PATH")}})

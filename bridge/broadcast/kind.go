@@ -8,6 +8,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wsbridge/wsbridge/bridge/broadcast/envelope"
 	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/process"
 )
@@ -133,7 +134,7 @@ func (k *Kind) Serve(c *session.Conn) {
 
 // clientInfo is what the program learns of a client in its join event,
 // from the variables a pipe session's program would get.
-func clientInfo(id string, r *http.Request, env []string) ClientInfo {
+func clientInfo(id string, r *http.Request, env []string) envelope.ClientInfo {
 	var addr, port, user, query string
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
@@ -152,7 +153,7 @@ func clientInfo(id string, r *http.Request, env []string) ClientInfo {
 	if port != "" {
 		remote = joinHostPort(addr, port)
 	}
-	return ClientInfo{ID: id, Remote: remote, Path: r.URL.Path, Query: query, User: user}
+	return envelope.ClientInfo{ID: id, Remote: remote, Path: r.URL.Path, Query: query, User: user}
 }
 
 func joinHostPort(host, port string) string {

@@ -6,7 +6,10 @@ import (
 	"os"
 	"unicode/utf8"
 
+	"github.com/coder/websocket"
+
 	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster"
+	"github.com/wsbridge/wsbridge/bridge/broadcast/envelope"
 	"github.com/wsbridge/wsbridge/bridge/internal/frame"
 )
 
@@ -23,6 +26,16 @@ func (g *group) pump(stdout *os.File) error {
 		return err
 	}
 	defer sr.Release()
+	return eachPiece(sr, g.piece, func() {
+		if g.cg == nil { // with --redis, Deliver builds and flushes batches
+			g.flush()
+		}
+	})
+}
+
+// eachPiece reads sr until its file ends, handing each piece to fn and
+// calling filled after the pieces of each read; nil at the end of file.
+func eachPiece(sr *frame.StreamReader, fn func(piece []byte, end bool), filled func()) error {
 	for {
 		ferr := sr.Fill()
 		for {
@@ -30,11 +43,9 @@ func (g *group) pump(stdout *os.File) error {
 			if !ok {
 				break
 			}
-			g.piece(piece, end)
+			fn(piece, end)
 		}
-		if g.cg == nil { // with --redis, Deliver builds and flushes batches
-			g.flush()
-		}
+		filled()
 		if ferr != nil {
 			if errors.Is(ferr, io.EOF) {
 				return nil
@@ -61,59 +72,95 @@ func (g *group) piece(piece []byte, end bool) {
 	}
 }
 
-// message sends one output message: to every client, or with --envelope as
-// the envelope says.
+// message sends one output message of the program: with --redis to the
+// group's stream, otherwise to the clients here.
 func (g *group) message(p []byte) {
-	if g.cg != nil {
-		g.clusterOutput(p)
-		return
+	m, ok := g.decode(p)
+	switch {
+	case !ok:
+	case g.cg != nil:
+		g.cg.Output(m) // encoded at once: p's buffer may be reused
+	default:
+		g.deliver(&m)
 	}
+}
+
+// decode says what one output message does: it goes to every client or,
+// with --envelope, where its envelope says; false for a bad envelope,
+// which is logged and dropped. Data may share p's buffer.
+func (g *group) decode(p []byte) (cluster.Message, bool) {
 	if g.h.opts.Binary {
-		g.emit(opBinary, p)
-		return
+		return cluster.Message{Kind: cluster.ToAll, Data: p}, true
 	}
 	if !utf8.Valid(p) {
 		g.scratch = frame.AppendValidUTF8(g.scratch[:0], p)
 		p = g.scratch
 	}
 	if !g.h.opts.Envelope {
-		g.emit(opText, p)
-		return
+		return cluster.Message{Kind: cluster.ToAll, Data: p}, true
 	}
-	e, err := parseEnvelope(p)
-	if err != nil {
-		g.log.Error("bad envelope from the program", "err", err, "line", cutForLog(p))
-		return
-	}
+	e, err := envelope.Parse(p)
 	switch {
+	case err != nil:
+		g.log.Error("bad envelope from the program", "err", err, "line", envelope.CutForLog(p))
+		return cluster.Message{}, false
 	case e.Close != "":
-		g.flush() // what came before reaches the client first
-		g.mu.Lock()
-		c := g.byID[e.Close]
-		g.mu.Unlock()
-		if c != nil {
-			c.closeAfterQueued(websocketCode(e.Code), e.Reason)
-		}
+		return cluster.Message{Kind: cluster.CloseOf, Client: e.Close, Code: e.Code, Reason: e.Reason}, true
 	case e.To != nil:
-		g.flush()
-		b := &batch{buf: appendFrame(nil, opText, []byte(*e.Data)), msgs: 1}
+		return cluster.Message{Kind: cluster.ToSome, To: e.To, Data: []byte(*e.Data)}, true
+	}
+	return cluster.Message{Kind: cluster.ToAll, Data: []byte(*e.Data)}, true
+}
+
+// deliver hands one output message to the clients here: a message for
+// every client joins the batch being built; any other goes after the
+// batch, so that what came before reaches the clients first.
+func (g *group) deliver(m *cluster.Message) {
+	if m.Kind == cluster.ToAll {
+		g.emit(m.Data)
+		return
+	}
+	g.flush()
+	switch m.Kind {
+	case cluster.ToSome:
+		b := &batch{buf: appendFrame(nil, g.opcode(), m.Data), msgs: 1}
 		n := 0
 		g.mu.Lock()
-		for _, id := range e.To {
+		for _, id := range m.To {
 			if c := g.byID[id]; c != nil && c.enqueue(b) {
 				n++
 			}
 		}
 		g.mu.Unlock()
 		g.h.obs.Messages(0, 1, int64(n))
-	default:
-		g.emit(opText, []byte(*e.Data))
+	case cluster.CloseOf:
+		g.mu.Lock()
+		c := g.byID[m.Client]
+		g.mu.Unlock()
+		if c != nil {
+			c.closeAfterQueued(websocket.StatusCode(m.Code), m.Reason)
+		}
+	case cluster.End:
+		g.mu.Lock()
+		g.stopping = true
+		for c := range g.clients {
+			c.closeAfterQueued(websocket.StatusCode(m.Code), m.Reason)
+		}
+		g.mu.Unlock()
 	}
 }
 
+// opcode is the frame opcode of output messages.
+func (g *group) opcode() byte {
+	if g.h.opts.Binary {
+		return opBinary
+	}
+	return opText
+}
+
 // emit adds a message for every client to the batch being built.
-func (g *group) emit(op byte, payload []byte) {
-	g.out = appendFrame(g.out, op, payload)
+func (g *group) emit(payload []byte) {
+	g.out = appendFrame(g.out, g.opcode(), payload)
 	g.outEnds = append(g.outEnds, len(g.out))
 }
 
@@ -156,19 +203,9 @@ func (g *group) logStderr(f *os.File, done chan<- struct{}) {
 		return
 	}
 	defer sr.Release()
-	for {
-		ferr := sr.Fill()
-		for {
-			piece, end, ok := sr.Next()
-			if !ok {
-				break
-			}
-			g.log.Info("stderr", "line", string(frame.AppendValidUTF8(nil, piece)), "continued", !end)
-		}
-		if ferr != nil {
-			return
-		}
-	}
+	eachPiece(sr, func(piece []byte, end bool) {
+		g.log.Info("stderr", "line", string(frame.AppendValidUTF8(nil, piece)), "continued", !end)
+	}, func() {})
 }
 
 // input writes one client message to stdin, whole: the stdin lock keeps
@@ -184,9 +221,15 @@ func (g *group) input(c *Client, msg []byte) {
 		g.log.Debug("message dropped: the program is restarting", "client", c.info.ID)
 		return
 	}
+	g.writeMessage(c.info.ID, msg)
+}
+
+// writeMessage writes a client's message to stdin as the program reads
+// it, with stdinMu held; msg may be appended to.
+func (g *group) writeMessage(id string, msg []byte) {
 	switch {
 	case g.h.opts.Envelope:
-		g.inBuf = appendClientMessage(g.inBuf[:0], c.info.ID, msg)
+		g.inBuf = envelope.AppendMessage(g.inBuf[:0], id, msg)
 		msg = g.inBuf
 	case !g.h.opts.Binary:
 		msg = append(msg, '\n')
@@ -213,7 +256,7 @@ func (g *group) joinEvent(c *Client) {
 		return
 	}
 	if g.cg != nil {
-		g.clusterInput(cluster.Input{Kind: cluster.Join, Client: c.info.ID, Data: appendJoin(nil, c)})
+		g.clusterInput(cluster.Input{Kind: cluster.Join, Client: c.info.ID, Data: envelope.AppendJoin(nil, c.info)})
 		return
 	}
 	g.stdinMu.Lock()
@@ -222,7 +265,7 @@ func (g *group) joinEvent(c *Client) {
 		return
 	}
 	c.joined = true
-	g.inBuf = appendJoin(g.inBuf[:0], c)
+	g.inBuf = envelope.AppendJoin(g.inBuf[:0], c.info)
 	g.writeStdin(g.inBuf)
 }
 
@@ -241,7 +284,7 @@ func (g *group) leaveEvent(c *Client, code int) {
 		return
 	}
 	c.joined = false
-	g.inBuf = appendLeave(g.inBuf[:0], c, code)
+	g.inBuf = envelope.AppendLeave(g.inBuf[:0], c.info.ID, code)
 	g.writeStdin(g.inBuf)
 }
 
@@ -267,7 +310,7 @@ func (g *group) rejoin(stdin *os.File) {
 	g.inBuf = g.inBuf[:0]
 	for _, c := range clients {
 		c.joined = true
-		g.inBuf = appendJoin(g.inBuf, c)
+		g.inBuf = envelope.AppendJoin(g.inBuf, c.info)
 	}
 	if len(g.inBuf) > 0 {
 		g.writeStdin(g.inBuf)

@@ -293,3 +293,34 @@ func TestClusterTakeover(t *testing.T) {
 		return len(got) > 0 && got[len(got)-1] == "a:echo in the gap"
 	})
 }
+
+// TestClusterAnswerToFirstInput: an instance that opens the group and at
+// once sends input (a client's join, in the broadcast kind) gets the
+// program's answer to it: input is written only once the instance's
+// reader of the output stream knows where it starts.
+func TestClusterAnswerToFirstInput(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	a := join(t, r.URL(), cluster.Options{})
+	owner(t, a)
+	for i := range 20 {
+		e, err := cluster.New(cluster.Options{URL: r.URL(), Lease: 900 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &fakeProgram{}
+		g, err := e.Open("/room", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.g.Store(g)
+		g.SetClients(1)
+		msg := "first " + strconv.Itoa(i)
+		g.Send(cluster.Input{Kind: cluster.ClientMessage, Client: "c", Data: []byte(msg)})
+		waitFor(t, "the answer on the new instance", 5*time.Second, func() bool {
+			got := p.got()
+			return len(got) > 0 && got[0] == "a:echo "+msg
+		})
+		e.Close()
+	}
+}

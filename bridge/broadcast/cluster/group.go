@@ -159,7 +159,8 @@ func (g *Group) Send(in Input) {
 }
 
 // Output queues one message of the program for the stream; ignored unless
-// this instance owns the group.
+// this instance owns the group. m is encoded at once: its buffers are the
+// caller's again when Output returns.
 func (g *Group) Output(m Message) {
 	g.mu.Lock()
 	o := g.owner

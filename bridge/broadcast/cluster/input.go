@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -49,9 +50,18 @@ func (g *Group) writeOutput(ctx context.Context, batch []pendingOut) (bool, erro
 	return false, nil
 }
 
+var errNotSeeded = errors.New("the output stream's reader has no starting point yet")
+
 // writeInput adds a batch of input to the input stream, and keeps the
 // list of the cluster's clients (--envelope) for a new owner's joins.
+// Nothing is written before the output reader knows where it starts:
+// the program's answer to a client's join (or message) comes after that
+// point, so the client gets it. A reader that cannot find its start in a
+// renewal interval is taken for Redis away: the batch is tried again.
 func (g *Group) writeInput(ctx context.Context, batch []pendingInput) (bool, error) {
+	if err := g.awaitSeeded(ctx); err != nil {
+		return ctx.Err() == nil, err
+	}
 	_, err := g.e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range batch {
 			in := &batch[i].in
@@ -68,6 +78,26 @@ func (g *Group) writeInput(ctx context.Context, batch []pendingInput) (bool, err
 	return err != nil, err
 }
 
+// awaitSeeded waits up to a renewal interval for the output reader's
+// starting point.
+func (g *Group) awaitSeeded(ctx context.Context) error {
+	select {
+	case <-g.seeded:
+		return nil
+	default:
+	}
+	t := time.NewTimer(g.interval())
+	defer t.Stop()
+	select {
+	case <-g.seeded:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return errNotSeeded
+	}
+}
+
 // consume writes the input stream to the program, in order, from where
 // the last owner stopped, and records how far it got.
 func (g *Group) consume(ctx context.Context, o *ownership) {
@@ -82,13 +112,9 @@ func (g *Group) consume(ctx context.Context, o *ownership) {
 	}
 	seqs := map[string]uint64{}
 	pos := o.inpos
-	backoff := retryMin
+	var wait retry
 	for ctx.Err() == nil {
-		if g.rejoinReq.Swap(false) {
-			for id, join := range joined {
-				g.h.Input(Input{Kind: Join, Client: id, Data: join, Instance: instanceOf(id)})
-			}
-		}
+		g.rejoinIfAsked(joined)
 		res, err := o.reader.XRead(ctx, &redis.XReadArgs{Streams: []string{g.k.in, pos}, Count: 256, Block: g.blockFor()}).Result()
 		switch {
 		case errors.Is(err, redis.Nil):
@@ -99,20 +125,17 @@ func (g *Group) consume(ctx context.Context, o *ownership) {
 			}
 			g.e.obs.Reconnected()
 			g.log.Warn("input stream read failed; reconnecting", "err", err, "after", pos)
-			if !sleepCtx(ctx, backoff) {
+			if !wait.sleep(ctx) {
 				return
 			}
-			backoff = min(2*backoff, retryMax)
 			continue
 		}
-		backoff = retryMin
-		if g.rejoinReq.Swap(false) {
-			for id, join := range joined {
-				g.h.Input(Input{Kind: Join, Client: id, Data: join, Instance: instanceOf(id)})
-			}
-		}
+		wait.reset()
 		for _, s := range res {
 			for _, ent := range s.Messages {
+				// A program restarted while the batch is written gets
+				// its joins before the rest of it.
+				g.rejoinIfAsked(joined)
 				pos = ent.ID
 				in, inst, seq, err := decodeInput(ent.Values)
 				if err != nil {
@@ -144,6 +167,21 @@ func (g *Group) Rejoin() {
 	g.rejoinReq.Store(true)
 }
 
+// rejoinIfAsked writes the joins Rejoin asked for; joined is the
+// consumer's view of the cluster's clients, nil without --envelope.
+func (g *Group) rejoinIfAsked(joined map[string][]byte) {
+	if g.rejoinReq.Swap(false) {
+		g.writeJoins(joined)
+	}
+}
+
+// writeJoins writes a join event for every client in joined.
+func (g *Group) writeJoins(joined map[string][]byte) {
+	for id, join := range joined {
+		g.h.Input(Input{Kind: Join, Client: id, Data: join, Instance: instanceOf(id)})
+	}
+}
+
 // admitInput keeps the program's view of the clients consistent: one join
 // per client, a leave only after a join.
 func (g *Group) admitInput(joined map[string][]byte, in *Input) bool {
@@ -165,7 +203,7 @@ func (g *Group) admitInput(joined map[string][]byte, in *Input) bool {
 // rejoin gives a new owner's program a join for every client of the
 // cluster (of an instance still present), first of all.
 func (g *Group) rejoin(ctx context.Context) map[string][]byte {
-	backoff := retryMin
+	var wait retry
 	for {
 		clients, live, err := g.clusterClients(ctx)
 		if err == nil {
@@ -173,16 +211,15 @@ func (g *Group) rejoin(ctx context.Context) map[string][]byte {
 			for id, join := range clients {
 				if live[instanceOf(id)] {
 					joined[id] = []byte(join)
-					g.h.Input(Input{Kind: Join, Client: id, Data: []byte(join), Instance: instanceOf(id)})
 				}
 			}
+			g.writeJoins(joined)
 			return joined
 		}
 		g.log.Warn("reading the cluster's clients", "err", err)
-		if !sleepCtx(ctx, backoff) {
+		if !wait.sleep(ctx) {
 			return nil
 		}
-		backoff = min(2*backoff, retryMax)
 	}
 }
 

@@ -31,8 +31,6 @@ type outbox[T any] struct {
 const (
 	batchItems = 512
 	batchBytes = 1 << 20
-	retryMin   = 50 * time.Millisecond
-	retryMax   = time.Second
 )
 
 func newOutbox[T any](limit int, size func(*T) int, obs Observer) *outbox[T] {
@@ -136,7 +134,7 @@ func (o *outbox[T]) run(ctx context.Context, write func(context.Context, []T) (r
 		o.room.Broadcast()
 		o.mu.Unlock()
 	}()
-	backoff := retryMin
+	var wait retry
 	for {
 		batch := o.take()
 		if len(batch) == 0 {
@@ -148,9 +146,9 @@ func (o *outbox[T]) run(ctx context.Context, write func(context.Context, []T) (r
 			}
 		}
 		for {
-			retry, err := write(ctx, batch)
-			if err == nil || !retry {
-				backoff = retryMin
+			again, err := write(ctx, batch)
+			if err == nil || !again {
+				wait.reset()
 				o.mu.Lock()
 				o.inflight = 0
 				o.mu.Unlock()
@@ -159,12 +157,36 @@ func (o *outbox[T]) run(ctx context.Context, write func(context.Context, []T) (r
 			}
 			o.setFailing(true)
 			onErr(err)
-			select {
-			case <-ctx.Done():
+			if !wait.sleep(ctx) {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, retryMax)
 		}
 	}
 }
+
+// retry is the wait before the next try while Redis does not answer:
+// retryMin, doubling each time up to retryMax, until reset. The zero
+// value is ready.
+type retry struct{ next time.Duration }
+
+const (
+	retryMin = 50 * time.Millisecond
+	retryMax = time.Second
+)
+
+// sleep waits the next wait and doubles it; false if ctx ended first.
+func (r *retry) sleep(ctx context.Context) bool {
+	d := max(r.next, retryMin)
+	r.next = min(2*d, retryMax)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// reset makes the next wait retryMin again: Redis answered.
+func (r *retry) reset() { r.next = 0 }

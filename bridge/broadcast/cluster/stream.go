@@ -31,16 +31,15 @@ func (g *Group) readLoop() {
 	var pos readPos
 	rc := g.newReader()
 	defer func() { rc.Close() }()
-	backoff := retryMin
+	var wait retry
 	seeded := false
 	for g.ctx.Err() == nil {
 		if !seeded {
 			if err := g.seed(&pos); err != nil {
 				g.log.Warn("reading the group's history", "err", err)
-				if !sleepCtx(g.ctx, backoff) {
+				if !wait.sleep(g.ctx) {
 					return
 				}
-				backoff = min(2*backoff, retryMax)
 				continue
 			}
 			seeded = true
@@ -53,7 +52,7 @@ func (g *Group) readLoop() {
 		res, err := rc.XRead(g.ctx, &redis.XReadArgs{Streams: []string{g.k.out, pos.id}, Count: 512, Block: g.blockFor()}).Result()
 		switch {
 		case errors.Is(err, redis.Nil):
-			backoff = retryMin
+			wait.reset()
 			continue
 		case err != nil:
 			if g.ctx.Err() != nil {
@@ -63,13 +62,12 @@ func (g *Group) readLoop() {
 			g.log.Warn("output stream read failed; reconnecting", "err", err, "after", pos.id)
 			rc.Close()
 			rc = g.newReader()
-			if !sleepCtx(g.ctx, backoff) {
+			if !wait.sleep(g.ctx) {
 				return
 			}
-			backoff = min(2*backoff, retryMax)
 			continue
 		}
-		backoff = retryMin
+		wait.reset()
 		for _, s := range res {
 			if ms := g.decode(s.Messages, &pos); len(ms) > 0 {
 				g.h.Deliver(ms)
@@ -100,17 +98,6 @@ func (g *Group) takeReset() bool {
 	r := g.resetRead
 	g.resetRead = false
 	return r
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // seed finds where reading starts (after the newest entry) and delivers

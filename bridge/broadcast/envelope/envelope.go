@@ -1,4 +1,7 @@
-package broadcast
+// Package envelope is the JSON-lines protocol a broadcast program speaks
+// with --envelope: the envelopes it writes, and the client messages and
+// events it reads.
+package envelope
 
 import (
 	"bytes"
@@ -7,18 +10,17 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/coder/websocket"
-
 	"github.com/wsbridge/wsbridge/bridge/internal/frame"
 )
 
-// With --envelope the program and the daemon speak JSON lines. In (to
-// stdin): a client's message {"client":"ID","data":"..."}, and events
-// {"event":"join",...} and {"event":"leave",...}. Out (from stdout): each
-// line an envelope, decoded by parseEnvelope.
+// In (to stdin): a client's message {"client":"ID","data":"..."}, and
+// events {"event":"join",...}, {"event":"leave",...} and (--redis)
+// {"event":"gap",...}. Out (from stdout): each line an envelope, decoded
+// by Parse.
 
-// envelope is one line of the program's output with --envelope.
-type envelope struct {
+// Output is one line of the program's output: data for every client, or
+// for those in To, or the close of one client.
+type Output struct {
 	Data   *string  `json:"data"`
 	To     []string `json:"to"`
 	Close  string   `json:"close"`
@@ -29,11 +31,10 @@ type envelope struct {
 // maxLoggedLine is how much of a bad envelope is logged.
 const maxLoggedLine = 200
 
-// parseEnvelope decodes and checks one output line: either data (to all, or
-// to the clients listed in to) or a close of one client with a code of
-// 4000-4999.
-func parseEnvelope(line []byte) (envelope, error) {
-	var e envelope
+// Parse decodes and checks one output line: either data (to all, or to the
+// clients listed in to) or a close of one client with a code of 4000-4999.
+func Parse(line []byte) (Output, error) {
+	var e Output
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil {
@@ -65,12 +66,23 @@ func parseEnvelope(line []byte) (envelope, error) {
 	return e, errors.New(`an envelope needs "data" or "close"`)
 }
 
-// cutForLog shortens a bad line for the log.
-func cutForLog(line []byte) string {
+// CutForLog shortens a bad line for the log.
+func CutForLog(line []byte) string {
 	if len(line) > maxLoggedLine {
 		line = line[:maxLoggedLine]
 	}
 	return string(bytes.ToValidUTF8(line, []byte("\uFFFD")))
+}
+
+// ClientInfo is what the program learns of a client, in its join event.
+type ClientInfo struct {
+	ID     string // unique in the daemon
+	Remote string // IP:PORT
+	Path   string // the request path
+	Query  string // the query string, without '?'
+	User   string // the authenticated user; "" without authentication
+	// Instance is the daemon the client is attached to (--redis).
+	Instance string
 }
 
 // appendStringField appends ,"name":"value" (or without the comma first),
@@ -86,9 +98,9 @@ func appendStringField(dst []byte, first bool, name, value string) []byte {
 	return append(dst, '"')
 }
 
-// appendClientMessage appends a client's message as the program reads it:
+// AppendMessage appends a client's message as the program reads it:
 // {"client":"ID","data":"..."} and a newline.
-func appendClientMessage(dst []byte, id string, msg []byte) []byte {
+func AppendMessage(dst []byte, id string, msg []byte) []byte {
 	dst = append(dst, '{')
 	dst = appendStringField(dst, true, "client", id)
 	dst = append(dst, `,"data":"`...)
@@ -96,30 +108,26 @@ func appendClientMessage(dst []byte, id string, msg []byte) []byte {
 	return append(dst, "\"}\n"...)
 }
 
-// appendJoin appends a client's join event; user only when authenticated.
-func appendJoin(dst []byte, c *Client) []byte {
+// AppendJoin appends a client's join event; user only when authenticated,
+// instance only with --redis.
+func AppendJoin(dst []byte, c ClientInfo) []byte {
 	dst = append(dst, `{"event":"join"`...)
-	dst = appendStringField(dst, false, "client", c.info.ID)
-	dst = appendStringField(dst, false, "remote", c.info.Remote)
-	dst = appendStringField(dst, false, "path", c.info.Path)
-	dst = appendStringField(dst, false, "query", c.info.Query)
-	if c.info.User != "" {
-		dst = appendStringField(dst, false, "user", c.info.User)
+	dst = appendStringField(dst, false, "client", c.ID)
+	dst = appendStringField(dst, false, "remote", c.Remote)
+	dst = appendStringField(dst, false, "path", c.Path)
+	dst = appendStringField(dst, false, "query", c.Query)
+	if c.User != "" {
+		dst = appendStringField(dst, false, "user", c.User)
 	}
-	if c.info.Instance != "" {
-		dst = appendStringField(dst, false, "instance", c.info.Instance)
+	if c.Instance != "" {
+		dst = appendStringField(dst, false, "instance", c.Instance)
 	}
 	return append(dst, "}\n"...)
 }
 
-// appendLeave appends a client's leave event with the close code its
-// connection ended with (1006 when it just dropped).
-func appendLeave(dst []byte, c *Client, code int) []byte {
-	return appendLeaveOf(dst, c.info.ID, code)
-}
-
-// appendLeaveOf appends the leave event of the client with that ID.
-func appendLeaveOf(dst []byte, id string, code int) []byte {
+// AppendLeave appends the leave event of the client with that ID, with
+// the close code its connection ended with (1006 when it just dropped).
+func AppendLeave(dst []byte, id string, code int) []byte {
 	dst = append(dst, `{"event":"leave"`...)
 	dst = appendStringField(dst, false, "client", id)
 	dst = append(dst, `,"code":`...)
@@ -127,15 +135,12 @@ func appendLeaveOf(dst []byte, id string, code int) []byte {
 	return append(dst, "}\n"...)
 }
 
-// appendGap appends a gap event (--redis): output messages lost while
+// AppendGap appends a gap event (--redis): output messages lost while
 // Redis was away, on that instance ("" for the owner's own buffer); lost
 // -1 when the count is unknown (Redis lost its data).
-func appendGap(dst []byte, lost int64, instance string) []byte {
+func AppendGap(dst []byte, lost int64, instance string) []byte {
 	dst = append(dst, `{"event":"gap","lost":`...)
 	dst = strconv.AppendInt(dst, lost, 10)
 	dst = appendStringField(dst, false, "instance", instance)
 	return append(dst, "}\n"...)
 }
-
-// websocketCode is a checked envelope's close code.
-func websocketCode(code int) websocket.StatusCode { return websocket.StatusCode(code) }
