@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsbridge/wsbridge/bridge/gatetest"
 )
 
 func TestTextLines(t *testing.T) {
@@ -645,37 +647,6 @@ const (
 	opPing   = 0x9
 )
 
-// clientFrame builds a masked client frame; first is the first header byte
-// (FIN, RSV bits, opcode). With declared >= 0 the header announces that
-// length whatever the payload given (a frame that has not all arrived yet).
-func clientFrame(first byte, payload []byte, declared int) []byte {
-	n := len(payload)
-	if declared >= 0 {
-		n = declared
-	}
-	b := []byte{first}
-	switch {
-	case n < 126:
-		b = append(b, 0x80|byte(n))
-	case n < 1<<16:
-		b = append(b, 0x80|126)
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b = append(b, 0x80|127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	key := [4]byte{0x5a, 0xa5, 0x3c, 0xc3}
-	b = append(b, key[:]...)
-	for i, c := range payload {
-		b = append(b, c^key[i%4])
-	}
-	return b
-}
-
-func closeBody(code uint16, reason string) []byte {
-	return append(binary.BigEndian.AppendUint16(nil, code), reason...)
-}
-
 // serverFrame is one frame the server sent.
 type serverFrame struct {
 	opcode  byte
@@ -764,8 +735,8 @@ func TestProtocolBadCloseFrames(t *testing.T) {
 		payload []byte
 		code    int
 	}{
-		{"reason not UTF-8", closeBody(1000, "\xed\xa0\x80"), 1007},
-		{"reason cut mid-character", closeBody(1000, "ok\xe2\x82"), 1007},
+		{"reason not UTF-8", gatetest.CloseBody(1000, "\xed\xa0\x80"), 1007},
+		{"reason cut mid-character", gatetest.CloseBody(1000, "ok\xe2\x82"), 1007},
 		{"1-byte payload", []byte{0x03}, 1002},
 	}
 	for _, code := range []uint16{0, 999, 1004, 1005, 1006, 1015, 1100, 2000, 2999, 5000} {
@@ -773,14 +744,14 @@ func TestProtocolBadCloseFrames(t *testing.T) {
 			name    string
 			payload []byte
 			code    int
-		}{fmt.Sprintf("code %d", code), closeBody(code, ""), 1002})
+		}{fmt.Sprintf("code %d", code), gatetest.CloseBody(code, ""), 1002})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			conn := rawHandshake(t, s.addr, "/")
 			defer conn.Close()
-			conn.Write(clientFrame(finBit|opClose, tt.payload, -1))
+			conn.Write(gatetest.ClientFrame(finBit|opClose, tt.payload, -1))
 			res := readServer(t, conn, 4*time.Second)
 			if got := res.closed.closeCode(); got != tt.code {
 				t.Fatalf("close %d %q, want %d", got, res.closed.payload, tt.code)
@@ -793,7 +764,7 @@ func TestProtocolBadCloseFrames(t *testing.T) {
 	// A valid close is answered with the same code, as before.
 	conn := rawHandshake(t, s.addr, "/")
 	defer conn.Close()
-	conn.Write(clientFrame(finBit|opClose, closeBody(1000, "bye ✓"), -1))
+	conn.Write(gatetest.ClientFrame(finBit|opClose, gatetest.CloseBody(1000, "bye ✓"), -1))
 	if got := readServer(t, conn, 4*time.Second).closed.closeCode(); got != 1000 {
 		t.Fatalf("valid close answered with %d", got)
 	}
@@ -809,7 +780,7 @@ func TestProtocolInvalidTextFailsFast(t *testing.T) {
 	defer conn.Close()
 	start := append([]byte("\xc3\x28"), make([]byte, 4096)...)
 	// 1 MiB announced, 4 KiB sent: the rest never comes.
-	conn.Write(clientFrame(finBit|opText, start, 1<<20)[:4096])
+	conn.Write(gatetest.ClientFrame(finBit|opText, start, 1<<20)[:4096])
 	res := readServer(t, conn, 3*time.Second)
 	if got := res.closed.closeCode(); got != 1007 {
 		t.Fatalf("close %d, want 1007", got)
@@ -825,12 +796,12 @@ func TestProtocolAnswerBeforeProtocolError(t *testing.T) {
 		name string
 		bad  []byte
 	}{
-		{"reserved bits", clientFrame(finBit|0x40|opText, []byte("x"), -1)},
-		{"unknown opcode", clientFrame(finBit|0x3, nil, -1)},
-		{"fragmented ping", clientFrame(opPing, nil, -1)},
-		{"continuation without start", clientFrame(finBit|opCont, []byte("x"), -1)},
-		{"text inside a fragmented message", append(clientFrame(opText, []byte("a"), -1), clientFrame(finBit|opText, []byte("b"), -1)...)},
-		{"ping over 125 bytes", clientFrame(finBit|opPing, make([]byte, 126), -1)},
+		{"reserved bits", gatetest.ClientFrame(finBit|0x40|opText, []byte("x"), -1)},
+		{"unknown opcode", gatetest.ClientFrame(finBit|0x3, nil, -1)},
+		{"fragmented ping", gatetest.ClientFrame(opPing, nil, -1)},
+		{"continuation without start", gatetest.ClientFrame(finBit|opCont, []byte("x"), -1)},
+		{"text inside a fragmented message", append(gatetest.ClientFrame(opText, []byte("a"), -1), gatetest.ClientFrame(finBit|opText, []byte("b"), -1)...)},
+		{"ping over 125 bytes", gatetest.ClientFrame(finBit|opPing, make([]byte, 126), -1)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -838,7 +809,7 @@ func TestProtocolAnswerBeforeProtocolError(t *testing.T) {
 			conn := rawHandshake(t, s.addr, "/")
 			defer conn.Close()
 			// One write: the valid message and the bad frame arrive together.
-			conn.Write(append(clientFrame(finBit|opText, []byte("hello"), -1), tt.bad...))
+			conn.Write(append(gatetest.ClientFrame(finBit|opText, []byte("hello"), -1), tt.bad...))
 			res := readServer(t, conn, 4*time.Second)
 			if len(res.frames) != 1 || string(res.frames[0].payload) != "hello" {
 				t.Fatalf("frames before the close: %q, want the echo of hello", res.frames)
@@ -860,8 +831,8 @@ func TestProtocolBinaryModeChecksText(t *testing.T) {
 	s := startServer(t, "--binary", "cat")
 	conn := rawHandshake(t, s.addr, "/")
 	defer conn.Close()
-	conn.Write(clientFrame(finBit|opBinary, []byte("\xff\xfe"), -1))
-	conn.Write(clientFrame(finBit|opText, []byte("\xff\xfe"), -1))
+	conn.Write(gatetest.ClientFrame(finBit|opBinary, []byte("\xff\xfe"), -1))
+	conn.Write(gatetest.ClientFrame(finBit|opText, []byte("\xff\xfe"), -1))
 	res := readServer(t, conn, 4*time.Second)
 	if len(res.frames) != 1 || string(res.frames[0].payload) != "\xff\xfe" || res.frames[0].opcode != opBinary {
 		t.Fatalf("frames before the close: %q, want the binary echo", res.frames)

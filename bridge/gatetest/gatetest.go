@@ -1,5 +1,6 @@
 // Package gatetest serves a program behind a real gate and session kind, on
-// a loopback test server, for the tests of the gate and of the kinds.
+// a loopback test server, and builds raw client frames, for the tests of
+// the gate, the kinds and the daemon.
 package gatetest
 
 import (

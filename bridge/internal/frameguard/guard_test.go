@@ -2,7 +2,6 @@ package frameguard_test
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -12,31 +11,12 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wsbridge/wsbridge/bridge/gatetest"
 	"github.com/wsbridge/wsbridge/bridge/internal/frameguard"
 )
 
-// frame builds a masked client frame: first is the first header byte (FIN,
-// RSV and opcode), payload is sent masked.
-func frame(first byte, payload []byte) []byte {
-	var b []byte
-	b = append(b, first)
-	switch n := len(payload); {
-	case n < 126:
-		b = append(b, 0x80|byte(n))
-	case n < 1<<16:
-		b = append(b, 0x80|126)
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b = append(b, 0x80|127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	key := [4]byte{0x11, 0x22, 0x33, 0x44}
-	b = append(b, key[:]...)
-	for i, c := range payload {
-		b = append(b, c^key[i%4])
-	}
-	return b
-}
+// frame builds a masked client frame of the whole payload.
+func frame(first byte, payload []byte) []byte { return gatetest.ClientFrame(first, payload, -1) }
 
 const (
 	fin    = 0x80
@@ -47,10 +27,6 @@ const (
 	ping   = 0x9
 	pong   = 0xA
 )
-
-func closePayload(code uint16, reason string) []byte {
-	return append(binary.BigEndian.AppendUint16(nil, code), reason...)
-}
 
 func cat(frames ...[]byte) []byte { return bytes.Join(frames, nil) }
 
@@ -94,12 +70,12 @@ func TestGuardPassesValidStreams(t *testing.T) {
 			frame(fin|cont, []byte("\xa9!")))},
 		{"pong and ping", cat(frame(fin|pong, nil), frame(fin|ping, bytes.Repeat([]byte("x"), 125)))},
 		{"close empty", frame(fin|closeF, nil)},
-		{"close 1000 with reason", frame(fin|closeF, closePayload(1000, "bye ✓"))},
-		{"close 1001", frame(fin|closeF, closePayload(1001, ""))},
-		{"close 1011", frame(fin|closeF, closePayload(1011, ""))},
-		{"close 1014", frame(fin|closeF, closePayload(1014, ""))},
-		{"close 3000", frame(fin|closeF, closePayload(3000, ""))},
-		{"close 4999", frame(fin|closeF, closePayload(4999, ""))},
+		{"close 1000 with reason", frame(fin|closeF, gatetest.CloseBody(1000, "bye ✓"))},
+		{"close 1001", frame(fin|closeF, gatetest.CloseBody(1001, ""))},
+		{"close 1011", frame(fin|closeF, gatetest.CloseBody(1011, ""))},
+		{"close 1014", frame(fin|closeF, gatetest.CloseBody(1014, ""))},
+		{"close 3000", frame(fin|closeF, gatetest.CloseBody(3000, ""))},
+		{"close 4999", frame(fin|closeF, gatetest.CloseBody(4999, ""))},
 		{"messages after messages", cat(frame(fin|text, []byte("a")), frame(fin|binMsg, []byte("b")), frame(fin|text, []byte("c")))},
 	}
 	for _, tt := range tests {
@@ -125,8 +101,8 @@ func TestGuardViolations(t *testing.T) {
 		bad  []byte
 		code websocket.StatusCode
 	}{
-		{"close reason not UTF-8", frame(fin|closeF, closePayload(1000, "\xed\xa0\x80")), websocket.StatusInvalidFramePayloadData},
-		{"close reason cut mid-character", frame(fin|closeF, closePayload(1000, "\xc3")), websocket.StatusInvalidFramePayloadData},
+		{"close reason not UTF-8", frame(fin|closeF, gatetest.CloseBody(1000, "\xed\xa0\x80")), websocket.StatusInvalidFramePayloadData},
+		{"close reason cut mid-character", frame(fin|closeF, gatetest.CloseBody(1000, "\xc3")), websocket.StatusInvalidFramePayloadData},
 		{"close 1-byte payload", frame(fin|closeF, []byte{0x03}), websocket.StatusProtocolError},
 		{"text not UTF-8", frame(fin|text, []byte("ok \xff")), websocket.StatusInvalidFramePayloadData},
 		{"text ends mid-character", frame(fin|text, []byte("ok \xe2\x9c")), websocket.StatusInvalidFramePayloadData},
@@ -146,7 +122,7 @@ func TestGuardViolations(t *testing.T) {
 			name string
 			bad  []byte
 			code websocket.StatusCode
-		}{fmt.Sprintf("close code %d", code), frame(fin|closeF, closePayload(code, "")), websocket.StatusProtocolError})
+		}{fmt.Sprintf("close code %d", code), frame(fin|closeF, gatetest.CloseBody(code, "")), websocket.StatusProtocolError})
 	}
 	for _, tt := range tests {
 		for _, oneByte := range []bool{false, true} {
