@@ -3,7 +3,6 @@ package broadcast
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/coder/websocket"
@@ -41,13 +40,7 @@ func (k *Kind) Admit(g session.Gate, r *http.Request, ep session.Endpoint) (*ses
 		return nil, err
 	}
 	if !k.hub.ReserveClient() {
-		return nil, &session.Refusal{
-			Status:     http.StatusServiceUnavailable,
-			Message:    "503 Service Unavailable: the server has its maximum number of clients (--max-clients=" + strconv.Itoa(k.hub.opts.MaxClients) + ")",
-			Reason:     "max-clients",
-			Counted:    session.RefusedMaxClients,
-			RetryAfter: "5",
-		}
+		return nil, session.MaxClientsRefusal(k.hub.opts.MaxClients)
 	}
 	// A group that runs, or that a client admitted before is starting,
 	// takes the client without a new process; otherwise the slot is taken

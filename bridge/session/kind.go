@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -164,6 +165,18 @@ type Refusal struct {
 }
 
 func (r *Refusal) Error() string { return r.Message }
+
+// MaxClientsRefusal answers a client over --max-clients (limit): 503, try
+// again in a few seconds.
+func MaxClientsRefusal(limit int) *Refusal {
+	return &Refusal{
+		Status:     http.StatusServiceUnavailable,
+		Message:    "503 Service Unavailable: the server has its maximum number of clients (--max-clients=" + strconv.Itoa(limit) + ")",
+		Reason:     "max-clients",
+		Counted:    RefusedMaxClients,
+		RetryAfter: "5",
+	}
+}
 
 // OffersSubprotocol reports whether the client offers name in
 // Sec-WebSocket-Protocol.

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"net/http"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"text/template"
@@ -196,13 +195,7 @@ func (t *Kind) Admit(g session.Gate, r *http.Request, ep session.Endpoint) (*ses
 		return nil, err
 	}
 	if !t.reserveClient() {
-		return nil, &session.Refusal{
-			Status:     http.StatusServiceUnavailable,
-			Message:    "503 Service Unavailable: the terminal has its maximum number of clients (--max-clients=" + strconv.Itoa(t.opts.MaxClients) + ")",
-			Reason:     "max-clients",
-			Counted:    session.RefusedMaxClients,
-			RetryAfter: "5",
-		}
+		return nil, session.MaxClientsRefusal(t.opts.MaxClients)
 	}
 	// A process starts unless the client resumes a session or joins the
 	// shared one; take its --once claim and --maxforks slot now, so a
