@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/wsbridge/wsbridge/bridge/session"
 )
@@ -51,10 +52,13 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	g := &h.sessions
 	g.mu.Lock()
 	g.closing = true
-	for s := range g.sessions {
+	members := g.snapshotLocked()
+	g.mu.Unlock()
+	// Members are told outside the lock: a member's GoAway may take locks
+	// of its own kind that are held while it registers (broadcast's hub).
+	for _, s := range members {
 		s.GoAway()
 	}
-	g.mu.Unlock()
 
 	done := make(chan struct{})
 	go func() {
@@ -67,12 +71,31 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	g.mu.Lock()
-	for s := range g.sessions {
+	members = g.snapshotLocked()
+	g.mu.Unlock()
+	for _, s := range members {
 		s.ForceClose()
 	}
-	g.mu.Unlock()
-	<-done
+	// Killed children are reaped and dropped connections end their
+	// sessions within moments; a member that still does not leave must not
+	// hold the daemon past its deadline for ever.
+	select {
+	case <-done:
+	case <-time.After(forceCloseWait):
+	}
 	return ctx.Err()
+}
+
+// forceCloseWait bounds the wait for sessions after ForceClose.
+const forceCloseWait = 5 * time.Second
+
+// snapshotLocked lists the members, with g.mu held.
+func (g *registry) snapshotLocked() []session.Member {
+	members := make([]session.Member, 0, len(g.sessions))
+	for s := range g.sessions {
+		members = append(members, s)
+	}
+	return members
 }
 
 // checkOpen returns a refusal (503) once shutdown has begun.

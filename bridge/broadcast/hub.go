@@ -120,6 +120,27 @@ func (h *Hub) Started(key string) {
 // client that is not the starter (see Starter) waits for a starter of key
 // to join or give up first, rather than start a second program.
 func (h *Hub) Join(key string, c *Client, prog Program, starter bool) (started bool, err error) {
+	g, err := h.joinLocked(key, c, prog, starter)
+	if g == nil || err != nil {
+		return false, err
+	}
+	// The gate's registry learns of a new group outside h.mu: during
+	// shutdown Track makes it go away at once, and GoAway takes h.mu.
+	if prog.Track != nil && !prog.Track(g) {
+		g.GoAway()
+	}
+	// Owned by the hub (Shutdown, Wait) and the registry.
+	if g.cg != nil {
+		go g.clusterEnd()
+	} else {
+		go g.run(g.proc)
+	}
+	return true, nil
+}
+
+// joinLocked attaches c to a running group (nil group), or starts key's
+// group and returns it, registered in the hub, for Join to run.
+func (h *Hub) joinLocked(key string, c *Client, prog Program, starter bool) (*group, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for !starter && h.groups[key] == nil && h.starting[key] > 0 {
@@ -127,10 +148,10 @@ func (h *Hub) Join(key string, c *Client, prog Program, starter bool) (started b
 	}
 	if g := h.groups[key]; g != nil {
 		g.attach(c)
-		return false, nil
+		return nil, nil
 	}
 	if !prog.Claim() {
-		return false, ErrBusy
+		return nil, ErrBusy
 	}
 	// With --redis the group here opens its side of the cluster's group
 	// instead of starting the program (clustered.go).
@@ -148,23 +169,13 @@ func (h *Hub) Join(key string, c *Client, prog Program, starter bool) (started b
 		if prog.Ended != nil {
 			prog.Ended()
 		}
-		return false, err
+		return nil, err
 	}
 	h.groups[key] = g
 	g.attach(c)
 	h.obs.GroupStarted()
-	tracked := prog.Track == nil || prog.Track(g)
-	// Owned by the hub (Shutdown, Wait) and the registry.
-	h.wg.Add(1)
-	if g.cg != nil {
-		go g.clusterEnd()
-	} else {
-		go g.run(g.proc)
-	}
-	if !tracked {
-		g.GoAway()
-	}
-	return true, nil
+	h.wg.Add(1) // done by the group's end (run or clusterEnd)
+	return g, nil
 }
 
 // Shutdown makes every group go away (clients get 1001 once the output is

@@ -22,6 +22,7 @@ import (
 
 	"github.com/wsbridge/wsbridge/bridge/broadcast"
 	"github.com/wsbridge/wsbridge/bridge/broadcast/envelope"
+	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/process"
 )
 
@@ -109,6 +110,10 @@ func newHub(t *testing.T, opts broadcast.Options, script string) (*broadcast.Hub
 			},
 			Claim: func() bool { return true },
 			Log:   slog.New(slog.DiscardHandler),
+		}
+		if r.URL.RawQuery == "shutting-down" {
+			// The gate's answer to Track once its shutdown has begun.
+			prog.Track = func(session.Member) bool { return false }
 		}
 		if _, err := hub.Join(r.URL.Path, c, prog, false); err != nil {
 			hub.ReleaseClient()
@@ -246,6 +251,18 @@ func TestSlowClientIsClosed(t *testing.T) {
 	hub.Wait()
 	if n := obs.slow.Load(); n != 1 {
 		t.Fatalf("%d slow closes, want 1", n)
+	}
+}
+
+// TestGroupStartedDuringShutdown: a group whose first client arrives as the
+// gate shuts down (Track refuses it) goes away at once, and its client gets
+// 1001. GoAway takes the hub's lock, so Join must not hold it then.
+func TestGroupStartedDuringShutdown(t *testing.T) {
+	t.Parallel()
+	_, _, url := newHub(t, broadcast.Options{}, "exec cat")
+	a := dial(t, url+"/?shutting-down", 0)
+	if code, reason := closeCode(a); code != websocket.StatusGoingAway {
+		t.Fatalf("close %d %q, want 1001", code, reason)
 	}
 }
 
