@@ -109,11 +109,13 @@ func (w *watcher) tryReap(p *Process) bool {
 // it; 0 if none has.
 func exitedChild() int {
 	// siginfo_t as the kernel fills it for SIGCHLD: si_pid follows signo,
-	// errno, code and padding.
+	// errno and code, and the union it starts is pointer-aligned: 4 bytes
+	// of padding on 64-bit systems, none on 32-bit ones.
 	var info struct {
-		signo, errno, code, _ int32
-		pid                   int32
-		_                     [128 - 20]byte
+		signo, errno, code int32
+		_                  [unsafe.Sizeof(uintptr(0)) - 4]byte
+		pid                int32
+		_                  [128 - 16 - (unsafe.Sizeof(uintptr(0)) - 4)]byte
 	}
 	for {
 		_, _, errno := unix.Syscall6(unix.SYS_WAITID, unix.P_ALL, 0, uintptr(unsafe.Pointer(&info)),
