@@ -43,11 +43,12 @@ func (p *Process) openTerminal(size Winsize, echo bool) (child []*os.File, err e
 	}
 	// Re-wrap the descriptor non-blocking so it joins the poller like the
 	// pipes do.
-	if fd, err = unix.Dup(int(master.Fd())); err != nil {
+	// F_DUPFD_CLOEXEC, not Dup then CloseOnExec: a program another session
+	// starts in between would inherit this terminal's master.
+	if fd, err = unix.FcntlInt(master.Fd(), unix.F_DUPFD_CLOEXEC, 0); err != nil {
 		fd = -1
 		return nil, fmt.Errorf("open pty: %w", err)
 	}
-	unix.CloseOnExec(fd)
 	if err := unix.SetNonblock(fd, true); err != nil {
 		return nil, fmt.Errorf("open pty: %w", err)
 	}
