@@ -55,8 +55,11 @@ func (s *pipeSession) output() {
 		if frame.OnReadable(s.proc.Stdout, s.output) == nil {
 			return
 		}
-		// No epoll set to be had: wait here, as long as it takes.
-		err = s.pumpOutput()
+		// No epoll set to be had: wait here, as long as it takes (a
+		// quiet stdout is no end).
+		for errors.Is(err, errIdle) {
+			err = s.pumpOutput()
+		}
 	}
 	s.finish(err)
 }
