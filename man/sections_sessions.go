@@ -130,6 +130,14 @@ or nothing arrives until the buffer fills or the program exits \(em or run it
 with \fB\-\-pty\fR, where it sees a terminal and line-buffers.
 .PP
 Standard error lines of any length are logged, in pieces of at most 32\ KiB.
+.PP
+Standard output is a pipe; standard input and standard error are the two
+directions of one Unix socket, which the program has as both fd 0 and fd 2.
+End of input is a half-close, read as end of file.
+A program that writes to fd 0 is heard on stderr; one that closes stdin but
+runs on makes input wait rather than be dropped; and fd 0 and fd 2 share
+their file status flags, so making stdin non-blocking makes stderr
+non-blocking too.
 `
 
 const manSectionTerminal = `.SH TERMINAL
