@@ -1,7 +1,7 @@
 package metrics
 
 import (
-	"fmt"
+	"strings"
 	"time"
 
 	vm "github.com/VictoriaMetrics/metrics"
@@ -70,15 +70,22 @@ func newRedisCounters(s *vm.Set) *RedisCounters {
 	}
 }
 
-// LeaseHeld sets wsbridge_redis_lease_held{group="..."} to 1 while this
-// instance owns the group.
+// LeaseHeld shows wsbridge_redis_lease_held{group="..."} = 1 while this
+// instance owns the group, and removes it when the lease goes: groups are
+// request paths, which clients choose, so a series per group ever seen
+// would grow without bound.
 func (r *RedisCounters) LeaseHeld(group string, held bool) {
-	v := 0.0
+	name := `wsbridge_redis_lease_held{group="` + labelValue.Replace(group) + `"}`
 	if held {
-		v = 1
+		r.set.GetOrCreateGauge(name, nil).Set(1)
+	} else {
+		r.set.UnregisterMetric(name)
 	}
-	r.set.GetOrCreateGauge(fmt.Sprintf(`wsbridge_redis_lease_held{group=%q}`, group), nil).Set(v)
 }
+
+// labelValue escapes a Prometheus label value (text format): backslash,
+// double quote and newline.
+var labelValue = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
 // StreamLag keeps the last lag seen: how long after the owner's append
 // this instance read a message.

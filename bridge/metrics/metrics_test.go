@@ -87,3 +87,24 @@ func TestMetricsObserver(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaseHeld: a group's lease series exists only while the lease is
+// held (clients choose the paths), with its label escaped for Prometheus.
+func TestLeaseHeld(t *testing.T) {
+	t.Parallel()
+	m := New("test")
+	text := func() string {
+		var b strings.Builder
+		m.Write(&b)
+		return b.String()
+	}
+	m.Redis.LeaseHeld("/room/\"a\"\\b", true)
+	want := `wsbridge_redis_lease_held{group="/room/\"a\"\\b"} 1`
+	if !strings.Contains(text(), want) {
+		t.Fatalf("no %s in:\n%s", want, text())
+	}
+	m.Redis.LeaseHeld("/room/\"a\"\\b", false)
+	if strings.Contains(text(), "wsbridge_redis_lease_held") {
+		t.Fatalf("the series outlived the lease:\n%s", text())
+	}
+}
