@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/wsbridge/wsbridge/bridge/session"
@@ -103,7 +104,7 @@ func (p *OriginPolicy) Check(r *http.Request) error {
 	scheme := strings.ToLower(u.Scheme)
 	host, port := hostPort(u.Host, scheme == "https" || scheme == "wss")
 	if p.sameOrigin {
-		localHost, localPort := hostPort(r.Host, r.TLS != nil)
+		localHost, localPort := hostPort(r.Host, r.TLS != nil || forwardedHTTPS(r))
 		if host != localHost || port != localPort {
 			return fmt.Errorf("Origin %q is not the same origin as host %q", origin, r.Host)
 		}
@@ -112,6 +113,13 @@ func (p *OriginPolicy) Check(r *http.Request) error {
 		return fmt.Errorf("Origin %q is not in the --origin list", origin)
 	}
 	return nil
+}
+
+// forwardedHTTPS reports whether a trusted proxy said the client came over
+// HTTPS (--trusted-proxy sets HTTPS=on): TLS ends at the proxy, so the
+// page's origin has port 443 while the request itself is plain.
+func forwardedHTTPS(r *http.Request) bool {
+	return slices.Contains(extraEnv(r), "HTTPS=on")
 }
 
 func (p *OriginPolicy) match(scheme, host, port string) bool {

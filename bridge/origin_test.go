@@ -18,6 +18,7 @@ func TestOriginPolicy(t *testing.T) {
 		origin  string // "-": no Origin header
 		host    string
 		tls     bool
+		proxied bool // a trusted proxy said HTTPS (HTTPS=on)
 		ok      bool
 	}{
 		{name: "no policy, no origin", origin: "-", ok: true},
@@ -45,6 +46,8 @@ func TestOriginPolicy(t *testing.T) {
 		{name: "same origin, case", same: true, origin: "http://SRV.example", host: "srv.example:80", ok: true},
 		{name: "same origin, other port", same: true, origin: "http://srv.example:8081", host: "srv.example:8080", ok: false},
 		{name: "same origin, tls default", same: true, origin: "https://srv.example", host: "srv.example", tls: true, ok: true},
+		{name: "same origin, TLS ended at a trusted proxy", same: true, origin: "https://srv.example", host: "srv.example", proxied: true, ok: true},
+		{name: "same origin, plain and no proxy", same: true, origin: "https://srv.example", host: "srv.example", ok: false},
 		{name: "same origin, missing", same: true, origin: "-", host: "srv.example", ok: false},
 		{name: "same origin and list", same: true, allowed: []string{"other.example"}, origin: "http://srv.example", host: "srv.example", ok: false},
 	}
@@ -64,6 +67,9 @@ func TestOriginPolicy(t *testing.T) {
 			}
 			if tt.tls {
 				r.TLS = &tls.ConnectionState{}
+			}
+			if tt.proxied {
+				r = bridge.WithEnv(r, "HTTPS=on")
 			}
 			if err := p.Check(r); (err == nil) != tt.ok {
 				t.Errorf("Check = %v, want ok=%v", err, tt.ok)

@@ -71,7 +71,11 @@ header (RFC 7239) or else
 .BR X\-Forwarded\-For :
 the nearest address in the chain that is not itself a trusted proxy.
 .B X\-Forwarded\-Proto: https
-(or proto=https) sets HTTPS=on.
+(or proto=https) sets HTTPS=on, and the same\-origin check
+.RB ( \%\-\-sameorigin ,
+.BR \%\-\-terminal )
+then takes an https:// page as this server's.
+The proxy should pass the Host header the browser sent, port included.
 From any other peer these headers change nothing.
 By default no one is trusted.
 .PP
