@@ -167,12 +167,7 @@ func withoutTokenRef(u *url.URL) string {
 // strip returns r without the token parameter and without the cookie.
 func (a *AccessToken) strip(r *http.Request) *http.Request {
 	_, inQuery := queryToken(r.URL.RawQuery)
-	cookies := r.Cookies()
-	hasCookie := false
-	for _, c := range cookies {
-		hasCookie = hasCookie || c.Name == a.cookie
-	}
-	if !inQuery && !hasCookie {
+	if !inQuery && !hasCookie(r, a.cookie) {
 		return r
 	}
 	r2 := r.Clone(r.Context())
@@ -180,17 +175,6 @@ func (a *AccessToken) strip(r *http.Request) *http.Request {
 		r2.URL.RawQuery = withoutToken(r.URL.RawQuery)
 		r2.RequestURI = r2.URL.RequestURI()
 	}
-	if hasCookie {
-		r2.Header.Del("Cookie")
-		var kept []string
-		for _, c := range cookies {
-			if c.Name != a.cookie {
-				kept = append(kept, c.Name+"="+c.Value)
-			}
-		}
-		if len(kept) > 0 {
-			r2.Header.Set("Cookie", strings.Join(kept, "; "))
-		}
-	}
+	withoutCookie(r2.Header, a.cookie)
 	return r2
 }

@@ -331,29 +331,11 @@ func (a *Basic) checkToken(tok string) (string, bool) {
 // token cookie, so neither reaches a child's environment.
 func stripSecrets(r *http.Request) *http.Request {
 	_, hasAuth := r.Header["Authorization"]
-	cookies := r.Cookies()
-	hasToken := false
-	for _, c := range cookies {
-		if c.Name == TokenCookie {
-			hasToken = true
-		}
-	}
-	if !hasAuth && !hasToken {
+	if !hasAuth && !hasCookie(r, TokenCookie) {
 		return r
 	}
 	r2 := r.Clone(r.Context())
 	r2.Header.Del("Authorization")
-	if hasToken {
-		r2.Header.Del("Cookie")
-		var kept []string
-		for _, c := range cookies {
-			if c.Name != TokenCookie {
-				kept = append(kept, c.Name+"="+c.Value)
-			}
-		}
-		if len(kept) > 0 {
-			r2.Header.Set("Cookie", strings.Join(kept, "; "))
-		}
-	}
+	withoutCookie(r2.Header, TokenCookie)
 	return r2
 }
