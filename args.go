@@ -44,6 +44,14 @@ func websocketdFlags(args []string, k *kong.Kong) []string {
 // parser without ending a test process.
 type exitRequest int
 
+func (e exitRequest) Error() string { return fmt.Sprintf("exit with status %d", int(e)) }
+
+// parserError is kong refusing the cli struct itself: a bug of ours, not of
+// the command line.
+type parserError struct{ err error }
+
+func (e *parserError) Error() string { return e.err.Error() }
+
 // helpPrinter is kong's help with wsbridge's own usage lines: kong's generic
 // one puts [flags] after the command, where they would be the command's.
 func helpPrinter(options kong.HelpOptions, ctx *kong.Context) error {

@@ -347,19 +347,21 @@ func reparse(args []string, opts []kong.Option, src *configSource, log io.Writer
 }
 
 // parseCLI parses args into a new cli with opts, the command from the
-// config file filled in.
+// config file filled in. kong's exit after --help or --version comes back
+// as an exitRequest error, a struct kong refuses as a *parserError.
 func parseCLI(args []string, opts []kong.Option, src *configSource) (c *cli, k *kong.Kong, err error) {
 	c = new(cli)
 	k, err = kong.New(c, opts...)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, &parserError{err}
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			if _, ok := r.(exitRequest); !ok {
+			req, ok := r.(exitRequest)
+			if !ok {
 				panic(r)
 			}
-			c, k, err = nil, nil, fmt.Errorf("parse: unexpected exit request")
+			c, k, err = nil, nil, req
 		}
 	}()
 	if _, err := k.Parse(websocketdFlags(args, k)); err != nil {

@@ -64,24 +64,19 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) (code int) {
-	var c cli
 	src := new(configSource)
 	opts := parserOptions(stdout, stderr, src)
-	parser, err := kong.New(&c, opts...)
+	c, parser, err := parseCLI(args, opts, src)
 	if err != nil {
-		fmt.Fprintf(stderr, "wsbridge: %v\n", err)
-		return exitBadConfig
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			req, ok := r.(exitRequest)
-			if !ok {
-				panic(r)
-			}
-			code = int(req)
+		var exit exitRequest
+		var bad *parserError
+		switch {
+		case errors.As(err, &exit):
+			return int(exit)
+		case errors.As(err, &bad):
+			fmt.Fprintf(stderr, "wsbridge: %v\n", err)
+			return exitBadConfig
 		}
-	}()
-	if _, err := parser.Parse(websocketdFlags(args, parser)); err != nil {
 		if code, ok := configFailure(err, stderr); ok {
 			return code
 		}
@@ -95,7 +90,6 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		}
 		return exitOK
 	}
-	src.fillCommand(&c)
 	cfg, err := c.serverConfig(parser, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "wsbridge: %v\nRun 'wsbridge --help' for usage.\n", err)
