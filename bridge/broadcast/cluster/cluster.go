@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -82,6 +83,12 @@ type Engine struct {
 	id    string
 	obs   Observer
 	log   *slog.Logger
+
+	// inSeq numbers this instance's input, for the owner to drop what a
+	// retry sent twice. It is the engine's, not a group's: a group this
+	// daemon leaves and joins again must not start over at 1 while the
+	// owner still remembers its last number.
+	inSeq atomic.Uint64
 
 	mu     sync.Mutex
 	groups map[*Group]struct{}

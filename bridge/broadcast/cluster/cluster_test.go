@@ -324,3 +324,29 @@ func TestClusterAnswerToFirstInput(t *testing.T) {
 		e.Close()
 	}
 }
+
+// TestClusterInputAfterReopen: a daemon that leaves a group and opens it
+// again while the owner runs on numbers its input on from where it was, so
+// the owner does not drop it as sent twice.
+func TestClusterInputAfterReopen(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	a := join(t, r.URL(), cluster.Options{})
+	owner(t, a)
+	b := join(t, r.URL(), cluster.Options{})
+	for i := range 3 {
+		b.g.Send(cluster.Input{Kind: cluster.ClientMessage, Client: "c", Data: []byte("before " + strconv.Itoa(i))})
+	}
+	waitFor(t, "3 inputs on the owner", 5*time.Second, func() bool { return a.p.inputCount(cluster.ClientMessage) == 3 })
+	b.g.SetClients(0)
+	b.g.Close()
+	p := &fakeProgram{}
+	g, err := b.e.Open("/room", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.g.Store(g)
+	g.SetClients(1)
+	g.Send(cluster.Input{Kind: cluster.ClientMessage, Client: "c", Data: []byte("after")})
+	waitFor(t, "the input sent after reopening", 5*time.Second, func() bool { return a.p.inputCount(cluster.ClientMessage) == 4 })
+}

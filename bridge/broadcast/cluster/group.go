@@ -46,8 +46,7 @@ type Group struct {
 	inbox     *outbox[pendingInput] // input on its way to the stream
 	outbox    *outbox[pendingOut]   // the owner's output on its way
 	rejoinReq atomic.Bool
-	sendMu    sync.Mutex
-	inSeq     uint64
+	sendMu    sync.Mutex // orders Send's numbering with its push
 
 	mu         sync.Mutex
 	clients    int
@@ -153,8 +152,7 @@ func (g *Group) Send(in Input) {
 		g.mu.Unlock()
 	}
 	g.sendMu.Lock()
-	g.inSeq++
-	g.inbox.push(pendingInput{in: in, seq: g.inSeq})
+	g.inbox.push(pendingInput{in: in, seq: g.e.inSeq.Add(1)})
 	g.sendMu.Unlock()
 }
 
