@@ -1096,12 +1096,16 @@ func TestRedisFlagErrors(t *testing.T) {
 		{[]string{"--broadcast", "--lease=2s", "cat"}, "--lease needs --redis"},
 		{[]string{"--broadcast", "--redis-prefix=x", "cat"}, "--redis-prefix needs --redis"},
 		{[]string{"--broadcast", "--redis=http://x/", "cat"}, "--redis=http://x/"},
+		{[]string{"--broadcast", "--redis=http://u:s3cret@x/", "cat"}, "--redis=http://u:xxxxx@x/"},
 		{[]string{"--broadcast", "--redis=redis://127.0.0.1:1/0", "--lease=10ms", "cat"}, "--lease=10ms"},
 		{[]string{"--broadcast", "--redis=redis://127.0.0.1:1/0", "--redis-password-file=/nonexistent", "cat"}, "--redis-password-file"},
 	} {
 		code, out := runWsbridge(t, nil, tc.args...)
 		if code == 0 || !strings.Contains(out, tc.want) {
 			t.Errorf("wsbridge %q: exit %d, output %q; want an error naming %s", tc.args, code, out, tc.want)
+		}
+		if strings.Contains(out, "s3cret") {
+			t.Errorf("wsbridge %q: the password is in the output %q", tc.args, out)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -253,7 +254,7 @@ func (c *cli) redisOptions() (*cluster.Options, error) {
 	}
 	switch _, err := cluster.ParseURL(c.Redis, password); {
 	case err != nil:
-		return nil, fmt.Errorf("--redis=%s: %w", c.Redis, err)
+		return nil, fmt.Errorf("--redis=%s: %w", redactedURL(c.Redis), err)
 	case c.RedisPrefix == "" || strings.ContainsAny(c.RedisPrefix, "{} "):
 		return nil, fmt.Errorf("--redis-prefix=%q: must be a non-empty name without braces or spaces", c.RedisPrefix)
 	case c.Lease < 300*time.Millisecond:
@@ -262,8 +263,19 @@ func (c *cli) redisOptions() (*cluster.Options, error) {
 		return nil, fmt.Errorf("--redis-buffer=%d: must be at least 4096 bytes", c.RedisBuffer)
 	}
 	// What instances of a group must agree on: the owner's win (logged).
-	settings := fmt.Sprintf("cmd=%q dir=%q binary=%t envelope=%t replay=%d restart=%s", c.Command, c.Dir, c.Binary, c.Envelope, c.Replay, c.Restart)
+	settings := fmt.Sprintf("cmd=%q dir=%q cwd=%q binary=%t pty=%t term=%q maxframesize=%d envelope=%t replay=%d restart=%s linger=%s",
+		c.Command, c.Dir, c.Cwd, c.Binary, c.PTY, c.Term, c.MaxFrameSize, c.Envelope, c.Replay, c.Restart, c.Linger)
 	return &cluster.Options{URL: c.Redis, Password: password, Prefix: c.RedisPrefix, Lease: c.Lease, Buffer: c.RedisBuffer, Settings: settings}, nil
+}
+
+// redactedURL is raw with any password replaced by "xxxxx", for error
+// messages; "..." when it is no URL at all.
+func redactedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "..."
+	}
+	return u.Redacted()
 }
 
 // titleTemplate parses --title-format and tries it once, so a mistake in

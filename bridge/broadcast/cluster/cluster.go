@@ -95,11 +95,16 @@ type Engine struct {
 	closed bool
 }
 
-// ParseURL checks a --redis URL and returns the client options for it.
+// ParseURL checks a --redis URL and returns the client options for it. Its
+// errors never repeat the URL, which may carry a password.
 func ParseURL(raw, password string) (*redis.Options, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("not a valid URL: %w", err)
 	}
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
 		return nil, fmt.Errorf("scheme %q: want redis:// or rediss://", u.Scheme)
