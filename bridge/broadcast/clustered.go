@@ -94,8 +94,6 @@ func (ch clusterHandler) Start() error {
 // runOwned serves the program with the restarts --restart asks for; a
 // program that ends for good ends the group in the whole cluster.
 func (g *group) runOwned(proc *process.Process, done chan struct{}) {
-	backoff := restartMin
-	var st process.Status
 	stopped := func() bool {
 		g.mu.Lock()
 		defer g.mu.Unlock()
@@ -106,16 +104,7 @@ func (g *group) runOwned(proc *process.Process, done chan struct{}) {
 			return false
 		}
 	}
-	for {
-		st = g.serve(proc)
-		if stopped() || !g.restarts(st) {
-			break
-		}
-		proc = g.restart(&backoff)
-		if proc == nil {
-			break
-		}
-	}
+	st := g.serveRestarting(proc, stopped)
 	if !stopped() {
 		code, reason := session.EndOfSession(st, false)
 		g.cg.End(int(code), reason)

@@ -216,27 +216,32 @@ func (g *group) ForceClose() {
 	}
 }
 
+// serveRestarting serves proc and the programs that replace it as
+// --restart says, with the backoff starting over after restartReset of
+// uptime, until one ends for good or stopped says so; it returns how the
+// last one ended.
+func (g *group) serveRestarting(proc *process.Process, stopped func() bool) process.Status {
+	backoff := restartMin
+	for {
+		st := g.serve(proc)
+		if stopped() || !g.restarts(st) {
+			return st
+		}
+		if time.Since(proc.Started()) >= restartReset {
+			backoff = restartMin
+		}
+		if proc = g.restart(&backoff); proc == nil {
+			return st
+		}
+	}
+}
+
 // run serves the program, restarting it as --restart says, then closes
 // every client with the close code of how it ended.
 func (g *group) run(proc *process.Process) {
 	defer g.h.wg.Done()
 	pingDone := g.startKeepalive()
-	backoff := restartMin
-	var st process.Status
-	for {
-		st = g.serve(proc)
-		if !g.restarts(st) {
-			break
-		}
-		if time.Since(proc.Started()) >= restartReset {
-			backoff = restartMin
-		}
-		proc = g.restart(&backoff)
-		if proc == nil {
-			break
-		}
-	}
-	g.end(st)
+	g.end(g.serveRestarting(proc, func() bool { return false }))
 	<-pingDone
 }
 
