@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster"
 )
@@ -57,16 +58,18 @@ func NewHub(opts Options) *Hub {
 			panic(err)
 		}
 		h.engine = e
+		// Say at startup whether Redis answers: an operator then learns of
+		// a wrong --redis before the first client does. Groups retry on
+		// their own either way.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := e.Ping(ctx); err != nil {
+			e.Log().Warn("redis does not answer; broadcast groups will retry with backoff", "err", err)
+		} else {
+			e.Log().Info("redis answers")
+		}
+		cancel()
 	}
 	return h
-}
-
-// InstanceID is the daemon's ID in the cluster (--redis), "" without.
-func (h *Hub) InstanceID() string {
-	if h.engine == nil {
-		return ""
-	}
-	return h.engine.ID()
 }
 
 // maxFrameHeader is the longest frame header (opcode, 127, 8-byte length).

@@ -70,8 +70,8 @@ func (k *Kind) Admit(g session.Gate, r *http.Request, ep session.Endpoint) (*ses
 func (k *Kind) Serve(c *session.Conn) {
 	g, r, slot := c.Gate, c.Request, c.Slot
 	info := clientInfo(c.ID, r, c.Env)
-	if inst := k.hub.InstanceID(); inst != "" {
-		info.ID, info.Instance = inst+"-"+c.ID, inst // unique in the cluster
+	if e := k.hub.engine; e != nil {
+		info.ID, info.Instance = e.ClientID(c.ID), e.ID() // unique in the cluster
 	}
 	client := NewClient(c.WS, c.Cork, info)
 	cfg := g.Program(r, c.Endpoint, g.ServerEnv(r, c.Endpoint))

@@ -156,7 +156,7 @@ func New(opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Ping checks that Redis answers, for a startup warning.
+// Ping checks that Redis answers (the startup log line).
 func (e *Engine) Ping(ctx context.Context) error { return e.rdb.Ping(ctx).Err() }
 
 // ID is the instance's ID, unique in the cluster: client IDs start with it.
