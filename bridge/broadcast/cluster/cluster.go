@@ -95,6 +95,17 @@ type Engine struct {
 	closed bool
 }
 
+// redisLog carries go-redis's own messages (pool dial failures and the
+// like, which it prints to stderr by default) into the daemon's log at debug
+// level: the engine reports what matters itself.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis client", "msg", fmt.Sprintf(format, v...))
+}
+
+var setRedisLog sync.Once
+
 // ParseURL checks a --redis URL and returns the client options for it. Its
 // errors never repeat the URL, which may carry a password.
 func ParseURL(raw, password string) (*redis.Options, error) {
@@ -153,6 +164,7 @@ func New(opts Options) (*Engine, error) {
 		e.log = slog.Default()
 	}
 	e.log = e.log.With("instance", e.id)
+	setRedisLog.Do(func() { redis.SetLogger(redisLog{e.log}) })
 	return e, nil
 }
 
