@@ -141,6 +141,11 @@ func (g *group) deliver(m *cluster.Message) {
 			c.closeAfterQueued(websocket.StatusCode(m.Code), m.Reason)
 		}
 	case cluster.End:
+		// As end does for a local program: the group leaves the hub, so a
+		// client arriving now starts a new one rather than join this one.
+		g.h.mu.Lock()
+		g.h.removeLocked(g)
+		g.h.mu.Unlock()
 		g.mu.Lock()
 		g.stopping = true
 		for c := range g.clients {

@@ -70,6 +70,7 @@ func (g *Group) readLoop() {
 		wait.reset()
 		for _, s := range res {
 			if ms := g.decode(s.Messages, &pos); len(ms) > 0 {
+				g.noteEnd(ms)
 				g.h.Deliver(ms)
 			}
 		}
@@ -267,5 +268,19 @@ func (g *Group) probe(ctx context.Context) {
 		g.reader.Close()
 	default:
 		g.stuckAt = ""
+	}
+}
+
+// noteEnd: once the program's end is read, this instance bids for the
+// group no more, owner or not (the owner knows already): a client still
+// arriving belongs to a new group.
+func (g *Group) noteEnd(ms []Message) {
+	for _, m := range ms {
+		if m.Kind == End {
+			g.mu.Lock()
+			g.ended = true
+			g.mu.Unlock()
+			return
+		}
 	}
 }
