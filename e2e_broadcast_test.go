@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster/redistest"
 )
@@ -674,6 +675,25 @@ func TestBroadcastClientErrorClosesOnlyThatClient(t *testing.T) {
 // startRedis runs a throwaway redis-server on a free loopback port.
 func startRedis(t testing.TB) *redistest.Server { return redistest.Start(t) }
 
+// waitInputRecorded waits until the owner of the group whose keys start
+// with base has recorded its position at the end of the input stream.
+func waitInputRecorded(t testing.TB, r *redistest.Server, base string) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		last, err := rdb.XRevRangeN(ctx, base+"in", "+", "-", 1).Result()
+		pos, _ := rdb.HGet(ctx, base+"meta", "inpos").Result()
+		if err == nil && len(last) == 1 && pos == last[0].ID {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the owner did not record its input position within 5s")
+}
+
 // startInstances runs n daemons of one cluster with the same args.
 func startInstances(t testing.TB, r *redistest.Server, n int, args ...string) []*server {
 	t.Helper()
@@ -839,6 +859,10 @@ func TestRedisOwnerKilled(t *testing.T) {
 		t.Fatalf("b's replay %q", got)
 	}
 	expectEcho(t, cb, "before")
+	// Input is at least once: an owner killed between writing "before" to
+	// its program and recording how far it got makes the next one write
+	// it again. Kill it once the record is there.
+	waitInputRecorded(t, r, "wsbridge:{/}:")
 	ss[0].signal(t, syscall.SIGKILL)
 	killed := time.Now()
 	syscall.Kill(-pid, syscall.SIGKILL) // its program goes with the machine
