@@ -49,7 +49,7 @@ func ParseAllowedHosts(items []string) (*AllowedHosts, error) {
 	a := &AllowedHosts{names: map[string]bool{}}
 	for _, item := range items {
 		for _, given := range strings.Split(item, ",") {
-			name := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(given)), ".")
+			name := strings.ToLower(strings.TrimSpace(given))
 			switch {
 			case name == "":
 				continue
@@ -61,6 +61,7 @@ func ParseAllowedHosts(items []string) (*AllowedHosts, error) {
 			if rest, ok := strings.CutPrefix(name, "*."); ok {
 				name, apex = "."+rest, false
 			}
+			name = strings.TrimSuffix(name, ".") // the root: example.com. is example.com
 			if !validHostName(strings.TrimPrefix(name, ".")) {
 				return nil, fmt.Errorf("--allowed-host=%q: want a host name without scheme or port (ws.example.com), .example.com or *.example.com for subdomains, or * for any", strings.TrimSpace(given))
 			}
