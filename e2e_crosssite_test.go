@@ -302,8 +302,26 @@ func TestCrossSiteWebSocketHijacking(t *testing.T) {
 	if code := dialStatus(t, file.URL("/"), withOrigin("http://evil.example")); code != http.StatusForbidden {
 		t.Errorf("--credential-file, foreign Origin: HTTP %d, want 403", code)
 	}
+	// A client certificate is sent by the browser by itself too.
+	dir := t.TempDir()
+	ca := makeCert(t, dir, "ca", true, false, nil)
+	srv := makeCert(t, dir, "server", false, false, ca)
+	alice := makeCert(t, dir, "alice", false, true, ca)
+	certs := startServer(t, "--ssl", "--sslcert="+srv.certFile, "--sslkey="+srv.keyFile, "--sslca="+ca.certFile, "cat")
+	tlsOpts := func(origin string) *websocket.DialOptions {
+		o := wssOpts(&tls.Config{RootCAs: ca.pool(), Certificates: []tls.Certificate{alice.tlsCert()}})
+		o.HTTPHeader = http.Header{"Origin": {origin}}
+		return o
+	}
+	if code := dialStatus(t, certs.URL("/"), tlsOpts("https://evil.example")); code != http.StatusForbidden {
+		t.Errorf("--sslca, foreign Origin: HTTP %d, want 403", code)
+	}
+	c := dialOpts(t, certs.URL("/"), tlsOpts("https://"+certs.addr))
+	expectEcho(t, c, "own origin over TLS")
+	c.Close(websocket.StatusNormalClosure, "")
+
 	listed := startServer(t, "--credential=alice:secret", "--origin=partner.example", "cat")
-	c := dialOpts(t, listed.URL("/"), withOrigin("http://partner.example"))
+	c = dialOpts(t, listed.URL("/"), withOrigin("http://partner.example"))
 	expectEcho(t, c, "partner")
 	c.Close(websocket.StatusNormalClosure, "")
 }

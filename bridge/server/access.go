@@ -47,9 +47,11 @@ type accessGuard struct {
 // newAccessGuard guards next with token (--token-file), or with a random
 // one when token is "".
 func newAccessGuard(next http.Handler, token string, logger *slog.Logger, onRefuse func()) *accessGuard {
-	tok := auth.NewAccessToken(logger)
+	var tok *auth.AccessToken
 	if token != "" {
 		tok = auth.NewAccessTokenOf(token, logger)
+	} else {
+		tok = auth.NewAccessToken(logger)
 	}
 	tok.OnRefuse = onRefuse
 	return &accessGuard{token: tok, guarded: tok.Middleware(next), open: next}
@@ -99,7 +101,6 @@ func (s *Server) armAccess() {
 	}
 	g := s.web.access
 	g.armed.Store(true)
-	urls := accessURLs(s.ls, s.cfg, g.token.Token())
 	msg := "writable terminal reachable from other hosts: it needs the access token printed on stderr; open"
 	if pinned {
 		msg = "writable terminal: it needs the access token of --token-file; open"
@@ -110,6 +111,7 @@ func (s *Server) armAccess() {
 	if pinned {
 		return
 	}
+	urls := accessURLs(s.ls, s.cfg, g.token.Token())
 	var b strings.Builder
 	b.WriteString("\nThe writable terminal is reachable from other hosts and no --credential or --sslca\n" +
 		"is set, so it takes an access token. Open it at:\n\n")
