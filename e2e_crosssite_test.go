@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,28 @@ func TestCrossSiteDNSRebinding(t *testing.T) {
 	}
 	if strings.Contains(pipe.Stderr(), "msg=connect") {
 		t.Errorf("a refused Host started a session:\n%s", pipe.Stderr())
+	}
+}
+
+// A socket passed by systemd gets the same check.
+func TestCrossSiteDNSRebindingActivated(t *testing.T) {
+	t.Parallel()
+	activate := need(t, "systemd-socket-activate", "socket activation test")
+	web := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := startProgram(t, nil, activate, "-l", web, wsbridgeBinary(t), "cat")
+	if p.match(10*time.Second, regexp.MustCompile(`Listening on `+regexp.QuoteMeta(web))) == nil {
+		if strings.Contains(p.Stderr(), "rror") {
+			skipUnlessCI(t, "systemd-socket-activate cannot run here:\n"+p.Stderr())
+		}
+		t.Fatalf("systemd-socket-activate did not listen:\n%s", p.Stderr())
+	}
+	_, port := splitPort(web)
+	evil := "rebind.attacker.example:" + port
+	if res := hostRequest(t, web, nil, "/", evil, "http://"+evil, upgradeAny); res.StatusCode != http.StatusForbidden {
+		t.Errorf("rebound upgrade on a socket-activated listener: HTTP %d, want 403", res.StatusCode)
+	}
+	if res := hostRequest(t, web, nil, "/", web, "", upgradeAny); res.StatusCode != http.StatusSwitchingProtocols {
+		t.Errorf("upgrade by address on a socket-activated listener: HTTP %d, want 101", res.StatusCode)
 	}
 }
 
