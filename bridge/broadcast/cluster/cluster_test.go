@@ -39,10 +39,15 @@ func (p *fakeProgram) Start() error {
 	return nil
 }
 
-func (p *fakeProgram) Stop(bool) {
+func (p *fakeProgram) Stop(bool) <-chan struct{} {
 	p.stops.Add(1)
 	p.running.Store(false)
+	done := make(chan struct{})
+	close(done)
+	return done
 }
+
+func (p *fakeProgram) StopTime() time.Duration { return 0 }
 
 func (p *fakeProgram) Input(in cluster.Input) {
 	p.mu.Lock()
