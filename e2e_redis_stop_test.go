@@ -231,3 +231,67 @@ func TestRedisRenewalNotDelayedByStuckInput(t *testing.T) {
 		t.Errorf("the program was gone %v after the stop began: it was not given the kill sequence (850 ms to SIGKILL)", took)
 	}
 }
+
+// The owner's own input (here: every client's join again, sent when its
+// presence entry went missing, as after Redis lost it) never waits for room
+// in the input buffer behind its clients' messages: with --redis-buffer at
+// its least and clients sending all they can, the lease is renewed on time.
+func TestRedisRenewalNotDelayedByFullInput(t *testing.T) {
+	t.Parallel()
+	r := startRedis(t)
+	prog := script(t, `exec sleep 1000`) // reads none of its input
+	s := startInstances(t, r, 1, "--envelope", "--redis-buffer=4096", prog)[0]
+	const idle, senders = 200, 8 // idle clients: joins to send again
+	var cs []*websocket.Conn
+	for range idle + senders {
+		cs = append(cs, dial(t, s.URL("/")))
+	}
+	s.waitLog(t, testTimeout, "lease taken")
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer rdb.Close()
+
+	until := time.Now().Add(4 * time.Second)
+	var minTTL time.Duration = time.Hour
+	var samples int
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ctx := context.Background()
+		lastDel := time.Now()
+		for time.Now().Before(until) {
+			if ttl, err := rdb.PTTL(ctx, "wsbridge:{/}:lease").Result(); err == nil {
+				if ttl < 0 {
+					ttl = 0 // expired: no renewal in a whole lease
+				}
+				minTTL = min(minTTL, ttl)
+				samples++
+			}
+			if time.Since(lastDel) > 500*time.Millisecond {
+				rdb.Del(ctx, "wsbridge:{/}:instances")
+				lastDel = time.Now()
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	msg := []byte(strings.Repeat("x", 2000))
+	for _, c := range cs[idle:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(until) {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := c.Write(ctx, websocket.MessageText, msg)
+				cancel()
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("lowest lease TTL %v over %d samples", minTTL, samples)
+	if minTTL < 200*time.Millisecond {
+		t.Errorf("the lease's TTL fell to %v (renewed every 333 ms, lease 1 s): a renewal was late", minTTL)
+	}
+}
