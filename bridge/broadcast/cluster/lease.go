@@ -159,7 +159,7 @@ func (g *Group) renew(ctx context.Context, o *ownership, start time.Time) time.D
 	closing := g.closing
 	g.mu.Unlock()
 	if o.stopping {
-		return g.endStopped(ctx, o)
+		return g.endStopped(o)
 	}
 	if !idle {
 		o.idleSince = time.Time{}

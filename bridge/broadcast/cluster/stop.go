@@ -78,7 +78,7 @@ func (g *Group) loseTerm(o *ownership) {
 // endStopped gives the lease up once a stopped program is gone, after its
 // last output left for the stream (for a renewal interval at most); until
 // then the lease is renewed as usual.
-func (g *Group) endStopped(ctx context.Context, o *ownership) time.Duration {
+func (g *Group) endStopped(o *ownership) time.Duration {
 	select {
 	case <-o.over:
 	default:
