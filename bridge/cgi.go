@@ -100,6 +100,12 @@ func (c *cgiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		handler.Dir = h.opts.Dir
 	}
 	lg.Log(r.Context(), session.LevelAccess, "cgi", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "script", ep.ScriptName)
+	// net/http/cgi makes a variable of every header it is given, past the
+	// rule sessions follow: give it only the headers that rule lets through.
+	if filtered := envHeaders(r.Header); len(filtered) != len(r.Header) {
+		r = r.Clone(r.Context())
+		r.Header = filtered
+	}
 	handler.ServeHTTP(w, r)
 }
 
