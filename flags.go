@@ -53,10 +53,11 @@ const defaultTitleFormat = "{{.Command}} ({{.Hostname}})"
 // ServiceFlags are the flags of running as a service. They are embedded in
 // cli.
 type ServiceFlags struct {
-	Config          string        `name:"config" placeholder:"FILE" help:"Read settings from this TOML file: any flag by its name (maxforks = 10) and the program (command = [\"./count.sh\"]). The command line, then WSBRIDGE_<FLAG> variables, win over it. SIGHUP re-reads loglevel, maxforks, pingms and closems."`
-	ShutdownTimeout time.Duration `name:"shutdown-timeout" default:"10s" placeholder:"DURATION" help:"On SIGTERM or SIGINT, how long sessions get to end (each child's kill sequence, close 1001) before the rest are killed. Default: 10s."`
-	MetricsAddress  string        `name:"metrics-address" placeholder:"HOST:PORT" help:"Serve Prometheus metrics at /metrics, and /healthz and /readyz, on this separate address (never the public port)."`
-	TrustedProxy    []string      `name:"trusted-proxy" placeholder:"CIDR" help:"Believe Forwarded / X-Forwarded-For / X-Forwarded-Proto from these peers for REMOTE_ADDR and HTTPS; repeat or comma-separate. Default: trust nobody."`
+	Config             string        `name:"config" placeholder:"FILE" help:"Read settings from this TOML file: any flag by its name (maxforks = 10) and the program (command = [\"./count.sh\"]). The command line, then WSBRIDGE_<FLAG> variables, win over it. SIGHUP re-reads loglevel, maxforks, pingms and closems."`
+	ShutdownTimeout    time.Duration `name:"shutdown-timeout" default:"10s" placeholder:"DURATION" help:"On SIGTERM or SIGINT, how long sessions get to end (each child's kill sequence, close 1001) before the rest are killed. Default: 10s."`
+	MetricsAddress     string        `name:"metrics-address" placeholder:"HOST:PORT" help:"Serve Prometheus metrics at /metrics, and /healthz and /readyz, on this separate address (never the public port)."`
+	TrustedProxy       []string      `name:"trusted-proxy" placeholder:"CIDR" help:"Believe the --trusted-proxy-header of these peers for REMOTE_ADDR and HTTPS; repeat or comma-separate. Default: trust nobody."`
+	TrustedProxyHeader string        `name:"trusted-proxy-header" default:"x-forwarded-for" enum:"x-forwarded-for,x-real-ip,forwarded" placeholder:"HEADER" help:"The one header a --trusted-proxy sets, read for the client's address; every other forwarding header is ignored. x-forwarded-for: the rightmost address that is not a trusted proxy, HTTPS from X-Forwarded-Proto; x-real-ip: its address, HTTPS from X-Forwarded-Proto; forwarded: RFC 7239, walked as X-Forwarded-For, HTTPS from that element's proto=. Default: ${default}."`
 }
 
 // TerminalFlags are the flags of pseudo-terminals and the browser terminal,
@@ -390,6 +391,7 @@ func (c *cli) validateService(cfg *server.Config) error {
 		return err
 	}
 	cfg.ShutdownTimeout, cfg.MetricsAddress, cfg.TrustedProxies = c.ShutdownTimeout, c.MetricsAddress, proxies
+	cfg.TrustedProxyHeader = c.TrustedProxyHeader
 	return nil
 }
 

@@ -100,7 +100,7 @@ var manFlagTopics = []struct {
 	{"Security and TLS", []string{"origin", "sameorigin", "credential", "credential-file", "no-auth",
 		"ssl", "sslcert", "sslkey", "sslca", "redirport"}},
 	{"Service and operation", []string{"config", "loglevel", "logformat", "shutdown-timeout",
-		"metrics-address", "trusted-proxy"}},
+		"metrics-address", "trusted-proxy", "trusted-proxy-header"}},
 	{"Terminals", []string{"pty", "terminal", "writable", "reconnect", "shared", "once",
 		"max-clients", "cwd", "term", "title-format", "url-arg", "client-option"}},
 	{"Broadcast", []string{"broadcast", "replay", "linger", "client-queue", "restart", "envelope", "redis", "redis-password-file", "redis-prefix", "lease", "redis-buffer"}},

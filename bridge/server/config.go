@@ -84,6 +84,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	MetricsAddress  string
 	TrustedProxies  TrustedProxies
+	// TrustedProxyHeader is the one header read from them: one of the
+	// ProxyHeader constants (--trusted-proxy-header).
+	TrustedProxyHeader string
 
 	// Flags are the values of every flag by name, and Reparse reads the
 	// configuration again as at startup (command line, environment, config

@@ -80,7 +80,7 @@ func New(cfg *Config) (*Server, error) {
 	s.srv = &http.Server{
 		// Forwarded addresses are settled first, so every check after
 		// sees the client's address.
-		Handler:           cfg.TrustedProxies.wrap(wb.handler),
+		Handler:           cfg.TrustedProxies.wrap(cfg.TrustedProxyHeader, wb.handler),
 		ReadHeaderTimeout: cfg.HeaderTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), session.LevelDebug),
