@@ -1,16 +1,20 @@
 package main_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // TestHardenHeaderEnv: headers whose names map onto the same variable as
@@ -140,4 +144,79 @@ func startHAProxy(t *testing.T, upstream string) string {
 	p := startProgram(t, nil, haproxy, "-db", "-f", path)
 	p.waitDial(t, "tcp", listen)
 	return listen
+}
+
+// clientFrom is an HTTP client whose connections come from the loopback
+// address ip (Linux answers on all of 127.0.0.0/8).
+func clientFrom(ip string) *http.Client {
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{
+		Transport: &http.Transport{DialContext: dialer.DialContext, DisableKeepAlives: true},
+		Timeout:   30 * time.Second,
+	}
+}
+
+// basicAuth is the Authorization header of user and password.
+func basicAuth(user, password string) http.Header {
+	return http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))}}
+}
+
+// TestHardenLoginThrottle: the 11th wrong password within a minute from
+// one address gets 429 with Retry-After, and no credential check; a valid
+// user from another address still gets in, and a bcrypt credential that
+// was verified once is not verified again (its second request is fast).
+func TestHardenLoginThrottle(t *testing.T) {
+	t.Parallel()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), 12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := writeFile(t, filepath.Join(t.TempDir(), "users"), "carol:"+string(hash)+"\n", 0o600)
+	s := startServer(t, "--credential=alice:wonderland", "--credential-file="+creds, "cat")
+
+	attacker := clientFrom("127.0.0.1")
+	for i := range 10 {
+		res, _ := httpRequest(t, attacker, "GET", s.HTTPURL("/"), basicAuth("alice", fmt.Sprint("guess", i)))
+		if res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d: %d, want 401", i+1, res.StatusCode)
+		}
+	}
+	res, _ := httpRequest(t, attacker, "GET", s.HTTPURL("/"), basicAuth("alice", "guess"))
+	if res.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("11th wrong password: %d, want 429", res.StatusCode)
+	}
+	if secs, err := strconv.Atoi(res.Header.Get("Retry-After")); err != nil || secs < 1 || secs > 60 {
+		t.Errorf("Retry-After %q, want 1-60 seconds", res.Header.Get("Retry-After"))
+	}
+	s.waitLog(t, 5*time.Second, "too many failed logins")
+
+	// A valid user from another address gets its session.
+	upgrade := func(from, user, password string) (time.Duration, error) {
+		start := time.Now()
+		c, _, err := tryDial(t, s.URL("/"), &websocket.DialOptions{HTTPClient: clientFrom(from), HTTPHeader: basicAuth(user, password)})
+		took := time.Since(start)
+		if err != nil {
+			return took, err
+		}
+		defer c.CloseNow()
+		if got := echo(t, c, "hi"); got != "hi" {
+			return took, fmt.Errorf("echo %q", got)
+		}
+		return took, nil
+	}
+	if _, err := upgrade("127.0.0.2", "alice", "wonderland"); err != nil {
+		t.Errorf("valid user from 127.0.0.2: %v", err)
+	}
+	first, err := upgrade("127.0.0.3", "carol", "s3cret")
+	if err != nil {
+		t.Fatalf("bcrypt user: %v", err)
+	}
+	second, err := upgrade("127.0.0.3", "carol", "s3cret")
+	if err != nil {
+		t.Fatalf("bcrypt user again: %v", err)
+	}
+	t.Logf("bcrypt user: first upgrade %v, second %v", first, second)
+	if second > first/3 {
+		t.Errorf("second upgrade took %v, first %v: the verified password was checked again", second, first)
+	}
 }
