@@ -1,8 +1,12 @@
 package main_test
 
 import (
+	"bufio"
+	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -218,5 +222,173 @@ func TestHardenLoginThrottle(t *testing.T) {
 	t.Logf("bcrypt user: first upgrade %v, second %v", first, second)
 	if second > first/3 {
 		t.Errorf("second upgrade took %v, first %v: the verified password was checked again", second, first)
+	}
+}
+
+// rawGet sends a GET on c and reads the response head, leaving c open
+// (keep-alive).
+func rawGet(t *testing.T, c net.Conn, r *bufio.Reader) *http.Response {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	c.SetDeadline(time.Time{})
+	return res
+}
+
+// TestHardenConnsPerIP: keep-alive connections that only got 401s cannot
+// pile up. With --max-conns-per-ip=3 the fourth connection from an address
+// is answered 429 with Retry-After and closed; once one is closed, a valid
+// client from that address gets its session; a connection idle for
+// --idle-conn-timeout is closed by the server.
+func TestHardenConnsPerIP(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--max-conns-per-ip=3", "--idle-conn-timeout=2s", "--credential=alice:wonderland", "cat")
+	dialFrom := func(ip string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	var held []net.Conn
+	for i := range 3 {
+		c := dialFrom("127.0.0.1")
+		if res := rawGet(t, c, bufio.NewReader(c)); res.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("connection %d: %d, want 401", i+1, res.StatusCode)
+		}
+		held = append(held, c)
+	}
+	start := time.Now()
+	extra := dialFrom("127.0.0.1")
+	extra.SetDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(extra), nil)
+	if err != nil {
+		t.Fatalf("4th connection: %v, want a 429", err)
+	}
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Errorf("4th connection: %d Retry-After %q, want 429 with Retry-After", res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	if _, err := io.ReadAll(res.Body); err != nil {
+		t.Errorf("4th connection body: %v", err)
+	}
+	if n, err := extra.Read(make([]byte, 1)); err == nil {
+		t.Errorf("4th connection left open (read %d bytes)", n)
+	}
+	t.Logf("refused in %v", time.Since(start))
+	s.waitLog(t, 5*time.Second, "too many connections from this address")
+
+	// Another address is not affected.
+	if _, err := dialFromWS(s, "127.0.0.2"); err != nil {
+		t.Errorf("valid client from 127.0.0.2: %v", err)
+	}
+	// A freed slot serves a valid client.
+	held[0].Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := dialFromWS(s, "127.0.0.1")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("valid client after a connection closed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// The idle keep-alive connections are closed by the server.
+	for i, c := range held[1:] {
+		c.SetReadDeadline(time.Now().Add(15 * time.Second))
+		n, err := c.Read(make([]byte, 1))
+		if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("idle connection %d still open after --idle-conn-timeout: read %d, %v", i+2, n, err)
+		}
+	}
+}
+
+// dialFromWS runs one echo session as alice from the loopback address ip.
+func dialFromWS(s *server, ip string) (time.Duration, error) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, s.URL("/"), &websocket.DialOptions{HTTPClient: clientFrom(ip), HTTPHeader: basicAuth("alice", "wonderland")})
+	if err != nil {
+		return 0, err
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, websocket.MessageText, []byte("hi")); err != nil {
+		return 0, err
+	}
+	if _, msg, err := c.Read(ctx); err != nil || string(msg) != "hi" {
+		return 0, fmt.Errorf("echo %q: %v", msg, err)
+	}
+	return time.Since(start), nil
+}
+
+// TestHardenSessionsPerClientBehindProxy: connections from a
+// --trusted-proxy are not counted as one client; the sessions of each
+// forwarded client address are, 429 before the upgrade beyond
+// --max-conns-per-ip, and a session's end frees its place.
+func TestHardenSessionsPerClientBehindProxy(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--max-conns-per-ip=2", "--trusted-proxy=127.0.0.1/32", "cat")
+	from := func(client string) (*websocket.Conn, int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, res, err := websocket.Dial(ctx, s.URL("/"), &websocket.DialOptions{HTTPHeader: http.Header{"X-Forwarded-For": {client}}})
+		if err != nil {
+			if res == nil {
+				t.Fatalf("dial as %s: %v", client, err)
+			}
+			if res.StatusCode == http.StatusTooManyRequests && res.Header.Get("Retry-After") == "" {
+				t.Errorf("429 without Retry-After")
+			}
+			return nil, res.StatusCode
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		return c, http.StatusSwitchingProtocols
+	}
+	a1, code1 := from("203.0.113.9")
+	_, code2 := from("203.0.113.9")
+	if code1 != 101 || code2 != 101 {
+		t.Fatalf("first two sessions: %d %d", code1, code2)
+	}
+	if _, code := from("203.0.113.9"); code != http.StatusTooManyRequests {
+		t.Errorf("third session of one client: %d, want 429", code)
+	}
+	// Other clients of the same proxy, past 2 connections from it.
+	for _, other := range []string{"203.0.113.10", "2001:db8::1"} {
+		if _, code := from(other); code != 101 {
+			t.Errorf("session of %s: %d, want 101", other, code)
+		}
+	}
+	if _, code := from("2001:db8::2"); code != 101 {
+		t.Errorf("second session of the /64: %d, want 101", code)
+	}
+	if _, code := from("2001:db8::3"); code != http.StatusTooManyRequests {
+		t.Errorf("third session of the /64: %d, want 429", code)
+	}
+	s.waitLog(t, 5*time.Second, "too many sessions from this address")
+	a1.Close(websocket.StatusNormalClosure, "")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, code := from("203.0.113.9"); code == 101 {
+			expectEcho(t, c, "back")
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a closed session's place was not freed")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -25,26 +25,28 @@ import (
 // HTTPFlags are the web server's flags, websocketd's names and meanings.
 // They are embedded in cli.
 type HTTPFlags struct {
-	Dir            string        `name:"dir" help:"Serve every executable under DIR as an endpoint named by its path, instead of one COMMAND: /chat.sh/room/1?x=y runs DIR/chat.sh with SCRIPT_NAME=/chat.sh and PATH_INFO=/room/1; subfolders work. Folders, missing or non-executable files, dotfiles and anything outside DIR get 404 before the upgrade; a path with . or .. segments is looked up clean (never above DIR)." placeholder:"DIR"`
-	StaticDir      string        `name:"staticdir" help:"Serve the files under DIR to plain GET and HEAD requests, with Content-Type, ETag, Last-Modified and ranges; a folder is served by its index.html. Symbolic links, absolute or relative, are followed when they lead to a file inside DIR. Never dotfiles, folder listings, anything outside DIR, nor scripts of --cgidir or --dir." placeholder:"DIR"`
-	CgiDir         string        `name:"cgidir" help:"Run the CGI scripts under DIR for plain HTTP requests, with the same environment as sessions (--passenv only); each running script counts against --maxforks. Scripts are never served as static files." placeholder:"DIR"`
-	DevConsole     bool          `name:"devconsole" help:"Answer a plain GET on any endpoint with an interactive console page to connect to it, send text or hex bytes and watch messages and close codes. Cannot be combined with --staticdir."`
-	Origin         []string      `name:"origin" help:"Accept WebSocket upgrades only from pages of these origins, comma-separated or repeated: host, host:port, http://host[:port] or https://host[:port]. Without a port any port matches; without a scheme http and https do. Others, and a missing or null Origin, get 403." placeholder:"HOST[:PORT]"`
-	SameOrigin     bool          `name:"sameorigin" help:"Accept WebSocket upgrades only from pages of this server's own host and port (Origin against the Host header); others, and a missing Origin, get 403."`
-	Credential     []string      `name:"credential" sep:"none" help:"Require HTTP Basic authentication on every request with this USER:PASSWORD; repeat for more users. Failures get 401. The child sees REMOTE_USER and AUTH_TYPE=Basic; pages served carry a short-lived cookie so browsers that send no credentials on a WebSocket upgrade (Safari) still connect." placeholder:"USER:PASSWORD"`
-	CredentialFile []string      `name:"credential-file" sep:"none" help:"Read --credential entries from FILE: one USER:PASSWORD or USER:BCRYPT-HASH per line; blank lines and # comments are skipped. Repeatable." placeholder:"FILE"`
-	NoAuth         bool          `name:"no-auth" help:"With --terminal --writable, do not require an access token. Without it, a writable terminal that other hosts can reach (any --address but loopback ones, the default of all interfaces included; unix sockets are local) and that no --credential, --credential-file or --sslca protects takes a random token made at startup: wsbridge prints the URL carrying it (?token=...), a page opened with it keeps it in a cookie, and requests without it get 403. With --no-auth anyone who can connect gets a shell: a warning is logged."`
-	SSL            bool          `name:"ssl" help:"Serve HTTPS and WSS (TLS 1.2 or newer) with --sslcert and --sslkey; the default port becomes 443. SIGHUP re-reads the certificate files without dropping sessions."`
-	SSLCert        string        `name:"sslcert" help:"PEM certificate (chain) for --ssl." placeholder:"FILE"`
-	SSLKey         string        `name:"sslkey" help:"PEM private key for --ssl." placeholder:"FILE"`
-	SSLCA          string        `name:"sslca" help:"With --ssl, require client certificates signed by a CA in this PEM file; the child sees SSL_CLIENT_S_DN and SSL_CLIENT_VERIFY." placeholder:"FILE"`
-	RedirPort      int           `name:"redirport" help:"Also listen on this port and answer plain HTTP there with a redirect to the main port (https with --ssl), keeping path and query." placeholder:"PORT"`
-	Header         []string      `name:"header" sep:"none" help:"Add the header \"Name: value\" to every response; repeatable." placeholder:"\"NAME: VALUE\""`
-	HeaderWS       []string      `name:"header-ws" sep:"none" help:"Add the header \"Name: value\" to responses to WebSocket upgrades only; repeatable." placeholder:"\"NAME: VALUE\""`
-	HeaderHTTP     []string      `name:"header-http" sep:"none" help:"Add the header \"Name: value\" to plain HTTP responses only; repeatable." placeholder:"\"NAME: VALUE\""`
-	UnixSocket     string        `name:"unixsocket" help:"Listen on this unix socket, plain HTTP: alone, or beside TCP when --port or --address is given too. A stale socket file is replaced; one in use is an error. The child sees REMOTE_ADDR=unix-socket." placeholder:"PATH"`
-	Subprotocol    []string      `name:"subprotocol" help:"A WebSocket subprotocol spoken, comma-separated or repeated, preferred in this order whatever the client's order; the child sees the chosen one as WEBSOCKET_PROTOCOL. A client offering only others gets 400." placeholder:"NAME"`
-	HeaderTimeout  time.Duration `name:"headertimeout" default:"10s" help:"Longest wait for a request's headers, TLS handshake included. Request headers are limited to 64 KiB (larger get 431). Default: ${default}." placeholder:"DURATION"`
+	Dir             string        `name:"dir" help:"Serve every executable under DIR as an endpoint named by its path, instead of one COMMAND: /chat.sh/room/1?x=y runs DIR/chat.sh with SCRIPT_NAME=/chat.sh and PATH_INFO=/room/1; subfolders work. Folders, missing or non-executable files, dotfiles and anything outside DIR get 404 before the upgrade; a path with . or .. segments is looked up clean (never above DIR)." placeholder:"DIR"`
+	StaticDir       string        `name:"staticdir" help:"Serve the files under DIR to plain GET and HEAD requests, with Content-Type, ETag, Last-Modified and ranges; a folder is served by its index.html. Symbolic links, absolute or relative, are followed when they lead to a file inside DIR. Never dotfiles, folder listings, anything outside DIR, nor scripts of --cgidir or --dir." placeholder:"DIR"`
+	CgiDir          string        `name:"cgidir" help:"Run the CGI scripts under DIR for plain HTTP requests, with the same environment as sessions (--passenv only); each running script counts against --maxforks. Scripts are never served as static files." placeholder:"DIR"`
+	DevConsole      bool          `name:"devconsole" help:"Answer a plain GET on any endpoint with an interactive console page to connect to it, send text or hex bytes and watch messages and close codes. Cannot be combined with --staticdir."`
+	Origin          []string      `name:"origin" help:"Accept WebSocket upgrades only from pages of these origins, comma-separated or repeated: host, host:port, http://host[:port] or https://host[:port]. Without a port any port matches; without a scheme http and https do. Others, and a missing or null Origin, get 403." placeholder:"HOST[:PORT]"`
+	SameOrigin      bool          `name:"sameorigin" help:"Accept WebSocket upgrades only from pages of this server's own host and port (Origin against the Host header); others, and a missing Origin, get 403."`
+	Credential      []string      `name:"credential" sep:"none" help:"Require HTTP Basic authentication on every request with this USER:PASSWORD; repeat for more users. Failures get 401. The child sees REMOTE_USER and AUTH_TYPE=Basic; pages served carry a short-lived cookie so browsers that send no credentials on a WebSocket upgrade (Safari) still connect." placeholder:"USER:PASSWORD"`
+	CredentialFile  []string      `name:"credential-file" sep:"none" help:"Read --credential entries from FILE: one USER:PASSWORD or USER:BCRYPT-HASH per line; blank lines and # comments are skipped. Repeatable." placeholder:"FILE"`
+	NoAuth          bool          `name:"no-auth" help:"With --terminal --writable, do not require an access token. Without it, a writable terminal that other hosts can reach (any --address but loopback ones, the default of all interfaces included; unix sockets are local) and that no --credential, --credential-file or --sslca protects takes a random token made at startup: wsbridge prints the URL carrying it (?token=...), a page opened with it keeps it in a cookie, and requests without it get 403. With --no-auth anyone who can connect gets a shell: a warning is logged."`
+	SSL             bool          `name:"ssl" help:"Serve HTTPS and WSS (TLS 1.2 or newer) with --sslcert and --sslkey; the default port becomes 443. SIGHUP re-reads the certificate files without dropping sessions."`
+	SSLCert         string        `name:"sslcert" help:"PEM certificate (chain) for --ssl." placeholder:"FILE"`
+	SSLKey          string        `name:"sslkey" help:"PEM private key for --ssl." placeholder:"FILE"`
+	SSLCA           string        `name:"sslca" help:"With --ssl, require client certificates signed by a CA in this PEM file; the child sees SSL_CLIENT_S_DN and SSL_CLIENT_VERIFY." placeholder:"FILE"`
+	RedirPort       int           `name:"redirport" help:"Also listen on this port and answer plain HTTP there with a redirect to the main port (https with --ssl), keeping path and query." placeholder:"PORT"`
+	Header          []string      `name:"header" sep:"none" help:"Add the header \"Name: value\" to every response; repeatable." placeholder:"\"NAME: VALUE\""`
+	HeaderWS        []string      `name:"header-ws" sep:"none" help:"Add the header \"Name: value\" to responses to WebSocket upgrades only; repeatable." placeholder:"\"NAME: VALUE\""`
+	HeaderHTTP      []string      `name:"header-http" sep:"none" help:"Add the header \"Name: value\" to plain HTTP responses only; repeatable." placeholder:"\"NAME: VALUE\""`
+	UnixSocket      string        `name:"unixsocket" help:"Listen on this unix socket, plain HTTP: alone, or beside TCP when --port or --address is given too. A stale socket file is replaced; one in use is an error. The child sees REMOTE_ADDR=unix-socket." placeholder:"PATH"`
+	Subprotocol     []string      `name:"subprotocol" help:"A WebSocket subprotocol spoken, comma-separated or repeated, preferred in this order whatever the client's order; the child sees the chosen one as WEBSOCKET_PROTOCOL. A client offering only others gets 400." placeholder:"NAME"`
+	HeaderTimeout   time.Duration `name:"headertimeout" default:"10s" help:"Longest wait for a request's headers, TLS handshake included. Request headers are limited to 64 KiB (larger get 431). Default: ${default}." placeholder:"DURATION"`
+	IdleConnTimeout time.Duration `name:"idle-conn-timeout" default:"60s" help:"Close a keep-alive connection that has been waiting this long for its next request (WebSocket sessions are not affected). Default: ${default}." placeholder:"DURATION"`
+	MaxConnsPerIP   int           `name:"max-conns-per-ip" default:"0" help:"Most open connections from one client address (IPv6: one /64), counted before authentication: one more is answered 429 with Retry-After and closed at once (under TLS just closed). A --trusted-proxy peer is exempt; instead at most N WebSocket sessions per client address, the forwarded one, get through (429 before the upgrade). Refusals are logged, a line a second at most. 0, the default: unlimited." placeholder:"N"`
 }
 
 // defaultTitleFormat is --title-format's default.
@@ -322,6 +324,10 @@ func (c *cli) validateHTTP(cfg *server.Config) error {
 		return fmt.Errorf("--redirport=%d: must differ from the main port", c.RedirPort)
 	case c.HeaderTimeout <= 0:
 		return fmt.Errorf("--headertimeout=%v: must be more than 0", c.HeaderTimeout)
+	case c.IdleConnTimeout <= 0:
+		return fmt.Errorf("--idle-conn-timeout=%v: must be more than 0", c.IdleConnTimeout)
+	case c.MaxConnsPerIP < 0:
+		return fmt.Errorf("--max-conns-per-ip=%d: must be 0 (unlimited) or more", c.MaxConnsPerIP)
 	}
 	for _, h := range []struct {
 		flag  string
@@ -360,6 +366,7 @@ func (c *cli) validateHTTP(cfg *server.Config) error {
 	cfg.Credentials, cfg.CredentialFiles, cfg.NoAuth = c.Credential, c.CredentialFile, c.NoAuth
 	cfg.SSLCert, cfg.SSLKey, cfg.SSLCA = c.SSLCert, c.SSLKey, c.SSLCA
 	cfg.RedirPort, cfg.UnixSocket, cfg.HeaderTimeout = c.RedirPort, c.UnixSocket, c.HeaderTimeout
+	cfg.IdleConnTimeout, cfg.MaxConnsPerIP = c.IdleConnTimeout, c.MaxConnsPerIP
 	return nil
 }
 

@@ -46,6 +46,12 @@ type Config struct {
 	UnixSocket    string
 	RedirPort     int
 	HeaderTimeout time.Duration
+	// IdleConnTimeout closes a keep-alive connection with no request for
+	// this long (--idle-conn-timeout).
+	IdleConnTimeout time.Duration
+	// MaxConnsPerIP bounds each client address's TCP connections and
+	// sessions (--max-conns-per-ip); 0: unlimited.
+	MaxConnsPerIP int
 
 	// What answers requests.
 	Dir        string // executables under Dir are the endpoints, instead of Command

@@ -40,6 +40,7 @@ type Server struct {
 	web     *web
 	metrics *metrics.Metrics
 	srv     *http.Server
+	limits  *connLimits // --max-conns-per-ip
 	ls      listeners
 
 	metricsSrv *http.Server // nil without a metrics listener
@@ -77,11 +78,16 @@ func New(cfg *Config) (*Server, error) {
 		shutdownTimeout: cfg.ShutdownTimeout,
 		sd:              notifier{log: logger},
 	}
+	s.limits = newConnLimits(cfg.MaxConnsPerIP, cfg.TrustedProxies, logger)
 	s.srv = &http.Server{
 		// Forwarded addresses are settled first, so every check after
-		// sees the client's address.
-		Handler:           cfg.TrustedProxies.wrap(cfg.TrustedProxyHeader, wb.handler),
+		// sees the client's address; the per-address session limit comes
+		// next, before authentication.
+		Handler:           cfg.TrustedProxies.wrap(cfg.TrustedProxyHeader, s.limits.limitSessions(wb.handler)),
 		ReadHeaderTimeout: cfg.HeaderTimeout,
+		IdleTimeout:       cfg.IdleConnTimeout,
+		ConnContext:       s.limits.connContext,
+		ConnState:         s.limits.connState,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), session.LevelDebug),
 	}
@@ -104,7 +110,7 @@ func (s *Server) Close() { s.web.close() }
 // a writable terminal reachable from other hosts gets its access token. The
 // error wraps ErrCannotListen and is logged as fatal.
 func (s *Server) Listen() error {
-	ls, err := openListeners(s.cfg, s.web.tls)
+	ls, err := openListeners(s.cfg, s.web.tls, s.limits.listener)
 	if err != nil {
 		s.log.Log(context.Background(), session.LevelFatal, "cannot listen", "err", err)
 		return fmt.Errorf("%w: %w", ErrCannotListen, err)
