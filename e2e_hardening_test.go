@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -391,4 +392,107 @@ func TestHardenSessionsPerClientBehindProxy(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestHardenCGITimeout: a CGI script waiting for a request body that
+// trickles in, and one that never answers and ignores SIGINT and SIGTERM,
+// get 504 after --cgi-timeout; the script's process group is ended by the
+// kill sequence and its --maxforks slot is free again.
+func TestHardenCGITimeout(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cgi := filepath.Join(dir, "cgi")
+	writeScript(t, filepath.Join(cgi, "trickle.cgi"), `echo $$ > `+filepath.Join(dir, "trickle.pid")+`
+body=$(cat)
+printf 'Content-Type: text/plain\r\n\r\n'
+echo "got $body"
+`)
+	writeScript(t, filepath.Join(cgi, "stubborn.cgi"), `echo $$ > `+filepath.Join(dir, "stubborn.pid")+`
+trap '' INT TERM
+while :; do sleep 1; done
+`)
+	writeScript(t, filepath.Join(cgi, "hello.cgi"), `printf 'Content-Type: text/plain\r\n\r\n'
+echo hello
+`)
+	s := startServer(t, "--cgidir="+cgi, "--maxforks=1", "--cgi-timeout=2s", "cat")
+
+	pidOf := func(name string) int {
+		t.Helper()
+		var pid int
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			b, _ := os.ReadFile(filepath.Join(dir, name))
+			if pid, _ = strconv.Atoi(strings.TrimSpace(string(b))); pid > 0 || time.Now().After(deadline) {
+				return pid
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	freed := func(what string, pid int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			res, _ := httpRequest(t, nil, "GET", s.HTTPURL("/hello.cgi"), nil)
+			if res.StatusCode == http.StatusOK {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after %s: hello.cgi %d, want 200: the --maxforks slot was not freed", what, res.StatusCode)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if pid > 0 && !groupGone(pid) {
+			t.Errorf("after %s: the script's process group %d is still there", what, pid)
+		}
+	}
+
+	// A body that trickles in: 10 of 100 bytes, then one byte every 300ms.
+	c, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	if _, err := io.WriteString(c, "POST /trickle.cgi HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n0123456789"); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(300 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if _, err := c.Write([]byte("x")); err != nil {
+					return
+				}
+			}
+		}
+	})
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	took := time.Since(start)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("trickled body: %v after %v, want a 504", err, took)
+	}
+	t.Logf("trickled body: %d after %v", res.StatusCode, took)
+	if res.StatusCode != http.StatusGatewayTimeout || took < 1500*time.Millisecond {
+		t.Errorf("trickled body: %d after %v, want 504 after about 2s", res.StatusCode, took)
+	}
+	freed("the trickled body", pidOf("trickle.pid"))
+
+	// A script that never answers and ignores SIGINT and SIGTERM.
+	start = time.Now()
+	res, _ = httpRequest(t, nil, "GET", s.HTTPURL("/stubborn.cgi"), nil)
+	t.Logf("stubborn script: %d after %v", res.StatusCode, time.Since(start))
+	if res.StatusCode != http.StatusGatewayTimeout {
+		t.Errorf("stubborn script: %d, want 504", res.StatusCode)
+	}
+	freed("the stubborn script", pidOf("stubborn.pid"))
+	s.waitLog(t, 5*time.Second, "timed out before the script answered")
 }

@@ -47,6 +47,7 @@ type HTTPFlags struct {
 	HeaderTimeout   time.Duration `name:"headertimeout" default:"10s" help:"Longest wait for a request's headers, TLS handshake included. Request headers are limited to 64 KiB (larger get 431). Default: ${default}." placeholder:"DURATION"`
 	IdleConnTimeout time.Duration `name:"idle-conn-timeout" default:"60s" help:"Close a keep-alive connection that has been waiting this long for its next request (WebSocket sessions are not affected). Default: ${default}." placeholder:"DURATION"`
 	MaxConnsPerIP   int           `name:"max-conns-per-ip" default:"0" help:"Most open connections from one client address (IPv6: one /64), counted before authentication: one more is answered 429 with Retry-After and closed at once (under TLS just closed). A --trusted-proxy peer is exempt; instead at most N WebSocket sessions per client address, the forwarded one, get through (429 before the upgrade). Refusals are logged, a line a second at most. 0, the default: unlimited." placeholder:"N"`
+	CGITimeout      time.Duration `name:"cgi-timeout" default:"60s" help:"Longest run of a CGI request, from its start to the script's end, receiving the request body included: past it the script gets the kill sequence and its --maxforks slot is freed; the client gets 504 if the script had not answered yet, else the connection is cut. Default: ${default}." placeholder:"DURATION"`
 }
 
 // defaultTitleFormat is --title-format's default.
@@ -328,6 +329,8 @@ func (c *cli) validateHTTP(cfg *server.Config) error {
 		return fmt.Errorf("--idle-conn-timeout=%v: must be more than 0", c.IdleConnTimeout)
 	case c.MaxConnsPerIP < 0:
 		return fmt.Errorf("--max-conns-per-ip=%d: must be 0 (unlimited) or more", c.MaxConnsPerIP)
+	case c.CGITimeout <= 0:
+		return fmt.Errorf("--cgi-timeout=%v: must be more than 0", c.CGITimeout)
 	}
 	for _, h := range []struct {
 		flag  string
@@ -366,7 +369,7 @@ func (c *cli) validateHTTP(cfg *server.Config) error {
 	cfg.Credentials, cfg.CredentialFiles, cfg.NoAuth = c.Credential, c.CredentialFile, c.NoAuth
 	cfg.SSLCert, cfg.SSLKey, cfg.SSLCA = c.SSLCert, c.SSLKey, c.SSLCA
 	cfg.RedirPort, cfg.UnixSocket, cfg.HeaderTimeout = c.RedirPort, c.UnixSocket, c.HeaderTimeout
-	cfg.IdleConnTimeout, cfg.MaxConnsPerIP = c.IdleConnTimeout, c.MaxConnsPerIP
+	cfg.IdleConnTimeout, cfg.MaxConnsPerIP, cfg.CGITimeout = c.IdleConnTimeout, c.MaxConnsPerIP, c.CGITimeout
 	return nil
 }
 

@@ -183,26 +183,6 @@ func headerEnvName(name string) (string, bool) {
 	return key, true
 }
 
-// envHeaders is h without the headers headerEnvName refuses, for a CGI
-// handler that turns every header it is given into a variable; h itself
-// when nothing is refused.
-func envHeaders(h http.Header) http.Header {
-	var out http.Header
-	for name := range h {
-		if _, ok := headerEnvName(name); ok {
-			continue
-		}
-		if out == nil {
-			out = h.Clone()
-		}
-		delete(out, name)
-	}
-	if out == nil {
-		return h
-	}
-	return out
-}
-
 // CleanHeaderValue removes control characters, which have no business in an
 // environment variable (a newline could forge another line in a shell that
 // prints its environment).

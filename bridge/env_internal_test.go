@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"net/http"
 	"strings"
 	"testing"
 )
@@ -33,22 +32,6 @@ func TestHeaderEnvName(t *testing.T) {
 	}
 	if got := CleanHeaderValue("a\nb\x00c\x7fd\te"); got != "abcde" {
 		t.Errorf("CleanHeaderValue: %q", got)
-	}
-}
-
-func TestEnvHeaders(t *testing.T) {
-	t.Parallel()
-	h := http.Header{"X-Remote-User": {"alice"}, "X-Remote.user": {"admin"}, "X_remote_user": {"root"}, "Proxy": {"x"}, "Content-Type": {"text/plain"}}
-	got := envHeaders(h)
-	if len(got) != 2 || got.Get("X-Remote-User") != "alice" || got.Get("Content-Type") != "text/plain" {
-		t.Errorf("got %v", got)
-	}
-	if len(h) != 5 {
-		t.Errorf("the caller's header changed: %v", h)
-	}
-	clean := http.Header{"Accept": {"*/*"}}
-	if got := envHeaders(clean); len(got) != 1 {
-		t.Errorf("clean header changed: %v", got)
 	}
 }
 

@@ -97,7 +97,7 @@ var manFlagTopics = []struct {
 		"maxframesize", "maxforks", "closems", "pingms", "passenv", "reverselookup"}},
 	{"HTTP server", []string{"dir", "staticdir", "cgidir", "devconsole", "header", "header-ws",
 		"header-http", "unixsocket", "subprotocol", "headertimeout", "idle-conn-timeout",
-		"max-conns-per-ip"}},
+		"max-conns-per-ip", "cgi-timeout"}},
 	{"Security and TLS", []string{"origin", "sameorigin", "credential", "credential-file", "no-auth",
 		"ssl", "sslcert", "sslkey", "sslca", "redirport"}},
 	{"Service and operation", []string{"config", "loglevel", "logformat", "shutdown-timeout",

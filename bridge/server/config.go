@@ -52,6 +52,9 @@ type Config struct {
 	// MaxConnsPerIP bounds each client address's TCP connections and
 	// sessions (--max-conns-per-ip); 0: unlimited.
 	MaxConnsPerIP int
+	// CGITimeout bounds a CGI request from its start to the script's end
+	// (--cgi-timeout).
+	CGITimeout time.Duration
 
 	// What answers requests.
 	Dir        string // executables under Dir are the endpoints, instead of Command
