@@ -172,7 +172,10 @@ func basicAuth(user, password string) http.Header {
 // was verified once is not verified again (its second request is fast).
 func TestHardenLoginThrottle(t *testing.T) {
 	t.Parallel()
-	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), 12)
+	// Cost 11: a check takes a good fraction of a second, so a cached
+	// success stands out, and startup (which makes a hash of that cost for
+	// unknown users) stays quick on a loaded machine.
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), 11)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,13 +219,21 @@ func TestHardenLoginThrottle(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bcrypt user: %v", err)
 	}
-	second, err := upgrade("127.0.0.3", "carol", "s3cret")
-	if err != nil {
-		t.Fatalf("bcrypt user again: %v", err)
+	// The fastest of three more, so one slow moment of a loaded machine
+	// does not count.
+	var again time.Duration
+	for i := range 3 {
+		took, err := upgrade("127.0.0.3", "carol", "s3cret")
+		if err != nil {
+			t.Fatalf("bcrypt user again: %v", err)
+		}
+		if i == 0 || took < again {
+			again = took
+		}
 	}
-	t.Logf("bcrypt user: first upgrade %v, second %v", first, second)
-	if second > first/3 {
-		t.Errorf("second upgrade took %v, first %v: the verified password was checked again", second, first)
+	t.Logf("bcrypt user: first upgrade %v, fastest of three more %v", first, again)
+	if again > first/3 {
+		t.Errorf("upgrades again took %v, the first %v: the verified password was checked again", again, first)
 	}
 }
 
