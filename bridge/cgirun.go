@@ -22,8 +22,9 @@ import (
 // section 6), as request headers are bounded.
 const cgiHeaderLimit = 64 << 10
 
-// errCGITimeout is a run that did not end within Options.CGITimeout.
-var errCGITimeout = errors.New("CGI script did not finish within --cgi-timeout")
+// errBodyIncomplete is a script that answered after its request body
+// failed to arrive whole (and was stopped for it).
+var errBodyIncomplete = errors.New("the request body did not arrive whole")
 
 // cgiRun is one CGI request: the script, started in a process group of its
 // own like a session's child, gets the request body on stdin while its
@@ -99,6 +100,11 @@ func (c *cgiRun) serve(cfg process.Config) {
 
 	out := bufio.NewReaderSize(p.Stdout, 4096)
 	status, header, err := readCGIHeader(out)
+	if err == nil && c.failedBody() != nil {
+		// The script answered after its stdin was closed on a failed
+		// body: it may have taken the part it got for the whole.
+		err = errBodyIncomplete
+	}
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(c.failedBody(), os.ErrDeadlineExceeded) {
 			c.log.Warn("cgi: timed out before the script answered", "timeout", c.h.opts.CGITimeout.String())
@@ -121,8 +127,12 @@ func (c *cgiRun) serve(cfg process.Config) {
 		}
 	}
 	c.w.WriteHeader(status)
-	if _, err := io.Copy(c.w, out); err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+	_, err = io.Copy(c.w, out)
+	if err == nil && c.failedBody() != nil {
+		err = errBodyIncomplete
+	}
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(c.failedBody(), os.ErrDeadlineExceeded) {
 			c.log.Warn("cgi: timed out while sending the script's response; connection cut", "timeout", c.h.opts.CGITimeout.String())
 		} else {
 			c.log.Log(c.r.Context(), slog.LevelInfo, "cgi: response not sent whole", "err", err)
