@@ -47,6 +47,11 @@ type HTTPFlags struct {
 	UnixSocket     string        `name:"unixsocket" help:"Listen on this unix socket, plain HTTP: alone, or beside TCP when --port or --address is given too. A stale socket file is replaced; one in use is an error. The child sees REMOTE_ADDR=unix-socket." placeholder:"PATH"`
 	Subprotocol    []string      `name:"subprotocol" help:"A WebSocket subprotocol spoken, comma-separated or repeated, preferred in this order whatever the client's order; the child sees the chosen one as WEBSOCKET_PROTOCOL. A client offering only others gets 400." placeholder:"NAME"`
 	HeaderTimeout  time.Duration `name:"headertimeout" default:"10s" help:"Longest wait for a request's headers, TLS handshake included. Request headers are limited to 64 KiB (larger get 431). Default: ${default}." placeholder:"DURATION"`
+
+	// Bounds on what a client holds, before it has authenticated too.
+	IdleConnTimeout time.Duration `name:"idle-conn-timeout" default:"60s" help:"Close a keep-alive connection that has been waiting this long for its next request (WebSocket sessions are not affected). Default: ${default}." placeholder:"DURATION"`
+	MaxConnsPerIP   int           `name:"max-conns-per-ip" default:"0" help:"Most open connections from one client address (IPv6: one /64), counted before authentication: one more is answered 429 with Retry-After and closed at once (under TLS just closed). A --trusted-proxy peer is exempt; instead at most N WebSocket sessions per client address, the forwarded one, get through (429 before the upgrade). Refusals are logged, a line a second at most. 0, the default: unlimited." placeholder:"N"`
+	CGITimeout      time.Duration `name:"cgi-timeout" default:"60s" help:"Longest run of a CGI request, from its start to the script's end, receiving the request body included: past it the script gets the kill sequence and its --maxforks slot is freed; the client gets 504 if the script had not answered yet, else the connection is cut. Default: ${default}." placeholder:"DURATION"`
 }
 
 // defaultTitleFormat is --title-format's default.
@@ -58,7 +63,10 @@ type ServiceFlags struct {
 	Config          string        `name:"config" placeholder:"FILE" help:"Read settings from this TOML file: any flag by its name (maxforks = 10) and the program (command = [\"./count.sh\"]). The command line, then WSBRIDGE_<FLAG> variables, win over it. SIGHUP re-reads loglevel, maxforks, pingms and closems."`
 	ShutdownTimeout time.Duration `name:"shutdown-timeout" default:"10s" placeholder:"DURATION" help:"On SIGTERM or SIGINT, how long sessions get to end (each child's kill sequence, close 1001) before the rest are killed. Default: 10s."`
 	MetricsAddress  string        `name:"metrics-address" placeholder:"HOST:PORT" help:"Serve Prometheus metrics at /metrics, and /healthz and /readyz, on this separate address (never the public port)."`
-	TrustedProxy    []string      `name:"trusted-proxy" placeholder:"CIDR" help:"Believe Forwarded / X-Forwarded-For / X-Forwarded-Proto from these peers for REMOTE_ADDR and HTTPS; repeat or comma-separate. Default: trust nobody."`
+	TrustedProxy    []string      `name:"trusted-proxy" placeholder:"CIDR" help:"Believe the --trusted-proxy-header of these peers for REMOTE_ADDR and HTTPS; repeat or comma-separate. Default: trust nobody."`
+
+	// The one header believed from a --trusted-proxy.
+	TrustedProxyHeader string `name:"trusted-proxy-header" default:"x-forwarded-for" enum:"x-forwarded-for,x-real-ip,forwarded" placeholder:"HEADER" help:"The one header a --trusted-proxy sets, read for the client's address; every other forwarding header is ignored. x-forwarded-for: the rightmost address that is not a trusted proxy, HTTPS from X-Forwarded-Proto; x-real-ip: its address, HTTPS from X-Forwarded-Proto; forwarded: RFC 7239, walked as X-Forwarded-For, HTTPS from that element's proto=. Default: ${default}."`
 }
 
 // TerminalFlags are the flags of pseudo-terminals and the browser terminal,
@@ -350,6 +358,12 @@ func (c *cli) validateHTTP(cfg *server.Config) error {
 		return fmt.Errorf("--redirport=%d: must differ from the main port", c.RedirPort)
 	case c.HeaderTimeout <= 0:
 		return fmt.Errorf("--headertimeout=%v: must be more than 0", c.HeaderTimeout)
+	case c.IdleConnTimeout <= 0:
+		return fmt.Errorf("--idle-conn-timeout=%v: must be more than 0", c.IdleConnTimeout)
+	case c.MaxConnsPerIP < 0:
+		return fmt.Errorf("--max-conns-per-ip=%d: must be 0 (unlimited) or more", c.MaxConnsPerIP)
+	case c.CGITimeout <= 0:
+		return fmt.Errorf("--cgi-timeout=%v: must be more than 0", c.CGITimeout)
 	}
 	for _, h := range []struct {
 		flag  string
@@ -391,6 +405,7 @@ func (c *cli) validateHTTP(cfg *server.Config) error {
 	cfg.Credentials, cfg.CredentialFiles, cfg.NoAuth = c.Credential, c.CredentialFile, c.NoAuth
 	cfg.SSLCert, cfg.SSLKey, cfg.SSLCA = c.SSLCert, c.SSLKey, c.SSLCA
 	cfg.RedirPort, cfg.UnixSocket, cfg.HeaderTimeout = c.RedirPort, c.UnixSocket, c.HeaderTimeout
+	cfg.IdleConnTimeout, cfg.MaxConnsPerIP, cfg.CGITimeout = c.IdleConnTimeout, c.MaxConnsPerIP, c.CGITimeout
 	return nil
 }
 
@@ -422,6 +437,7 @@ func (c *cli) validateService(cfg *server.Config) error {
 		return err
 	}
 	cfg.ShutdownTimeout, cfg.MetricsAddress, cfg.TrustedProxies = c.ShutdownTimeout, c.MetricsAddress, proxies
+	cfg.TrustedProxyHeader = c.TrustedProxyHeader
 	return nil
 }
 

@@ -5,32 +5,33 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/http/cgi"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/wsbridge/wsbridge/bridge/internal/frame"
 	"github.com/wsbridge/wsbridge/bridge/session"
+	"github.com/wsbridge/wsbridge/process"
 )
 
 // defaultCGIPath is the PATH of a CGI script when --passenv does not pass
-// the daemon's: net/http/cgi always sets one, and it must not be the
-// daemon's own.
+// the daemon's: scripts expect one, and it must not be the daemon's own.
 const defaultCGIPath = "/usr/local/bin:/usr/bin:/bin"
 
-// cgiInherited are the variables net/http/cgi copies from the daemon's
-// environment by itself on Linux; unless --passenv names them they are
-// overridden with an empty value (an empty LD_LIBRARY_PATH is ignored by the
-// dynamic loader).
+// cgiInherited are the variables net/http/cgi, which ran the scripts
+// before, copied from the daemon's environment on Linux; unless --passenv
+// names them they are still set, empty, so a script sees what it saw then
+// (an empty LD_LIBRARY_PATH is ignored by the dynamic loader).
 var cgiInherited = []string{"LD_LIBRARY_PATH"}
 
 // CGI returns a handler running the CGI scripts under dir (--cgidir) for
 // plain HTTP requests, with the same environment as a session's child: the
-// --passenv variables, the request's meta-variables, the headers (never
-// Proxy) and what middleware added (REMOTE_USER...). Each script counts
-// against --maxforks while it runs. A request whose path names no
-// executable under dir goes to next.
+// --passenv variables, the request's meta-variables, the headers that
+// become variables for sessions (headerEnvName) and what middleware added
+// (REMOTE_USER...). Each script counts against --maxforks while it runs,
+// and Options.CGITimeout bounds its whole run. A request whose path names
+// no executable under dir goes to next.
 func (h *Handler) CGI(dir *ScriptDir, next http.Handler) http.Handler {
 	if next == nil {
 		next = http.NotFoundHandler()
@@ -70,6 +71,11 @@ func (c *cgiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, h.log, err)
 		return
 	}
+	if len(r.TransferEncoding) > 0 {
+		// CGI gives a script its body's length in CONTENT_LENGTH.
+		http.Error(w, "400 Bad Request: a CGI request body needs a Content-Length", http.StatusBadRequest)
+		return
+	}
 	id := h.gate().NewID()
 	lg := h.log.With("cgi", id)
 	if !h.tryFork() {
@@ -86,21 +92,26 @@ func (c *cgiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer h.fds.Started()
 
 	env := append(h.environ(r, id, ep), c.fixed...)
-	stderr := &lineLogger{log: lg}
-	defer stderr.flush()
-	handler := &cgi.Handler{
-		Path:   ep.Command.Path,
-		Root:   ep.ScriptName,
-		Dir:    filepath.Dir(ep.Command.Path),
-		Env:    dedupeEnv(env),
-		Logger: slog.NewLogLogger(lg.Handler(), session.LevelError),
-		Stderr: stderr,
+	env = append(env, "SCRIPT_FILENAME="+ep.Command.Path)
+	if r.ContentLength > 0 {
+		env = append(env, "CONTENT_LENGTH="+strconv.FormatInt(r.ContentLength, 10))
 	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		env = append(env, "CONTENT_TYPE="+CleanHeaderValue(ct))
+	}
+	workDir := filepath.Dir(ep.Command.Path)
 	if h.opts.Dir != "" {
-		handler.Dir = h.opts.Dir
+		workDir = h.opts.Dir
 	}
 	lg.Log(r.Context(), session.LevelAccess, "cgi", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "script", ep.ScriptName)
-	handler.ServeHTTP(w, r)
+	run := &cgiRun{h: h, w: w, r: r, log: lg, rc: http.NewResponseController(w)}
+	run.serve(process.Config{
+		Path:  ep.Command.Path,
+		Args:  []string{ep.Command.Path},
+		Env:   dedupeEnv(env),
+		Dir:   workDir,
+		Grace: h.closeGrace(),
+	})
 }
 
 // lineLogger logs what a CGI script writes to stderr, a line at a time.

@@ -111,16 +111,8 @@ func (h *Handler) environ(r *http.Request, id string, ep session.Endpoint) []str
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		if strings.ContainsRune(name, '_') {
-			// "X_Forwarded_For" would map onto the same variable as
-			// "X-Forwarded-For" and could override it; like Apache and
-			// nginx, drop such names.
-			continue
-		}
-		key := headerEnvName(name)
-		if key == "HTTP_PROXY" || key == "HTTP_HOST" {
-			// A client-supplied "Proxy:" header must not become the
-			// HTTP_PROXY many tools obey (the httpoxy hole).
+		key, ok := headerEnvName(name)
+		if !ok {
 			continue
 		}
 		values := r.Header[name]
@@ -157,9 +149,18 @@ func extraEnv(r *http.Request) []string {
 	return extra
 }
 
-// headerEnvName maps a header name to its meta-variable: upper case, and
-// anything but letters and digits becomes '_'.
-func headerEnvName(name string) string {
+// headerEnvName is the one rule for which request headers reach a
+// program's environment, sessions and CGI alike, and under what name: upper
+// case, '-' becomes '_'. Only a name of letters, digits and '-' qualifies:
+// '_', '.', '~' and the other token characters would map onto the same
+// variable as the dashed name ("X_Remote_User", "X-Remote.User" as
+// "X-Remote-User") and could override a header a proxy set; Apache and nginx
+// drop such names too. Proxy (the httpoxy hole: HTTP_PROXY is obeyed by many
+// tools) and Host (HTTP_HOST comes from the request's Host) never qualify.
+func headerEnvName(name string) (string, bool) {
+	if name == "" {
+		return "", false
+	}
 	b := make([]byte, 0, len("HTTP_")+len(name))
 	b = append(b, "HTTP_"...)
 	for i := 0; i < len(name); i++ {
@@ -168,12 +169,18 @@ func headerEnvName(name string) string {
 		case c >= 'a' && c <= 'z':
 			c -= 'a' - 'A'
 		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		default:
+		case c == '-':
 			c = '_'
+		default:
+			return "", false
 		}
 		b = append(b, c)
 	}
-	return string(b)
+	key := string(b)
+	if key == "HTTP_PROXY" || key == "HTTP_HOST" {
+		return "", false
+	}
+	return key, true
 }
 
 // CleanHeaderValue removes control characters, which have no business in an

@@ -7,13 +7,27 @@ import (
 
 func TestHeaderEnvName(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]string{
-		"User-Agent":   "HTTP_USER_AGENT",
-		"x-custom.bad": "HTTP_X_CUSTOM_BAD",
-		"Dnt":          "HTTP_DNT",
-	} {
-		if got := headerEnvName(in); got != want {
-			t.Errorf("%q -> %q, want %q", in, got, want)
+	tests := []struct {
+		in, want string // want "": dropped
+	}{
+		{"User-Agent", "HTTP_USER_AGENT"},
+		{"Dnt", "HTTP_DNT"},
+		{"X-Remote-User", "HTTP_X_REMOTE_USER"},
+		{"x-remote-user", "HTTP_X_REMOTE_USER"},
+		{"X-123", "HTTP_X_123"},
+		{"X-Remote.User", ""},
+		{"X_Remote_User", ""},
+		{"X-Remote~User", ""},
+		{"X-Remote!User", ""},
+		{"x-custom.bad", ""},
+		{"Proxy", ""},
+		{"Host", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		got, ok := headerEnvName(tt.in)
+		if got != tt.want || ok != (tt.want != "") {
+			t.Errorf("%q -> %q %v, want %q", tt.in, got, ok, tt.want)
 		}
 	}
 	if got := CleanHeaderValue("a\nb\x00c\x7fd\te"); got != "abcde" {

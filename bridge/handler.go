@@ -60,6 +60,9 @@ type Options struct {
 	// Once serves one session (--once): upgrades that would start another
 	// process get 503, and OnceDone is closed once its process has ended.
 	Once bool
+	// CGITimeout bounds a CGI request from its start to its script's end
+	// (--cgi-timeout); 0: no bound.
+	CGITimeout time.Duration
 }
 
 // Handler is the gate: it admits WebSocket upgrades and hands them to

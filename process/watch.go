@@ -14,9 +14,9 @@ import (
 // wait4 per child a thread; instead SIGCHLD wakes one goroutine, which runs
 // only while children of ours exist.
 //
-// It reaps only the pids it was given: other children of the daemon (CGI
-// scripts run by net/http/cgi through os/exec) belong to their own Wait,
-// and are never reaped here. waitid with WNOWAIT names an exited child
+// It reaps only the pids it was given: other children of the daemon (any
+// started through os/exec) belong to their own Wait, and are never reaped
+// here. waitid with WNOWAIT names an exited child
 // without reaping it; only when that child is not ours does the watcher ask
 // each of its own children in turn, since a zombie that is not ours can hide
 // ours from waitid until its owner reaps it.

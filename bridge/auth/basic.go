@@ -13,16 +13,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/internal/peerlimit"
 	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
@@ -38,7 +42,12 @@ const TokenTTL = 5 * time.Minute
 
 // bcryptCacheSize bounds the memory of verified bcrypt passwords; bcrypt is
 // slow on purpose, and a browser repeats its credentials on every request.
+// A verified password is remembered for TokenTTL.
 const bcryptCacheSize = 1024
+
+// throttleLogEvery spaces the log lines of throttled requests: each is a
+// refusal and logged, but a flood of them as one line a second.
+const throttleLogEvery = time.Second
 
 // Basic is HTTP Basic authentication (--credential, --credential-file) as
 // middleware in front of everything the server answers.
@@ -47,14 +56,23 @@ type Basic struct {
 	// credentials (metrics).
 	OnRefuse func()
 
-	creds  []credential
-	realm  string
-	key    [32]byte // signs upgrade tokens; new at every start
-	log    *slog.Logger
-	now    func() time.Time
-	dummy  []byte // a bcrypt hash compared when the user is unknown
-	mu     sync.Mutex
-	cached map[[32]byte]time.Time // sha256(user:password) of bcrypt successes
+	creds []credential
+	realm string
+	key   [32]byte // signs upgrade tokens; new at every start
+	log   *slog.Logger
+	now   func() time.Time
+	dummy []byte // a bcrypt hash compared when the user is unknown
+	mu    sync.Mutex
+	// cached holds the bcrypt successes, keyed by an HMAC of user and
+	// password under cacheKey (new at every start), so the table says
+	// nothing about a password to whoever reads the daemon's memory.
+	cached   map[[32]byte]time.Time
+	cacheKey [32]byte
+	// bcryptRuns counts bcrypt comparisons (tests).
+	bcryptRuns atomic.Int64
+
+	failures   *failureThrottle
+	throttleLg peerlimit.Sampler
 }
 
 type credential struct {
@@ -111,7 +129,8 @@ type BasicOptions struct {
 // NewBasic checks and loads the credentials. Error messages name users and
 // files, never passwords.
 func NewBasic(opts BasicOptions) (*Basic, error) {
-	a := &Basic{realm: opts.Realm, log: opts.Logger, now: time.Now, cached: map[[32]byte]time.Time{}}
+	a := &Basic{realm: opts.Realm, log: opts.Logger, now: time.Now, cached: map[[32]byte]time.Time{},
+		failures: newFailureThrottle(), throttleLg: peerlimit.Sampler{Every: throttleLogEvery}}
 	if a.realm == "" {
 		a.realm = "wsbridge"
 	}
@@ -147,6 +166,7 @@ func NewBasic(opts BasicOptions) (*Basic, error) {
 		}
 	}
 	rand.Read(a.key[:])
+	rand.Read(a.cacheKey[:])
 	return a, nil
 }
 
@@ -199,6 +219,7 @@ func (a *Basic) Verify(user, password string) bool {
 	if hashed == nil {
 		if a.dummy != nil {
 			// An unknown user costs what a known one does.
+			a.bcryptRuns.Add(1)
 			bcrypt.CompareHashAndPassword(a.dummy, []byte(password))
 		}
 		return false
@@ -207,7 +228,10 @@ func (a *Basic) Verify(user, password string) bool {
 }
 
 func (a *Basic) verifyBcrypt(hash []byte, user, password string) bool {
-	key := sha256.Sum256([]byte(user + "\x00" + password + "\x00" + string(hash)))
+	m := hmac.New(sha256.New, a.cacheKey[:])
+	m.Write([]byte(user + "\x00" + password + "\x00" + string(hash)))
+	var key [32]byte
+	m.Sum(key[:0])
 	now := a.now()
 	a.mu.Lock()
 	exp, hit := a.cached[key]
@@ -215,12 +239,20 @@ func (a *Basic) verifyBcrypt(hash []byte, user, password string) bool {
 	if hit && now.Before(exp) {
 		return true
 	}
+	a.bcryptRuns.Add(1)
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil {
 		return false
 	}
 	a.mu.Lock()
 	if len(a.cached) >= bcryptCacheSize {
-		clear(a.cached)
+		for k, exp := range a.cached {
+			if !now.Before(exp) {
+				delete(a.cached, k)
+			}
+		}
+		if len(a.cached) >= bcryptCacheSize {
+			clear(a.cached)
+		}
 	}
 	a.cached[key] = now.Add(TokenTTL)
 	a.mu.Unlock()
@@ -229,14 +261,20 @@ func (a *Basic) verifyBcrypt(hash []byte, user, password string) bool {
 
 // Middleware demands credentials on every request, upgrades and plain
 // requests alike, before anything else is done for it: a refusal is a 401
-// with WWW-Authenticate and starts no process. An accepted request goes on
+// with WWW-Authenticate and starts no process. A client address with too
+// many failed logins gets 429 with Retry-After instead, before any check. An accepted request goes on
 // without its Authorization header and token cookie (the child must never
 // see a password), carrying REMOTE_USER and AUTH_TYPE=Basic for the child.
 // A plain GET answered to an authenticated user sets the token cookie, which
 // a WebSocket upgrade may present instead of credentials.
 func (a *Basic) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		user, ok := a.authenticate(r)
+		client, _ := peerlimit.Key(r.RemoteAddr) // the zero Addr for unix sockets: one client
+		if wait, blocked := a.failures.blocked(client, a.now()); blocked {
+			a.refuseThrottled(w, r, wait)
+			return
+		}
+		user, ok := a.authenticate(r, client)
 		if !ok {
 			if a.OnRefuse != nil {
 				a.OnRefuse()
@@ -262,12 +300,29 @@ func (a *Basic) Middleware(next http.Handler) http.Handler {
 	})
 }
 
+// refuseThrottled answers a client that failed too often with 429 and
+// Retry-After, and logs it (a line a second at most).
+func (a *Basic) refuseThrottled(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	if a.OnRefuse != nil {
+		a.OnRefuse()
+	}
+	secs := int(math.Ceil(wait.Seconds()))
+	if ok, suppressed := a.throttleLg.Allow(a.now()); ok {
+		a.log.Warn("refused", "remote", r.RemoteAddr, "path", r.URL.Path,
+			"reason", "too many failed logins from this address", "retry_after", secs, "suppressed", suppressed)
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	http.Error(w, "429 Too Many Requests: too many failed logins, try again later", http.StatusTooManyRequests)
+}
+
 // authenticate checks Basic credentials, or on an upgrade the token cookie.
-func (a *Basic) authenticate(r *http.Request) (string, bool) {
+// A wrong password counts against the client's failures.
+func (a *Basic) authenticate(r *http.Request, client netip.Addr) (string, bool) {
 	if user, password, ok := r.BasicAuth(); ok {
 		if a.Verify(user, password) {
 			return user, true
 		}
+		a.failures.fail(client, a.now())
 		a.log.Log(r.Context(), session.LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "bad credentials", "user", user)
 		return "", false
 	}

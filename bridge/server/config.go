@@ -46,6 +46,15 @@ type Config struct {
 	UnixSocket    string
 	RedirPort     int
 	HeaderTimeout time.Duration
+	// IdleConnTimeout closes a keep-alive connection with no request for
+	// this long (--idle-conn-timeout).
+	IdleConnTimeout time.Duration
+	// MaxConnsPerIP bounds each client address's TCP connections and
+	// sessions (--max-conns-per-ip); 0: unlimited.
+	MaxConnsPerIP int
+	// CGITimeout bounds a CGI request from its start to the script's end
+	// (--cgi-timeout).
+	CGITimeout time.Duration
 
 	// What answers requests.
 	Dir        string // executables under Dir are the endpoints, instead of Command
@@ -92,6 +101,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	MetricsAddress  string
 	TrustedProxies  TrustedProxies
+	// TrustedProxyHeader is the one header read from them: one of the
+	// ProxyHeader constants (--trusted-proxy-header).
+	TrustedProxyHeader string
 
 	// Flags are the values of every flag by name, and Reparse reads the
 	// configuration again as at startup (command line, environment, config

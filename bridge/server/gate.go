@@ -67,6 +67,7 @@ func newGate(cfg *Config, logger *slog.Logger, obs session.Observer) (*gate, err
 		Dir:            cfg.Cwd,
 		URLArgs:        cfg.URLArgs,
 		Once:           cfg.Once,
+		CGITimeout:     cfg.CGITimeout,
 		Kind:           sessionKind(cfg, obs, logger),
 	})
 	return g, nil

@@ -22,23 +22,32 @@ func (ls listeners) close() {
 	}
 }
 
+// limitFunc wraps a TCP listener in the per-address connection limit;
+// plain is false when TLS goes on top of it.
+type limitFunc func(l net.Listener, plain bool) net.Listener
+
 // openListeners takes the sockets systemd passed, if it did (then --port and
 // --address are not used), else listens on --port and --address; and opens
-// --metrics-address unless systemd passed a "metrics" socket.
-func openListeners(cfg *Config, tlsConfig *tls.Config) (listeners, error) {
+// --metrics-address unless systemd passed a "metrics" socket. Every web
+// listener goes through limit, under TLS: a connection over its peer's
+// limit costs no handshake.
+func openListeners(cfg *Config, tlsConfig *tls.Config, limit limitFunc) (listeners, error) {
 	var ls listeners
 	web, metrics, err := activatedListeners()
 	if err != nil {
 		return ls, err
 	}
 	ls.web, ls.metrics, ls.activated = web, metrics, len(web) > 0
-	if ls.activated && tlsConfig != nil {
+	if ls.activated {
 		for i, l := range ls.web {
-			ls.web[i] = tls.NewListener(l, tlsConfig)
+			ls.web[i] = limit(l, tlsConfig == nil)
+			if tlsConfig != nil {
+				ls.web[i] = tls.NewListener(ls.web[i], tlsConfig)
+			}
 		}
 	}
 	if !ls.activated {
-		if ls.web, err = listenAll(cfg, tlsConfig); err != nil {
+		if ls.web, err = listenAll(cfg, tlsConfig, limit); err != nil {
 			return ls, err
 		}
 	}
@@ -56,7 +65,7 @@ func openListeners(cfg *Config, tlsConfig *tls.Config) (listeners, error) {
 // listenAll opens every listener: TCP on --address/--port (TLS with --ssl),
 // plain TCP on --redirport, and --unixsocket. With --unixsocket alone (no
 // --port, no --address) only the socket is opened.
-func listenAll(c *Config, tlsConfig *tls.Config) ([]net.Listener, error) {
+func listenAll(c *Config, tlsConfig *tls.Config, limit limitFunc) ([]net.Listener, error) {
 	var all []net.Listener
 	fail := func(err error) ([]net.Listener, error) {
 		for _, l := range all {
@@ -70,6 +79,7 @@ func listenAll(c *Config, tlsConfig *tls.Config) ([]net.Listener, error) {
 			return fail(err)
 		}
 		for _, l := range tcp {
+			l = limit(l, tlsConfig == nil)
 			if tlsConfig != nil {
 				l = tls.NewListener(l, tlsConfig)
 			}
@@ -86,7 +96,7 @@ func listenAll(c *Config, tlsConfig *tls.Config) ([]net.Listener, error) {
 			if err != nil {
 				return fail(fmt.Errorf("--address=%q --redirport=%d: %w", a, c.RedirPort, err))
 			}
-			all = append(all, l)
+			all = append(all, limit(l, true))
 		}
 	}
 	if c.UnixSocket != "" {

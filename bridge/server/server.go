@@ -40,6 +40,7 @@ type Server struct {
 	web     *web
 	metrics *metrics.Metrics
 	srv     *http.Server
+	limits  *connLimits // --max-conns-per-ip
 	ls      listeners
 
 	metricsSrv *http.Server // nil without a metrics listener
@@ -79,12 +80,17 @@ func New(cfg *Config) (*Server, error) {
 		sd:              notifier{log: logger},
 	}
 	s.hosts = newHostGuard(cfg.AllowedHosts, wb.certs, logger, func() { g.handler.Refused(session.RefusedHost) })
+	s.limits = newConnLimits(cfg.MaxConnsPerIP, cfg.TrustedProxies, logger)
 	s.srv = &http.Server{
 		// Forwarded addresses are settled first, so every check after
 		// sees the client's address. Then the Host check, before anything
-		// answers (DNS rebinding); its 403 too is never framed.
-		Handler:           cfg.TrustedProxies.wrap(denyFraming(s.hosts.wrap(wb.handler))),
+		// answers (DNS rebinding); its 403 too is never framed. The
+		// per-address session limit comes next, before authentication.
+		Handler:           cfg.TrustedProxies.wrap(cfg.TrustedProxyHeader, denyFraming(s.hosts.wrap(s.limits.limitSessions(wb.handler)))),
 		ReadHeaderTimeout: cfg.HeaderTimeout,
+		IdleTimeout:       cfg.IdleConnTimeout,
+		ConnContext:       s.limits.connContext,
+		ConnState:         s.limits.connState,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), session.LevelDebug),
 	}
@@ -107,7 +113,7 @@ func (s *Server) Close() { s.web.close() }
 // a writable terminal reachable from other hosts gets its access token. The
 // error wraps ErrCannotListen and is logged as fatal.
 func (s *Server) Listen() error {
-	ls, err := openListeners(s.cfg, s.web.tls)
+	ls, err := openListeners(s.cfg, s.web.tls, s.limits.listener)
 	if err != nil {
 		s.log.Log(context.Background(), session.LevelFatal, "cannot listen", "err", err)
 		return fmt.Errorf("%w: %w", ErrCannotListen, err)
