@@ -212,7 +212,7 @@ func TestClusterTrimmedHistoryIsAGap(t *testing.T) {
 		prev = off
 	}
 	if missed == 0 || obs.dropped.Load() != int64(missed) {
-		t.Fatalf("b missed %d of what it got and counted %d: %.8q", missed, obs.dropped.Load(), p.got())
+		t.Fatalf("b missed %d of what it got and counted %d: %.8q...", missed, obs.dropped.Load(), p.got()[:min(len(p.got()), 5)])
 	}
 	waitFor(t, "a gap event on the owner", 5*time.Second, func() bool { return a.p.inputCount(cluster.Gap) > 0 })
 }
