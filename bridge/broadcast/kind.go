@@ -58,16 +58,19 @@ func (k *Kind) Admit(g session.Gate, r *http.Request, ep session.Endpoint) (*ses
 		return nil, groupsRefusal(k.hub.opts.MaxGroups, "instance", 0)
 	}
 	if starter {
-		if ref := k.hub.admitInCluster(r.Context(), key); ref != nil {
-			k.hub.Started(key)
-			k.hub.ReleaseClient()
-			return nil, ref
-		}
 		slot, err = g.TakeSlot()
 		if err != nil {
 			k.hub.Started(key)
 			k.hub.ReleaseClient()
 			return nil, err
+		}
+		// Counted in the cluster last: a client refused for a slot does
+		// not take a place in the count.
+		if ref := k.hub.admitInCluster(r.Context(), key); ref != nil {
+			slot.Release()
+			k.hub.Started(key)
+			k.hub.ReleaseClient()
+			return nil, ref
 		}
 		abandon = func() {
 			k.hub.Started(key)
