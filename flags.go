@@ -94,11 +94,14 @@ type BroadcastFlags struct {
 	Linger            time.Duration `name:"linger" placeholder:"DURATION" help:"With --broadcast, keep a group's program running for DURATION after its last client left; a client arriving meanwhile keeps it. Default: 0, stop it at once."`
 	ClientQueue       int           `name:"client-queue" default:"1048576" placeholder:"BYTES" help:"With --broadcast, most bytes of output waiting for one client; a client that falls further behind is closed with 1013 \"too slow\", and the program and the other clients go on at full speed. It also bounds a message. Default: ${default}."`
 	Restart           string        `name:"restart" default:"never" enum:"never,on-failure,always" placeholder:"WHEN" help:"With --broadcast, start a group's program again when it ends instead of closing its clients: never, on-failure (a non-zero exit or a signal) or always. Restarts wait 100ms, doubling to 10s, reset after 10s of uptime; clients stay connected, and their messages meanwhile are dropped. Default: never."`
+	MaxGroups         int           `name:"max-groups" default:"10000" placeholder:"N" help:"With --broadcast, most groups open at once on this instance (each request path is one); a client that would open another gets 503 with Retry-After before the upgrade, logged and counted (reason max_groups). With --redis, also most groups the cluster keeps in Redis, counted there: a group counts until its keys expire (see --redis-history-ttl). 0: unlimited. Default: ${default}."`
 	Redis             string        `name:"redis" placeholder:"URL" help:"With --broadcast, spread each group over every wsbridge with the same Redis and --redis-prefix: one program in the cluster (on the instance holding the group's lease), every client seeing every message in order. URL: redis://[user:password@]host:port/db, or rediss:// for TLS. See the README's \"Broadcast across machines\"."`
 	RedisPasswordFile string        `name:"redis-password-file" placeholder:"FILE" help:"With --redis, read the Redis password from FILE (its first line) instead of the URL."`
 	RedisPrefix       string        `name:"redis-prefix" default:"wsbridge" placeholder:"PREFIX" help:"With --redis, the start of every Redis key: instances with the same prefix and request path share a group. Default: ${default}."`
 	Lease             time.Duration `name:"lease" default:"5s" placeholder:"DURATION" help:"With --redis, how long a group's lease lasts unrenewed: it is renewed every third of it, and an owner gone for good is replaced after about the lease and a third. A Redis outage shorter than the lease costs the owner nothing. Default: ${default}."`
 	RedisBuffer       int           `name:"redis-buffer" default:"8388608" placeholder:"BYTES" help:"With --redis, most bytes of output (and, apart, of input) a group holds while Redis does not answer; beyond it the oldest are dropped and counted (wsbridge_redis_dropped_total), and with --envelope the program gets a gap event. Default: ${default} (8 MiB)."`
+	RedisStreamBytes  int64         `name:"redis-stream-bytes" default:"67108864" placeholder:"BYTES" help:"With --redis, most bytes each of a group's two streams holds in Redis (fields and values): past it the oldest output (history a reader that fell that far behind, or --replay, no longer gets: counted as missed, with a gap event under --envelope) or the oldest input no program has read yet is trimmed, and counted (wsbridge_redis_trimmed_total). Input is deleted as soon as the program has it. Default: ${default} (64 MiB)."`
+	RedisHistoryTTL   time.Duration `name:"redis-history-ttl" default:"1h" placeholder:"DURATION" help:"With --redis, delete a group's keys (its streams, clients and offsets) DURATION after its last activity (a message, a client present, a lease renewal); a group opened after that starts a new history. At least --lease. Default: ${default}."`
 	Envelope          bool          `name:"envelope" help:"With --broadcast, speak JSON lines with the program: a client message arrives as {\"client\":\"ID\",\"data\":\"...\"}, joins and leaves as {\"event\":\"join\",...} and {\"event\":\"leave\",...}; each output line must be {\"data\":\"...\"} (to all), {\"data\":\"...\",\"to\":[\"ID\",...]} (to those) or {\"close\":\"ID\",\"code\":4001,\"reason\":\"...\"}. Clients see only the data. Text mode only."`
 }
 
@@ -206,6 +209,7 @@ func (c *cli) validateBroadcast(cfg *server.Config) error {
 		{"--restart", c.Restart != string(broadcast.RestartNever)},
 		{"--envelope", c.Envelope},
 		{"--redis", c.Redis != ""},
+		{"--max-groups", c.MaxGroups != broadcast.DefaultMaxGroups},
 	}
 	for _, n := range needsBroadcast {
 		if n.set && !c.Broadcast {
@@ -230,13 +234,15 @@ func (c *cli) validateBroadcast(cfg *server.Config) error {
 		return fmt.Errorf("--linger=%s: must be 0 (off) or more", c.Linger)
 	case c.ClientQueue < 64:
 		return fmt.Errorf("--client-queue=%d: must be at least 64 bytes", c.ClientQueue)
+	case c.MaxGroups < 0:
+		return fmt.Errorf("--max-groups=%d: must be 0 (unlimited) or more", c.MaxGroups)
 	case err != nil:
 		return fmt.Errorf("--restart=%s: %w", c.Restart, err)
 	}
 	cfg.Broadcast = &broadcast.Options{
 		Binary: c.Binary, MaxFrameSize: c.MaxFrameSize, PTY: c.PTY, Term: c.Term,
 		Replay: c.Replay, Linger: c.Linger, ClientQueue: c.ClientQueue, Restart: restart,
-		Envelope: c.Envelope, MaxClients: c.MaxClients,
+		Envelope: c.Envelope, MaxClients: c.MaxClients, MaxGroups: c.MaxGroups,
 	}
 	redis, err := c.redisOptions()
 	cfg.Broadcast.Redis = redis
@@ -253,6 +259,8 @@ func (c *cli) redisOptions() (*cluster.Options, error) {
 		{"--redis-prefix", c.RedisPrefix != cluster.DefaultPrefix},
 		{"--lease", c.Lease != cluster.DefaultLease},
 		{"--redis-buffer", c.RedisBuffer != cluster.DefaultBuffer},
+		{"--redis-stream-bytes", c.RedisStreamBytes != cluster.DefaultStreamBytes},
+		{"--redis-history-ttl", c.RedisHistoryTTL != cluster.DefaultHistoryTTL},
 	}
 	for _, n := range needsRedis {
 		if n.set && c.Redis == "" {
@@ -280,12 +288,22 @@ func (c *cli) redisOptions() (*cluster.Options, error) {
 		return nil, fmt.Errorf("--lease=%s: must be at least 300ms", c.Lease)
 	case c.RedisBuffer < 4096:
 		return nil, fmt.Errorf("--redis-buffer=%d: must be at least 4096 bytes", c.RedisBuffer)
+	case c.RedisStreamBytes < minStreamBytes:
+		return nil, fmt.Errorf("--redis-stream-bytes=%d: must be at least %d bytes (1 MiB): the owner appends up to 1 MiB at once", c.RedisStreamBytes, minStreamBytes)
+	case c.RedisHistoryTTL < c.Lease:
+		return nil, fmt.Errorf("--redis-history-ttl=%s: must be at least --lease (%s), or a live group's keys would expire between renewals", c.RedisHistoryTTL, c.Lease)
 	}
 	// What instances of a group must agree on: the owner's win (logged).
 	settings := fmt.Sprintf("cmd=%q dir=%q cwd=%q binary=%t pty=%t term=%q maxframesize=%d envelope=%t replay=%d restart=%s linger=%s",
 		c.Command, c.Dir, c.Cwd, c.Binary, c.PTY, c.Term, c.MaxFrameSize, c.Envelope, c.Replay, c.Restart, c.Linger)
-	return &cluster.Options{URL: c.Redis, Password: password, Prefix: c.RedisPrefix, Lease: c.Lease, Buffer: c.RedisBuffer, Settings: settings}, nil
+	return &cluster.Options{URL: c.Redis, Password: password, Prefix: c.RedisPrefix, Lease: c.Lease, Buffer: c.RedisBuffer, Settings: settings,
+		StreamBytes: c.RedisStreamBytes, HistoryTTL: c.RedisHistoryTTL}, nil
 }
+
+// minStreamBytes is the least --redis-stream-bytes: an append of the
+// owner's (up to 1 MiB of messages) trimmed whole before any instance read
+// it would be lost to every client.
+const minStreamBytes = 1 << 20
 
 // redactedURL is raw with any password replaced by "xxxxx", for error
 // messages; "..." when it is no URL at all.

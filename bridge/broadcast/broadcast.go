@@ -20,6 +20,10 @@ import (
 // before it is closed as too slow (--client-queue).
 const DefaultClientQueue = 1 << 20
 
+// DefaultMaxGroups bounds the groups at once (--max-groups): every request
+// path is a group, so without a bound clients could open any number.
+const DefaultMaxGroups = 10000
+
 // Restart says when a group's program is started again after it ends
 // (--restart).
 type Restart string
@@ -79,6 +83,9 @@ type Options struct {
 	// MaxClients bounds the attached clients over all groups
 	// (--max-clients); 0: unlimited.
 	MaxClients int
+	// MaxGroups bounds the groups open at once (--max-groups), and with
+	// Redis the groups the cluster keeps there; 0: unlimited.
+	MaxGroups int
 	// Observer, if set, is told what groups and clients do, for metrics.
 	Observer Observer
 	// Redis, if set, spreads each group over every daemon with the same
@@ -139,6 +146,11 @@ type Program struct {
 // ErrBusy is Join's answer when a group would start and no process slot is
 // free; the client is closed with 1013.
 var ErrBusy = errors.New("no free process slot")
+
+// ErrGroupsFull is Join's answer when a group would start and --max-groups
+// are open: the group the client was admitted to ended meanwhile. The
+// client is closed with 1013.
+var ErrGroupsFull = errors.New("the server has its maximum number of groups")
 
 // StatusTooSlow closes a client whose queue overflowed. The program's exit
 // reaches clients as for pipe sessions (session.EndOfSession).

@@ -52,6 +52,7 @@ func NewHub(opts Options) *Hub {
 	if opts.Redis != nil {
 		ro := *opts.Redis
 		ro.Replay, ro.Linger, ro.Envelope = opts.Replay, opts.Linger, opts.Envelope
+		ro.MaxGroups = opts.MaxGroups
 		e, err := cluster.New(ro)
 		if err != nil {
 			// The flags were checked with cluster.ParseURL: not reached.
@@ -96,15 +97,33 @@ func (h *Hub) Clients() int { return int(h.clients.Load()) }
 // Starter reports whether a client of key would start its group's program:
 // none runs and no other admitted client is about to start one. It then
 // counts the client as a starter until Started, so that clients arriving
-// together take one process slot, not one each.
-func (h *Hub) Starter(key string) bool {
+// together take one process slot, not one each. A client that would start
+// a group beyond --max-groups gets ErrGroupsFull.
+func (h *Hub) Starter(key string) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.groups[key] != nil || h.starting[key] > 0 {
-		return false
+		return false, nil
+	}
+	if h.fullLocked() {
+		return false, ErrGroupsFull
 	}
 	h.starting[key]++
-	return true
+	return true, nil
+}
+
+// fullLocked reports whether --max-groups groups run or are starting.
+func (h *Hub) fullLocked() bool {
+	if h.opts.MaxGroups <= 0 {
+		return false
+	}
+	n := len(h.groups)
+	for key := range h.starting {
+		if h.groups[key] == nil {
+			n++
+		}
+	}
+	return n >= h.opts.MaxGroups
 }
 
 // Started ends what Starter began, once the client joined or gave up.
@@ -198,6 +217,11 @@ func (h *Hub) joinOrCreate(key string, c *Client, prog Program, starter bool) (*
 		h.mu.Unlock()
 		<-g.ready
 		h.mu.Lock()
+	}
+	// A starter was counted by Starter; a client that was admitted to a
+	// group that ended since is counted now.
+	if !starter && h.fullLocked() {
+		return nil, ErrGroupsFull
 	}
 	if !prog.Claim() {
 		return nil, ErrBusy

@@ -322,6 +322,27 @@ func TestMaxClients(t *testing.T) {
 	}
 }
 
+// TestMaxGroups: a client that would start a group beyond --max-groups is
+// refused; one of a group already starting is not, and a place is free
+// again once the starter gave up.
+func TestMaxGroups(t *testing.T) {
+	t.Parallel()
+	hub := broadcast.NewHub(broadcast.Options{MaxGroups: 1})
+	if ok, err := hub.Starter("/a"); !ok || err != nil {
+		t.Fatalf("first group: starter %t, %v", ok, err)
+	}
+	if _, err := hub.Starter("/b"); !errors.Is(err, broadcast.ErrGroupsFull) {
+		t.Fatalf("second group over --max-groups=1: %v", err)
+	}
+	if ok, err := hub.Starter("/a"); ok || err != nil {
+		t.Fatalf("a client of the starting group: starter %t, %v", ok, err)
+	}
+	hub.Started("/a")
+	if ok, err := hub.Starter("/b"); !ok || err != nil {
+		t.Fatalf("once /a's starter gave up: starter %t, %v", ok, err)
+	}
+}
+
 func TestParseRestart(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]broadcast.Restart{"": broadcast.RestartNever, "never": broadcast.RestartNever, "on-failure": broadcast.RestartOnFailure, "always": broadcast.RestartAlways} {

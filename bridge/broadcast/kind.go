@@ -1,9 +1,12 @@
 package broadcast
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -30,7 +33,8 @@ func groupKey(ep session.Endpoint) string {
 
 // Admit refuses before the upgrade what can be refused with an HTTP status:
 // a subprotocol (400), shutdown (503), --max-clients (503), and when the
-// client would start its group's program, --once (503) or --maxforks (429).
+// client would start its group's program, --max-groups (503), --once (503)
+// or --maxforks (429).
 func (k *Kind) Admit(g session.Gate, r *http.Request, ep session.Endpoint) (*session.Admission, error) {
 	proto, err := g.Subprotocol(r)
 	if err != nil {
@@ -48,12 +52,25 @@ func (k *Kind) Admit(g session.Gate, r *http.Request, ep session.Endpoint) (*ses
 	key := groupKey(ep)
 	var slot session.Slot
 	abandon := k.hub.ReleaseClient
-	if k.hub.Starter(key) {
+	starter, err := k.hub.Starter(key)
+	if err != nil {
+		k.hub.ReleaseClient()
+		return nil, groupsRefusal(k.hub.opts.MaxGroups, "instance", 0)
+	}
+	if starter {
 		slot, err = g.TakeSlot()
 		if err != nil {
 			k.hub.Started(key)
 			k.hub.ReleaseClient()
 			return nil, err
+		}
+		// Counted in the cluster last: a client refused for a slot does
+		// not take a place in the count.
+		if ref := k.hub.admitInCluster(r.Context(), key); ref != nil {
+			slot.Release()
+			k.hub.Started(key)
+			k.hub.ReleaseClient()
+			return nil, ref
 		}
 		abandon = func() {
 			k.hub.Started(key)
@@ -116,6 +133,11 @@ func (k *Kind) Serve(c *session.Conn) {
 		k.hub.ReleaseClient()
 		c.Log.Log(r.Context(), session.LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "maxforks")
 		c.WS.Close(websocket.StatusTryAgainLater, "server busy: no free process slot")
+	case errors.Is(err, ErrGroupsFull):
+		k.hub.ReleaseClient()
+		g.Observer().Refused(session.RefusedMaxGroups)
+		c.Log.Log(r.Context(), session.LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "max-groups")
+		c.WS.Close(websocket.StatusTryAgainLater, "server busy: --max-groups")
 	case err != nil:
 		k.hub.ReleaseClient()
 		c.Log.Error("spawn failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
@@ -123,6 +145,49 @@ func (k *Kind) Serve(c *session.Conn) {
 	default:
 		c.Log.Log(r.Context(), session.LevelAccess, "connect", "remote", r.RemoteAddr, "path", r.URL.Path, "group", key, "started", started)
 	}
+}
+
+// groupsRefusal answers a client that would open a group beyond
+// --max-groups (limit), counted on this instance or in the cluster: 503,
+// and Retry-After when one may end (a few seconds for a group here, when
+// the first counted group's keys expire in the cluster).
+func groupsRefusal(limit int, scope string, retry time.Duration) *session.Refusal {
+	after := "5"
+	if retry > 0 {
+		after = strconv.FormatInt(int64((retry+time.Second-1)/time.Second), 10)
+	}
+	where := "server"
+	if scope == "cluster" {
+		where = "cluster"
+	}
+	return &session.Refusal{
+		Status:     http.StatusServiceUnavailable,
+		Message:    "503 Service Unavailable: the " + where + " has its maximum number of groups (--max-groups=" + strconv.Itoa(limit) + ")",
+		Reason:     "max-groups",
+		Attrs:      []any{"scope", scope},
+		Counted:    session.RefusedMaxGroups,
+		RetryAfter: after,
+	}
+}
+
+// admitInCluster counts a group this instance would open in the cluster's
+// count (--redis with --max-groups); a refusal when it is full. Redis not
+// answering in a second admits the group (Engine.AdmitGroup).
+func (h *Hub) admitInCluster(ctx context.Context, key string) *session.Refusal {
+	if h.engine == nil || h.opts.MaxGroups <= 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	ok, retry, err := h.engine.AdmitGroup(ctx, key)
+	switch {
+	case err != nil:
+		h.engine.Log().Debug("counting the cluster's groups failed: the group is admitted", "group", key, "err", err)
+		return nil
+	case !ok:
+		return groupsRefusal(h.opts.MaxGroups, "cluster", retry)
+	}
+	return nil
 }
 
 // clientInfo is what the program learns of a client in its join event,

@@ -57,6 +57,9 @@ type RedisCounters struct {
 	droppedBuffer, droppedS *vm.Counter
 	buffered                *vm.Gauge
 	lag                     *vm.Gauge
+
+	trimmedOut, trimmedIn           *vm.Counter
+	trimmedOutBytes, trimmedInBytes *vm.Counter
 }
 
 func newRedisCounters(s *vm.Set) *RedisCounters {
@@ -67,6 +70,11 @@ func newRedisCounters(s *vm.Set) *RedisCounters {
 		droppedS:      s.NewCounter(`wsbridge_redis_dropped_total{where="stream"}`),
 		buffered:      s.NewGauge("wsbridge_redis_buffered_bytes", nil),
 		lag:           s.NewGauge("wsbridge_redis_stream_lag_seconds", nil),
+
+		trimmedOut:      s.NewCounter(`wsbridge_redis_trimmed_total{stream="out"}`),
+		trimmedIn:       s.NewCounter(`wsbridge_redis_trimmed_total{stream="in"}`),
+		trimmedOutBytes: s.NewCounter(`wsbridge_redis_trimmed_bytes_total{stream="out"}`),
+		trimmedInBytes:  s.NewCounter(`wsbridge_redis_trimmed_bytes_total{stream="in"}`),
 	}
 }
 
@@ -97,5 +105,17 @@ func (r *RedisCounters) Dropped(where string, n int64) {
 		r.droppedBuffer.AddInt64(n)
 	} else {
 		r.droppedS.AddInt64(n)
+	}
+}
+
+// Trimmed counts stream entries trimmed by --redis-stream-bytes or the
+// entry counts: output that was history, or input no owner consumed.
+func (r *RedisCounters) Trimmed(stream string, entries, bytes int64) {
+	if stream == "out" {
+		r.trimmedOut.AddInt64(entries)
+		r.trimmedOutBytes.AddInt64(bytes)
+	} else {
+		r.trimmedIn.AddInt64(entries)
+		r.trimmedInBytes.AddInt64(bytes)
 	}
 }

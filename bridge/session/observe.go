@@ -34,6 +34,7 @@ const (
 	RefusedMaxClients   = "max_clients"   // --max-clients reached (503)
 	RefusedToken        = "token"         // no or wrong access token of a writable terminal (403)
 	RefusedFDs          = "fds"           // file descriptors short: a process would eat the reserve (503)
+	RefusedMaxGroups    = "max_groups"    // --max-groups reached (503)
 	// RefusedHost: the Host header is not a name this server goes by
 	// (DNS rebinding; --allowed-host) (403).
 	RefusedHost = "host"
@@ -44,5 +45,5 @@ const (
 var RefusalReasons = []string{
 	RefusedOrigin, RefusedAuth, RefusedMaxForks, RefusedNotFound, RefusedBadRequest, RefusedShuttingDown,
 	RefusedMaxClients, RefusedToken, RefusedFDs,
-	RefusedHost,
+	RefusedHost, RefusedMaxGroups,
 }

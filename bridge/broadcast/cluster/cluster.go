@@ -24,15 +24,21 @@ const (
 	DefaultPrefix = "wsbridge"
 	DefaultLease  = 5 * time.Second
 	DefaultBuffer = 8 << 20
+	// DefaultStreamBytes bounds each stream of a group (--redis-stream-bytes).
+	DefaultStreamBytes = 64 << 20
+	// DefaultHistoryTTL is how long a group's keys outlive its last
+	// activity (--redis-history-ttl).
+	DefaultHistoryTTL = time.Hour
 )
 
-// Retention: each group's output stream keeps at least StreamKeep entries
-// (or --replay, if more), its input stream InputKeep; a group's keys expire
-// KeyRetention after its owner last renewed the lease.
+// Retention: a group's output stream keeps at most StreamKeep entries (or
+// --replay, if more) and its input stream InputKeep, each also at most
+// Options.StreamBytes bytes, the oldest trimmed first; input is deleted as
+// soon as the owner has written it to its program. A group's keys expire
+// Options.HistoryTTL after its last activity.
 const (
-	StreamKeep   = 10000
-	InputKeep    = 10000
-	KeyRetention = 24 * time.Hour
+	StreamKeep = 10000
+	InputKeep  = 10000
 )
 
 // Options configure the engine (the --redis flags and what of the broadcast
@@ -51,6 +57,16 @@ type Options struct {
 	Settings string
 	Observer Observer
 	Log      *slog.Logger
+
+	// StreamBytes bounds each of a group's streams in Redis, in bytes of
+	// fields and values (--redis-stream-bytes).
+	StreamBytes int64
+	// HistoryTTL: a group's keys expire this long after its last activity
+	// (--redis-history-ttl).
+	HistoryTTL time.Duration
+	// MaxGroups bounds the groups the cluster keeps in Redis (--max-groups);
+	// 0: unlimited.
+	MaxGroups int
 }
 
 // Observer is told what the engine does, for metrics. Methods must not
@@ -64,6 +80,11 @@ type Observer interface {
 	// Dropped: output messages lost, where="buffer" (the owner's buffer
 	// overflowed) or "stream" (this instance's clients missed them).
 	Dropped(where string, n int64)
+	// Trimmed: entries taken out of a group's stream, stream="out" or "in",
+	// by its bounds (--redis-stream-bytes and the entry counts) rather than
+	// read: output no client may ask for any more, or input no owner
+	// consumed in time.
+	Trimmed(stream string, entries, bytes int64)
 }
 
 type nopObserver struct{}
@@ -73,6 +94,8 @@ func (nopObserver) StreamLag(time.Duration) {}
 func (nopObserver) Reconnected()            {}
 func (nopObserver) Buffered(int)            {}
 func (nopObserver) Dropped(string, int64)   {}
+
+func (nopObserver) Trimmed(string, int64, int64) {}
 
 // Engine is one daemon's side of the cluster: its Redis connection, its
 // instance ID and its open groups.
@@ -145,6 +168,12 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.Buffer <= 0 {
 		opts.Buffer = DefaultBuffer
+	}
+	if opts.StreamBytes <= 0 {
+		opts.StreamBytes = DefaultStreamBytes
+	}
+	if opts.HistoryTTL <= 0 {
+		opts.HistoryTTL = DefaultHistoryTTL
 	}
 	// Commands fail fast while Redis is away; callers retry on their own
 	// schedule, which the lease's timing depends on.
@@ -236,6 +265,12 @@ func newKeys(prefix, group string) keys {
 		lease: base + "lease", out: base + "out", in: base + "in",
 		meta: base + "meta", inst: base + "instances", clients: base + "clients",
 	}
+}
+
+// all is every key of the group, in the order the scripts that write them
+// expect (touchKeys).
+func (k keys) all() []string {
+	return []string{k.lease, k.meta, k.inst, k.out, k.in, k.clients}
 }
 
 func newID(n int) string {

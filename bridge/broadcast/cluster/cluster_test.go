@@ -85,7 +85,10 @@ func (p *fakeProgram) inputCount(kind cluster.InputKind) int {
 	return n
 }
 
-type counter struct{ dropped, reconnects atomic.Int64 }
+type counter struct {
+	dropped, reconnects   atomic.Int64
+	trimmedOut, trimmedIn atomic.Int64
+}
 
 func (c *counter) LeaseHeld(string, bool)  {}
 func (c *counter) StreamLag(time.Duration) {}
@@ -93,6 +96,13 @@ func (c *counter) Reconnected()            { c.reconnects.Add(1) }
 func (c *counter) Buffered(int)            {}
 func (c *counter) Dropped(_ string, n int64) {
 	c.dropped.Add(n)
+}
+func (c *counter) Trimmed(stream string, n, _ int64) {
+	if stream == "out" {
+		c.trimmedOut.Add(n)
+	} else {
+		c.trimmedIn.Add(n)
+	}
 }
 
 type member struct {

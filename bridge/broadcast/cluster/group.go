@@ -64,6 +64,7 @@ type Group struct {
 	seenExpiry time.Time         // when the lease last seen held expires
 	settingsOK bool              // a mismatch was logged already
 	gapPending int64             // output dropped from the buffer, to announce
+	trimLogged time.Time         // input trimmed unread was last logged
 
 	readMu     sync.Mutex
 	reader     *redis.Client // the blocking read's own client

@@ -21,21 +21,26 @@ func (g *Group) writeOutput(ctx context.Context, batch []pendingOut) (bool, erro
 		return false, nil // the term ended: not ours to write
 	}
 	maxlen := max(StreamKeep, g.e.opts.Replay)
-	args := make([]any, 0, 5+2*len(batch))
-	args = append(args, o.token, g.e.opts.Lease.Milliseconds(), maxlen, o.epoch, batch[len(batch)-1].offset)
+	args := make([]any, 0, 7+2*len(batch))
+	args = append(args, o.token, g.e.opts.Lease.Milliseconds(), maxlen, o.epoch, batch[len(batch)-1].offset,
+		g.e.opts.StreamBytes, g.e.opts.HistoryTTL.Milliseconds())
 	end := false
 	for _, p := range batch {
 		args = append(args, p.offset, p.enc)
 		end = end || p.end
 	}
-	res, err := appendScript.Run(ctx, g.e.rdb, []string{g.k.lease, g.k.out, g.k.meta}, args...).Int64()
+	res, err := appendScript.Run(ctx, g.e.rdb, g.k.all(), args...).Result()
 	if err != nil {
 		return true, err
 	}
-	if res < 0 {
+	trimmed, ok := res.([]any)
+	if !ok {
 		g.log.Error("output refused: another instance holds the lease")
 		g.wake() // the lease loop finds the loss and stops the program
 		return false, errFenced
+	}
+	if n, bytes := trimCounts(trimmed); n > 0 {
+		g.e.obs.Trimmed("out", n, bytes)
 	}
 	g.mu.Lock()
 	gap := g.gapPending
@@ -62,20 +67,47 @@ func (g *Group) writeInput(ctx context.Context, batch []pendingInput) (bool, err
 	if err := g.awaitSeeded(ctx); err != nil {
 		return ctx.Err() == nil, err
 	}
-	_, err := g.e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i := range batch {
-			in := &batch[i].in
-			p.XAdd(ctx, &redis.XAddArgs{Stream: g.k.in, MaxLen: InputKeep, Approx: true, Values: in.fields(g.e.id, batch[i].seq)})
-			switch in.Kind {
-			case Join:
-				p.HSet(ctx, g.k.clients, in.Client, in.Data)
-			case Leave:
-				p.HDel(ctx, g.k.clients, in.Client)
-			}
+	args := make([]any, 0, 3+8*len(batch))
+	args = append(args, g.e.opts.StreamBytes, InputKeep, g.e.opts.HistoryTTL.Milliseconds())
+	for i := range batch {
+		in := &batch[i].in
+		op := "-"
+		switch in.Kind {
+		case Join:
+			op = "j"
+		case Leave:
+			op = "l"
 		}
-		return nil
-	})
-	return err != nil, err
+		f := in.fields(g.e.id, batch[i].seq)
+		args = append(args, op, len(f))
+		args = append(args, f...)
+	}
+	res, err := appendInputScript.Run(ctx, g.e.rdb, g.k.all(), args...).Slice()
+	if err != nil {
+		return true, err
+	}
+	g.inputTrimmed(trimCounts(res))
+	return false, nil
+}
+
+// trimCounts reads a script's {entries, bytes} trimmed.
+func trimCounts(res []any) (entries, bytes int64) {
+	if len(res) == 2 {
+		entries, _ = res[0].(int64)
+		bytes, _ = res[1].(int64)
+	}
+	return entries, bytes
+}
+
+// entrySize is what the scripts count for a stream entry (esize): its
+// field names and values.
+func entrySize(v map[string]any) int {
+	n := 0
+	for k, x := range v {
+		s, _ := x.(string)
+		n += len(k) + len(s)
+	}
+	return n
 }
 
 // awaitSeeded waits up to a renewal interval for the output reader's
@@ -113,6 +145,7 @@ func (g *Group) consume(ctx context.Context, o *ownership) {
 	seqs := map[string]uint64{}
 	pos := o.inpos
 	var wait retry
+	var written []any // the entries of a read, with their sizes, to delete
 	for ctx.Err() == nil {
 		g.rejoinIfAsked(joined)
 		res, err := o.reader.XRead(ctx, &redis.XReadArgs{Streams: []string{g.k.in, pos}, Count: 256, Block: g.blockFor()}).Result()
@@ -131,12 +164,14 @@ func (g *Group) consume(ctx context.Context, o *ownership) {
 			continue
 		}
 		wait.reset()
+		written = written[:0]
 		for _, s := range res {
 			for _, ent := range s.Messages {
 				// A program restarted while the batch is written gets
 				// its joins before the rest of it.
 				g.rejoinIfAsked(joined)
 				pos = ent.ID
+				written = append(written, ent.ID, entrySize(ent.Values))
 				in, inst, seq, err := decodeInput(ent.Values)
 				if err != nil {
 					continue
@@ -151,7 +186,8 @@ func (g *Group) consume(ctx context.Context, o *ownership) {
 				g.h.Input(in)
 			}
 		}
-		r, err := storeInputScript.Run(ctx, g.e.rdb, []string{g.k.lease, g.k.meta}, o.token, g.e.opts.Lease.Milliseconds(), pos).Int64()
+		args := append([]any{o.token, g.e.opts.Lease.Milliseconds(), pos, g.e.opts.HistoryTTL.Milliseconds()}, written...)
+		r, err := storeInputScript.Run(ctx, g.e.rdb, g.k.all(), args...).Int64()
 		if err == nil && r < 0 {
 			g.log.Error("input position refused: another instance holds the lease")
 			g.wake()

@@ -26,6 +26,8 @@ type ownership struct {
 	stopping bool
 	over     chan struct{}
 	overSeen time.Time // when the lease loop first found over closed
+
+	countedAt time.Time // last renewed in the cluster's count of groups (limits.go)
 }
 
 // Timing. The owner renews every third of the lease and, while Redis does
@@ -135,7 +137,7 @@ func (g *Group) renew(ctx context.Context, o *ownership, start time.Time) time.D
 	defer cancel()
 	k := g.k
 	n, err := renewScript.Run(ctx, g.e.rdb, []string{k.lease, k.meta, k.inst, k.out, k.in, k.clients},
-		o.token, g.e.opts.Lease.Milliseconds(), KeyRetention.Milliseconds(), g.e.opts.Settings).Int64()
+		o.token, g.e.opts.Lease.Milliseconds(), g.e.opts.HistoryTTL.Milliseconds(), g.e.opts.Settings).Int64()
 	switch {
 	case err != nil:
 		if !time.Now().Before(fence) {
@@ -153,6 +155,7 @@ func (g *Group) renew(ctx context.Context, o *ownership, start time.Time) time.D
 		g.loseTerm(o)
 		return g.interval()
 	}
+	g.keepCounted(ctx, o)
 	g.mu.Lock()
 	o.lastRenew = start
 	idle := n == 0 && g.clients == 0
@@ -322,7 +325,7 @@ func (g *Group) updatePresence(ctx context.Context, present bool) error {
 	if !present && !was {
 		return nil
 	}
-	added, err := presenceScript.Run(ctx, g.e.rdb, []string{g.k.inst}, g.e.id, g.e.opts.Lease.Milliseconds(), boolArg(present)).Int64()
+	added, err := presenceScript.Run(ctx, g.e.rdb, g.k.all(), g.e.id, g.e.opts.Lease.Milliseconds(), boolArg(present), g.e.opts.HistoryTTL.Milliseconds()).Int64()
 	if err != nil {
 		return err
 	}
