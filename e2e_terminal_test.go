@@ -889,6 +889,11 @@ func TestTerminalAccessTokenNotNeeded(t *testing.T) {
 		if strings.Contains(s.Stderr(), "token=") {
 			t.Errorf("a token on loopback:\n%s", s.Stderr())
 		}
+		// It says where to open the page, on stderr and in the log.
+		s.waitLog(t, testTimeout, "level=INFO", `url=`+s.HTTPURL("/"))
+		if !strings.Contains(s.Stderr(), "Open the terminal in a browser at:\n\n    "+s.HTTPURL("/")+"\n") {
+			t.Errorf("no URL to open on stderr:\n%s", s.Stderr())
+		}
 	})
 	t.Run("unix socket", func(t *testing.T) {
 		t.Parallel()
