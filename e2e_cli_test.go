@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,6 +23,52 @@ func TestHelpUsageLine(t *testing.T) {
 	code, out := runWsbridge(t, nil, "--help")
 	if code != 0 || !strings.HasPrefix(out, "Usage: wsbridge [flags] COMMAND [ARGS...]\n") {
 		t.Fatalf("exit %d, help starts %q", code, out[:min(len(out), 80)])
+	}
+}
+
+// versionRE matches --version's line: version, commit, Go version, platform.
+var versionRE = regexp.MustCompile(`^wsbridge (\S+) \(commit ([0-9a-f]{12}(?:-dirty)?|unknown), (go\S+) (\S+/\S+)\)\n$`)
+
+// binaryVersion is the version the test binary reports (a Go pseudo-version
+// when built in a git checkout, else "devel").
+func binaryVersion(t *testing.T) string {
+	t.Helper()
+	code, out := runWsbridge(t, nil, "--version")
+	m := versionRE.FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("--version: exit %d, %q; want %s", code, out, versionRE)
+	}
+	return m[1]
+}
+
+// TestVersion: --version names the version, the commit and the Go version
+// and platform; a release build takes the first two from -ldflags, and its
+// man page carries the version.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	code, out := runWsbridge(t, nil, "--version")
+	m := versionRE.FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("--version: exit %d, %q; want %s", code, out, versionRE)
+	}
+	if m[3] != runtime.Version() || m[4] != runtime.GOOS+"/"+runtime.GOARCH {
+		t.Errorf("--version: %q, want %s %s/%s", out, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	}
+
+	bin := filepath.Join(t.TempDir(), "wsbridge")
+	const rev = "0123456789abcdef0123456789abcdef01234567"
+	build := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-o", bin,
+		"-ldflags=-X main.version=9.8.7 -X main.commit="+rev, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	release, err := exec.Command(bin, "--version").Output()
+	if want := "wsbridge 9.8.7 (commit " + rev + ", " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + ")\n"; err != nil || string(release) != want {
+		t.Errorf("release build --version: %q (%v), want %q", release, err, want)
+	}
+	page, err := exec.Command(bin, "--help-man").Output()
+	if err != nil || !bytes.Contains(page, []byte(`"wsbridge 9.8.7"`)) {
+		t.Errorf("release build's man page lacks its version (%v):\n%.300s", err, page)
 	}
 }
 

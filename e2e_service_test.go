@@ -276,7 +276,7 @@ func TestSvcMetrics(t *testing.T) {
 		"wsbridge_spawn_failures_total":                           "0",
 		"wsbridge_session_duration_seconds_count":                 "1",
 		`wsbridge_session_duration_seconds_bucket{le="+Inf"}`:     "1",
-		`wsbridge_build_info{version="0.1.0"}`:                    "1",
+		`wsbridge_build_info{version="` + binaryVersion(t) + `"}`: "1",
 	} {
 		if got := metricValue(body, name); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)
