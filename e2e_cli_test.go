@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -112,6 +113,41 @@ func TestExampleCount(t *testing.T) {
 	// burst at exit.
 	if d := time.Since(start); d < 4*time.Second {
 		t.Errorf("count.sh took %v, want about 5s", d)
+	}
+}
+
+// TestReadmeQuickStart runs the Quick start as README.md gives it: build
+// once with `go build -o wsbridge .`, then run that binary on loopback
+// (on a free port instead of 8080), and see count.sh's ten lines.
+func TestReadmeQuickStart(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, quick, ok := strings.Cut(string(readme), "\n## Quick start\n")
+	_, block, ok2 := strings.Cut(quick, "```sh\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README.md has no sh block under ## Quick start")
+	}
+	lines := strings.Split(strings.TrimSpace(block), "\n")
+	if len(lines) != 2 || lines[0] != "go build -o wsbridge ." {
+		t.Fatalf("Quick start block %q, want the build then one run", lines)
+	}
+	args := strings.Fields(lines[1])
+	if args[0] != "./wsbridge" || !slices.Contains(args, "--address=127.0.0.1") || !slices.Contains(args, "--port=8080") {
+		t.Fatalf("Quick start runs %q, want ./wsbridge on --address=127.0.0.1 --port=8080", lines[1])
+	}
+	port := strconv.Itoa(freePort(t))
+	args = args[1:]
+	args[slices.Index(args, "--port=8080")] = "--port=" + port
+	s := startProgram(t, nil, "", args...)
+	s.addr = "127.0.0.1:" + port
+	s.waitDial(t, "tcp", s.addr)
+	msgs, code, _ := readUntilClose(t, dial(t, s.URL("/")))
+	if strings.Join(msgs, ",") != "1,2,3,4,5,6,7,8,9,10" || code != websocket.StatusNormalClosure {
+		t.Errorf("messages %q, close %d; want 1 to 10, then 1000", msgs, code)
 	}
 }
 
