@@ -23,6 +23,8 @@ type fakeProgram struct {
 	mu        sync.Mutex
 	delivered []string
 	inputs    []cluster.Input
+	stopNow   []bool        // Stop's argument, each call
+	gone      chan struct{} // if set, what Stop answers
 }
 
 func (p *fakeProgram) Deliver(ms []cluster.Message) {
@@ -39,10 +41,22 @@ func (p *fakeProgram) Start() error {
 	return nil
 }
 
-func (p *fakeProgram) Stop(bool) {
+func (p *fakeProgram) Stop(now bool) <-chan struct{} {
 	p.stops.Add(1)
+	p.mu.Lock()
+	p.stopNow = append(p.stopNow, now)
+	gone := p.gone
+	p.mu.Unlock()
+	if gone != nil {
+		return gone // a program slow to end: the test closes it
+	}
 	p.running.Store(false)
+	done := make(chan struct{})
+	close(done)
+	return done
 }
+
+func (p *fakeProgram) StopTime() time.Duration { return 0 }
 
 func (p *fakeProgram) Input(in cluster.Input) {
 	p.mu.Lock()
@@ -349,4 +363,50 @@ func TestClusterInputAfterReopen(t *testing.T) {
 	g.SetClients(1)
 	g.Send(cluster.Input{Kind: cluster.ClientMessage, Client: "c", Data: []byte("after")})
 	waitFor(t, "the input sent after reopening", 5*time.Second, func() bool { return a.p.inputCount(cluster.ClientMessage) == 4 })
+}
+
+// TestClusterStopKeepsLease: an idle owner's program is stopped with the
+// kill sequence (Stop(false)), and the owner keeps renewing its lease, for
+// longer than a lease, until the program is gone; then it gives it up.
+// Redis frozen past the fence during such a stop makes it kill at once.
+func TestClusterStopKeepsLease(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	a := join(t, r.URL(), cluster.Options{})
+	owner(t, a)
+	gone := make(chan struct{})
+	a.p.mu.Lock()
+	a.p.gone = gone
+	a.p.mu.Unlock()
+	a.g.SetClients(0)
+	waitFor(t, "the stop", 5*time.Second, func() bool { return a.p.stops.Load() > 0 })
+	time.Sleep(2 * 900 * time.Millisecond) // two leases
+	if !a.g.Owner() {
+		t.Fatal("the owner gave its lease up before its program was gone")
+	}
+	close(gone)
+	waitFor(t, "the lease given up", 5*time.Second, func() bool { return !a.g.Owner() })
+	a.p.mu.Lock()
+	stopNow := fmt.Sprint(a.p.stopNow)
+	a.p.mu.Unlock()
+	if stopNow != "[false]" {
+		t.Fatalf("Stop called with %s, want [false]: the kill sequence", stopNow)
+	}
+
+	b := join(t, r.URL(), cluster.Options{})
+	owner(t, b)
+	gone = make(chan struct{})
+	defer close(gone)
+	b.p.mu.Lock()
+	b.p.gone = gone
+	b.p.mu.Unlock()
+	b.g.SetClients(0)
+	waitFor(t, "the stop", 5*time.Second, func() bool { return b.p.stops.Load() > 0 })
+	r.Freeze()
+	defer r.Thaw()
+	waitFor(t, "the kill", 5*time.Second, func() bool {
+		b.p.mu.Lock()
+		defer b.p.mu.Unlock()
+		return fmt.Sprint(b.p.stopNow) == "[false true]"
+	})
 }
