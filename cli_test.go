@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -170,4 +172,39 @@ func visibleFlags(k *kong.Kong) []*kong.Flag {
 		}
 	}
 	return out
+}
+
+// TestReadBuild: --version's version and commit come from -ldflags in
+// releases, else from what the go command recorded.
+func TestReadBuild(t *testing.T) {
+	t.Parallel()
+	vcs := func(rev, modified string) []debug.BuildSetting {
+		return []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: rev}, {Key: "vcs.modified", Value: modified}}
+	}
+	const rev = "1fe29e1abcdef0123456789abcdef0123456789a"
+	tests := []struct {
+		name                string
+		ldVersion, ldCommit string
+		bi                  *debug.BuildInfo // nil: no build info
+		version, commit     string
+	}{
+		{"release", "0.2.0", rev, &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "0.2.0", rev},
+		{"go install @v0.2.0", "", "", &debug.BuildInfo{Main: debug.Module{Version: "v0.2.0"}}, "0.2.0", "unknown"},
+		{"go install @master", "", "", &debug.BuildInfo{Main: debug.Module{Version: "v0.2.1-0.20261206135734-1fe29e1abcde"}},
+			"0.2.1-0.20261206135734-1fe29e1abcde", "1fe29e1abcde"},
+		{"git checkout", "", "", &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261206135734-1fe29e1abcde+dirty"}, Settings: vcs(rev, "true")},
+			"0.0.0-20261206135734-1fe29e1abcde", "1fe29e1abcde-dirty"},
+		{"-buildvcs=false", "", "", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "devel", "unknown"},
+		{"no build info", "", "", nil, "devel", "unknown"},
+	}
+	for _, tt := range tests {
+		got := readBuild(tt.ldVersion, tt.ldCommit, func() (*debug.BuildInfo, bool) { return tt.bi, tt.bi != nil })
+		if got.version != tt.version || got.commit != tt.commit {
+			t.Errorf("%s: version %q commit %q, want %q %q", tt.name, got.version, got.commit, tt.version, tt.commit)
+		}
+		want := "wsbridge " + tt.version + " (commit " + tt.commit + ", " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + ")"
+		if got.String() != want {
+			t.Errorf("%s: %q, want %q", tt.name, got.String(), want)
+		}
+	}
 }

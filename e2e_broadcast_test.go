@@ -673,7 +673,11 @@ func TestBroadcastClientErrorClosesOnlyThatClient(t *testing.T) {
 // one redis-server of the test's own.
 
 // startRedis runs a throwaway redis-server on a free loopback port.
-func startRedis(t testing.TB) *redistest.Server { return redistest.Start(t) }
+func startRedis(t testing.TB) *redistest.Server {
+	t.Helper()
+	need(t, "redis-server", "the Redis tests") // counted for reportSkips
+	return redistest.Start(t)
+}
 
 // waitInputRecorded waits until the owner of the group whose keys start
 // with base has recorded its position at the end of the input stream (and

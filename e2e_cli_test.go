@@ -8,6 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,6 +24,52 @@ func TestHelpUsageLine(t *testing.T) {
 	code, out := runWsbridge(t, nil, "--help")
 	if code != 0 || !strings.HasPrefix(out, "Usage: wsbridge [flags] COMMAND [ARGS...]\n") {
 		t.Fatalf("exit %d, help starts %q", code, out[:min(len(out), 80)])
+	}
+}
+
+// versionRE matches --version's line: version, commit, Go version, platform.
+var versionRE = regexp.MustCompile(`^wsbridge (\S+) \(commit ([0-9a-f]{12}(?:-dirty)?|unknown), (go\S+) (\S+/\S+)\)\n$`)
+
+// binaryVersion is the version the test binary reports (a Go pseudo-version
+// when built in a git checkout, else "devel").
+func binaryVersion(t *testing.T) string {
+	t.Helper()
+	code, out := runWsbridge(t, nil, "--version")
+	m := versionRE.FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("--version: exit %d, %q; want %s", code, out, versionRE)
+	}
+	return m[1]
+}
+
+// TestVersion: --version names the version, the commit and the Go version
+// and platform; a release build takes the first two from -ldflags, and its
+// man page carries the version.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	code, out := runWsbridge(t, nil, "--version")
+	m := versionRE.FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("--version: exit %d, %q; want %s", code, out, versionRE)
+	}
+	if m[3] != runtime.Version() || m[4] != runtime.GOOS+"/"+runtime.GOARCH {
+		t.Errorf("--version: %q, want %s %s/%s", out, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	}
+
+	bin := filepath.Join(t.TempDir(), "wsbridge")
+	const rev = "0123456789abcdef0123456789abcdef01234567"
+	build := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-o", bin,
+		"-ldflags=-X main.version=9.8.7 -X main.commit="+rev, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	release, err := exec.Command(bin, "--version").Output()
+	if want := "wsbridge 9.8.7 (commit " + rev + ", " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH + ")\n"; err != nil || string(release) != want {
+		t.Errorf("release build --version: %q (%v), want %q", release, err, want)
+	}
+	page, err := exec.Command(bin, "--help-man").Output()
+	if err != nil || !bytes.Contains(page, []byte(`"wsbridge 9.8.7"`)) {
+		t.Errorf("release build's man page lacks its version (%v):\n%.300s", err, page)
 	}
 }
 
@@ -64,6 +113,41 @@ func TestExampleCount(t *testing.T) {
 	// burst at exit.
 	if d := time.Since(start); d < 4*time.Second {
 		t.Errorf("count.sh took %v, want about 5s", d)
+	}
+}
+
+// TestReadmeQuickStart runs the Quick start as README.md gives it: build
+// once with `go build -o wsbridge .`, then run that binary on loopback
+// (on a free port instead of 8080), and see count.sh's ten lines.
+func TestReadmeQuickStart(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, quick, ok := strings.Cut(string(readme), "\n## Quick start\n")
+	_, block, ok2 := strings.Cut(quick, "```sh\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README.md has no sh block under ## Quick start")
+	}
+	lines := strings.Split(strings.TrimSpace(block), "\n")
+	if len(lines) != 2 || lines[0] != "go build -o wsbridge ." {
+		t.Fatalf("Quick start block %q, want the build then one run", lines)
+	}
+	args := strings.Fields(lines[1])
+	if args[0] != "./wsbridge" || !slices.Contains(args, "--address=127.0.0.1") || !slices.Contains(args, "--port=8080") {
+		t.Fatalf("Quick start runs %q, want ./wsbridge on --address=127.0.0.1 --port=8080", lines[1])
+	}
+	port := strconv.Itoa(freePort(t))
+	args = args[1:]
+	args[slices.Index(args, "--port=8080")] = "--port=" + port
+	s := startProgram(t, nil, "", args...)
+	s.addr = "127.0.0.1:" + port
+	s.waitDial(t, "tcp", s.addr)
+	msgs, code, _ := readUntilClose(t, dial(t, s.URL("/")))
+	if strings.Join(msgs, ",") != "1,2,3,4,5,6,7,8,9,10" || code != websocket.StatusNormalClosure {
+		t.Errorf("messages %q, close %d; want 1 to 10, then 1000", msgs, code)
 	}
 }
 

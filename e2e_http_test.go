@@ -565,14 +565,7 @@ func TestHTTPDevConsole(t *testing.T) {
 // script in the URL does not run.
 func TestHTTPDevConsoleBrowser(t *testing.T) {
 	t.Parallel()
-	const chromium = "/usr/bin/chromium"
-	pw := filepath.Join("static", "node_modules", "playwright-core")
-	_, errPW := os.Stat(pw)
-	_, errChromium := os.Stat(chromium)
-	node, errNode := exec.LookPath("node")
-	if errPW != nil || errChromium != nil || errNode != nil {
-		skipUnlessCI(t, "needs node, "+pw+" (npm ci --prefix static) and "+chromium+" (apt-get install chromium)")
-	}
+	node := browserTestTools(t)
 	s := startServer(t, "--devconsole", "cat")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()

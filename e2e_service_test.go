@@ -276,7 +276,7 @@ func TestSvcMetrics(t *testing.T) {
 		"wsbridge_spawn_failures_total":                           "0",
 		"wsbridge_session_duration_seconds_count":                 "1",
 		`wsbridge_session_duration_seconds_bucket{le="+Inf"}`:     "1",
-		`wsbridge_build_info{version="0.1.0"}`:                    "1",
+		`wsbridge_build_info{version="` + binaryVersion(t) + `"}`: "1",
 	} {
 		if got := metricValue(body, name); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)
@@ -541,7 +541,9 @@ func TestSvcSystemdNotify(t *testing.T) {
 // TestSvcSocketActivation runs wsbridge under Debian's systemd-socket-activate,
 // which listens, then on the first connection execs wsbridge with the socket
 // as fd 3 (LISTEN_FDS=1): a WebSocket round trip through it, and with two
-// named sockets, metrics on the one called "metrics".
+// named sockets, metrics on the one called "metrics". The --port and
+// --address it does not use, from the flags or the config file, are named
+// in a warning.
 func TestSvcSocketActivation(t *testing.T) {
 	t.Parallel()
 	activate := need(t, "systemd-socket-activate", "socket activation test")
@@ -563,8 +565,18 @@ func TestSvcSocketActivation(t *testing.T) {
 				metrics = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 				args = append(args, "-l", metrics, "--fdname=web:metrics")
 			}
-			// --port is ignored when systemd passes sockets.
-			args = append(args, bin, "--port=1", "cat")
+			// --port and --address are not used when systemd passes
+			// sockets, and wsbridge says so.
+			args = append(args, bin, "--port=1")
+			if tt.metrics {
+				conf := filepath.Join(t.TempDir(), "wsbridge.toml")
+				if err := os.WriteFile(conf, []byte("address = [\"127.0.0.1\"]\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "--config="+conf, "cat")
+			} else {
+				args = append(args, "--address=127.0.0.1", "cat")
+			}
 			p := startProgram(t, nil, activate, args...)
 			if p.match(10*time.Second, regexp.MustCompile(`Listening on `+regexp.QuoteMeta(web))) == nil {
 				if strings.Contains(p.Stderr(), "rror") {
@@ -578,6 +590,7 @@ func TestSvcSocketActivation(t *testing.T) {
 			}
 			c.Close(websocket.StatusNormalClosure, "")
 			p.waitLog(t, 5*time.Second, "msg=listening address="+web)
+			p.waitLog(t, 5*time.Second, "level=WARN", "socket activation", `unused="--address=127.0.0.1 --port=1"`)
 			if tt.metrics {
 				_, body := httpRequest(t, nil, "GET", "http://"+metrics+"/metrics", nil)
 				if !strings.Contains(body, "wsbridge_sessions_total 1") {
@@ -610,6 +623,11 @@ func TestSvcSystemdUnitsVerify(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(unit), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The example socket stays on loopback: a public port is a choice to
+	// make in the unit, not a default.
+	if socket, _ := os.ReadFile(filepath.Join("examples", "systemd", "wsbridge.socket")); !regexp.MustCompile(`(?m)^ListenStream=127\.0\.0\.1:8080$`).Match(socket) {
+		t.Errorf("examples/systemd/wsbridge.socket does not listen on 127.0.0.1:8080:\n%s", socket)
 	}
 	args := []string{"verify", "--man=no"}
 	for _, name := range units {

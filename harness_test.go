@@ -41,7 +41,38 @@ func TestMain(m *testing.M) {
 	if build.dir != "" {
 		os.RemoveAll(build.dir)
 	}
+	reportSkips()
 	os.Exit(code)
+}
+
+// skips counts the tests skipped for want of a tool, by what is missing, so
+// that TestMain can list them even without -v.
+var skips struct {
+	sync.Mutex
+	count map[string]int
+	order []string
+}
+
+// reportSkips prints one line per missing tool that skipped tests. `go
+// test ./...` shows a passing package's output only with -v, so without it
+// the lines go to the terminal, if there is one: that is where the person
+// who would wonder why a browser test "passed" is looking.
+func reportSkips() {
+	skips.Lock()
+	defer skips.Unlock()
+	if len(skips.order) == 0 {
+		return
+	}
+	var w io.Writer = os.Stderr
+	if !testing.Verbose() {
+		if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+			defer tty.Close()
+			w = tty
+		}
+	}
+	for _, what := range skips.order {
+		fmt.Fprintf(w, "SKIP %d test(s) of github.com/wsbridge/wsbridge: %s\n", skips.count[what], what)
+	}
 }
 
 // wsbridgeBinary builds wsbridge once per test run, with -race when the
@@ -723,15 +754,31 @@ func need(t testing.TB, name, why string) string {
 	case "node":
 		pkg = "nodejs"
 	}
-	skipUnlessCI(t, fmt.Sprintf("%s not found (%s; on Debian: apt-get install -y %s)", name, why, pkg))
+	skipGroupUnlessCI(t, fmt.Sprintf("%s not found (on Debian: apt-get install -y %s)", name, pkg), "; needed for "+why)
 	return ""
 }
 
 // skipUnlessCI skips the test for want of msg, or fails it under CI.
 func skipUnlessCI(t testing.TB, msg string) {
 	t.Helper()
+	skipGroupUnlessCI(t, msg, "")
+}
+
+// skipGroupUnlessCI skips the test for want of what (counted under it for
+// reportSkips), saying detail too, or fails it under CI.
+func skipGroupUnlessCI(t testing.TB, what, detail string) {
+	t.Helper()
 	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
+		t.Fatal(what + detail)
 	}
-	t.Skip(msg)
+	skips.Lock()
+	if skips.count == nil {
+		skips.count = map[string]int{}
+	}
+	if skips.count[what] == 0 {
+		skips.order = append(skips.order, what)
+	}
+	skips.count[what]++
+	skips.Unlock()
+	t.Skip(what + detail)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -17,8 +18,14 @@ import (
 	"github.com/wsbridge/wsbridge/man"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0"
+// version and commit are set by release builds (.ci/release) with
+// -ldflags "-X main.version=0.2.0 -X main.commit=<git revision>"; other
+// builds take them from the build info (args.go: readBuild).
+var version, commit string
+
+// build is what --version, the man page, SERVER_SOFTWARE and the metrics
+// report.
+var build = readBuild(version, commit, debug.ReadBuildInfo)
 
 // Exit statuses, websocketd's.
 const (
@@ -41,7 +48,7 @@ type cli struct {
 	ReverseLookup bool             `name:"reverselookup" help:"Resolve the client's address to a name for REMOTE_HOST."`
 	LogLevel      string           `name:"loglevel" default:"access" enum:"debug,trace,access,info,error,fatal" help:"Least severe messages logged: debug, trace, access, info, error or fatal."`
 	LogFormat     string           `name:"logformat" default:"text" enum:"text,json" help:"Log as text or as one JSON object per line."`
-	Version       kong.VersionFlag `env:"-" help:"Print the version and exit."`
+	Version       kong.VersionFlag `env:"-" help:"Print the version, the commit and the Go version, and exit."`
 	HelpMan       bool             `name:"help-man" hidden:"" help:"Print the man page (roff) and exit."`
 	HTTPFlags
 	TerminalFlags
@@ -84,7 +91,7 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return exitBadFlags
 	}
 	if c.HelpMan {
-		if err := man.Write(stdout, parser, version); err != nil {
+		if err := man.Write(stdout, parser, build.version); err != nil {
 			fmt.Fprintf(stderr, "wsbridge: %v\n", err)
 			return exitBadConfig
 		}
@@ -136,7 +143,7 @@ func (c *cli) serverConfig(k *kong.Kong, log io.Writer) (*server.Config, error) 
 		return nil, errors.New("--passstderr cannot be combined with --binary: stderr lines are sent as JSON text")
 	}
 	cfg := &server.Config{
-		Version:       version,
+		Version:       build.version,
 		Command:       c.Command,
 		Log:           log,
 		LogLevel:      c.LogLevel,

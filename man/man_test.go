@@ -20,11 +20,12 @@ const manFile = "wsbridge.1"
 
 // helpMan builds the wsbridge binary and returns what --help-man prints:
 // the page comes from the real command line parser, which lives in package
-// main.
+// main. Without version control stamping the page says "wsbridge devel",
+// whatever the commit; releases make their own with their version.
 func helpMan(t *testing.T) []byte {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "wsbridge")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/wsbridge/wsbridge").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-buildvcs=false", "-o", bin, "github.com/wsbridge/wsbridge").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	var stdout, stderr bytes.Buffer

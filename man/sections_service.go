@@ -38,7 +38,8 @@ With socket activation (a .socket unit, or
 .B \%\-\-unixsocket
 and
 .B \%\-\-redirport
-are not used); with \fB\-\-ssl\fR they serve TLS.
+are not used, and a warning names those that are set); with \fB\-\-ssl\fR
+they serve TLS.
 A socket whose
 .B FileDescriptorName=
 is

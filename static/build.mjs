@@ -1,8 +1,12 @@
-// Builds the browser terminal into terminal/dist, which wsbridge embeds:
+// Builds the browser terminal into terminal/dist, which wsbridge embeds and
+// which is committed, so that `go build` and `go install` need no npm:
 //   terminal.js   main.js and xterm.js bundled and minified
 //   terminal.css  xterm.css and style.css bundled and minified
 //   index.html    the page template, copied as is
 // Run: npm ci --prefix static && npm run build --prefix static
+// The output is byte-for-byte reproducible (esbuild pinned exactly in
+// package-lock.json): .ci/run rebuilds it and fails if it differs from what
+// is committed.
 import * as esbuild from 'esbuild';
 import { copyFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -11,11 +15,10 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const src = join(here, 'terminal', 'src');
 const dist = join(here, 'terminal', 'dist');
-const keep = 'NOT_BUILT.txt'; // committed, so go:embed always has a file
 
 // Remove outputs of earlier builds: anything left in dist is embedded.
 await mkdir(dist, { recursive: true });
-for (const f of await readdir(dist)) if (f !== keep) await rm(join(dist, f), { recursive: true });
+for (const f of await readdir(dist)) await rm(join(dist, f), { recursive: true });
 
 // The bundle is a copy of xterm.js: MIT asks for its notices to travel with
 // it. xterm's addons carry the same licence text, so one banner covers all.

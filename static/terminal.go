@@ -15,8 +15,9 @@ import (
 	"time"
 )
 
-// dist is the built browser terminal (npm run build --prefix static). Only
-// NOT_BUILT.txt is committed, so the embed never fails to compile.
+// dist is the built browser terminal (npm run build --prefix static). It is
+// committed, so a plain `go build` or `go install` has the page; .ci/run
+// checks that it is what the sources build to.
 //
 //go:embed terminal/dist
 var dist embed.FS
@@ -50,8 +51,9 @@ type terminalHandler struct {
 	problem string            // why the page cannot be served, or ""
 }
 
-// notBuiltHelp is what a daemon built without the assets answers; the
-// command is shown as code on the 503 page.
+// notBuiltHelp is what a daemon built from a tree whose terminal/dist lacks
+// a file answers (a rebuild of the page that failed half way); the command
+// is shown as code on the 503 page.
 const (
 	buildCommand = "npm ci --prefix static && npm run build --prefix static"
 	notBuiltHelp = "terminal assets not built: run `" + buildCommand + "`, then rebuild wsbridge"

@@ -90,13 +90,18 @@ func beyondLoopback(ls []net.Listener) bool {
 // warning that --no-auth leaves the shell open. A token of --token-file
 // is required on every listener, loopback ones too: it was asked for.
 func (s *Server) armAccess() {
+	if s.cfg.Terminal == nil {
+		return
+	}
 	pinned := s.cfg.AccessToken != ""
 	if !openTerminal(s.cfg) || !(pinned || beyondLoopback(s.ls.web)) {
+		s.announceTerminal()
 		return
 	}
 	if s.cfg.NoAuth {
 		s.log.Warn("--no-auth: the writable terminal is reachable from other hosts without any authentication; anyone who can connect gets a shell",
 			"listeners", strings.Join(listenerAddrs(s.ls.web), " "))
+		s.announceTerminal()
 		return
 	}
 	g := s.web.access
@@ -128,12 +133,36 @@ func (s *Server) armAccess() {
 	}
 }
 
+// announceTerminal tells the person who started a terminal that needs no
+// token where to open it, as the token case does: the page is the point of
+// --terminal, and its URL is not obvious when the port came from a config
+// file or systemd. Unix sockets have no URL to give.
+func (s *Server) announceTerminal() {
+	urls := accessURLs(s.ls, s.cfg, "")
+	for _, u := range urls {
+		s.log.Info("browser terminal: open", "url", u)
+	}
+	if len(urls) == 0 || s.cfg.LogFormat == "json" || s.cfg.Log == nil {
+		return
+	}
+	var b strings.Builder
+	b.WriteString("\nOpen the terminal in a browser at:\n\n")
+	for _, u := range urls {
+		fmt.Fprintf(&b, "    %s\n", u)
+	}
+	if s.cfg.Dir != "" {
+		b.WriteString("\n(with --dir, add the script's path)\n")
+	}
+	b.WriteString("\n")
+	fmt.Fprint(s.cfg.Log, b.String())
+}
+
 // redactedToken stands for the access token in the log.
 const redactedToken = "REDACTED"
 
-// accessURLs are the page's URLs with the token, one per TCP listener (not
-// --redirport's): a listener on all interfaces is given by the host's name
-// and by localhost.
+// accessURLs are the page's URLs with the token (none when token is ""),
+// one per TCP listener (not --redirport's): a listener on all interfaces is
+// given by the host's name and by localhost.
 func accessURLs(ls listeners, cfg *Config, token string) []string {
 	scheme := "http"
 	if cfg.SSL {
@@ -154,7 +183,10 @@ func accessURLs(ls listeners, cfg *Config, token string) []string {
 			hosts = append(hosts, "localhost")
 		}
 		for _, h := range hosts {
-			u := scheme + "://" + net.JoinHostPort(h, strconv.Itoa(a.Port)) + "/?" + auth.AccessTokenParam + "=" + token
+			u := scheme + "://" + net.JoinHostPort(h, strconv.Itoa(a.Port)) + "/"
+			if token != "" {
+				u += "?" + auth.AccessTokenParam + "=" + token
+			}
 			if !slices.Contains(urls, u) {
 				urls = append(urls, u)
 			}

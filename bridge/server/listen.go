@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -60,6 +61,28 @@ func openListeners(cfg *Config, tlsConfig *tls.Config, limit limitFunc) (listene
 		ls.metrics = append(ls.metrics, l)
 	}
 	return ls, nil
+}
+
+// unusedUnderActivation names the listening flags that are set (on the
+// command line, in WSBRIDGE_* or in the config file) but not used because
+// systemd passed the sockets: a config file written for a hand start says
+// address = ["127.0.0.1"], and the unit's ListenStream= may well be every
+// interface.
+func unusedUnderActivation(c *Config) []string {
+	var set []string
+	if len(c.Addresses) > 0 {
+		set = append(set, "--address="+strings.Join(c.Addresses, ","))
+	}
+	if c.Port != 0 {
+		set = append(set, "--port="+strconv.Itoa(c.Port))
+	}
+	if c.RedirPort != 0 {
+		set = append(set, "--redirport="+strconv.Itoa(c.RedirPort))
+	}
+	if c.UnixSocket != "" {
+		set = append(set, "--unixsocket="+c.UnixSocket)
+	}
+	return set
 }
 
 // listenAll opens every listener: TCP on --address/--port (TLS with --ssl),

@@ -119,6 +119,10 @@ func (s *Server) Listen() error {
 		return fmt.Errorf("%w: %w", ErrCannotListen, err)
 	}
 	s.ls = ls
+	if unused := unusedUnderActivation(s.cfg); ls.activated && len(unused) > 0 {
+		s.log.Warn("socket activation: systemd passed the listening sockets, so these settings are not used; set the address in the .socket unit's ListenStream=",
+			"unused", strings.Join(unused, " "), "listeners", strings.Join(listenerAddrs(ls.web), " "))
+	}
 	s.armAccess()
 	if len(ls.metrics) > 0 {
 		s.metricsSrv = &http.Server{
