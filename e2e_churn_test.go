@@ -149,6 +149,21 @@ func (k churnKind) pathOf(i int) string {
 // test's end.
 func anchorClient(t *testing.T, k churnKind, d *watched) {
 	t.Helper()
+	done := readingClient(t, k, d)
+	t.Cleanup(func() {
+		select {
+		case <-done:
+			t.Errorf("%s: the anchor client was closed during the churn", d.name)
+		default:
+		}
+	})
+}
+
+// readingClient attaches a client that reads everything until it gets a
+// close frame or the connection ends (then the channel is closed). It is
+// closed at the test's end.
+func readingClient(t *testing.T, k churnKind, d *watched) <-chan struct{} {
+	t.Helper()
 	c, err := dialRaw(d.s.addr, k.pathOf(0), k.proto, 0)
 	if err != nil {
 		t.Fatalf("anchor: %v", err)
@@ -167,14 +182,10 @@ func anchorClient(t *testing.T, k churnKind, d *watched) {
 		}
 	}()
 	t.Cleanup(func() {
-		select {
-		case <-done:
-			t.Errorf("%s: the anchor client was closed during the churn", d.name)
-		default:
-		}
 		c.conn.Close()
 		<-done
 	})
+	return done
 }
 
 // churnHello sends token and waits for the program's answer holding it.
