@@ -19,6 +19,9 @@ type fakeProgram struct {
 	starts  atomic.Int32
 	stops   atomic.Int32
 	running atomic.Bool
+	// onIdleStop, if set, runs when the program is stopped for want of
+	// clients, before the lease is given up.
+	onIdleStop atomic.Pointer[func()]
 
 	mu        sync.Mutex
 	delivered []string
@@ -39,9 +42,12 @@ func (p *fakeProgram) Start() error {
 	return nil
 }
 
-func (p *fakeProgram) Stop(bool) {
+func (p *fakeProgram) Stop(idle bool) {
 	p.stops.Add(1)
 	p.running.Store(false)
+	if f := p.onIdleStop.Load(); idle && f != nil {
+		(*f)()
+	}
 }
 
 func (p *fakeProgram) Input(in cluster.Input) {
@@ -349,4 +355,18 @@ func TestClusterInputAfterReopen(t *testing.T) {
 	g.SetClients(1)
 	g.Send(cluster.Input{Kind: cluster.ClientMessage, Client: "c", Data: []byte("after")})
 	waitFor(t, "the input sent after reopening", 5*time.Second, func() bool { return a.p.inputCount(cluster.ClientMessage) == 4 })
+}
+
+// A client that arrives while the owner stops its idle program, after the
+// decision and before the lease is given up, makes the instance bid
+// again: its client must not be left in a group that runs no program.
+func TestClientArrivingAsIdleProgramStops(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	m := join(t, r.URL(), cluster.Options{})
+	owner(t, m)
+	arrive := func() { m.g.SetClients(1) }
+	m.p.onIdleStop.Store(&arrive)
+	m.g.SetClients(0)
+	waitFor(t, "the program to start again for the new client", 5*time.Second, func() bool { return m.p.starts.Load() >= 2 })
 }

@@ -214,14 +214,14 @@ func (g *Group) becomeOwner(token, epoch, offset, inpos, settings string, start 
 
 // abdicate ends this instance's term: the consumer and the program stop
 // (at once: another instance may take over), queued output is dropped, and
-// with release the lease is given up for the next owner.
+// with release the lease is given up for the next owner. An idle stop
+// does not end the group here: a client that arrives meanwhile (its
+// SetClients comes after the idle decision) makes this instance bid again,
+// rather than wait in a group that runs no program anywhere.
 func (g *Group) abdicate(release, idle bool) {
 	g.mu.Lock()
 	o := g.owner
 	g.owner = nil
-	if idle {
-		g.ended = true
-	}
 	g.mu.Unlock()
 	if o == nil {
 		return
