@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -326,4 +327,82 @@ func stall(c *rawWS, k churnKind) {
 		}
 	}
 	time.Sleep(300 * time.Millisecond)
+}
+
+// The endings the server chooses for a broadcast client leave nothing
+// either, even when the client never answers the close nor closes its
+// side: a protocol error (1002) and a client too slow for its queue
+// (1013). Clients the churn above does not make.
+func TestChurnBroadcastServerCloses(t *testing.T) {
+	t.Parallel()
+	k := churnKind{name: "broadcast"}
+	d := watch(t, "broadcast", "--broadcast", "--client-queue=65536", "cat")
+	anchor, err := dialRaw(d.s.addr, k.pathOf(0), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anchor.conn.Close()
+	if err := churnHello(anchor, k, "anchor"); err != nil {
+		t.Fatal(err)
+	}
+	go anchor.drain()
+	d.baseline(t)
+
+	for _, tc := range []struct {
+		name   string
+		rcvbuf int
+		act    func(c *rawWS) error
+		code   int
+	}{
+		{"protocol error", 0, func(c *rawWS) error {
+			_, err := c.conn.Write(gatetest.ClientFrame(0x83, []byte("x"), -1)) // a reserved opcode
+			return err
+		}, 1002},
+		{"too slow", 4096, func(c *rawWS) error {
+			// Through the anchor, to every client: more than the kernel
+			// buffers of a socket (4 MiB at most) and the queue hold.
+			big := strings.Repeat("y", 32<<10)
+			for range 200 {
+				if err := anchor.send(wsText, []byte(big)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, 1013},
+	} {
+		var cs []*rawWS
+		for i := range churnBatch {
+			c, err := dialRaw(d.s.addr, k.pathOf(0), "", tc.rcvbuf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs = append(cs, c)
+			if err := churnHello(c, k, fmt.Sprintf("%s-%d", tc.name, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if tc.code == 1013 {
+			if err := tc.act(nil); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			for _, c := range cs {
+				if err := tc.act(c); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		// The clients neither answer nor close: the server must let go
+		// of them by itself.
+		d.settled(t, tc.name, churnSettle)
+		if tc.code == 1002 {
+			if code, err := cs[0].untilClose(testTimeout); err != nil || code != tc.code {
+				t.Errorf("%s: close %d (%v), want %d", tc.name, code, err, tc.code)
+			}
+		} else if got := metricValue(scrapeMetrics(t, d.metrics), "wsbridge_broadcast_slow_closes_total"); got != strconv.Itoa(churnBatch) {
+			t.Errorf("%s: %s clients closed as too slow, want %d", tc.name, got, churnBatch)
+		}
+		closeLater(cs)
+	}
+	servesEchoPath(t, d, k.pathOf(0), "still served")
 }

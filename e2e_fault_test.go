@@ -79,7 +79,9 @@ func waitMetric(t *testing.T, w *watched, name, want string) {
 
 // servesEcho checks that a new client of path is answered, and leaves
 // cleanly.
-func servesEcho(t *testing.T, w *watched, path, token string) {
+func servesEcho(t *testing.T, w *watched, path, token string) { servesEchoPath(t, w, path, token) }
+
+func servesEchoPath(t *testing.T, w *watched, path, token string) {
 	t.Helper()
 	c, err := dialRaw(w.s.addr, path, "", 0)
 	if err != nil {
