@@ -58,7 +58,12 @@ func TestHTTPUnixSocket(t *testing.T) {
 		t.Fatalf("stale socket not left behind: %v", err)
 	}
 
-	s := startDaemon(t, nil, "--unixsocket="+sock, "env")
+	// The name a proxy in front of the socket passes on as Host must be
+	// allowed; others are refused there too (DNS rebinding).
+	s := startDaemon(t, nil, "--unixsocket="+sock, "--allowed-host=wsbridge", "env")
+	if code := dialStatus(t, "ws://other.example/chat", &websocket.DialOptions{HTTPClient: unixClient(sock)}); code != http.StatusForbidden {
+		t.Errorf("unlisted Host on the unix socket: HTTP %d, want 403", code)
+	}
 	c := dialOpts(t, "ws://wsbridge/chat?x=1", &websocket.DialOptions{HTTPClient: unixClient(sock)})
 	env := readEnv(t, c)
 	if env["REMOTE_ADDR"] != "unix-socket" || env["PATH_INFO"] != "/chat" || env["QUERY_STRING"] != "x=1" {
@@ -90,7 +95,7 @@ func TestHTTPUnixSocketBesideTCP(t *testing.T) {
 	sock := filepath.Join(shortTempDir(t), "s")
 	s := startServer(t, "--unixsocket="+sock, "cat")
 	s.waitDial(t, "unix", sock)
-	expectEcho(t, dialOpts(t, "ws://wsbridge/", &websocket.DialOptions{HTTPClient: unixClient(sock)}), "via socket")
+	expectEcho(t, dialOpts(t, "ws://localhost/", &websocket.DialOptions{HTTPClient: unixClient(sock)}), "via socket")
 	expectEcho(t, dialOpts(t, s.URL("/"), nil), "via tcp")
 	if !strings.Contains(s.Stderr(), s.addr) {
 		t.Errorf("TCP listener missing:\n%s", s.Stderr())
@@ -862,7 +867,7 @@ func TestHTTPHalfOpenUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", s.addr)
 	conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -236,6 +237,30 @@ func TestPassStderr(t *testing.T) {
 	want := []line{{"stdout", `out "1"`}, {"stderr", "err"}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+// With --passstderr a stderr line reaches the client and the log both, at
+// the level and in the form it is logged without the flag (as websocketd's
+// TestIssue459_PassStderrTagsBothStreams expects).
+func TestPassStderrAlsoLogs(t *testing.T) {
+	t.Parallel()
+	prog := script(t, `echo "oops on stderr" >&2; echo out`)
+	plain := startServer(t, prog)
+	c := dial(t, plain.URL("/"))
+	readUntilClose(t, c)
+	want := plain.waitLog(t, 5*time.Second, "msg=stderr", "oops on stderr")
+	level := strings.Fields(want)[1] // time=... level=... msg=stderr
+
+	s := startServer(t, "--passstderr", prog)
+	c = dial(t, s.URL("/"))
+	msgs, _, _ := readUntilClose(t, c)
+	if !slices.Contains(msgs, `{"stream":"stderr","data":"oops on stderr"}`) {
+		t.Fatalf("client got %q, want the stderr line", msgs)
+	}
+	line := s.waitLog(t, 5*time.Second, "msg=stderr", "oops on stderr")
+	if got := strings.Fields(line)[1]; got != level {
+		t.Fatalf("stderr logged as %q with --passstderr, %q without: %s", got, level, line)
 	}
 }
 

@@ -31,9 +31,11 @@ type HTTPFlags struct {
 	DevConsole     bool          `name:"devconsole" help:"Answer a plain GET on any endpoint with an interactive console page to connect to it, send text or hex bytes and watch messages and close codes. Cannot be combined with --staticdir."`
 	Origin         []string      `name:"origin" help:"Accept WebSocket upgrades only from pages of these origins, comma-separated or repeated: host, host:port, http://host[:port] or https://host[:port]. Without a port any port matches; without a scheme http and https do. Others, and a missing or null Origin, get 403." placeholder:"HOST[:PORT]"`
 	SameOrigin     bool          `name:"sameorigin" help:"Accept WebSocket upgrades only from pages of this server's own host and port (Origin against the Host header); others, and a missing Origin, get 403."`
-	Credential     []string      `name:"credential" sep:"none" help:"Require HTTP Basic authentication on every request with this USER:PASSWORD; repeat for more users. Failures get 401. The child sees REMOTE_USER and AUTH_TYPE=Basic; pages served carry a short-lived cookie so browsers that send no credentials on a WebSocket upgrade (Safari) still connect." placeholder:"USER:PASSWORD"`
+	AllowedHost    []string      `name:"allowed-host" help:"Also answer requests whose Host header names NAME, comma-separated or repeated: a host name, .example.com (it and its subdomains) or *.example.com (its subdomains only). Always answered: IP addresses, localhost and *.localhost, this machine's host name and, with --ssl, the certificate's DNS names. Any other Host gets 403 before anything else, on every listener, the metrics one too: a web page cannot reach wsbridge through DNS rebinding. * answers every Host, with a warning." placeholder:"NAME"`
+	Credential     []string      `name:"credential" sep:"none" help:"Require HTTP Basic authentication on every request with this USER:PASSWORD; repeat for more users. Failures get 401. The child sees REMOTE_USER and AUTH_TYPE=Basic; pages served carry a short-lived cookie so browsers that send no credentials on a WebSocket upgrade (Safari) still connect. Without --origin or --sameorigin, an upgrade from another site's page (an Origin that is not this server's own) gets 403, as with --credential-file and --sslca." placeholder:"USER:PASSWORD"`
 	CredentialFile []string      `name:"credential-file" sep:"none" help:"Read --credential entries from FILE: one USER:PASSWORD or USER:BCRYPT-HASH per line; blank lines and # comments are skipped. Repeatable." placeholder:"FILE"`
 	NoAuth         bool          `name:"no-auth" help:"With --terminal --writable, do not require an access token. Without it, a writable terminal that other hosts can reach (any --address but loopback ones, the default of all interfaces included; unix sockets are local) and that no --credential, --credential-file or --sslca protects takes a random token made at startup: wsbridge prints the URL carrying it (?token=...), a page opened with it keeps it in a cookie, and requests without it get 403. With --no-auth anyone who can connect gets a shell: a warning is logged."`
+	TokenFile      string        `name:"token-file" help:"With --terminal --writable, take the access token from FILE (its first line: 16 or more letters, digits or - . _ ~) instead of a random one made at startup, and require it on every listener, loopback ones and unix sockets too. It is never printed; the log shows the URLs with the token redacted." placeholder:"FILE"`
 	SSL            bool          `name:"ssl" help:"Serve HTTPS and WSS (TLS 1.2 or newer) with --sslcert and --sslkey; the default port becomes 443. SIGHUP re-reads the certificate files without dropping sessions."`
 	SSLCert        string        `name:"sslcert" help:"PEM certificate (chain) for --ssl." placeholder:"FILE"`
 	SSLKey         string        `name:"sslkey" help:"PEM private key for --ssl." placeholder:"FILE"`
@@ -125,6 +127,12 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 		return errors.New("--no-auth needs --terminal --writable: only a writable terminal takes an access token")
 	case c.NoAuth && (len(c.Credential) > 0 || len(c.CredentialFile) > 0 || c.SSLCA != ""):
 		return errors.New("--no-auth cannot be combined with --credential, --credential-file or --sslca: they authenticate, and no access token is made then")
+	case c.TokenFile != "" && !(c.Terminal && c.Writable):
+		return errors.New("--token-file needs --terminal --writable: only a writable terminal takes an access token")
+	case c.TokenFile != "" && c.NoAuth:
+		return errors.New("--token-file cannot be combined with --no-auth: one sets the access token, the other turns it off")
+	case c.TokenFile != "" && (len(c.Credential) > 0 || len(c.CredentialFile) > 0 || c.SSLCA != ""):
+		return errors.New("--token-file cannot be combined with --credential, --credential-file or --sslca: they authenticate, and no access token is used then")
 	case c.Terminal && c.DevConsole:
 		return errors.New("--terminal cannot be combined with --devconsole: both answer a plain GET on the endpoint")
 	case c.Terminal && c.StaticDir != "":
@@ -151,6 +159,9 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 	}
 	tmpl, err := c.titleTemplate()
 	if err != nil {
+		return err
+	}
+	if cfg.AccessToken, err = c.accessToken(); err != nil {
 		return err
 	}
 	clientOptions := map[string]string{}
@@ -278,6 +289,24 @@ func redactedURL(raw string) string {
 	return u.Redacted()
 }
 
+// accessToken reads --token-file: its first line, without surrounding
+// blanks; "" without the flag.
+func (c *cli) accessToken() (string, error) {
+	if c.TokenFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(c.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("--token-file: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	tok := strings.TrimSpace(line)
+	if err := auth.CheckAccessToken(tok); err != nil {
+		return "", fmt.Errorf("--token-file=%s: not a usable access token: %w", c.TokenFile, err)
+	}
+	return tok, nil
+}
+
 // titleTemplate parses --title-format and tries it once, so a mistake in
 // it is a startup error rather than a title missing later.
 func (c *cli) titleTemplate() (*template.Template, error) {
@@ -342,6 +371,9 @@ func (c *cli) validateHTTP(cfg *server.Config) error {
 		return err
 	}
 	cfg.Origins = origins
+	if cfg.AllowedHosts, err = server.ParseAllowedHosts(c.AllowedHost); err != nil {
+		return err
+	}
 	// Checked as used: split at commas, which a config file string or
 	// "a, b" leaves in one item.
 	cfg.Subprotocols = c.subprotocols()

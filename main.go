@@ -32,7 +32,7 @@ type cli struct {
 	Port          int              `help:"Port to listen on. Default: 80 (443 with --ssl)." placeholder:"PORT"`
 	Address       []string         `help:"Interface to listen on; repeat for several. Default: all interfaces." placeholder:"ADDR"`
 	Binary        bool             `help:"Pass raw bytes both ways: each client message is written to stdin as is, each read from stdout becomes one binary message."`
-	PassStderr    bool             `name:"passstderr" help:"Send stdout and stderr lines to the client as {\"stream\":\"stdout\"|\"stderr\",\"data\":\"...\"} text messages instead of logging stderr."`
+	PassStderr    bool             `name:"passstderr" help:"Send stdout and stderr lines to the client as {\"stream\":\"stdout\"|\"stderr\",\"data\":\"...\"} text messages; stderr is logged too."`
 	MaxFrameSize  int64            `name:"maxframesize" default:"1048576" help:"Largest client message in bytes (bigger ones close with 1009), and the size output lines are cut at. 0: unlimited. Default: ${default}." placeholder:"BYTES"`
 	MaxForks      int              `name:"maxforks" default:"1024" help:"Most children running at once; beyond it upgrades get HTTP 429. 0: unlimited. Default: ${default}." placeholder:"N"`
 	CloseMs       int              `name:"closems" help:"Extra milliseconds added to each wait of the kill sequence (stdin close, SIGINT, SIGTERM, SIGKILL)." placeholder:"MS"`

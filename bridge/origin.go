@@ -20,8 +20,12 @@ type OriginPolicy struct {
 	allowed    []originEntry
 	sameOrigin bool
 	// allowMissing lets a request without an Origin header through: it
-	// comes from a program, not a page (TerminalOriginPolicy).
+	// comes from a program, not a page (OwnOriginPolicy).
 	allowMissing bool
+	// sameScheme: with sameOrigin, the Origin's scheme must be this
+	// server's too (OwnOriginPolicy; websocketd's --sameorigin does not
+	// look at it).
+	sameScheme bool
 	// OnRefuse, if set, is called for each refused upgrade (metrics).
 	OnRefuse func()
 }
@@ -104,9 +108,13 @@ func (p *OriginPolicy) Check(r *http.Request) error {
 	scheme := strings.ToLower(u.Scheme)
 	host, port := hostPort(u.Host, scheme == "https" || scheme == "wss")
 	if p.sameOrigin {
-		localHost, localPort := hostPort(r.Host, r.TLS != nil || forwardedHTTPS(r))
+		serverTLS := r.TLS != nil || forwardedHTTPS(r)
+		localHost, localPort := hostPort(r.Host, serverTLS)
 		if host != localHost || port != localPort {
 			return fmt.Errorf("Origin %q is not the same origin as host %q", origin, r.Host)
+		}
+		if p.sameScheme && (scheme == "https" || scheme == "wss") != serverTLS {
+			return fmt.Errorf("Origin %q is not of this server's scheme (https: %t)", origin, serverTLS)
 		}
 	}
 	if len(p.allowed) > 0 && !p.match(scheme, host, port) {
@@ -177,13 +185,17 @@ func (p *OriginPolicy) Middleware(log *slog.Logger) func(http.Handler) http.Hand
 	}
 }
 
-// TerminalOriginPolicy is the default for terminal endpoints (--terminal
-// without --origin or --sameorigin): a page may connect only from this
-// server's own origin, so another site's JavaScript can never drive a shell
-// in a visitor's browser. A request without an Origin header passes: browsers
-// always send one on a WebSocket upgrade, so it comes from a program (a CLI
-// client, a test), which no page can make. A "null" Origin (sandboxed
-// frames, file: pages) is refused.
-func TerminalOriginPolicy() *OriginPolicy {
-	return &OriginPolicy{sameOrigin: true, allowMissing: true}
+// OwnOriginPolicy is the default without --origin or --sameorigin for
+// terminal endpoints (--terminal) and wherever credentials are required
+// (--credential, --credential-file, --sslca): a page may connect only from
+// this server's own origin, scheme, host and port as the server sees them
+// (https behind a trusted proxy that says so), so another site's
+// JavaScript can neither drive a shell in a visitor's browser nor ride the
+// credentials the browser sends by itself (cross-site WebSocket hijacking).
+// A request without an Origin header passes: browsers always send one on a
+// WebSocket upgrade, so it comes from a program (a CLI client, a test),
+// which no page can make. A "null" Origin (sandboxed frames, file: pages)
+// is refused.
+func OwnOriginPolicy() *OriginPolicy {
+	return &OriginPolicy{sameOrigin: true, allowMissing: true, sameScheme: true}
 }

@@ -121,3 +121,40 @@ func TestOriginMiddleware(t *testing.T) {
 		})
 	}
 }
+
+// TestOwnOriginPolicy: the default with credentials or a terminal admits
+// this server's own origin, scheme included, and programs without Origin.
+func TestOwnOriginPolicy(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, origin, host string
+		tls, proxied, ok   bool
+	}{
+		{name: "own", origin: "http://srv.example:8080", host: "srv.example:8080", ok: true},
+		{name: "no Origin: a program", origin: "-", host: "srv.example:8080", ok: true},
+		{name: "foreign", origin: "http://evil.example:8080", host: "srv.example:8080"},
+		{name: "null", origin: "null", host: "srv.example:8080"},
+		{name: "https page on the plain port", origin: "https://srv.example:8080", host: "srv.example:8080"},
+		{name: "http page on the TLS port", origin: "http://srv.example:8443", host: "srv.example:8443", tls: true},
+		{name: "own over TLS", origin: "https://srv.example:8443", host: "srv.example:8443", tls: true, ok: true},
+		{name: "TLS ended at a trusted proxy", origin: "https://srv.example", host: "srv.example:443", proxied: true, ok: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest("GET", "/", nil)
+			r.Host = tt.host
+			if tt.origin != "-" {
+				r.Header.Set("Origin", tt.origin)
+			}
+			if tt.tls {
+				r.TLS = &tls.ConnectionState{}
+			}
+			if tt.proxied {
+				r = bridge.WithEnv(r, "HTTPS=on")
+			}
+			if err := bridge.OwnOriginPolicy().Check(r); (err == nil) != tt.ok {
+				t.Errorf("Check = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}

@@ -33,7 +33,7 @@ Standard output and standard error lines both reach the client, each as a text
 message holding a JSON object:
 \fB{"stream":"stdout","data":"...\&"}\fR or
 \fB{"stream":"stderr","data":"...\&"}\fR.
-Standard error is then not logged.
+Standard error is logged too, as without the flag.
 It cannot be combined with \fB\-\-binary\fR.
 .TP
 \fB\-\-broadcast\fR

@@ -107,6 +107,11 @@ Each program runs in a process group of its own, so the processes it started
 are ended with it.
 When the program exits by itself, whatever it left running in its group gets
 the same sequence.
+With \fB\-\-redis\fR, the instance holding a broadcast group's lease gives
+the program this sequence when no instance has clients of the group or when
+it shuts down, renewing the lease until the program is gone; it sends
+\fBSIGKILL\fR at once only when it is losing the lease, or when the lease
+could pass before the sequence ends.
 `
 
 const manSectionOutput = `.SH OUTPUT

@@ -284,6 +284,11 @@ func (p *Process) CloseStdin() {
 // stdin before the first signal: the time it has to answer what it read.
 func (p *Process) StdinWait() time.Duration { return waitAfterStdin + p.grace }
 
+// StopTime is how long the kill sequence lasts from Stop to its SIGKILL.
+func (p *Process) StopTime() time.Duration {
+	return waitAfterStdin + waitAfterSIGINT + waitAfterSIGTERM + 3*p.grace
+}
+
 // Stop begins the kill sequence if the child has not ended already: close
 // stdin, then SIGINT, SIGTERM and SIGKILL to the whole group, each after a
 // wait. It returns at once; Done reports the end.

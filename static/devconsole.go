@@ -40,8 +40,8 @@ func DevConsole() http.Handler {
 		h := w.Header()
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		h.Set("Content-Security-Policy", consoleCSP)
+		DenyFraming(h)
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-cache")
 		h.Set("ETag", consoleETag)
@@ -77,5 +77,5 @@ func contentSecurityPolicy(page []byte) string {
 		return strings.Join(out, " ")
 	}
 	return "default-src 'none'; script-src " + hashes("script") + "; style-src " + hashes("style") +
-		"; connect-src 'self' ws: wss:; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+		"; connect-src 'self' ws: wss:; img-src 'self' data:; base-uri 'none'; form-action 'none'"
 }

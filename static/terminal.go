@@ -119,6 +119,8 @@ func (h *terminalHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hdr := w.Header()
+	// Never framed: the 503 page and the errors neither.
+	DenyFraming(hdr)
 	hdr.Set("Cache-Control", "no-cache") // revalidate: the ETag makes it cheap
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	if h.problem != "" {
@@ -167,6 +169,7 @@ func (h *terminalHandler) servePage(w http.ResponseWriter, r *http.Request) {
 	// Scripts only from this server; xterm.js adds <style> elements itself.
 	hdr.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "+
 		"img-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'")
+	DenyFraming(hdr) // a writable shell under another site's buttons
 	hdr.Set("ETag", contentETag(buf.Bytes()))
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(buf.Bytes()))
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -43,12 +45,37 @@ type AccessToken struct {
 
 // NewAccessToken makes a new random token; logger gets the refusals.
 func NewAccessToken(logger *slog.Logger) *AccessToken {
+	return NewAccessTokenOf(rand.Text(), logger) // 128 bits, base32: safe in a URL as it is
+}
+
+// NewAccessTokenOf guards with the token given (--token-file), which
+// CheckAccessToken accepted; logger gets the refusals.
+func NewAccessTokenOf(tok string, logger *slog.Logger) *AccessToken {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	tok := rand.Text() // 128 bits, base32: safe in a URL as it is
 	sum := sha256.Sum256([]byte(tok))
 	return &AccessToken{token: tok, sum: sum, cookie: AccessCookiePrefix + hex.EncodeToString(sum[:4]), log: logger}
+}
+
+// MinAccessTokenLen is the shortest token --token-file may hold: 128 bits
+// in base32 (what NewAccessToken makes) take 26 characters, and 16
+// characters of the allowed set still carry more than 90 bits.
+const MinAccessTokenLen = 16
+
+// CheckAccessToken says why tok cannot be an access token, or nil: it must
+// be MinAccessTokenLen characters or more of letters, digits and "-._~",
+// which go in a URL and a cookie as they are.
+func CheckAccessToken(tok string) error {
+	if len(tok) < MinAccessTokenLen {
+		return fmt.Errorf("%d characters: want at least %d", len(tok), MinAccessTokenLen)
+	}
+	for _, c := range []byte(tok) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~", c) >= 0) {
+			return errors.New("want only letters, digits and - . _ ~") // not which: it is a secret
+		}
+	}
+	return nil
 }
 
 // Token is the secret, for the URL printed at startup.

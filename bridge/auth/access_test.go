@@ -108,3 +108,30 @@ func TestAccessToken(t *testing.T) {
 		t.Errorf("the log shows the token:\n%s", logBuf.String())
 	}
 }
+
+// TestAccessTokenOf: a token of --token-file guards as a random one does;
+// only URL- and cookie-safe tokens of 16 characters or more are taken.
+func TestAccessTokenOf(t *testing.T) {
+	t.Parallel()
+	const tok = "pinned-Token_0123456789"
+	if err := auth.CheckAccessToken(tok); err != nil {
+		t.Fatal(err)
+	}
+	a := auth.NewAccessTokenOf(tok, nil)
+	if a.Token() != tok {
+		t.Fatalf("Token() = %q", a.Token())
+	}
+	h := a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for target, want := range map[string]int{"/?token=" + tok: http.StatusSeeOther, "/?token=pinned-Token_012345678": http.StatusForbidden, "/": http.StatusForbidden} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", target, nil))
+		if w.Code != want {
+			t.Errorf("GET %s: %d, want %d", target, w.Code, want)
+		}
+	}
+	for _, bad := range []string{"", "short", "fifteen-chars-x", "has space in the token", "semi;colon-0123456789", "quote\"0123456789abc"} {
+		if auth.CheckAccessToken(bad) == nil {
+			t.Errorf("CheckAccessToken(%q): accepted", bad)
+		}
+	}
+}

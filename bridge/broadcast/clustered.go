@@ -1,6 +1,8 @@
 package broadcast
 
 import (
+	"time"
+
 	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster"
 	"github.com/wsbridge/wsbridge/bridge/broadcast/envelope"
 	"github.com/wsbridge/wsbridge/bridge/session"
@@ -116,8 +118,10 @@ func (g *group) runOwned(proc *process.Process, done chan struct{}) {
 	g.maybeEnd(false)
 }
 
-// Stop kills the program at once: the lease is lost or the cluster idle.
-func (ch clusterHandler) Stop(idle bool) {
+// Stop ends the program, at once (now) or with the kill sequence, and
+// returns without waiting: the engine's lease loop must go on renewing
+// the lease meanwhile. The channel is closed once the program is gone.
+func (ch clusterHandler) Stop(now bool) <-chan struct{} {
 	g := ch.g
 	g.mu.Lock()
 	proc, done := g.proc, g.termDone
@@ -127,15 +131,30 @@ func (ch clusterHandler) Stop(idle bool) {
 	}
 	g.mu.Unlock()
 	if done == nil {
-		return
+		done = make(chan struct{})
+		close(done)
+		return done
 	}
-	if proc != nil {
+	switch {
+	case proc == nil: // between restarts: restart sees termStop
+	case now:
 		proc.Kill()
+	default:
+		proc.Stop()
 	}
-	<-done
-	if idle {
-		g.log.Info("no clients in the cluster: program stopped")
+	return done
+}
+
+// StopTime is how long the running program's kill sequence lasts before
+// its SIGKILL; 0 between restarts.
+func (ch clusterHandler) StopTime() time.Duration {
+	g := ch.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.proc == nil {
+		return 0
 	}
+	return g.proc.StopTime()
 }
 
 // Input writes one entry of the input stream to stdin, whole.

@@ -40,6 +40,12 @@ type group struct {
 	stopCh    chan struct{}
 	stopOnce  sync.Once
 
+	// ready is closed, under Hub.mu, once the program started (with
+	// --redis: the cluster side opened), or failed to with startErr; the
+	// fields that start sets are read only after.
+	ready    chan struct{}
+	startErr error
+
 	stdinMu sync.Mutex
 	stdin   *os.File // nil between restarts: messages then are dropped
 	inBuf   []byte   // an envelope being written, under stdinMu
@@ -75,6 +81,7 @@ func newGroup(h *Hub, key string, prog Program) *group {
 		clients: map[*Client]struct{}{},
 		ring:    newRing(h.opts.Replay),
 		stopCh:  make(chan struct{}),
+		ready:   make(chan struct{}),
 	}
 	if h.opts.Envelope {
 		g.byID = map[string]*Client{}

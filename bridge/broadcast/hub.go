@@ -122,11 +122,43 @@ func (h *Hub) Started(key string) {
 // output is read or its join event is written, so it gets all of both. A
 // client that is not the starter (see Starter) waits for a starter of key
 // to join or give up first, rather than start a second program.
+//
+// The program starts (with --redis: the group's side of the cluster opens)
+// outside the hub's lock: the group is in the hub meanwhile, and clients of
+// it wait for it to be ready, while the other groups' clients go on.
 func (h *Hub) Join(key string, c *Client, prog Program, starter bool) (started bool, err error) {
-	g, err := h.joinLocked(key, c, prog, starter)
+	g, err := h.joinOrCreate(key, c, prog, starter)
 	if g == nil || err != nil {
 		return false, err
 	}
+	// With --redis the group here opens its side of the cluster's group
+	// instead of starting the program (clustered.go).
+	start := g.start
+	if h.engine != nil {
+		start = g.openCluster
+	}
+	err = start()
+	h.mu.Lock()
+	if err != nil {
+		h.removeLocked(g)
+		g.startErr = err
+		close(g.ready)
+		h.mu.Unlock()
+		h.wg.Done()
+		// As for a pipe session whose program failed to start: the slot
+		// goes back, and with --once that was the session.
+		if prog.Free != nil {
+			prog.Free()
+		}
+		if prog.Ended != nil {
+			prog.Ended()
+		}
+		return false, err
+	}
+	g.attach(c)
+	close(g.ready)
+	h.mu.Unlock()
+	h.obs.GroupStarted()
 	// The gate's registry learns of a new group outside h.mu: during
 	// shutdown Track makes it go away at once, and GoAway takes h.mu.
 	if prog.Track != nil && !prog.Track(g) {
@@ -141,43 +173,38 @@ func (h *Hub) Join(key string, c *Client, prog Program, starter bool) (started b
 	return true, nil
 }
 
-// joinLocked attaches c to a running group (nil group), or starts key's
-// group and returns it, registered in the hub, for Join to run.
-func (h *Hub) joinLocked(key string, c *Client, prog Program, starter bool) (*group, error) {
+// joinOrCreate attaches c to key's running group (nil group), or puts a new
+// group for key in the hub, not ready yet, and returns it for Join to
+// start. A group still starting is waited for outside h.mu.
+func (h *Hub) joinOrCreate(key string, c *Client, prog Program, starter bool) (*group, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for !starter && h.groups[key] == nil && h.starting[key] > 0 {
-		h.started.Wait()
-	}
-	if g := h.groups[key]; g != nil {
-		g.attach(c)
-		return nil, nil
+	for {
+		for !starter && h.groups[key] == nil && h.starting[key] > 0 {
+			h.started.Wait()
+		}
+		g := h.groups[key]
+		if g == nil {
+			break
+		}
+		select {
+		case <-g.ready:
+			g.attach(c)
+			return nil, nil
+		default:
+		}
+		// Started, failed or gone by the time h.mu is ours again: look
+		// again.
+		h.mu.Unlock()
+		<-g.ready
+		h.mu.Lock()
 	}
 	if !prog.Claim() {
 		return nil, ErrBusy
 	}
-	// With --redis the group here opens its side of the cluster's group
-	// instead of starting the program (clustered.go).
 	g := newGroup(h, key, prog)
-	start := g.start
-	if h.engine != nil {
-		start = g.openCluster
-	}
-	if err := start(); err != nil {
-		// As for a pipe session whose program failed to start: the slot
-		// goes back, and with --once that was the session.
-		if prog.Free != nil {
-			prog.Free()
-		}
-		if prog.Ended != nil {
-			prog.Ended()
-		}
-		return nil, err
-	}
 	h.groups[key] = g
-	g.attach(c)
-	h.obs.GroupStarted()
-	h.wg.Add(1) // done by the group's end (run or clusterEnd)
+	h.wg.Add(1) // done by the group's end (run or clusterEnd), or by Join if it fails to start
 	return g, nil
 }
 
@@ -191,6 +218,15 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		groups = append(groups, g)
 	}
 	h.mu.Unlock()
+	// A group still starting goes away once it is ready; one that failed
+	// to start is gone already.
+	started := groups[:0]
+	for _, g := range groups {
+		if <-g.ready; g.startErr == nil {
+			started = append(started, g)
+		}
+	}
+	groups = started
 	for _, g := range groups {
 		g.GoAway()
 	}

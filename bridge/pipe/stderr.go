@@ -98,19 +98,20 @@ func (s *pipeSession) pumpStderr() {
 	}
 }
 
-// emitStderr logs each stderr line read, or with --passstderr sends it to
-// the client wrapped in JSON.
+// emitStderr logs each stderr line read and, with --passstderr, also sends
+// it to the client wrapped in JSON: as websocketd does, the operator's log
+// keeps a program's complaints whoever else sees them.
 func (s *pipeSession) emitStderr() {
 	for {
 		piece, end, ok := s.stderr.sr.Next()
 		if !ok {
 			return
 		}
+		s.log.Info("stderr", "line", string(frame.AppendValidUTF8(nil, piece)), "continued", !end)
 		if s.opts.PassStderr {
 			s.errs.Emit(piece, end)
 		} else {
 			s.errs.Bytes += int64(len(piece))
-			s.log.Info("stderr", "line", string(frame.AppendValidUTF8(nil, piece)), "continued", !end)
 		}
 	}
 }

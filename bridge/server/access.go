@@ -24,8 +24,14 @@ import (
 // openTerminal reports whether cfg serves a writable terminal that no
 // --credential, --credential-file or --sslca protects.
 func openTerminal(cfg *Config) bool {
-	return cfg.Terminal != nil && cfg.Terminal.Writable &&
-		len(cfg.Credentials)+len(cfg.CredentialFiles) == 0 && !(cfg.SSL && cfg.SSLCA != "")
+	return cfg.Terminal != nil && cfg.Terminal.Writable && !credentialed(cfg)
+}
+
+// credentialed reports whether cfg authenticates clients with
+// --credential, --credential-file or --sslca: credentials a browser sends
+// by itself, whichever page asks.
+func credentialed(cfg *Config) bool {
+	return len(cfg.Credentials)+len(cfg.CredentialFiles) > 0 || (cfg.SSL && cfg.SSLCA != "")
 }
 
 // accessGuard puts the access token in front of next once armed; until then
@@ -38,8 +44,15 @@ type accessGuard struct {
 	armed   atomic.Bool
 }
 
-func newAccessGuard(next http.Handler, logger *slog.Logger, onRefuse func()) *accessGuard {
-	tok := auth.NewAccessToken(logger)
+// newAccessGuard guards next with token (--token-file), or with a random
+// one when token is "".
+func newAccessGuard(next http.Handler, token string, logger *slog.Logger, onRefuse func()) *accessGuard {
+	var tok *auth.AccessToken
+	if token != "" {
+		tok = auth.NewAccessTokenOf(token, logger)
+	} else {
+		tok = auth.NewAccessToken(logger)
+	}
 	tok.OnRefuse = onRefuse
 	return &accessGuard{token: tok, guarded: tok.Middleware(next), open: next}
 }
@@ -71,10 +84,14 @@ func beyondLoopback(ls []net.Listener) bool {
 
 // armAccess decides, once the listeners are open, whether the writable
 // terminal needs its access token, and tells the person who started
-// wsbridge: the URLs with the token on stderr and in the log, or the
-// warning that --no-auth leaves the shell open.
+// wsbridge: the URLs with the token, printed once on stderr, and in the log
+// without it (logs are kept and shipped; the token is a shell); with
+// --token-file they know the token, and it is not printed at all. Or the
+// warning that --no-auth leaves the shell open. A token of --token-file
+// is required on every listener, loopback ones too: it was asked for.
 func (s *Server) armAccess() {
-	if !openTerminal(s.cfg) || !beyondLoopback(s.ls.web) {
+	pinned := s.cfg.AccessToken != ""
+	if !openTerminal(s.cfg) || !(pinned || beyondLoopback(s.ls.web)) {
 		return
 	}
 	if s.cfg.NoAuth {
@@ -84,13 +101,17 @@ func (s *Server) armAccess() {
 	}
 	g := s.web.access
 	g.armed.Store(true)
+	msg := "writable terminal reachable from other hosts: it needs the access token printed on stderr; open"
+	if pinned {
+		msg = "writable terminal: it needs the access token of --token-file; open"
+	}
+	for _, u := range accessURLs(s.ls, s.cfg, redactedToken) {
+		s.log.Info(msg, "url", u)
+	}
+	if pinned {
+		return
+	}
 	urls := accessURLs(s.ls, s.cfg, g.token.Token())
-	for _, u := range urls {
-		s.log.Info("writable terminal reachable from other hosts: it needs the access token; open", "url", u)
-	}
-	if s.cfg.LogFormat == "json" {
-		return // the log is stderr, one JSON object per line: it has the URLs
-	}
 	var b strings.Builder
 	b.WriteString("\nThe writable terminal is reachable from other hosts and no --credential or --sslca\n" +
 		"is set, so it takes an access token. Open it at:\n\n")
@@ -100,11 +121,15 @@ func (s *Server) armAccess() {
 	if s.cfg.Dir != "" {
 		b.WriteString("\n(with --dir, put the script's path before ?token=)\n")
 	}
-	b.WriteString("\n--no-auth turns the token off; --address=127.0.0.1 keeps the terminal local.\n\n")
+	b.WriteString("\nThis is printed once and not logged; --token-file=FILE sets the token instead.\n" +
+		"--no-auth turns the token off; --address=127.0.0.1 keeps the terminal local.\n\n")
 	if s.cfg.Log != nil {
 		fmt.Fprint(s.cfg.Log, b.String())
 	}
 }
+
+// redactedToken stands for the access token in the log.
+const redactedToken = "REDACTED"
 
 // accessURLs are the page's URLs with the token, one per TCP listener (not
 // --redirport's): a listener on all interfaces is given by the host's name

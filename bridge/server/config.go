@@ -68,6 +68,14 @@ type Config struct {
 	HeadersWS   []Header // on responses to upgrades
 	HeadersHTTP []Header // on plain HTTP responses
 
+	// AccessToken is the writable terminal's access token read from
+	// --token-file, instead of a random one; "" without.
+	AccessToken string
+	// AllowedHosts are the --allowed-host names a request's Host may give
+	// beside IP addresses, localhost, this machine's name and the TLS
+	// certificate's names; nil allows only those.
+	AllowedHosts *AllowedHosts
+
 	// Pseudo-terminals and the browser terminal.
 	PTY      bool
 	Term     string

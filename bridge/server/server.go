@@ -43,6 +43,7 @@ type Server struct {
 	ls      listeners
 
 	metricsSrv *http.Server // nil without a metrics listener
+	hosts      *hostGuard   // the Host check of every listener, metrics too
 
 	reload          *reloader
 	shutdownTimeout time.Duration
@@ -77,10 +78,12 @@ func New(cfg *Config) (*Server, error) {
 		shutdownTimeout: cfg.ShutdownTimeout,
 		sd:              notifier{log: logger},
 	}
+	s.hosts = newHostGuard(cfg.AllowedHosts, wb.certs, logger, func() { g.handler.Refused(session.RefusedHost) })
 	s.srv = &http.Server{
 		// Forwarded addresses are settled first, so every check after
-		// sees the client's address.
-		Handler:           cfg.TrustedProxies.wrap(wb.handler),
+		// sees the client's address. Then the Host check, before anything
+		// answers (DNS rebinding); its 403 too is never framed.
+		Handler:           cfg.TrustedProxies.wrap(denyFraming(s.hosts.wrap(wb.handler))),
 		ReadHeaderTimeout: cfg.HeaderTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), session.LevelDebug),
@@ -113,7 +116,8 @@ func (s *Server) Listen() error {
 	s.armAccess()
 	if len(ls.metrics) > 0 {
 		s.metricsSrv = &http.Server{
-			Handler:           &metrics.Health{Metrics: s.metrics, Handler: s.handler, Ready: &s.ready},
+			// The Host check too: a rebound page could read the metrics.
+			Handler:           s.hosts.wrap(&metrics.Health{Metrics: s.metrics, Handler: s.handler, Ready: &s.ready}),
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), session.LevelDebug),
 		}
@@ -144,6 +148,9 @@ func (s *Server) Run() error {
 		})
 	}
 	logFDLimit(s.log)
+	if s.hosts.off() {
+		s.log.Warn("--allowed-host=*: requests are accepted whatever host name they give, so a web page can reach this server through DNS rebinding; list the names instead")
+	}
 	addrs := make([]string, 0, len(s.ls.web))
 	for _, l := range s.ls.web {
 		s.log.Info("listening", "address", l.Addr().String())

@@ -100,15 +100,17 @@ func newWeb(cfg *Config, g *gate, logger *slog.Logger) (*web, error) {
 		handler = auth.Middleware(handler)
 	}
 	if openTerminal(cfg) && !cfg.NoAuth {
-		wb.access = newAccessGuard(handler, logger, func() { h.Refused(session.RefusedToken) })
+		wb.access = newAccessGuard(handler, cfg.AccessToken, logger, func() { h.Refused(session.RefusedToken) })
 		handler = wb.access
 	}
 	origins := cfg.Origins
 	if origins == nil {
 		origins, _ = bridge.NewOriginPolicy(nil, false) // none: cannot fail
 	}
-	if cfg.Terminal != nil && !origins.Active() {
-		origins = bridge.TerminalOriginPolicy() // a shell is not for other sites
+	if !origins.Active() && (cfg.Terminal != nil || credentialed(cfg)) {
+		// A shell is not for other sites, nor are credentials a browser
+		// sends by itself.
+		origins = bridge.OwnOriginPolicy()
 	}
 	origins.OnRefuse = func() { h.Refused(session.RefusedOrigin) }
 	handler = origins.Middleware(logger)(handler)

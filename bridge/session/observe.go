@@ -34,6 +34,9 @@ const (
 	RefusedMaxClients   = "max_clients"   // --max-clients reached (503)
 	RefusedToken        = "token"         // no or wrong access token of a writable terminal (403)
 	RefusedFDs          = "fds"           // file descriptors short: a process would eat the reserve (503)
+	// RefusedHost: the Host header is not a name this server goes by
+	// (DNS rebinding; --allowed-host) (403).
+	RefusedHost = "host"
 )
 
 // RefusalReasons lists every reason Observer.Refused is given, so a metrics
@@ -41,4 +44,5 @@ const (
 var RefusalReasons = []string{
 	RefusedOrigin, RefusedAuth, RefusedMaxForks, RefusedNotFound, RefusedBadRequest, RefusedShuttingDown,
 	RefusedMaxClients, RefusedToken, RefusedFDs,
+	RefusedHost,
 }

@@ -19,13 +19,15 @@ type fakeProgram struct {
 	starts  atomic.Int32
 	stops   atomic.Int32
 	running atomic.Bool
-	// onIdleStop, if set, runs when the program is stopped for want of
-	// clients, before the lease is given up.
-	onIdleStop atomic.Pointer[func()]
+	// onStop, if set, runs when the program is told to stop, before the
+	// lease is given up.
+	onStop atomic.Pointer[func()]
 
 	mu        sync.Mutex
 	delivered []string
 	inputs    []cluster.Input
+	stopNow   []bool        // Stop's argument, each call
+	gone      chan struct{} // if set, what Stop answers
 }
 
 func (p *fakeProgram) Deliver(ms []cluster.Message) {
@@ -42,13 +44,25 @@ func (p *fakeProgram) Start() error {
 	return nil
 }
 
-func (p *fakeProgram) Stop(idle bool) {
+func (p *fakeProgram) Stop(now bool) <-chan struct{} {
 	p.stops.Add(1)
+	p.mu.Lock()
+	p.stopNow = append(p.stopNow, now)
+	gone := p.gone
+	p.mu.Unlock()
+	if gone != nil {
+		return gone // a program slow to end: the test closes it
+	}
 	p.running.Store(false)
-	if f := p.onIdleStop.Load(); idle && f != nil {
+	if f := p.onStop.Load(); f != nil {
 		(*f)()
 	}
+	done := make(chan struct{})
+	close(done)
+	return done
 }
+
+func (p *fakeProgram) StopTime() time.Duration { return 0 }
 
 func (p *fakeProgram) Input(in cluster.Input) {
 	p.mu.Lock()
@@ -357,6 +371,52 @@ func TestClusterInputAfterReopen(t *testing.T) {
 	waitFor(t, "the input sent after reopening", 5*time.Second, func() bool { return a.p.inputCount(cluster.ClientMessage) == 4 })
 }
 
+// TestClusterStopKeepsLease: an idle owner's program is stopped with the
+// kill sequence (Stop(false)), and the owner keeps renewing its lease, for
+// longer than a lease, until the program is gone; then it gives it up.
+// Redis frozen past the fence during such a stop makes it kill at once.
+func TestClusterStopKeepsLease(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	a := join(t, r.URL(), cluster.Options{})
+	owner(t, a)
+	gone := make(chan struct{})
+	a.p.mu.Lock()
+	a.p.gone = gone
+	a.p.mu.Unlock()
+	a.g.SetClients(0)
+	waitFor(t, "the stop", 5*time.Second, func() bool { return a.p.stops.Load() > 0 })
+	time.Sleep(2 * 900 * time.Millisecond) // two leases
+	if !a.g.Owner() {
+		t.Fatal("the owner gave its lease up before its program was gone")
+	}
+	close(gone)
+	waitFor(t, "the lease given up", 5*time.Second, func() bool { return !a.g.Owner() })
+	a.p.mu.Lock()
+	stopNow := fmt.Sprint(a.p.stopNow)
+	a.p.mu.Unlock()
+	if stopNow != "[false]" {
+		t.Fatalf("Stop called with %s, want [false]: the kill sequence", stopNow)
+	}
+
+	b := join(t, r.URL(), cluster.Options{})
+	owner(t, b)
+	gone = make(chan struct{})
+	defer close(gone)
+	b.p.mu.Lock()
+	b.p.gone = gone
+	b.p.mu.Unlock()
+	b.g.SetClients(0)
+	waitFor(t, "the stop", 5*time.Second, func() bool { return b.p.stops.Load() > 0 })
+	r.Freeze()
+	defer r.Thaw()
+	waitFor(t, "the kill", 5*time.Second, func() bool {
+		b.p.mu.Lock()
+		defer b.p.mu.Unlock()
+		return fmt.Sprint(b.p.stopNow) == "[false true]"
+	})
+}
+
 // A client that arrives while the owner stops its idle program, after the
 // decision and before the lease is given up, makes the instance bid
 // again: its client must not be left in a group that runs no program.
@@ -366,7 +426,7 @@ func TestClientArrivingAsIdleProgramStops(t *testing.T) {
 	m := join(t, r.URL(), cluster.Options{})
 	owner(t, m)
 	arrive := func() { m.g.SetClients(1) }
-	m.p.onIdleStop.Store(&arrive)
+	m.p.onStop.Store(&arrive)
 	m.g.SetClients(0)
 	waitFor(t, "the program to start again for the new client", 5*time.Second, func() bool { return m.p.starts.Load() >= 2 })
 }

@@ -13,7 +13,7 @@ import (
 
 // Handler is the local side of a group (the broadcast kind), told by the
 // engine what to do. Deliver is called by one goroutine, Input by one
-// (while this instance owns the group), Start and Stop by one.
+// (while this instance owns the group), Start, Stop and StopTime by one.
 type Handler interface {
 	// Deliver hands output messages to the local clients, in the stream's
 	// order; the first call holds the replay (the last --replay messages).
@@ -22,9 +22,15 @@ type Handler interface {
 	// Its output goes to Group.Output, its end (unless stopped) to
 	// Group.End.
 	Start() error
-	// Stop kills the program at once and returns once it is gone: the
-	// lease was lost, or (idle) no instance has had clients for --linger.
-	Stop(idle bool)
+	// Stop ends the program and returns at once, with a channel closed
+	// once it is gone: with now, at once (SIGKILL; the lease is lost or
+	// may pass before a kill sequence ends), otherwise with the kill
+	// sequence (stdin closed, SIGINT, SIGTERM, SIGKILL, with their waits).
+	// Called again with now, it cuts a kill sequence short.
+	Stop(now bool) <-chan struct{}
+	// StopTime is how long the program's kill sequence lasts before its
+	// SIGKILL.
+	StopTime() time.Duration
 	// Input writes one input entry to the program's stdin, whole.
 	Input(in Input)
 }
@@ -46,13 +52,14 @@ type Group struct {
 	inbox     *outbox[pendingInput] // input on its way to the stream
 	outbox    *outbox[pendingOut]   // the owner's output on its way
 	rejoinReq atomic.Bool
-	sendMu    sync.Mutex // orders Send's numbering with its push
 
 	mu         sync.Mutex
 	clients    int
 	present    bool              // in the instances set, as far as we know
 	local      map[string][]byte // --envelope: this instance's clients, their join events
 	owner      *ownership        // nil unless this instance holds the lease
+	dying      *ownership        // a lost term whose program is being killed
+	closing    bool              // Close waits for the term to end
 	ended      bool              // the program ended for good: no more bids
 	seenExpiry time.Time         // when the lease last seen held expires
 	settingsOK bool              // a mismatch was logged already
@@ -64,6 +71,9 @@ type Group struct {
 	stuckAt    string        // lastID when a probe last found the stream ahead
 	resetRead  bool          // the stream was made again: read from the start
 	readSeeded bool
+
+	termsOver chan struct{} // closed by the lease loop once closing left no term
+	closeOnce sync.Once
 }
 
 type pendingInput struct {
@@ -82,6 +92,7 @@ func newGroup(e *Engine, key string, h Handler) *Group {
 	g := &Group{
 		e: e, key: key, k: newKeys(e.opts.Prefix, key), h: h, log: e.log.With("group", key),
 		ctx: ctx, cancel: cancel, kick: make(chan struct{}, 1), seeded: make(chan struct{}),
+		termsOver: make(chan struct{}),
 	}
 	g.inbox = newOutbox(e.opts.Buffer, func(p *pendingInput) int { return p.in.size() }, e.obs)
 	g.outbox = newOutbox(e.opts.Buffer, func(p *pendingOut) int { return len(p.enc) + 16 }, e.obs)
@@ -138,9 +149,18 @@ func (g *Group) wake() {
 }
 
 // Send queues input for the owner's program: a client's message, its join
-// or its leave. It never blocks; while Redis is away input is buffered up
-// to --redis-buffer, the oldest dropped beyond.
-func (g *Group) Send(in Input) {
+// or its leave. While Redis is away input is buffered up to
+// --redis-buffer, the oldest dropped beyond; while it answers, a full
+// buffer makes Send wait for room: the client is slowed to Redis's pace.
+func (g *Group) Send(in Input) { g.send(in, true) }
+
+// sendNow is Send for the engine's own goroutines (the lease loop, the
+// reader), which must not wait on clients' input: it never waits for room,
+// and past the limit while Redis answers it keeps everything. What they
+// send is bounded by the clients (joins, leaves) or is one event (a gap).
+func (g *Group) sendNow(in Input) { g.send(in, false) }
+
+func (g *Group) send(in Input, wait bool) {
 	if g.local != nil {
 		g.mu.Lock()
 		switch in.Kind {
@@ -151,9 +171,9 @@ func (g *Group) Send(in Input) {
 		}
 		g.mu.Unlock()
 	}
-	g.sendMu.Lock()
-	g.inbox.push(pendingInput{in: in, seq: g.e.inSeq.Add(1)})
-	g.sendMu.Unlock()
+	// Numbered as it is queued, in one step: numbers go up in the order
+	// the owner reads them.
+	g.inbox.pushStamped(pendingInput{in: in}, func(p *pendingInput) { p.seq = g.e.inSeq.Add(1) }, wait)
 }
 
 // Output queues one message of the program for the stream; ignored unless
@@ -194,13 +214,22 @@ func (g *Group) Owner() bool {
 	return g.owner != nil
 }
 
-// Close ends this instance's side of the group: an owner stops its
-// program and gives the lease up, input still queued gets a second to
-// leave, and presence is taken out.
+// Close ends this instance's side of the group: input still queued gets a
+// second to leave, an owner stops its program with the kill sequence while
+// it keeps the lease, then gives the lease up (stop.go), and presence is
+// taken out.
 func (g *Group) Close() {
 	deadline := time.Now().Add(time.Second)
 	for time.Now().Before(deadline) && g.inbox.pending() > 0 {
 		time.Sleep(10 * time.Millisecond)
+	}
+	g.mu.Lock()
+	g.closing = true
+	term := g.owner != nil || g.dying != nil
+	g.mu.Unlock()
+	if term {
+		g.wake()
+		<-g.termsOver
 	}
 	g.cancel()
 	g.wg.Wait()

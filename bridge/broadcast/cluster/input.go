@@ -42,7 +42,7 @@ func (g *Group) writeOutput(ctx context.Context, batch []pendingOut) (bool, erro
 	g.gapPending = 0
 	g.mu.Unlock()
 	if gap > 0 && g.e.opts.Envelope {
-		g.Send(Input{Kind: Gap, Lost: gap, Instance: g.e.id})
+		g.sendNow(Input{Kind: Gap, Lost: gap, Instance: g.e.id})
 	}
 	if end {
 		g.finish(o)
@@ -259,7 +259,7 @@ func (g *Group) reapInstances(ctx context.Context) {
 	n := 0
 	for _, id := range ids {
 		if gone[instanceOf(id)] {
-			g.Send(Input{Kind: Leave, Client: id, Code: 1006, Instance: instanceOf(id)})
+			g.sendNow(Input{Kind: Leave, Client: id, Code: 1006, Instance: instanceOf(id)})
 			n++
 		}
 	}

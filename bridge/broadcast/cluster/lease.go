@@ -20,6 +20,12 @@ type ownership struct {
 	reader    *redis.Client
 	cancel    context.CancelFunc
 	done      chan struct{} // the consumer has stopped
+
+	// Set once the program is being stopped (beginStop), by the lease loop
+	// only: over is closed once the program and the consumer are gone.
+	stopping bool
+	over     chan struct{}
+	overSeen time.Time // when the lease loop first found over closed
 }
 
 // Timing. The owner renews every third of the lease and, while Redis does
@@ -37,7 +43,9 @@ func (g *Group) fenceAfter() time.Duration {
 
 const retryRenew = 200 * time.Millisecond
 
-// leaseLoop keeps presence, the lease and the probe of the reader.
+// leaseLoop keeps presence, the lease and the probe of the reader. It
+// waits on Redis only: a program being stopped, or input the program does
+// not read, is watched by goroutines of their own that wake it.
 func (g *Group) leaseLoop() {
 	defer g.wg.Done()
 	select {
@@ -49,7 +57,7 @@ func (g *Group) leaseLoop() {
 	for {
 		select {
 		case <-g.ctx.Done():
-			g.abdicate(true, false)
+			g.abdicate()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			g.updatePresence(ctx, false)
 			cancel()
@@ -74,8 +82,15 @@ func (g *Group) tick() time.Duration {
 	defer cancel()
 	start := time.Now()
 	g.mu.Lock()
-	clients, o, ended := g.clients, g.owner, g.ended
+	clients, o, ended, closing := g.clients, g.owner, g.ended, g.closing
+	dying := g.dying
 	g.mu.Unlock()
+	if o != nil {
+		// Nothing an owner asks Redis outlasts its fence (renew).
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, o.lastRenew.Add(g.fenceAfter()))
+		defer cancel()
+	}
 	if err := g.updatePresence(ctx, clients > 0); err != nil {
 		g.log.Debug("presence", "err", err)
 	}
@@ -83,42 +98,80 @@ func (g *Group) tick() time.Duration {
 	if o != nil {
 		return g.renew(ctx, o, start)
 	}
+	if dying != nil {
+		select {
+		case <-dying.over:
+			g.mu.Lock()
+			g.dying = nil
+			g.mu.Unlock()
+		default:
+			// No bid while the program of a lost term is still being
+			// killed: two must never run at once.
+			return g.interval()
+		}
+	}
+	if closing {
+		g.closeTerms()
+		return g.interval()
+	}
 	if clients > 0 && !ended {
 		return g.bid(ctx, start)
 	}
 	return g.interval()
 }
 
+// renew extends the lease. A renewal that does not answer by the fence
+// (fenceAfter past the last good one) is given up, and the program is
+// killed then, not a retry or a timeout later: past it another instance
+// may take the lease.
 func (g *Group) renew(ctx context.Context, o *ownership, start time.Time) time.Duration {
+	fence := o.lastRenew.Add(g.fenceAfter())
+	if !time.Now().Before(fence) {
+		g.log.Error("lease lost: Redis did not answer in time; killing the program")
+		g.loseTerm(o)
+		return g.interval()
+	}
+	ctx, cancel := context.WithDeadline(ctx, fence)
+	defer cancel()
 	k := g.k
 	n, err := renewScript.Run(ctx, g.e.rdb, []string{k.lease, k.meta, k.inst, k.out, k.in, k.clients},
 		o.token, g.e.opts.Lease.Milliseconds(), KeyRetention.Milliseconds(), g.e.opts.Settings).Int64()
 	switch {
 	case err != nil:
-		if time.Since(o.lastRenew) >= g.fenceAfter() {
-			g.log.Error("lease lost: Redis did not answer in time; stopping the program", "err", err)
-			g.abdicate(false, false)
+		if !time.Now().Before(fence) {
+			g.log.Error("lease lost: Redis did not answer in time; killing the program", "err", err)
+			g.loseTerm(o)
 			return g.interval()
 		}
 		g.log.Warn("lease renewal failed; retrying", "err", err, "since_renewed_ms", time.Since(o.lastRenew).Milliseconds())
-		return retryRenew
+		if g.closingNow() {
+			g.beginStop(o, "the group closes here")
+		}
+		return min(retryRenew, time.Until(fence))
 	case n < 0:
-		g.log.Error("lease lost: another instance holds it; stopping the program")
-		g.abdicate(false, false)
+		g.log.Error("lease lost: another instance holds it; killing the program")
+		g.loseTerm(o)
 		return g.interval()
 	}
 	g.mu.Lock()
 	o.lastRenew = start
 	idle := n == 0 && g.clients == 0
+	closing := g.closing
 	g.mu.Unlock()
+	if o.stopping {
+		return g.endStopped(o)
+	}
 	if !idle {
 		o.idleSince = time.Time{}
 	} else if o.idleSince.IsZero() {
 		o.idleSince = start
 	}
-	if idle && time.Since(o.idleSince) >= g.e.opts.Linger {
-		g.log.Info("no instance has clients: stopping the program")
-		g.abdicate(true, true)
+	switch {
+	case closing:
+		g.beginStop(o, "the group closes here")
+		return g.interval()
+	case idle && time.Since(o.idleSince) >= g.e.opts.Linger:
+		g.beginStop(o, "no instance has clients")
 		return g.interval()
 	}
 	g.reapInstances(ctx)
@@ -193,10 +246,17 @@ func (g *Group) becomeOwner(token, epoch, offset, inpos, settings string, start 
 	if settings != "" && settings != g.e.opts.Settings {
 		g.log.Warn("the group ran with other settings before; ours win now", "ours", g.e.opts.Settings, "before", settings)
 	}
+	g.mu.Lock()
+	if g.closing { // Close began while the bid was on its way
+		g.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		releaseScript.Run(ctx, g.e.rdb, []string{g.k.lease}, token)
+		cancel()
+		return
+	}
 	cctx, cancel := context.WithCancel(g.ctx)
 	o := &ownership{token: token, epoch: epoch, offset: off, inpos: inpos, lastRenew: start,
-		reader: g.e.blockingClient(), cancel: cancel, done: make(chan struct{})}
-	g.mu.Lock()
+		reader: g.e.blockingClient(), cancel: cancel, done: make(chan struct{}), over: make(chan struct{})}
 	g.owner = o
 	g.mu.Unlock()
 	g.e.obs.LeaseHeld(g.key, true)
@@ -212,32 +272,23 @@ func (g *Group) becomeOwner(token, epoch, offset, inpos, settings string, start 
 	go g.consume(cctx, o)
 }
 
-// abdicate ends this instance's term: the consumer and the program stop
-// (at once: another instance may take over), queued output is dropped, and
-// with release the lease is given up for the next owner. An idle stop
-// does not end the group here: a client that arrives meanwhile (its
-// SetClients comes after the idle decision) makes this instance bid again,
-// rather than wait in a group that runs no program anywhere.
-func (g *Group) abdicate(release, idle bool) {
+// abdicate ends whatever term is left as the group closes for good: its
+// program is killed at once and waited for (the lease loop is ending, so
+// nothing is left to renew), and the lease is given up.
+func (g *Group) abdicate() {
 	g.mu.Lock()
-	o := g.owner
-	g.owner = nil
+	o, dying := g.owner, g.dying
+	g.owner, g.dying = nil, nil
 	g.mu.Unlock()
+	if dying != nil {
+		<-dying.over
+	}
 	if o == nil {
 		return
 	}
-	o.cancel()
-	o.reader.Close()
-	g.h.Stop(idle)
-	<-o.done
-	g.outbox.clear()
-	g.e.obs.LeaseHeld(g.key, false)
-	if release {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		releaseScript.Run(ctx, g.e.rdb, []string{g.k.lease}, o.token)
-		cancel()
-	}
-	g.log.Info("lease given up", "released", release)
+	g.stopProgram(o, true)
+	<-o.over
+	g.giveUp(o, true)
 }
 
 // finish ends the term after the program's end reached the stream: the
@@ -288,7 +339,7 @@ func (g *Group) updatePresence(ctx context.Context, present bool) error {
 	// while Redis was away (or a new owner after Redis lost its data) gets
 	// its clients back.
 	for _, in := range joins {
-		g.Send(in)
+		g.sendNow(in)
 	}
 	return nil
 }

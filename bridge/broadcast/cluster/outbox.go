@@ -54,17 +54,26 @@ func (o *outbox[T]) setFailing(f bool) {
 func (o *outbox[T]) push(v T) { o.pushCounted(v) }
 
 // pushCounted is push answering how many entries it dropped.
-func (o *outbox[T]) pushCounted(v T) int64 {
+func (o *outbox[T]) pushCounted(v T) int64 { return o.pushStamped(v, nil, true) }
+
+// pushStamped queues v as push does, calling stamp (if not nil) on it
+// just before it joins the queue. Without wait it never waits for room:
+// past the limit, the oldest entries are dropped only while Redis is away,
+// and otherwise v is queued over the limit.
+func (o *outbox[T]) pushStamped(v T, stamp func(*T), wait bool) int64 {
 	n := o.size(&v)
 	o.mu.Lock()
-	for o.bytes > 0 && o.bytes+n > o.limit && !o.failing && !o.closed {
+	for wait && o.bytes > 0 && o.bytes+n > o.limit && !o.failing && !o.closed {
 		o.room.Wait()
+	}
+	if stamp != nil {
+		stamp(&v)
 	}
 	o.items = append(o.items, v)
 	o.bytes += n
 	delta := n
 	var dropped int64
-	for o.bytes > o.limit && len(o.items) > 1 {
+	for o.bytes > o.limit && len(o.items) > 1 && (wait || o.failing || o.closed) {
 		d := o.size(&o.items[0])
 		var zero T
 		o.items[0] = zero

@@ -197,7 +197,7 @@ func (g *Group) decode(ents []redis.XMessage, pos *readPos) []Message {
 		if unknown {
 			lost = -1
 		}
-		g.Send(Input{Kind: Gap, Lost: lost, Instance: g.e.id})
+		g.sendNow(Input{Kind: Gap, Lost: lost, Instance: g.e.id})
 	}
 	return ms
 }
