@@ -52,6 +52,8 @@ var problemKinds = []string{outOfOrder, twice, missing, dropped, refused}
 
 // tally counts the clients that saw each problem, with a few examples.
 type tally struct {
+	restarted atomic.Int64 // clients that saw their program start again
+
 	mu       sync.Mutex
 	clients  map[string]int
 	examples []string
@@ -240,6 +242,11 @@ func (cl *client) line(l string) {
 		n, _ := strconv.Atoi(m[1])
 		switch {
 		case !cl.seenN:
+		case n == 1 && cl.lastN > 1:
+			// A new program counts from 1: with --redis a client that
+			// joins as the idle program is being stopped gets that
+			// program's last lines, then the next one's.
+			cl.tally.restarted.Add(1)
 		case n == cl.lastN:
 			cl.problem(twice, fmt.Sprintf("client %d: line n %d twice", cl.id, n))
 		case n < cl.lastN:

@@ -261,6 +261,7 @@ func report(out io.Writer, kinds []*kind, start map[*daemon]holding, t *tally, e
 		probs = append(probs, fmt.Sprintf("%s %d", p, t.clients[p]))
 	}
 	fmt.Fprintf(out, "clients that saw a message %s\n", strings.Join(probs, ", "))
+	fmt.Fprintf(out, "clients that saw their group's program start again while connected: %d\n", t.restarted.Load())
 	for _, e := range t.examples {
 		fmt.Fprintln(out, "  "+e)
 	}
