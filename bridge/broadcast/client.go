@@ -17,11 +17,11 @@ import (
 	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
-// slowCloseWait is how long a client closed as too slow has for the write
-// in flight and the close frame behind it, before its connection is
-// dropped: its socket is full, and a client that reads again should still
-// find the 1013.
-const slowCloseWait = 5 * time.Second
+// closeWait is how long a close the server chose (1013 to a client too
+// slow, a protocol error's code) has to get out behind the write in
+// flight, before the connection is dropped: the client's socket may be
+// full, and a client that reads again should still find the close frame.
+const closeWait = 5 * time.Second
 
 // Corker is the writer under the connection's WebSocket framing
 // (frame.CorkWriter): what is written while corked leaves in one write at
@@ -55,7 +55,7 @@ type Client struct {
 	closeCode   websocket.StatusCode
 	closeReason string
 	closeSent   bool
-	slowTimer   *time.Timer
+	closeTimer  *time.Timer // drops the connection if the close is stuck
 
 	joined  bool // guarded by g.stdinMu: the program got its join event
 	pinging atomic.Bool
@@ -82,7 +82,7 @@ func (c *Client) enqueue(b *batch) bool {
 	if c.queued+len(b.buf) > c.g.h.queueLimit {
 		c.queue = nil
 		c.closeCode, c.closeReason = StatusTooSlow, "too slow"
-		c.slowTimer = time.AfterFunc(slowCloseWait, func() { c.conn.CloseNow() })
+		c.dropLaterLocked()
 		c.g.h.obs.SlowClosed()
 		c.g.log.Warn("client too slow", "client", c.info.ID, "remote", c.info.Remote, "queue_bytes", c.g.h.queueLimit)
 		c.startWriterLocked()
@@ -208,8 +208,32 @@ func (c *Client) detach() {
 	if c.closeCode == 0 {
 		c.queue = nil
 	}
-	if c.slowTimer != nil && c.closeSent {
-		c.slowTimer.Stop()
+}
+
+// dropLaterLocked arms the timer that drops the connection if a close the
+// server chose has not closed it within closeWait.
+func (c *Client) dropLaterLocked() {
+	if c.closeTimer == nil {
+		c.closeTimer = time.AfterFunc(closeWait, func() { c.conn.CloseNow() })
+	}
+}
+
+// release closes the connection once its reader has ended. The reader is
+// the connection's owner: coder/websocket closes a connection by itself
+// only when a close frame comes or goes, so one that just drops (a reset,
+// a FIN, a reset in the middle of a frame) stays open, descriptor and all,
+// unless it is closed here. A close the server chose is left to the writer
+// (Conn.Close closes the connection when the handshake is over), bounded
+// by closeWait; anything else is closed now.
+func (c *Client) release() {
+	c.mu.Lock()
+	closing := c.closeCode != 0 && !c.dead
+	if closing {
+		c.dropLaterLocked()
+	}
+	c.mu.Unlock()
+	if !closing {
+		c.conn.CloseNow()
 	}
 }
 
@@ -221,12 +245,14 @@ func (c *Client) sentCode() websocket.StatusCode {
 }
 
 // readLoop carries the client's messages to the group's stdin, each whole,
-// until the connection ends; the client then leaves the group.
+// until the connection ends; the client then leaves the group, and its
+// connection is released.
 func (c *Client) readLoop() {
 	defer c.g.wg.Done()
 	c.g.joinEvent(c)
 	code := c.readMessages()
 	c.g.leave(c, code)
+	c.release()
 }
 
 // readMessages reads until the connection ends, or until the client broke

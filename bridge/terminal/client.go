@@ -303,6 +303,13 @@ func (c *ttyClient) input(r io.Reader) error {
 			c.conn.Close(websocket.StatusMessageTooBig, session.CloseReason("input frame larger than --maxframesize=%d bytes", limit))
 			return err
 		}
+		if err != nil && err != io.EOF {
+			// A read that failed (the connection dropped in the middle of a
+			// frame) comes back from coder/websocket still masked: its
+			// bytes are noise, which a terminal would take for keys
+			// (Ctrl-\ quits the program of every viewer).
+			return err
+		}
 		if n > 0 && writable {
 			c.bytesIn.Add(int64(n))
 			c.p.write(buf[:n])
@@ -312,9 +319,6 @@ func (c *ttyClient) input(r io.Reader) error {
 				c.p.msgsIn.Add(1)
 			}
 			return nil
-		}
-		if err != nil {
-			return err
 		}
 	}
 }

@@ -19,6 +19,9 @@ type fakeProgram struct {
 	starts  atomic.Int32
 	stops   atomic.Int32
 	running atomic.Bool
+	// onStop, if set, runs when the program is told to stop, before the
+	// lease is given up.
+	onStop atomic.Pointer[func()]
 
 	mu        sync.Mutex
 	delivered []string
@@ -51,6 +54,9 @@ func (p *fakeProgram) Stop(now bool) <-chan struct{} {
 		return gone // a program slow to end: the test closes it
 	}
 	p.running.Store(false)
+	if f := p.onStop.Load(); f != nil {
+		(*f)()
+	}
 	done := make(chan struct{})
 	close(done)
 	return done
@@ -419,4 +425,18 @@ func TestClusterStopKeepsLease(t *testing.T) {
 		defer b.p.mu.Unlock()
 		return fmt.Sprint(b.p.stopNow) == "[false true]"
 	})
+}
+
+// A client that arrives while the owner stops its idle program, after the
+// decision and before the lease is given up, makes the instance bid
+// again: its client must not be left in a group that runs no program.
+func TestClientArrivingAsIdleProgramStops(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	m := join(t, r.URL(), cluster.Options{})
+	owner(t, m)
+	arrive := func() { m.g.SetClients(1) }
+	m.p.onStop.Store(&arrive)
+	m.g.SetClients(0)
+	waitFor(t, "the program to start again for the new client", 5*time.Second, func() bool { return m.p.starts.Load() >= 2 })
 }
