@@ -246,7 +246,7 @@ func TestHardenLoginThrottle(t *testing.T) {
 func rawGet(t *testing.T, c net.Conn, r *bufio.Reader) *http.Response {
 	t.Helper()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	res, err := http.ReadResponse(r, nil)
@@ -468,7 +468,7 @@ echo hello
 	}
 	defer c.Close()
 	start := time.Now()
-	if _, err := io.WriteString(c, "POST /trickle.cgi HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n0123456789"); err != nil {
+	if _, err := io.WriteString(c, "POST /trickle.cgi HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n0123456789"); err != nil {
 		t.Fatal(err)
 	}
 	stop := make(chan struct{})
