@@ -1,3 +1,5 @@
+//go:build unix
+
 package process
 
 import (
@@ -7,11 +9,6 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 )
-
-// Winsize is a terminal size in character cells.
-type Winsize struct {
-	Cols, Rows uint16
-}
 
 // openTerminal makes a pseudo-terminal; the child gets the terminal side as
 // all three standard streams. Size and echo are set on it before the child
@@ -87,7 +84,7 @@ func setWinsize(fd int, size Winsize) error {
 }
 
 func setEcho(fd int, on bool) error {
-	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	t, err := unix.IoctlGetTermios(fd, getTermios)
 	if err != nil {
 		return fmt.Errorf("terminal echo: %w", err)
 	}
@@ -96,7 +93,7 @@ func setEcho(fd int, on bool) error {
 	} else {
 		t.Lflag &^= unix.ECHO
 	}
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, t); err != nil {
+	if err := unix.IoctlSetTermios(fd, setTermios, t); err != nil {
 		return fmt.Errorf("terminal echo: %w", err)
 	}
 	return nil
