@@ -103,7 +103,7 @@ func Resolve(name string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("command %q: %w", name, err)
 	}
-	if !info.Mode().IsRegular() || !executable(path) {
+	if !info.Mode().IsRegular() || !Executable(path, info.Mode()) {
 		return "", fmt.Errorf("command %q: %w", name, ErrNotExecutable)
 	}
 	if abs, err := filepath.Abs(path); err == nil {

@@ -4,6 +4,7 @@ package process
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"sync"
@@ -25,8 +26,14 @@ func (p *Process) terminal() *os.File { return p.tty }
 // look up on PATH.
 const pathSeparators = "/"
 
-// executable reports whether the daemon may execute path.
-func executable(path string) bool { return unix.Access(path, unix.X_OK) == nil }
+// Executable reports whether the daemon may run path, a regular file of that
+// mode: an execute bit, and access(2) says so.
+func Executable(path string, mode fs.FileMode) bool {
+	return mode.Perm()&0o111 != 0 && unix.Access(path, unix.X_OK) == nil
+}
+
+// ExecutableHint says how to make path executable.
+func ExecutableHint(path string) string { return "chmod +x " + path }
 
 // spawn starts the child with fork and exec: pipes (or a terminal) as its
 // standard streams, leading a process group (or, on a terminal, a session)

@@ -54,6 +54,9 @@ func (p *Process) openTerminal(size Winsize, echo bool) (child []*os.File, err e
 	return []*os.File{tty, tty, tty}, nil
 }
 
+// TerminalsSupported reports whether Config.Terminal works here.
+const TerminalsSupported = true
+
 // Resize changes the terminal's size; the kernel sends the child SIGWINCH. It
 // goes through the raw descriptor rather than pty.Setsize, which would put
 // the master back into blocking mode.
