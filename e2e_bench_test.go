@@ -327,7 +327,7 @@ func startFanoutDaemon(b *testing.B, fanout string) (string, int, func()) {
 	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command(wsbridgeBinary(b), "--address=127.0.0.1", "--port="+port, "--loglevel=error",
 		"--maxforks=0", "--broadcast", "--client-queue=67108864", fanout, "gen")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = ownSession()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
@@ -340,7 +340,7 @@ func startFanoutDaemon(b *testing.B, fanout string) (string, int, func()) {
 func startFanoutBaseline(b *testing.B, fanout string, n int) (string, int, func()) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(b))
 	cmd := exec.Command(fanout, "serve", addr, strconv.Itoa(n))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = ownSession()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)

@@ -870,7 +870,7 @@ func TestRedisOwnerKilled(t *testing.T) {
 	waitInputRecorded(t, r, "wsbridge:{/}:")
 	ss[0].signal(t, syscall.SIGKILL)
 	killed := time.Now()
-	syscall.Kill(-pid, syscall.SIGKILL) // its program goes with the machine
+	killGroup(pid) // its program goes with the machine
 	writeText(t, cb, "during the gap")
 	got := readText(t, cb)
 	if !strings.HasPrefix(got, "pid ") || got == fmt.Sprintf("pid %d", pid) {

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"golang.org/x/sys/unix"
 )
 
 // groupSession reads everything a session sends until it ends.
@@ -111,7 +110,7 @@ done
 		}
 		if !groupGone(s.pgid) {
 			t.Errorf("session %d: process group %d still has members after the daemon exited", i, s.pgid)
-			unix.Kill(-s.pgid, unix.SIGKILL)
+			killGroup(s.pgid)
 		}
 	}
 	// The grandchildren outlive SIGINT; SIGTERM, 350 ms into the kill
@@ -165,7 +164,7 @@ while :; do echo x; sleep 0.05; done
 			if s.pgid == 0 || !groupGone(s.pgid) {
 				t.Errorf("process group %d survived", s.pgid)
 				if s.pgid > 0 {
-					unix.Kill(-s.pgid, unix.SIGKILL)
+					killGroup(s.pgid)
 				}
 			}
 		})

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"text/template"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster"
 	"github.com/wsbridge/wsbridge/bridge/server"
 	"github.com/wsbridge/wsbridge/bridge/terminal"
+	"github.com/wsbridge/wsbridge/process"
 )
 
 // HTTPFlags are the web server's flags, websocketd's names and meanings.
@@ -72,8 +74,8 @@ type ServiceFlags struct {
 // TerminalFlags are the flags of pseudo-terminals and the browser terminal,
 // ttyd's and gotty's options where they have one. They are embedded in cli.
 type TerminalFlags struct {
-	PTY          bool          `name:"pty" help:"Run the program on a pseudo-terminal instead of pipes, in line or binary mode: it sees a terminal, so it line-buffers its output (a Python print() loop answers at once, without -u). The terminal is 80x24, or ?cols=&rows= of the request, with echo off; stderr is merged into stdout. The terminal's line discipline applies to input: a line longer than 4095 bytes is cut, and control characters act as keys (^C interrupts, ^D ends input)."`
-	Terminal     bool          `name:"terminal" help:"Serve a browser terminal: a plain GET on the endpoint gets the terminal page (xterm.js), and the WebSocket upgrade on the same URL is the session, speaking subprotocol wsbridge.tty.v1 with the program on a pseudo-terminal. Implies --pty. Read-only unless --writable. Without --origin or --sameorigin, only pages of this server's own origin may connect (cross-site Origins get 403); a request without an Origin header, which only programs send, is accepted."`
+	PTY          bool          `name:"pty" help:"Run the program on a pseudo-terminal instead of pipes, in line or binary mode: it sees a terminal, so it line-buffers its output (a Python print() loop answers at once, without -u). The terminal is 80x24, or ?cols=&rows= of the request, with echo off; stderr is merged into stdout. The terminal's line discipline applies to input: a line longer than 4095 bytes is cut, and control characters act as keys (^C interrupts, ^D ends input). Not on Windows, which refuses it at startup."`
+	Terminal     bool          `name:"terminal" help:"Serve a browser terminal: a plain GET on the endpoint gets the terminal page (xterm.js), and the WebSocket upgrade on the same URL is the session, speaking subprotocol wsbridge.tty.v1 with the program on a pseudo-terminal. Implies --pty. Read-only unless --writable. Without --origin or --sameorigin, only pages of this server's own origin may connect (cross-site Origins get 403); a request without an Origin header, which only programs send, is accepted. Not on Windows, which refuses it at startup."`
 	Writable     bool          `name:"writable" help:"With --terminal, pass the clients' keyboard input to the program. Without it terminals are read-only and input is dropped."`
 	Reconnect    time.Duration `name:"reconnect" placeholder:"DURATION" help:"With --terminal, keep a program whose client went away running for DURATION (such as 10m): the page reconnects with its session token and gets the screen back (a replay of the last 256 KiB of output) instead of a new program; after DURATION without a client it gets the kill sequence. 0, the default: stop it as soon as its client leaves."`
 	Shared       bool          `name:"shared" help:"With --terminal, attach every client of an endpoint to one program: output goes to all of them, input comes from all of them (with --writable), and the terminal takes the smallest columns and rows among them. A client joining gets the screen replayed; the fastest client sets the pace of the output, and one that falls 1 MiB behind it is dropped with close code 1013 and reconnects to a replay, never slowing the others. The program starts with the first client, with that client's --url-arg and environment, and is stopped when the last leaves (after --reconnect's DURATION, if set)."`
@@ -110,6 +112,13 @@ type BroadcastFlags struct {
 func (c *cli) validateTerminal(cfg *server.Config) error {
 	if c.Terminal {
 		c.PTY = true
+	}
+	if c.PTY && !process.TerminalsSupported {
+		flag := "--pty"
+		if c.Terminal {
+			flag = "--terminal"
+		}
+		return fmt.Errorf("%s: pseudo-terminals are not supported on %s; programs run on pipes there", flag, runtime.GOOS)
 	}
 	needsTerminal := []struct {
 		flag string

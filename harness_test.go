@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"golang.org/x/sys/unix"
 )
 
 // The end-to-end tests run the real binary, built once per test run, the
@@ -697,7 +696,7 @@ func procState(pid int) string {
 // Zombies count as gone: orphans wait for init to reap them, which in some
 // containers takes a second or more, and they run no code.
 func groupGone(pgid int) bool {
-	if errors.Is(unix.Kill(-pgid, 0), unix.ESRCH) {
+	if groupEmpty(pgid) {
 		return true
 	}
 	procs, _ := filepath.Glob("/proc/[0-9]*/stat")

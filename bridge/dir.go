@@ -10,9 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/wsbridge/wsbridge/bridge/session"
+	"github.com/wsbridge/wsbridge/process"
 )
 
 // ScriptDir maps URL paths to the executables under one folder, for --dir
@@ -108,8 +107,8 @@ func (d *ScriptDir) Lookup(urlPath string) (session.Endpoint, error) {
 		if err != nil {
 			return session.Endpoint{}, &NoEndpointError{Reason: ReasonOutside}
 		}
-		if info.Mode().Perm()&0o111 == 0 || unix.Access(file, unix.X_OK) != nil {
-			return session.Endpoint{}, &NoEndpointError{Reason: ReasonNotExecutable, Hint: "chmod +x " + file}
+		if !process.Executable(file, info.Mode()) {
+			return session.Endpoint{}, &NoEndpointError{Reason: ReasonNotExecutable, Hint: process.ExecutableHint(file)}
 		}
 		pathInfo := ""
 		if i+1 < len(segs) {

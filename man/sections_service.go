@@ -21,7 +21,7 @@ Each change is logged.
 `
 
 const manSectionSystemd = `.SH SYSTEMD
-\%wsbridge runs as a
+On Linux, \%wsbridge runs as a
 .B Type=notify
 service: it sends READY=1 once it listens, RELOADING=1 and READY=1 around a
 reload, STOPPING=1 when it shuts down, and a STATUS= line naming its
@@ -29,6 +29,8 @@ addresses.
 With
 .BR WatchdogSec= ,
 it pings the watchdog at half that interval.
+Elsewhere (macOS, FreeBSD, Windows) none of this is built in: no sockets are
+taken over and nothing is notified.
 .PP
 With socket activation (a .socket unit, or
 .BR systemd\-socket\-activate (1)),

@@ -10,15 +10,11 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Config describes a child to start.
@@ -60,7 +56,6 @@ type Process struct {
 	Stderr *os.File
 
 	grace    time.Duration
-	tty      *os.File // the terminal's master side; same file as Stdin/Stdout
 	stdinMu  sync.Once
 	stopping atomic.Bool
 	stopCh   chan struct{}
@@ -75,6 +70,8 @@ type Process struct {
 	// costs no goroutine.
 	supervisor sync.Once
 	started    time.Time
+
+	procSys // what the platform needs: a terminal, or a job object
 }
 
 // ErrNotExecutable reports a command that exists but cannot be run.
@@ -86,7 +83,7 @@ var ErrNotExecutable = errors.New("not executable")
 // the first connection.
 func Resolve(name string) (string, error) {
 	path := name
-	if !strings.Contains(name, "/") {
+	if !strings.ContainsAny(name, pathSeparators) {
 		found, err := exec.LookPath(name)
 		if err != nil && !errors.Is(err, exec.ErrDot) {
 			if errors.Is(err, exec.ErrNotFound) {
@@ -106,7 +103,7 @@ func Resolve(name string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("command %q: %w", name, err)
 	}
-	if !info.Mode().IsRegular() || unix.Access(path, unix.X_OK) != nil {
+	if !info.Mode().IsRegular() || !Executable(path, info.Mode()) {
 		return "", fmt.Errorf("command %q: %w", name, ErrNotExecutable)
 	}
 	if abs, err := filepath.Abs(path); err == nil {
@@ -115,11 +112,11 @@ func Resolve(name string) (string, error) {
 	return path, nil
 }
 
-// Start launches the child in a process group of its own and begins
-// supervising it. The caller must eventually see Done closed, which happens
-// only after the whole group is gone and the child is reaped.
+// Start launches the child in a process group of its own (a job object on
+// Windows) and begins supervising it. The caller must eventually see Done
+// closed, which happens only after the whole group is gone and the child is
+// reaped.
 func Start(cfg Config) (*Process, error) {
-	restoreSignalsOnce.Do(restoreIgnoredSignals)
 	p := &Process{
 		grace:   cfg.Grace,
 		stopCh:  make(chan struct{}),
@@ -127,44 +124,9 @@ func Start(cfg Config) (*Process, error) {
 		reaped:  make(chan struct{}),
 		started: time.Now(),
 	}
-	var childFiles []*os.File
-	var err error
-	if cfg.Terminal != nil {
-		childFiles, err = p.openTerminal(*cfg.Terminal, !cfg.NoEcho)
-	} else {
-		childFiles, err = p.openPipes()
-	}
-	if err != nil {
+	if err := p.spawn(cfg); err != nil {
 		return nil, fmt.Errorf("spawn %s: %w", cfg.Path, err)
 	}
-	defer closeAll(childFiles)
-
-	sys := &syscall.SysProcAttr{}
-	if p.tty != nil {
-		// A terminal child leads a new session with the terminal as its
-		// controlling tty, so the line discipline delivers ^C to its group.
-		sys.Setsid = true
-		sys.Setctty = true
-		sys.Ctty = 0
-	} else {
-		sys.Setpgid = true
-	}
-	fds := make([]uintptr, len(childFiles))
-	for i, f := range childFiles {
-		fds[i] = f.Fd()
-	}
-	pid, err := syscall.ForkExec(cfg.Path, cfg.Args, &syscall.ProcAttr{
-		Dir:   cfg.Dir,
-		Env:   cfg.Env,
-		Files: fds,
-		Sys:   sys,
-	})
-	if err != nil {
-		p.closeStreams()
-		return nil, fmt.Errorf("spawn %s: %w", cfg.Path, err)
-	}
-	p.Pid = pid
-	children.add(p)
 	return p, nil
 }
 
@@ -180,73 +142,6 @@ func (p *Process) supervise() {
 	p.supervisor.Do(func() { go p.superviseGroup() })
 }
 
-var restoreSignalsOnce sync.Once
-
-// restoreIgnoredSignals makes sure children start with default signal
-// handling. A daemon started from a script with "&" inherits SIGINT and
-// SIGQUIT ignored, and would pass that on: Ctrl-C in a browser terminal
-// would do nothing. An ignored signal stays ignored across exec, but one
-// with a handler is reset to the default, so give each such signal a
-// handler that drops it.
-func restoreIgnoredSignals() {
-	for _, sig := range []os.Signal{unix.SIGINT, unix.SIGQUIT, unix.SIGHUP, unix.SIGTERM, unix.SIGPIPE, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU} {
-		if signal.Ignored(sig) {
-			signal.Notify(make(chan os.Signal, 1), sig)
-		}
-	}
-}
-
-// stdinBuffer caps what the kernel holds for a child's stdin, about what a
-// pipe holds: a child that does not read pushes back on the client early.
-const stdinBuffer = 64 << 10
-
-// openPipes makes the three standard streams from two descriptors on the
-// daemon's side, not three: stdout is a pipe, and stdin and stderr share one
-// socket pair, the child getting its end as both fd 0 and fd 2. The daemon
-// writes stdin to and reads stderr from its end; ending stdin is a
-// shutdown(SHUT_WR) of that end, which the child reads as EOF. stdout stays
-// a pipe of its own so a child that closes it is seen to have closed it,
-// whatever it still does with its other streams. The daemon's ends are
-// non-blocking (poller-managed); the child's ends stay blocking, as programs
-// expect.
-func (p *Process) openPipes() (child []*os.File, err error) {
-	var daemonEnds []*os.File
-	defer func() {
-		if err != nil {
-			closeAll(daemonEnds)
-			closeAll(child)
-		}
-	}()
-	sock, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("socketpair: %w", err)
-	}
-	inErr := os.NewFile(uintptr(sock[1]), "stdin+stderr")
-	child = append(child, inErr)
-	if err := unix.SetsockoptInt(sock[0], unix.SOL_SOCKET, unix.SO_SNDBUF, stdinBuffer); err != nil {
-		unix.Close(sock[0])
-		return child, fmt.Errorf("socketpair: %w", err)
-	}
-	if err := unix.SetNonblock(sock[0], true); err != nil {
-		unix.Close(sock[0])
-		return child, fmt.Errorf("socketpair: %w", err)
-	}
-	daemonEnds = append(daemonEnds, os.NewFile(uintptr(sock[0]), "stdin+stderr"))
-
-	var out [2]int
-	if err := unix.Pipe2(out[:], unix.O_CLOEXEC); err != nil {
-		return child, fmt.Errorf("pipe: %w", err)
-	}
-	child = append(child, os.NewFile(uintptr(out[1]), "stdout"), inErr)
-	if err := unix.SetNonblock(out[0], true); err != nil {
-		unix.Close(out[0])
-		return child, fmt.Errorf("pipe: %w", err)
-	}
-	daemonEnds = append(daemonEnds, os.NewFile(uintptr(out[0]), "stdout"))
-	p.Stdin, p.Stdout, p.Stderr = daemonEnds[0], daemonEnds[1], daemonEnds[0]
-	return child, nil
-}
-
 // closeAll closes files; one listed twice is closed once (Close is
 // idempotent).
 func closeAll(files []*os.File) {
@@ -255,29 +150,6 @@ func closeAll(files []*os.File) {
 			f.Close()
 		}
 	}
-}
-
-// CloseStdin tells the child there is no more input. It is safe to call more
-// than once and concurrently with a Write blocked on Stdin.
-func (p *Process) CloseStdin() {
-	p.stdinMu.Do(func() {
-		if p.tty != nil {
-			// A terminal has no half-close: send the EOF character instead,
-			// at the start of a line so the line discipline acts on it. Never
-			// wait to write it: a child that does not read its terminal
-			// would hold up the kill sequence.
-			if rc, err := p.tty.SyscallConn(); err == nil {
-				rc.Control(func(fd uintptr) { unix.Write(int(fd), []byte{'\n', 4}) })
-			}
-			return
-		}
-		// A Write blocked on a child that does not read returns at once,
-		// as it did when stdin was a pipe closed here.
-		p.Stdin.SetWriteDeadline(time.Now())
-		if rc, err := p.Stdin.SyscallConn(); err == nil {
-			rc.Control(func(fd uintptr) { unix.Shutdown(int(fd), unix.SHUT_WR) })
-		}
-	})
 }
 
 // StdinWait is how long the kill sequence gives the child after closing its
@@ -291,7 +163,7 @@ func (p *Process) StopTime() time.Duration {
 
 // Stop begins the kill sequence if the child has not ended already: close
 // stdin, then SIGINT, SIGTERM and SIGKILL to the whole group, each after a
-// wait. It returns at once; Done reports the end.
+// wait (on Windows: close stdin, Ctrl-Break, then end the job object). It returns at once; Done reports the end.
 func (p *Process) Stop() {
 	if p.stopping.CompareAndSwap(false, true) {
 		close(p.stopCh)
@@ -299,7 +171,7 @@ func (p *Process) Stop() {
 	}
 }
 
-// Kill ends the whole group at once with SIGKILL, for when there is no time
+// Kill ends the whole group at once (SIGKILL; on Windows the job), for when there is no time
 // left for the kill sequence.
 func (p *Process) Kill() {
 	p.Stop()
@@ -308,7 +180,7 @@ func (p *Process) Kill() {
 		return
 	default:
 	}
-	p.signalGroup(unix.SIGKILL)
+	p.killGroup()
 }
 
 // Done is closed once the child is reaped and no member of its process group
@@ -330,9 +202,9 @@ func (p *Process) Release() {
 }
 
 func (p *Process) closeStreams() {
-	// Stdin and Stderr are one socket, and on a terminal Stdin and Stdout
-	// are the terminal: Close is idempotent.
-	for _, f := range []*os.File{p.Stdin, p.Stdout, p.Stderr, p.tty} {
+	// Stdin and Stderr are one socket on Unix, and on a terminal Stdin and
+	// Stdout are the terminal: Close is idempotent.
+	for _, f := range []*os.File{p.Stdin, p.Stdout, p.Stderr, p.terminal()} {
 		if f != nil {
 			f.Close()
 		}

@@ -2,10 +2,7 @@ package process
 
 import (
 	"fmt"
-	"strings"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // Status is how a child ended: an exit code, or the signal that killed it.
@@ -17,22 +14,6 @@ type Status struct {
 	Signal syscall.Signal
 
 	reaped bool
-}
-
-func statusFromWait(ws unix.WaitStatus) Status {
-	if ws.Signaled() {
-		return Status{Code: -1, Signal: ws.Signal()}
-	}
-	return Status{Code: ws.ExitStatus()}
-}
-
-// SignalName is the signal's short name, as kill -l prints it ("KILL").
-func (s Status) SignalName() string {
-	name := unix.SignalName(s.Signal)
-	if name == "" {
-		return fmt.Sprintf("%d", int(s.Signal))
-	}
-	return strings.TrimPrefix(name, "SIG")
 }
 
 // String reads like a shell's report: "exit status 3", "killed by signal KILL".

@@ -1,3 +1,5 @@
+//go:build unix
+
 package process
 
 import (
@@ -7,11 +9,6 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 )
-
-// Winsize is a terminal size in character cells.
-type Winsize struct {
-	Cols, Rows uint16
-}
 
 // openTerminal makes a pseudo-terminal; the child gets the terminal side as
 // all three standard streams. Size and echo are set on it before the child
@@ -57,6 +54,9 @@ func (p *Process) openTerminal(size Winsize, echo bool) (child []*os.File, err e
 	return []*os.File{tty, tty, tty}, nil
 }
 
+// TerminalsSupported reports whether Config.Terminal works here.
+const TerminalsSupported = true
+
 // Resize changes the terminal's size; the kernel sends the child SIGWINCH. It
 // goes through the raw descriptor rather than pty.Setsize, which would put
 // the master back into blocking mode.
@@ -87,7 +87,7 @@ func setWinsize(fd int, size Winsize) error {
 }
 
 func setEcho(fd int, on bool) error {
-	t, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	t, err := unix.IoctlGetTermios(fd, getTermios)
 	if err != nil {
 		return fmt.Errorf("terminal echo: %w", err)
 	}
@@ -96,7 +96,7 @@ func setEcho(fd int, on bool) error {
 	} else {
 		t.Lflag &^= unix.ECHO
 	}
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, t); err != nil {
+	if err := unix.IoctlSetTermios(fd, setTermios, t); err != nil {
 		return fmt.Errorf("terminal echo: %w", err)
 	}
 	return nil

@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge/internal/frame"
+	"github.com/wsbridge/wsbridge/bridge/internal/readiness"
 	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // outputIdle is how long stdout may stay quiet before the session stops
 // keeping a goroutine (and its stack) waiting on it: the shared watcher
-// (frame.OnReadable) starts one again when the child writes. Thousands of
+// (readiness.OnReadable) starts one again when the child writes. Thousands of
 // idle sessions then hold no output goroutine; a busy one never parks that
 // long.
 const outputIdle = 250 * time.Millisecond
@@ -52,7 +53,7 @@ func (s *pipeSession) run() {
 func (s *pipeSession) output() {
 	err := s.pumpOutput()
 	if errors.Is(err, errIdle) {
-		if frame.OnReadable(s.proc.Stdout, s.output) == nil {
+		if readiness.OnReadable(s.proc.Stdout, s.output) == nil {
 			return
 		}
 		// No epoll set to be had: wait here, as long as it takes (a

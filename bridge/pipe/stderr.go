@@ -4,11 +4,12 @@ import (
 	"sync"
 
 	"github.com/wsbridge/wsbridge/bridge/internal/frame"
+	"github.com/wsbridge/wsbridge/bridge/internal/readiness"
 )
 
 // stderrReader is the session's side of the child's stderr. Most children
 // write to stderr seldom or never, so no goroutine waits on it: the shared
-// readiness watcher (frame.OnReadable) starts one when there is something
+// readiness watcher (readiness.OnReadable) starts one when there is something
 // to read, which reads until nothing is left and registers again. Each
 // registration and each such goroutine holds one count of the session's
 // WaitGroup, handed from one to the next.
@@ -47,7 +48,7 @@ func (s *pipeSession) watchStderr() {
 		s.wg.Done()
 		return
 	}
-	if err := frame.OnReadable(s.proc.Stderr, s.drainStderr); err != nil {
+	if err := readiness.OnReadable(s.proc.Stderr, s.drainStderr); err != nil {
 		// No epoll set to be had (out of descriptors): wait on a
 		// goroutine of our own, as a session always did.
 		go s.pumpStderr()
@@ -60,7 +61,7 @@ func (s *pipeSession) stopStderr() {
 	s.stderr.mu.Lock()
 	defer s.stderr.mu.Unlock()
 	s.stderr.stopped = true
-	if frame.CancelReadable(s.proc.Stderr) {
+	if readiness.CancelReadable(s.proc.Stderr) {
 		s.wg.Done()
 	}
 }

@@ -189,7 +189,7 @@ func (p *ttyProc) ForceClose() {
 
 // pump carries the terminal's output to the clients until it ends.
 func (p *ttyProc) pump() error {
-	rc, err := p.proc.Stdout.SyscallConn()
+	rc, err := newChunkSource(p.proc.Stdout)
 	if err != nil {
 		return err
 	}

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command bench measures wsbridge against Debian's websocketd, an in-process
 // coder/websocket echo (the ceiling) and a bare fork/exec server, all over
 // loopback, echoing through cat, and prints the comparison as a Markdown

@@ -5,12 +5,9 @@ package fdbudget
 
 import (
 	"errors"
-	"fmt"
-	"math"
 	"sync"
+	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // A process needs file descriptors to start (its pipes or terminal, the exec
@@ -18,8 +15,9 @@ import (
 // serving at all. The gate lets a process start only while the descriptors
 // left free would stay above a reserve.
 //
-// Counting the open descriptors means reading /proc/self/fd, which costs a
-// couple of microseconds per descriptor (tens of milliseconds at 15,000):
+// Counting the open descriptors means reading /proc/self/fd on Linux (and
+// asking poll(2) about every descriptor under the limit elsewhere, see
+// count_unix.go), which costs a couple of microseconds per descriptor (tens of milliseconds at 15,000):
 // too slow for every upgrade at thousands of sessions. So the Budget
 // estimates: the last count, plus PerStart for each process admitted since
 // (an upper bound of what starting one takes), minus PerEnd for each one
@@ -53,7 +51,7 @@ const (
 // RLIMIT_NOFILE.
 func Reserve(limit int) int { return min(max(limit/64, MinReserve), MaxReserve) }
 
-// Budget is the estimate. Its zero value counts /proc/self/fd on first use.
+// Budget is the estimate. Its zero value counts on first use.
 type Budget struct {
 	mu       sync.Mutex
 	open     int           // descriptors open at the last count
@@ -62,7 +60,7 @@ type Budget struct {
 	pending  int           // processes admitted, not yet started
 	at       time.Time     // of the last count; zero: never counted
 	cost     time.Duration // what the last count took
-	disabled bool          // no /proc: starts are never refused
+	disabled bool          // cannot count (Windows): starts are never refused
 	short    bool          // the last admission was refused
 	buf      []byte
 
@@ -126,7 +124,7 @@ func (b *Budget) recount(now time.Time) error {
 	b.cost = time.Since(start)
 	b.at = now
 	switch {
-	case errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE):
+	case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE):
 		// Not even one to read the folder with: as short as can be.
 		b.open, b.limit, b.drift = limit, limit, 0
 		return nil
@@ -175,41 +173,4 @@ func (b *Budget) Short(now time.Time) bool {
 		b.recount(now)
 	}
 	return !b.disabled && !b.fits()
-}
-
-// Count returns the number of open file descriptors, from /proc/self/fd,
-// and the soft RLIMIT_NOFILE. buf holds directory entries.
-func Count(buf []byte) (open, limit int, err error) {
-	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
-		return 0, 0, fmt.Errorf("getrlimit: %w", err)
-	}
-	limit = math.MaxInt
-	if rl.Cur < math.MaxInt {
-		limit = int(rl.Cur)
-	}
-	fd, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return 0, limit, fmt.Errorf("count open files: %w", err)
-	}
-	defer unix.Close(fd)
-	for {
-		n, err := unix.Getdents(fd, buf)
-		if err != nil {
-			return 0, limit, fmt.Errorf("count open files: %w", err)
-		}
-		if n == 0 {
-			break
-		}
-		// struct linux_dirent64: ino (8 bytes), off (8), reclen (2),
-		// type (1), name. Every entry is a descriptor but "." and "..".
-		for off := 0; off+19 < n; {
-			reclen := int(buf[off+16]) | int(buf[off+17])<<8
-			if buf[off+19] != '.' {
-				open++
-			}
-			off += reclen
-		}
-	}
-	return open - 1, limit, nil // less the one reading the folder
 }

@@ -5,9 +5,6 @@ import (
 	"encoding/binary"
 	"net"
 	"sync"
-	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // CorkWriter sits under coder/websocket's bufio.Writer. Uncorked, each flushed
@@ -21,12 +18,12 @@ type CorkWriter struct {
 	corked bool
 	buf    []byte
 
-	// For TryWrite: the socket's descriptor (nil if it has none, as with
-	// TLS), and the rest of a frame a TryWrite could write only in part,
-	// which goes out before anything else.
-	raw     syscall.RawConn
-	rawDone bool
-	pending []byte
+	// For TryWrite: a write to the socket that never waits (nil if there is
+	// none: TLS, Windows), and the rest of a frame a TryWrite could write
+	// only in part, which goes out before anything else.
+	writeNow func(p []byte) int
+	rawDone  bool
+	pending  []byte
 }
 
 // Write sends p, or with the cork in collects it.
@@ -98,27 +95,12 @@ func (c *CorkWriter) TryWrite(p []byte) int {
 	}
 	if !c.rawDone {
 		c.rawDone = true
-		if sc, ok := c.conn.(syscall.Conn); ok {
-			c.raw, _ = sc.SyscallConn()
-		}
+		c.writeNow = nonblockingWriter(c.conn)
 	}
-	if c.raw == nil {
+	if c.writeNow == nil {
 		return 0
 	}
-	n := 0
-	c.raw.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			m, err := unix.Write(int(fd), p[n:])
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil || m <= 0 {
-				break
-			}
-			n += m
-		}
-		return true // never wait: what did not fit is the caller's or pending
-	})
+	n := c.writeNow(p)
 	if n > 0 && n < len(p) {
 		c.pending = append([]byte(nil), p[n:]...)
 	}

@@ -7,8 +7,6 @@ import (
 	"os"
 	"syscall"
 	"unicode/utf8"
-
-	"golang.org/x/sys/unix"
 )
 
 // StreamReader reads a child's output stream in large chunks and cuts it
@@ -17,7 +15,8 @@ import (
 // writes; a line longer than the buffer leaves as fragments of one streamed
 // message, and a line longer than maxMsg is split into several messages.
 type StreamReader struct {
-	rc     syscall.RawConn
+	f      *os.File
+	rc     syscall.RawConn // where reads go through the descriptor (Unix)
 	binary bool
 	maxMsg int // 0: no limit
 
@@ -30,11 +29,11 @@ type StreamReader struct {
 // NewStreamReader reads f, a non-blocking stream of the child; maxMsg bounds a
 // message (0: no limit).
 func NewStreamReader(f *os.File, binary bool, maxMsg int) (*StreamReader, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
+	s := &StreamReader{f: f, binary: binary, maxMsg: maxMsg}
+	if err := s.open(); err != nil {
 		return nil, err
 	}
-	return &StreamReader{rc: rc, binary: binary, maxMsg: maxMsg}, nil
+	return s, nil
 }
 
 // Fill waits for the child to write, then reads as much as fits. A buffer is
@@ -48,8 +47,8 @@ func (s *StreamReader) Fill() error {
 	return err
 }
 
-// FillNow is Fill without the wait, for a reader woken by OnReadable: got
-// is false when nothing was there to read.
+// FillNow is Fill without the wait, for a reader woken by
+// readiness.OnReadable: got is false when nothing was there to read.
 func (s *StreamReader) FillNow() (got bool, err error) {
 	return s.fill(false)
 }
@@ -65,46 +64,13 @@ func (s *StreamReader) fill(wait bool) (got bool, err error) {
 		s.w = copy(s.buf, s.buf[s.r:s.w])
 		s.r = 0
 	}
-	var rerr error
-	read := func(fd uintptr) bool {
-		if s.buf == nil {
-			s.buf = GetChunk()
-		}
-		for {
-			n, err := unix.Read(int(fd), s.buf[s.w:])
-			switch {
-			case err == unix.EINTR:
-				continue
-			case err == unix.EAGAIN:
-				if s.w == 0 {
-					s.Release()
-				}
-				return !wait
-			case err != nil:
-				rerr = err
-			case n == 0:
-				rerr = io.EOF
-			default:
-				s.w += n
-				got = true
-			}
-			return true
-		}
-	}
-	if wait {
-		err = s.rc.Read(read)
-	} else {
-		err = s.rc.Control(func(fd uintptr) { read(fd) })
-	}
-	if err == nil {
-		err = rerr
-	}
+	got, err = s.read(wait)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return got, err // the caller's wait ran out; the stream goes on
 	}
 	if err != nil {
 		s.eof = true
-		if !errors.Is(err, io.EOF) && !errors.Is(err, unix.EIO) && !errors.Is(err, os.ErrClosed) {
+		if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.EIO) && !errors.Is(err, os.ErrClosed) {
 			return got, err
 		}
 		return got, io.EOF

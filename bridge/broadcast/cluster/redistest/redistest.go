@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -60,7 +59,7 @@ func (s *Server) Start() {
 	s.t.Helper()
 	s.cmd = exec.Command(s.bin, "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	s.cmd.SysProcAttr = serverProcAttr()
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
 	}
@@ -99,15 +98,8 @@ func (s *Server) Kill() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGCONT)
+	s.Thaw() // a frozen process may not die of SIGKILL until it runs
 	s.cmd.Process.Kill()
 	s.cmd.Wait()
 	s.cmd = nil
 }
-
-// Freeze stops the server (SIGSTOP): connections stay open, nothing
-// answers. Thaw lets it go on.
-func (s *Server) Freeze() { s.cmd.Process.Signal(syscall.SIGSTOP) }
-
-// Thaw resumes a frozen server (SIGCONT).
-func (s *Server) Thaw() { s.cmd.Process.Signal(syscall.SIGCONT) }

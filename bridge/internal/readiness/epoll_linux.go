@@ -1,4 +1,6 @@
-package frame
+//go:build linux && !portable
+
+package readiness
 
 import (
 	"fmt"
@@ -9,12 +11,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// readiness is the one goroutine that waits, in an epoll set of its own, for
+// watcher is the one goroutine that waits, in an epoll set of its own, for
 // streams that are seldom ready (a child's stderr), so that an idle session
 // parks no goroutine on them: each session would otherwise hold a blocked
 // reader and its stack for every such stream. It runs only while something
 // is registered.
-var readiness = &readyWatcher{epfd: -1}
+var watcher = &readyWatcher{epfd: -1}
 
 type readyWatcher struct {
 	mu      sync.Mutex
@@ -22,21 +24,6 @@ type readyWatcher struct {
 	wake    int // an eventfd in the set: wakes the loop to let it exit
 	waiting map[int32]func()
 	running bool
-}
-
-// OnReadable runs fn on a goroutine of its own once f (a non-blocking stream)
-// has data to read, has ended or has failed. It fires once; call it again
-// for the next time. Until it fires, CancelReadable withdraws it; f must not
-// be closed while it is registered.
-func OnReadable(f *os.File, fn func()) error {
-	return readiness.add(f, fn)
-}
-
-// CancelReadable withdraws f's registration and reports whether there was
-// one: exactly one of a registration's fn running and CancelReadable
-// returning true happens.
-func CancelReadable(f *os.File) bool {
-	return readiness.cancel(f)
 }
 
 func fdOf(f *os.File) (int32, error) {

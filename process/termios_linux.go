@@ -1,0 +1,9 @@
+package process
+
+import "golang.org/x/sys/unix"
+
+// The ioctls that read and set a terminal's termios.
+const (
+	getTermios = unix.TCGETS
+	setTermios = unix.TCSETS
+)
