@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command soak runs wsbridge for a long while under a random mix of
 // clients over every session kind at once (pipe, --pty, --terminal,
 // --terminal --shared, --broadcast, --broadcast --envelope, and
@@ -14,6 +16,9 @@
 //
 // It exits 1 if a daemon holds more than at the start (beyond a small
 // leeway) or a client saw a problem.
+//
+// It runs on Linux only: it reads /proc and ties each daemon to its own
+// life with Pdeathsig.
 package main
 
 import (
