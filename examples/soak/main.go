@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command soak runs wsbridge for a long while under a random mix of
 // clients over every session kind at once (pipe, --pty, --terminal,
 // --terminal --shared, --broadcast, --broadcast --envelope, and
