@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster/redistest"
-	"github.com/wsbridge/wsbridge/bridge/gatetest"
+	"github.com/wsbridge/wsbridge/bridge/gatetest/rawws"
 )
 
 // Churn (issue 15): for every session kind, batches of raw-socket clients
@@ -132,7 +132,7 @@ func churn(t *testing.T, k churnKind, r *redistest.Server) {
 	}
 	c.closeFrame()
 	c.untilClose(testTimeout)
-	c.conn.Close()
+	c.TCP.Close()
 	for _, d := range daemons {
 		h := d.settled(t, "the new client", churnSettle)
 		t.Logf("%s after the churn: %v", d.name, h)
@@ -178,14 +178,14 @@ func readingClient(t *testing.T, k churnKind, d *watched) <-chan struct{} {
 	go func() {
 		defer close(done)
 		for {
-			op, _, err := c.readFrame()
-			if err != nil || op == wsClose {
+			op, _, err := c.ReadFrame()
+			if err != nil || op == rawws.OpClose {
 				return
 			}
 		}
 	}()
 	t.Cleanup(func() {
-		c.conn.Close()
+		c.TCP.Close()
 		<-done
 	})
 	return done
@@ -193,7 +193,7 @@ func readingClient(t *testing.T, k churnKind, d *watched) <-chan struct{} {
 
 // churnHello sends token and waits for the program's answer holding it.
 func churnHello(c *rawWS, k churnKind, token string) error {
-	if err := c.send(k.inputOp(), []byte(token+k.eol())); err != nil {
+	if err := c.Send(k.inputOp(), []byte(token+k.eol())); err != nil {
 		return err
 	}
 	return c.await(token, testTimeout)
@@ -201,9 +201,9 @@ func churnHello(c *rawWS, k churnKind, token string) error {
 
 func (k churnKind) inputOp() byte {
 	if k.terminal {
-		return wsBinary
+		return rawws.OpBinary
 	}
-	return wsText
+	return rawws.OpText
 }
 
 // eol ends a line of input inside a message: a terminal's Enter is \r;
@@ -253,7 +253,7 @@ func churnRound(t *testing.T, k churnKind, d *watched, way string, n int, tag st
 // closeLater closes the connections a round left open on the client side.
 func closeLater(cs []*rawWS) {
 	for _, c := range cs {
-		c.conn.Close()
+		c.TCP.Close()
 	}
 }
 
@@ -268,7 +268,7 @@ func churnClient(k churnKind, d *watched, way, token string, i int) (*rawWS, err
 		return nil, err
 	}
 	if err := churnHello(c, k, token); err != nil {
-		c.conn.Close()
+		c.TCP.Close()
 		return nil, fmt.Errorf("%s: %w", token, err)
 	}
 	switch way {
@@ -277,29 +277,29 @@ func churnClient(k churnKind, d *watched, way, token string, i int) (*rawWS, err
 		if err == nil {
 			_, err = c.untilClose(testTimeout)
 		}
-		c.conn.Close()
+		c.TCP.Close()
 		if err != nil {
 			return nil, fmt.Errorf("%s: clean close: %w", token, err)
 		}
 		return nil, nil
 	case "reset":
-		c.reset()
+		c.Reset()
 		return nil, nil
 	case "fin":
-		c.conn.CloseWrite()
+		c.TCP.CloseWrite()
 		return c, nil
 	case "reset mid-frame":
-		// Masked with gatetest's key, " " becomes 0x1c: a terminal that
-		// took the bytes of the cut frame would see Ctrl-\ and quit.
-		c.conn.Write(gatetest.ClientFrame(0x80|k.inputOp(), []byte("half a fr"), 200))
+		// Masked with rawws's key, " " becomes 0x1c: a terminal that took
+		// the bytes of the cut frame would see Ctrl-\ and quit.
+		c.SendHalf(k.inputOp(), []byte("half a fr"), 200)
 		// The server is reading the frame when the reset comes (a reset
 		// that arrives first makes the kernel drop what it holds).
 		time.Sleep(100 * time.Millisecond)
-		c.reset()
+		c.Reset()
 		return nil, nil
 	case "stalled, reset":
 		stall(c, k)
-		c.reset()
+		c.Reset()
 		return nil, nil
 	case "close unanswered":
 		return c, c.closeFrame()
@@ -322,9 +322,9 @@ func stall(c *rawWS, k churnKind) {
 	msg := []byte(strings.Join(lines, sep) + k.eol())
 	// The program may stop taking input once its output is stuck: the
 	// writes give up after a while rather than block.
-	c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	c.TCP.SetWriteDeadline(time.Now().Add(time.Second))
 	for range 16 {
-		if _, err := c.conn.Write(gatetest.ClientFrame(0x80|k.inputOp(), msg, -1)); err != nil {
+		if _, err := c.TCP.Write(rawws.Frame(0x80|k.inputOp(), msg, -1)); err != nil {
 			break
 		}
 	}
@@ -343,7 +343,7 @@ func TestChurnBroadcastServerCloses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer anchor.conn.Close()
+	defer anchor.TCP.Close()
 	if err := churnHello(anchor, k, "anchor"); err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +357,7 @@ func TestChurnBroadcastServerCloses(t *testing.T) {
 		code   int
 	}{
 		{"protocol error", 0, func(c *rawWS) error {
-			_, err := c.conn.Write(gatetest.ClientFrame(0x83, []byte("x"), -1)) // a reserved opcode
+			_, err := c.TCP.Write(rawws.Frame(0x83, []byte("x"), -1)) // a reserved opcode
 			return err
 		}, 1002},
 		{"too slow", 4096, func(c *rawWS) error {
@@ -365,7 +365,7 @@ func TestChurnBroadcastServerCloses(t *testing.T) {
 			// buffers of a socket (4 MiB at most) and the queue hold.
 			big := strings.Repeat("y", 32<<10)
 			for range 200 {
-				if err := anchor.send(wsText, []byte(big)); err != nil {
+				if err := anchor.Send(rawws.OpText, []byte(big)); err != nil {
 					return err
 				}
 			}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wsbridge/wsbridge/bridge/gatetest/rawws"
 )
 
 // Faults (issue 15), each through the binary: the program or Redis or a
@@ -54,7 +56,7 @@ func dialMany(t *testing.T, addr, path string, n int) []*rawWS {
 	t.Cleanup(func() {
 		for _, c := range cs {
 			if c != nil {
-				c.conn.Close()
+				c.TCP.Close()
 			}
 		}
 	})
@@ -89,8 +91,8 @@ func servesEchoPath(t *testing.T, w *watched, path, token string) {
 	if err != nil {
 		t.Fatalf("%s: a new client: %v", w.name, err)
 	}
-	defer c.conn.Close()
-	if err := c.send(wsText, []byte(token)); err != nil {
+	defer c.TCP.Close()
+	if err := c.Send(rawws.OpText, []byte(token)); err != nil {
 		t.Fatalf("%s: a new client: %v", w.name, err)
 	}
 	if err := c.await(token, testTimeout); err != nil {
@@ -125,7 +127,7 @@ func TestFaultBroadcastProgramExitsUnderThousandClients(t *testing.T) {
 	w.rssLeeway = rssLeeway + n*perClient
 	cs := dialMany(t, w.s.addr, "/", n)
 	waitMetric(t, w, "wsbridge_broadcast_clients", strconv.Itoa(n))
-	if err := cs[0].send(wsText, []byte("all")); err != nil {
+	if err := cs[0].Send(rawws.OpText, []byte("all")); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -143,7 +145,7 @@ func TestFaultBroadcastProgramExitsUnderThousandClients(t *testing.T) {
 			if err == nil && code != 4003 { // 4000 + the exit status
 				err = fmt.Errorf("close code %d, want 4003", code)
 			}
-			c.conn.Close()
+			c.TCP.Close()
 			if err != nil {
 				mu.Lock()
 				failed = append(failed, fmt.Sprintf("client %d: %v", i, err))
@@ -187,7 +189,7 @@ func TestFaultProgramClosesStdoutButRuns(t *testing.T) {
 				if _, err := c.untilClose(testTimeout); err != nil {
 					t.Fatalf("round %d: no close frame after the program closed its stdout: %v", round, err)
 				}
-				c.conn.Close()
+				c.TCP.Close()
 				w.settled(t, fmt.Sprintf("round %d", round), faultSettle)
 			}
 		})
@@ -222,7 +224,7 @@ func TestFaultProgramIgnoresSIGTERM(t *testing.T) {
 				t.Fatalf("no pid in %q", c.seen)
 			}
 			pid, _ := strconv.Atoi(m[1])
-			c.reset()
+			c.Reset()
 			w.s.waitLog(t, faultSettle, `exit="killed by signal KILL"`)
 			w.settled(t, "the kill sequence", faultSettle)
 			if !groupGone(pid) {
@@ -294,19 +296,19 @@ func churnWhile(t *testing.T, d *watched, stop <-chan struct{}) *sync.WaitGroup 
 				t.Errorf("%s: join during the fault: %v", d.name, err)
 				return
 			}
-			c.send(wsText, []byte(fmt.Sprintf("churn %d", i)))
+			c.Send(rawws.OpText, []byte(fmt.Sprintf("churn %d", i)))
 			switch way {
 			case "clean close", "close unanswered":
 				c.closeFrame()
 				later = append(later, c)
 			case "fin":
-				c.conn.CloseWrite()
+				c.TCP.CloseWrite()
 				later = append(later, c)
 			case "reset mid-frame":
-				c.conn.Write([]byte{0x81, 0x80 | 100, 1, 2, 3, 4, 'h', 'a'})
-				c.reset()
+				c.TCP.Write([]byte{0x81, 0x80 | 100, 1, 2, 3, 4, 'h', 'a'})
+				c.Reset()
 			default:
-				c.reset()
+				c.Reset()
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

@@ -3,24 +3,19 @@
 package main_test
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/wsbridge/wsbridge/bridge/gatetest"
+	"github.com/wsbridge/wsbridge/bridge/gatetest/rawws"
 )
 
 // Helpers of the churn and fault tests (e2e_churn_test.go,
@@ -260,126 +255,41 @@ func socketStates(pid int) string {
 
 // --- a raw-socket WebSocket client ---
 
-// rawWS is a WebSocket client on a bare TCP connection: it sends frames it
-// builds itself and can drop the connection in any state.
+// rawWS is a raw-socket WebSocket client (rawws) that also keeps what it
+// has read, for await.
 type rawWS struct {
-	conn *net.TCPConn
-	br   *bufio.Reader
+	*rawws.Conn
 	got  strings.Builder // payloads of the data frames read so far
 	seen string          // what await last found its token in
 }
-
-// Opcodes of the frames rawWS sends and reads.
-const (
-	wsText   = 0x1
-	wsBinary = 0x2
-	wsClose  = 0x8
-	wsPing   = 0x9
-	wsPong   = 0xa
-)
 
 // dialRaw opens a WebSocket to path at addr, offering proto if not empty;
 // rcvbuf > 0 shrinks the socket's receive buffer (a client that will stop
 // reading) before the handshake.
 func dialRaw(addr, path, proto string, rcvbuf int) (*rawWS, error) {
-	d := net.Dialer{Timeout: testTimeout}
-	if rcvbuf > 0 {
-		d.Control = func(_, _ string, c syscall.RawConn) error {
-			var serr error
-			err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf) })
-			if err != nil {
-				return err
-			}
-			return serr
-		}
-	}
-	nc, err := d.Dial("tcp", addr)
+	c, err := rawws.Dial(addr, rawws.Options{Path: path, Protocol: proto, RcvBuf: rcvbuf, Timeout: testTimeout})
 	if err != nil {
 		return nil, err
 	}
-	conn := nc.(*net.TCPConn)
-	conn.SetDeadline(time.Now().Add(testTimeout))
-	hdr := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n", path, addr)
-	if proto != "" {
-		hdr += "Sec-WebSocket-Protocol: " + proto + "\r\n"
-	}
-	if _, err := io.WriteString(conn, hdr+"\r\n"); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		conn.Close()
-		return nil, fmt.Errorf("handshake: %s", resp.Status)
-	}
-	conn.SetDeadline(time.Time{})
-	return &rawWS{conn: conn, br: br}, nil
-}
-
-// send writes one whole masked frame.
-func (c *rawWS) send(op byte, payload []byte) error {
-	c.conn.SetWriteDeadline(time.Now().Add(testTimeout))
-	_, err := c.conn.Write(gatetest.ClientFrame(0x80|op, payload, -1))
-	return err
+	return &rawWS{Conn: c}, nil
 }
 
 // closeFrame sends a close frame with code 1000.
-func (c *rawWS) closeFrame() error { return c.send(wsClose, gatetest.CloseBody(1000, "bye")) }
-
-// readFrame reads one server frame (unmasked); a ping is answered.
-func (c *rawWS) readFrame() (byte, []byte, error) {
-	var h [2]byte
-	if _, err := io.ReadFull(c.br, h[:]); err != nil {
-		return 0, nil, err
-	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(c.br, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(c.br, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	if n > 64<<20 {
-		return 0, nil, fmt.Errorf("frame of %d bytes", n)
-	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(c.br, p); err != nil {
-		return 0, nil, err
-	}
-	op := h[0] & 0x0f
-	if op == wsPing {
-		return op, p, c.send(wsPong, p)
-	}
-	return op, p, nil
-}
+func (c *rawWS) closeFrame() error { return c.SendClose(1000, "bye") }
 
 // await reads until the data received so far holds token.
 func (c *rawWS) await(token string, within time.Duration) error {
-	c.conn.SetReadDeadline(time.Now().Add(within))
-	defer c.conn.SetReadDeadline(time.Time{})
+	c.TCP.SetReadDeadline(time.Now().Add(within))
+	defer c.TCP.SetReadDeadline(time.Time{})
 	for !strings.Contains(c.got.String(), token) {
-		op, p, err := c.readFrame()
+		op, p, err := c.ReadFrame()
 		if err != nil {
 			return fmt.Errorf("waiting for %q: %w", token, err)
 		}
 		switch op {
-		case wsClose:
+		case rawws.OpClose:
 			return fmt.Errorf("waiting for %q: closed %q", token, p)
-		case wsText, wsBinary, 0:
+		case rawws.OpText, rawws.OpBinary, rawws.OpContinuation:
 			c.got.Write(p)
 		}
 	}
@@ -390,13 +300,13 @@ func (c *rawWS) await(token string, within time.Duration) error {
 
 // untilClose reads until the server's close frame (its code) or an error.
 func (c *rawWS) untilClose(within time.Duration) (int, error) {
-	c.conn.SetReadDeadline(time.Now().Add(within))
+	c.TCP.SetReadDeadline(time.Now().Add(within))
 	for {
-		op, p, err := c.readFrame()
+		op, p, err := c.ReadFrame()
 		if err != nil {
 			return 0, err
 		}
-		if op == wsClose {
+		if op == rawws.OpClose {
 			if len(p) < 2 {
 				return 1005, nil
 			}
@@ -408,14 +318,8 @@ func (c *rawWS) untilClose(within time.Duration) (int, error) {
 // drain reads and drops everything until the connection ends.
 func (c *rawWS) drain() {
 	for {
-		if _, _, err := c.readFrame(); err != nil {
+		if _, _, err := c.ReadFrame(); err != nil {
 			return
 		}
 	}
-}
-
-// reset drops the connection with a TCP reset (SO_LINGER 0).
-func (c *rawWS) reset() {
-	c.conn.SetLinger(0)
-	c.conn.Close()
 }

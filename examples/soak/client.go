@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/gatetest/rawws"
 )
 
 // kind is one session kind under soak: its daemons (two with Redis; a
@@ -33,9 +36,9 @@ type kind struct {
 // keys in binary frames.
 func (k *kind) inputOp() byte {
 	if k.terminal {
-		return opBinary
+		return rawws.OpBinary
 	}
-	return opText
+	return rawws.OpText
 }
 
 // departures are the ways a client leaves.
@@ -84,7 +87,7 @@ var (
 // terminal, which echoes), in order.
 type client struct {
 	k      *kind
-	c      *conn
+	c      *rawws.Conn
 	id     int
 	copies int // how many times each of its messages comes back
 	tally  *tally
@@ -121,7 +124,7 @@ func life(k *kind, rng *rand.Rand, t *tally, lifetime time.Duration) {
 	if departures[way] == "stalled, reset" {
 		rcvbuf = 4096
 	}
-	c, err := dial(d.addr, path, k.proto, rcvbuf)
+	c, err := rawws.Dial(d.addr, rawws.Options{Path: path, Protocol: k.proto, RcvBuf: rcvbuf})
 	if err != nil {
 		t.add(refused, fmt.Sprintf("%s: %v", k.name, err))
 		time.Sleep(lifetime) // no busy loop on a daemon that refuses
@@ -150,7 +153,7 @@ func (cl *client) say(seq int) bool {
 	if cl.k.terminal {
 		msg += "\r"
 	}
-	if err := cl.c.send(cl.k.inputOp(), []byte(msg)); err != nil {
+	if err := cl.c.Send(cl.k.inputOp(), []byte(msg)); err != nil {
 		cl.problem(dropped, fmt.Sprintf("send: %v", err))
 		return false
 	}
@@ -188,7 +191,7 @@ func (cl *client) problem(p, example string) {
 func (cl *client) reader() {
 	defer close(cl.done)
 	for {
-		op, p, err := cl.c.read()
+		op, p, err := read(cl.c)
 		select {
 		case <-cl.stall:
 			return // reads no more
@@ -204,10 +207,29 @@ func (cl *client) reader() {
 			cl.problem(dropped, fmt.Sprintf("client %d: %v", cl.id, err))
 			return
 		}
-		if cl.k.terminal && op == opText {
+		if cl.k.terminal && op == rawws.OpText {
 			continue // a control message of the terminal's protocol
 		}
 		cl.lines(string(p))
+	}
+}
+
+// errClosed is what read returns for the server's close frame.
+var errClosed = errors.New("closed by the server")
+
+// read returns the next data frame's opcode and payload; pings (answered
+// by ReadFrame) and pongs are skipped, a close frame is errClosed.
+func read(c *rawws.Conn) (byte, []byte, error) {
+	for {
+		op, p, err := c.ReadFrame()
+		switch {
+		case err != nil:
+			return 0, nil, err
+		case op == rawws.OpClose:
+			return op, p, errClosed
+		case op != rawws.OpPing && op != rawws.OpPong:
+			return op, p, nil
+		}
 	}
 }
 
@@ -215,7 +237,7 @@ func (cl *client) reader() {
 // read, and read nothing more.
 func (cl *client) stopReading() {
 	close(cl.stall)
-	cl.c.tcp.SetReadDeadline(time.Now())
+	cl.c.TCP.SetReadDeadline(time.Now())
 	<-cl.done
 }
 
@@ -291,7 +313,7 @@ func (cl *client) line(l string) {
 func (cl *client) leave(way int, rng *rand.Rand) {
 	c := cl.c
 	defer func() {
-		c.tcp.Close()
+		c.TCP.Close()
 		<-cl.done
 	}()
 	if departures[way] != "clean close" {
@@ -300,7 +322,7 @@ func (cl *client) leave(way int, rng *rand.Rand) {
 	switch departures[way] {
 	case "clean close":
 		cl.closing.Store(true)
-		if c.sendClose() != nil {
+		if c.SendClose(1000, "") != nil {
 			cl.leaving.Store(true)
 			return
 		}
@@ -314,24 +336,24 @@ func (cl *client) leave(way int, rng *rand.Rand) {
 		}
 		cl.leaving.Store(true)
 	case "reset":
-		c.reset()
+		c.Reset()
 	case "fin":
-		c.tcp.CloseWrite()
+		c.TCP.CloseWrite()
 		time.Sleep(time.Duration(rng.IntN(500)) * time.Millisecond)
 	case "reset mid-frame":
-		c.tcp.Write(frame(cl.k.inputOp(), []byte("cut"), 100))
+		c.SendHalf(cl.k.inputOp(), []byte("cut"), 100)
 		time.Sleep(50 * time.Millisecond)
-		c.reset()
+		c.Reset()
 	case "stalled, reset":
 		cl.stopReading()
 		if !cl.k.shared {
 			cl.floodInput()
 		}
 		time.Sleep(time.Second + time.Duration(rng.IntN(1000))*time.Millisecond)
-		c.reset()
+		c.Reset()
 	case "close unanswered":
 		cl.stopReading()
-		c.sendClose()
+		c.SendClose(1000, "")
 		time.Sleep(time.Duration(rng.IntN(1000)) * time.Millisecond)
 	}
 }
@@ -345,9 +367,9 @@ func (cl *client) floodInput() {
 	}
 	line := strings.Repeat("x", 999)
 	msg := []byte(strings.Repeat(line+sep, 32))
-	cl.c.tcp.SetWriteDeadline(time.Now().Add(time.Second))
+	cl.c.TCP.SetWriteDeadline(time.Now().Add(time.Second))
 	for range cl.k.flood {
-		if _, err := cl.c.tcp.Write(frame(op, msg, -1)); err != nil {
+		if _, err := cl.c.TCP.Write(rawws.Frame(0x80|op, msg, -1)); err != nil {
 			return
 		}
 	}
