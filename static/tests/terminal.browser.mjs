@@ -115,16 +115,25 @@ async function main(context) {
     wsbridge.term.onWriteParsed(() => window.__parsed++);
   });
   await run(page, 'yes');
-  let worst = 0;
+  // Without flow control every sample waits behind megabytes of queued
+  // output (seconds each); with it the page answers between writes. One
+  // slow sample alone is the machine, not the page: on two cores shared
+  // with the rest of the suite Chromium's main thread can wait a second
+  // for CPU. So the typical (median) sample must be quick, and none may
+  // stall outright.
+  const samples = [];
   const floodEnd = Date.now() + 1500;
   while (Date.now() < floodEnd) {
-    worst = Math.max(worst, await evalLatency(page));
+    samples.push(await evalLatency(page));
     await sleep(100);
   }
+  samples.sort((a, b) => a - b);
+  const median = samples[Math.floor(samples.length / 2)];
+  const worst = samples[samples.length - 1];
   const parsedBefore = await page.evaluate(() => window.__parsed);
   if (parsedBefore < 5) fail(`yes produced almost no output (${parsedBefore} writes parsed in 1.5 s)`);
-  if (worst > 500) fail(`page unresponsive during yes: page.evaluate took ${worst} ms`);
-  ok(`yes floods the terminal (${parsedBefore} writes parsed) and the page stays responsive (worst ${worst} ms)`);
+  if (median > 500 || worst > 3000) fail(`page unresponsive during yes: page.evaluate took ${median} ms (median), ${worst} ms (worst) of ${samples.length}`);
+  ok(`yes floods the terminal (${parsedBefore} writes parsed) and the page stays responsive (median ${median} ms, worst ${worst} ms)`);
 
   await page.evaluate(() => window.wsbridge.term.focus());
   const sentAt = Date.now();
