@@ -174,13 +174,16 @@ func (p *Process) Stop() {
 // Kill ends the whole group at once (SIGKILL; on Windows the job), for when there is no time
 // left for the kill sequence.
 func (p *Process) Kill() {
-	p.Stop()
 	select {
 	case <-p.done:
 		return
 	default:
 	}
+	// The signal goes first: Stop closes stdin, and a child that ends
+	// cleanly on end of input must not get the time to (that would be the
+	// goodbye of a kill sequence, which a killed program never gets).
 	p.killGroup()
+	p.Stop() // the supervisor reaps the group and closes what is left
 }
 
 // Done is closed once the child is reaped and no member of its process group
