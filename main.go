@@ -20,7 +20,7 @@ import (
 
 // version and commit are set by release builds (.ci/release) with
 // -ldflags "-X main.version=0.2.0 -X main.commit=<git revision>"; other
-// builds take them from the build info (args.go: readBuild).
+// builds take them from the build info (flags.go: readBuild).
 var version, commit string
 
 // build is what --version, the man page, SERVER_SOFTWARE and the metrics
