@@ -156,30 +156,15 @@ func (g *hostGuard) allows(hostHeader string) bool {
 	return g.certAllows(host)
 }
 
-// certAllows reports whether the current certificate names host: exactly,
-// or by a wildcard covering one label ("*.example.com" covers
-// a.example.com).
+// certAllows reports whether the current certificate names host, by the
+// rules a browser checks it with (x509's: exactly, or by a wildcard
+// covering one label).
 func (g *hostGuard) certAllows(host string) bool {
 	if g.cert == nil {
 		return false
 	}
 	c := g.cert()
-	if c == nil || c.Leaf == nil {
-		return false
-	}
-	for _, name := range c.Leaf.DNSNames {
-		name = strings.TrimSuffix(strings.ToLower(name), ".")
-		if name == host {
-			return true
-		}
-		if suffix, ok := strings.CutPrefix(name, "*"); ok && strings.HasPrefix(suffix, ".") {
-			label, rest, _ := strings.Cut(host, ".")
-			if label != "" && "."+rest == suffix {
-				return true
-			}
-		}
-	}
-	return false
+	return c != nil && c.Leaf != nil && c.Leaf.VerifyHostname(host) == nil
 }
 
 // requestHostName is the Host header's name, lower case, without the port,
