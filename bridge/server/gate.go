@@ -68,6 +68,7 @@ func newGate(cfg *Config, logger *slog.Logger, obs session.Observer) (*gate, err
 		URLArgs:        cfg.URLArgs,
 		Once:           cfg.Once,
 		CGITimeout:     cfg.CGITimeout,
+		Limits:         cfg.Limits,
 		Kind:           sessionKind(cfg, obs, logger),
 	})
 	return g, nil
