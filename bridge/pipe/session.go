@@ -89,7 +89,7 @@ func (s *pipeSession) pumpInput() {
 			}
 			var v *frameguard.Violation
 			if errors.As(err, &v) {
-				s.fail(v.Code, v.Reason)
+				s.failFor(v)
 			}
 			return
 		}
@@ -108,7 +108,7 @@ func (s *pipeSession) pumpInput() {
 			var v *frameguard.Violation
 			switch {
 			case errors.As(err, &v):
-				s.fail(v.Code, v.Reason)
+				s.failFor(v)
 			case errors.Is(err, frame.ErrTooBig):
 				s.fail(websocket.StatusMessageTooBig, session.CloseReason("message larger than --maxframesize=%d bytes", s.opts.MaxFrameSize))
 			}
@@ -140,6 +140,19 @@ func (s *pipeSession) fail(code websocket.StatusCode, reason string) {
 	case <-t.C:
 		s.closeWith(code, reason)
 	}
+}
+
+// failFor ends the session for a violation the gate reported: a client's
+// protocol error, or its token's expiry. An expired session's program gets
+// the whole kill sequence before the close, so the client learns of the
+// expiry only once the program is gone: finish sends it after the reap.
+func (s *pipeSession) failFor(v *frameguard.Violation) {
+	if v.Code == session.StatusTokenExpired {
+		s.failure.CompareAndSwap(nil, &closeFrame{v.Code, v.Reason})
+		s.proc.Stop()
+		return
+	}
+	s.fail(v.Code, v.Reason)
 }
 
 // closeWith starts the close handshake once, remembering the code sent.
