@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/auth"
 	"github.com/wsbridge/wsbridge/bridge/broadcast"
 	"github.com/wsbridge/wsbridge/bridge/session"
 )
@@ -76,6 +77,13 @@ type Config struct {
 	Headers     []Header // on every response
 	HeadersWS   []Header // on responses to upgrades
 	HeadersHTTP []Header // on plain HTTP responses
+
+	// JWT verifies tokens (--jwt-key, --jwks-url and the --jwt-* flags);
+	// nil without. The server sets its Logger and OnJWKSFetch.
+	JWT *auth.JWTOptions
+	// AuthHeader names the header in which a --trusted-proxy gives the
+	// authenticated user (--auth-header); "" without.
+	AuthHeader string
 
 	// AccessToken is the writable terminal's access token read from
 	// --token-file, instead of a random one; "" without.
