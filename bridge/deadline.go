@@ -36,8 +36,15 @@ func Deadline(r *http.Request) (time.Time, bool) {
 	return t, ok
 }
 
-// errTokenExpired is what an expired connection's reads return.
-var errTokenExpired = &frameguard.Violation{Code: session.StatusTokenExpired, Reason: session.TokenExpiredReason}
+// errTokenExpired is what an expired connection's reads return: the kinds
+// find the *frameguard.Violation in it, and the disconnect's log line says
+// "token expired" rather than "protocol error".
+var errTokenExpired error = tokenExpired{&frameguard.Violation{Code: session.StatusTokenExpired, Reason: session.TokenExpiredReason}}
+
+type tokenExpired struct{ v *frameguard.Violation }
+
+func (e tokenExpired) Error() string { return session.TokenExpiredReason }
+func (e tokenExpired) Unwrap() error { return e.v }
 
 // armDeadline makes gc expire at r's deadline, if it has one, logging to c's
 // logger when it does.
