@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster/redistest"
 	"github.com/wsbridge/wsbridge/bridge/gatetest/rawws"
 )
@@ -47,6 +49,7 @@ type churnKind struct {
 	perGroup bool     // each client on a path of its own (its own group)
 	anchor   bool     // a client stays attached throughout (the shared program stays)
 	redis    bool     // two daemons on one Redis; clients on the one without the program
+	query    string   // added to every client's path (a JWT in ?access_token=)
 }
 
 // The envelope program answers each message to its sender only, and
@@ -69,6 +72,14 @@ func TestChurn(t *testing.T) {
 		{name: "pipe with limits", args: []string{"--idle-timeout=1m", "--msg-rate=1000/1s", "cat"}},
 		{name: "broadcast with limits", args: []string{"--broadcast", "--idle-timeout=1m", "--msg-rate=1000/1s", "cat"}, anchor: true},
 	}
+	// Every session with a JWT has its expiry's timer: the churn must
+	// leave none behind.
+	k := keys(t)
+	tok := mint(t, jwt.SigningMethodHS256, k.hmac, claimsFor("churn", time.Hour), "")
+	kinds = append(kinds,
+		churnKind{name: "pipe with a JWT", args: []string{"--jwt-key=" + k.hmacFile, "cat"}, query: "access_token=" + tok},
+		churnKind{name: "terminal with a JWT", args: []string{"--jwt-key=" + k.hmacFile, "--terminal", "--writable", "cat"}, proto: ttyProto, terminal: true, query: "access_token=" + tok},
+	)
 	// One redis-server for the package's churn, started only if a kind
 	// that needs it runs.
 	var redisOnce sync.Once
@@ -144,10 +155,14 @@ func churn(t *testing.T, k churnKind, r *redistest.Server) {
 }
 
 func (k churnKind) pathOf(i int) string {
+	p := "/churn"
 	if k.perGroup {
-		return fmt.Sprintf("/group-%d", i)
+		p = fmt.Sprintf("/group-%d", i)
 	}
-	return "/churn"
+	if k.query != "" {
+		p += "?" + k.query
+	}
+	return p
 }
 
 // anchorClient attaches a client that stays for the whole test and reads

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // dialAs opens a session at url as the client address ip, forwarded by a
@@ -314,5 +315,38 @@ func TestLimitsFlagErrors(t *testing.T) {
 		if code != 2 || !strings.Contains(out, tc.want) {
 			t.Errorf("%v: exit %d, output %q; want 2 and %q", tc.args, code, out, tc.want)
 		}
+	}
+}
+
+// TestLimitsWritersClaim: with JWT authentication, a token carrying the
+// --writers-claim types; a valid token without it watches.
+func TestLimitsWritersClaim(t *testing.T) {
+	t.Parallel()
+	k := keys(t)
+	s := startServer(t, "--terminal", "--writable", "--shared", "--jwt-key="+k.hmacFile,
+		"--writers-claim=realm_access.roles:ops", "sh", "-c", `echo started; while read line; do echo "got=$line user=$REMOTE_USER"; done`)
+	admin := claimsFor("olga", time.Hour)
+	admin["realm_access"] = map[string]any{"roles": []string{"dev", "ops"}}
+	hdr := func(claims map[string]any) http.Header {
+		return http.Header{"Authorization": {"Bearer " + mint(t, jwt.SigningMethodHS256, k.hmac, claims, "")}}
+	}
+	olga := ttyDial(t, s.URL("/"), hdr(admin))
+	olga.waitOutput("started")
+	if h := olga.waitControl("hello"); !h.Writable {
+		t.Fatalf("the token with the claim: hello %+v, want writable", h)
+	}
+	viewer := ttyDial(t, s.URL("/"), hdr(claimsFor("vic", time.Hour)))
+	if h := viewer.waitControl("hello"); h.Writable || !h.Watcher {
+		t.Fatalf("the token without the claim: hello %+v, want a watcher", h)
+	}
+	viewer.waitControl("live")
+	viewer.send("from-vic\r")
+	olga.send("from-olga\r")
+	viewer.waitOutput("got=from-olga user=olga")
+	if strings.Contains(viewer.out.String(), "from-vic") {
+		t.Fatal("the watcher's keys reached the program")
+	}
+	if code, out := runWsbridge(t, nil, "--terminal", "--writable", "--credential=a:b", "--writers-claim=role:x", "sh"); code != 2 || !strings.Contains(out, "--writers-claim needs JWT") {
+		t.Errorf("--writers-claim without JWT: exit %d %q", code, out)
 	}
 }

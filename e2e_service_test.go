@@ -652,20 +652,26 @@ func TestSvcSystemdUnitsVerify(t *testing.T) {
 // proxying to upstream, and returns the address it listens on.
 func startNginx(t *testing.T, upstream string) string {
 	t.Helper()
+	return startNginxSite(t, "wsbridge.conf", "listen 8081;", map[string]string{"server 127.0.0.1:8080": "server " + upstream})
+}
+
+// startNginxSite runs nginx with the site examples/nginx/NAME, its
+// listenDirective replaced by a free loopback port and each key of subs
+// by its value, and returns the address it listens on.
+func startNginxSite(t *testing.T, name, listenDirective string, subs map[string]string) string {
+	t.Helper()
 	nginx := need(t, "nginx", "reverse proxy test")
 	dir := t.TempDir()
-	example, err := os.ReadFile(filepath.Join("examples", "nginx", "wsbridge.conf"))
+	example, err := os.ReadFile(filepath.Join("examples", "nginx", name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	site := string(example)
-	for old, repl := range map[string]string{
-		"server 127.0.0.1:8080": "server " + upstream,
-		"listen 8081;":          "listen " + listen + ";",
-	} {
+	subs[listenDirective] = "listen " + listen + ";"
+	for old, repl := range subs {
 		if !strings.Contains(site, old) {
-			t.Fatalf("examples/nginx/wsbridge.conf has no %q to substitute", old)
+			t.Fatalf("examples/nginx/%s has no %q to substitute", name, old)
 		}
 		site = strings.Replace(site, old, repl, 1)
 	}

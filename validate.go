@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -69,14 +70,14 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 		return errors.New("--pty cannot be combined with --passstderr: a terminal merges stderr into stdout")
 	case c.NoAuth && !(c.Terminal && c.Writable):
 		return errors.New("--no-auth needs --terminal --writable: only a writable terminal takes an access token")
-	case c.NoAuth && (len(c.Credential) > 0 || len(c.CredentialFile) > 0 || c.SSLCA != ""):
-		return errors.New("--no-auth cannot be combined with --credential, --credential-file or --sslca: they authenticate, and no access token is made then")
+	case c.NoAuth && c.authenticates():
+		return errors.New("--no-auth cannot be combined with --credential, --credential-file, --sslca, --jwt-key, --jwks-url or --auth-header: they authenticate, and no access token is made then")
 	case c.TokenFile != "" && !(c.Terminal && c.Writable):
 		return errors.New("--token-file needs --terminal --writable: only a writable terminal takes an access token")
 	case c.TokenFile != "" && c.NoAuth:
 		return errors.New("--token-file cannot be combined with --no-auth: one sets the access token, the other turns it off")
-	case c.TokenFile != "" && (len(c.Credential) > 0 || len(c.CredentialFile) > 0 || c.SSLCA != ""):
-		return errors.New("--token-file cannot be combined with --credential, --credential-file or --sslca: they authenticate, and no access token is used then")
+	case c.TokenFile != "" && c.authenticates():
+		return errors.New("--token-file cannot be combined with --credential, --credential-file, --sslca, --jwt-key, --jwks-url or --auth-header: they authenticate, and no access token is used then")
 	case c.Terminal && c.DevConsole:
 		return errors.New("--terminal cannot be combined with --devconsole: both answer a plain GET on the endpoint")
 	case c.Terminal && c.StaticDir != "":
@@ -358,6 +359,9 @@ func (c *cli) validateHTTP(cfg *server.Config) error {
 			return errors.New("--credential: want USER:PASSWORD")
 		}
 	}
+	if err := c.validateTokens(cfg); err != nil {
+		return err
+	}
 	cfg.Dir, cfg.StaticDir, cfg.CGIDir, cfg.DevConsole = c.Dir, c.StaticDir, c.CgiDir, c.DevConsole
 	cfg.Credentials, cfg.CredentialFiles, cfg.NoAuth = c.Credential, c.CredentialFile, c.NoAuth
 	cfg.SSLCert, cfg.SSLKey, cfg.SSLCA = c.SSLCert, c.SSLKey, c.SSLCA
@@ -406,9 +410,9 @@ func (c *cli) writers() ([]string, []auth.ClaimMatch, error) {
 	case len(users)+len(claims) > 0 && !c.Writable:
 		return nil, nil, errors.New("--writers and --writers-claim need --writable: they say who of the clients types")
 	case len(users) > 0 && !c.namesUsers():
-		return nil, nil, errors.New("--writers needs an authentication that names users (REMOTE_USER): --credential or --credential-file")
+		return nil, nil, errors.New("--writers needs an authentication that names users (REMOTE_USER): --credential, --credential-file, --jwt-key, --jwks-url or --auth-header")
 	case len(claims) > 0 && !c.verifiesTokens():
-		return nil, nil, errors.New("--writers-claim needs JWT authentication, whose token carries the claims")
+		return nil, nil, errors.New("--writers-claim needs JWT authentication (--jwt-key or --jwks-url), whose token carries the claims")
 	}
 	return users, claims, nil
 }
@@ -416,11 +420,11 @@ func (c *cli) writers() ([]string, []auth.ClaimMatch, error) {
 // namesUsers reports whether an authentication that sets REMOTE_USER is
 // configured.
 func (c *cli) namesUsers() bool {
-	return len(c.Credential)+len(c.CredentialFile) > 0 || c.verifiesTokens()
+	return len(c.Credential)+len(c.CredentialFile) > 0 || c.verifiesTokens() || c.AuthHeader != ""
 }
 
 // verifiesTokens reports whether JWT authentication is configured.
-func (c *cli) verifiesTokens() bool { return false }
+func (c *cli) verifiesTokens() bool { return len(c.JWTKey) > 0 || c.JWKSURL != "" }
 
 // subprotocols is --subprotocol with comma-separated items split.
 func (c *cli) subprotocols() []string {
@@ -464,4 +468,62 @@ func flagValues(k *kong.Kong) map[string]any {
 		out[f.Name] = f.Target.Interface()
 	}
 	return out
+}
+
+// authenticates reports whether a method that names the user is
+// configured: then a writable terminal takes no access token.
+func (c *cli) authenticates() bool {
+	return len(c.Credential) > 0 || len(c.CredentialFile) > 0 || c.SSLCA != "" ||
+		len(c.JWTKey) > 0 || c.JWKSURL != "" || c.AuthHeader != ""
+}
+
+// validateTokens checks the JWT and --auth-header flags and fills in
+// cfg's part; the key files and the JWK Set are read by the server.
+func (c *cli) validateTokens(cfg *server.Config) error {
+	jwtOn := len(c.JWTKey) > 0 || c.JWKSURL != ""
+	for _, f := range []struct {
+		flag string
+		set  bool
+	}{
+		{"--jwks-refresh", c.JWKSRefresh != time.Hour},
+		{"--jwt-issuer", c.JWTIssuer != ""},
+		{"--jwt-audience", c.JWTAudience != ""},
+		{"--jwt-leeway", c.JWTLeeway != auth.DefaultJWTLeeway},
+		{"--jwt-user-claim", c.JWTUserClaim != "sub"},
+		{"--jwt-cookie", c.JWTCookie != auth.JWTCookie},
+	} {
+		if f.set && !jwtOn {
+			return fmt.Errorf("%s needs --jwt-key or --jwks-url", f.flag)
+		}
+	}
+	switch {
+	case c.JWKSRefresh <= 0:
+		return fmt.Errorf("--jwks-refresh=%s: must be more than 0", c.JWKSRefresh)
+	case c.JWKSRefresh != time.Hour && c.JWKSURL == "":
+		return errors.New("--jwks-refresh needs --jwks-url")
+	case c.JWTLeeway < 0:
+		return fmt.Errorf("--jwt-leeway=%s: must be 0 or more", c.JWTLeeway)
+	case strings.TrimSpace(c.JWTUserClaim) == "":
+		return errors.New("--jwt-user-claim: must name a claim")
+	case !server.IsToken(c.JWTCookie):
+		return fmt.Errorf("--jwt-cookie=%q: not a cookie name", c.JWTCookie)
+	case c.AuthHeader != "" && !server.IsToken(c.AuthHeader):
+		return fmt.Errorf("--auth-header=%q: not a header name", c.AuthHeader)
+	case c.AuthHeader != "" && len(c.TrustedProxy) == 0:
+		return errors.New("--auth-header needs --trusted-proxy: the header is believed only from those peers")
+	}
+	if c.JWKSURL != "" {
+		if u, err := url.Parse(c.JWKSURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--jwks-url=%q: want an http:// or https:// URL", c.JWKSURL)
+		}
+	}
+	if jwtOn {
+		cfg.JWT = &auth.JWTOptions{
+			KeyFiles: c.JWTKey, JWKSURL: c.JWKSURL, JWKSRefresh: c.JWKSRefresh,
+			Issuer: c.JWTIssuer, Audience: c.JWTAudience, Leeway: c.JWTLeeway,
+			UserClaim: c.JWTUserClaim, Cookie: c.JWTCookie,
+		}
+	}
+	cfg.AuthHeader = http.CanonicalHeaderKey(c.AuthHeader)
+	return nil
 }

@@ -169,6 +169,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// flag.
 	conn.SetReadLimit(-1)
 	c.WS, c.Buffered, c.Cork = conn, hc.br, hc.cork
+	armDeadline(hc.gc, c)
 	h.opts.Kind.Serve(c)
 	// The kinds start their process in Serve: from now on a count of the
 	// open file descriptors sees it.

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
+	"time"
 
 	"github.com/wsbridge/wsbridge/bridge/internal/frame"
 	"github.com/wsbridge/wsbridge/bridge/internal/frameguard"
@@ -22,6 +24,7 @@ type hijackCapture struct {
 	http.ResponseWriter
 	br   *bufio.Reader
 	cork *frame.CorkWriter
+	gc   *guardedConn
 }
 
 // frameBufSize is the per-connection write buffer.
@@ -38,7 +41,8 @@ func (h *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	h.br = brw.Reader
 	h.cork = frame.NewCorkWriter(conn)
-	conn = guardConn(conn, brw.Reader)
+	h.gc = guardConn(conn, brw.Reader)
+	conn = h.gc
 	// The writer only assembles one frame at a time before the cork takes
 	// it; output bursts are batched in the cork's borrowed buffer, so a
 	// small permanent buffer is enough for control frames and short
@@ -52,15 +56,46 @@ func (h *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 type guardedConn struct {
 	net.Conn
 	guard *frameguard.Guard
+	// expired is set at the session's deadline (deadline.go): reads fail
+	// from then on. timer is that deadline's, nil without one; it is set
+	// before the kind gets the connection.
+	expired atomic.Bool
+	timer   *time.Timer
 }
 
-func (c *guardedConn) Read(p []byte) (int, error) { return c.guard.Read(p) }
+func (c *guardedConn) Read(p []byte) (int, error) {
+	if c.expired.Load() {
+		return 0, errTokenExpired
+	}
+	n, err := c.guard.Read(p)
+	if err != nil && c.expired.Load() {
+		// The read the deadline interrupted, or one that failed after it.
+		return n, errTokenExpired
+	}
+	return n, err
+}
+
+// expire fails the connection's reads from now on: a read blocked on the
+// socket returns at once, through the read deadline.
+func (c *guardedConn) expire() {
+	c.expired.Store(true)
+	c.Conn.SetReadDeadline(time.Now())
+}
+
+// Close stops the deadline's timer: coder/websocket closes the connection
+// through here whichever way the session ends.
+func (c *guardedConn) Close() error {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	return c.Conn.Close()
+}
 
 // guardConn puts a frameguard under conn's reads. The bytes br already
 // holds (a client that sent frames right behind its handshake) are moved
 // in front of the guard too, and br is left empty reading through it; br's
 // own buffer is reused, so the guard costs an idle session no second one.
-func guardConn(conn net.Conn, br *bufio.Reader) net.Conn {
+func guardConn(conn net.Conn, br *bufio.Reader) *guardedConn {
 	var src io.Reader = conn
 	if n := br.Buffered(); n > 0 {
 		early, _ := br.Peek(n)

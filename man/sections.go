@@ -221,7 +221,11 @@ The client's port.
 .TP
 .BR REMOTE_USER ", " AUTH_TYPE
 The authenticated user and \fBBasic\fR with \fB\-\-credential\fR or
-\fB\-\-credential\-file\fR; empty otherwise.
+\fB\-\-credential\-file\fR, \fBBearer\fR with a JWT (\fB\-\-jwt\-key\fR,
+\fB\-\-jwks\-url\fR), \fBproxy\fR with \fB\-\-auth\-header\fR; empty otherwise.
+.TP
+.B JWT_CLAIMS
+With a JWT: its verified claims as compact JSON; unset otherwise.
 .TP
 .B UNIQUE_ID
 An identifier of the session, also used in the log.

@@ -23,6 +23,12 @@ below makes this rare.
 .B 1001
 The server is shutting down (reason \fB"server shutting down"\fR).
 .TP
+.B 4401
+The client's JWT reached its exp (plus \fB\-\-jwt\-leeway\fR), reason
+\fB"token expired"\fR; a pipe or terminal program has had the kill sequence
+first (a terminal with \fB\-\-reconnect\fR is kept for the client to resume
+with a fresh token).
+.TP
 .B 1003
 The client sent a binary message in text mode.
 .TP
@@ -59,7 +65,10 @@ hidden, a folder...):
 The client offered only subprotocols not in \fB\-\-subprotocol\fR.
 .TP
 .B 401
-Missing or wrong credentials (\fB\-\-credential\fR, \fB\-\-credential\-file\fR).
+Missing or wrong credentials (\fB\-\-credential\fR, \fB\-\-credential\-file\fR),
+a missing or bad JWT (with \fBWWW\-Authenticate: Bearer
+error="invalid_token"\fR and the reason), or no \fB\-\-auth\-header\fR user
+from a \fB\-\-trusted\-proxy\fR.
 .TP
 .B 403
 The page's Origin is not allowed (\fB\-\-origin\fR, \fB\-\-sameorigin\fR),

@@ -174,10 +174,14 @@ func (a *AccessToken) refuse(w http.ResponseWriter, r *http.Request, missing boo
 
 // queryToken finds the token parameter in a raw query; ok reports whether
 // there is one, even empty.
-func queryToken(rawQuery string) (tok string, ok bool) {
+func queryToken(rawQuery string) (tok string, ok bool) { return queryParam(rawQuery, AccessTokenParam) }
+
+// queryParam finds the parameter name in a raw query; ok reports whether
+// there is one, even empty.
+func queryParam(rawQuery, name string) (tok string, ok bool) {
 	for part := range strings.SplitSeq(rawQuery, "&") {
 		k, v, _ := strings.Cut(part, "=")
-		if key, err := url.QueryUnescape(k); err != nil || key != AccessTokenParam {
+		if key, err := url.QueryUnescape(k); err != nil || key != name {
 			continue
 		}
 		v, err := url.QueryUnescape(v)
@@ -191,11 +195,15 @@ func queryToken(rawQuery string) (tok string, ok bool) {
 
 // withoutToken is rawQuery less every token parameter; the others are kept
 // as they were written, in their order.
-func withoutToken(rawQuery string) string {
+func withoutToken(rawQuery string) string { return withoutParam(rawQuery, AccessTokenParam) }
+
+// withoutParam is rawQuery less every parameter name; the others are kept
+// as they were written, in their order.
+func withoutParam(rawQuery, name string) string {
 	var kept []string
 	for part := range strings.SplitSeq(rawQuery, "&") {
 		k, _, _ := strings.Cut(part, "=")
-		if key, err := url.QueryUnescape(k); part == "" || (err == nil && key == AccessTokenParam) {
+		if key, err := url.QueryUnescape(k); part == "" || (err == nil && key == name) {
 			continue
 		}
 		kept = append(kept, part)

@@ -27,7 +27,6 @@ import (
 
 	"github.com/wsbridge/wsbridge/bridge"
 	"github.com/wsbridge/wsbridge/bridge/internal/peerlimit"
-	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // TokenCookie is the cookie carrying a short-lived upgrade token. Browsers
@@ -266,46 +265,48 @@ func (a *Basic) verifyBcrypt(hash []byte, user, password string) bool {
 // without its Authorization header and token cookie (the child must never
 // see a password), carrying REMOTE_USER and AUTH_TYPE=Basic for the child.
 // A plain GET answered to an authenticated user sets the token cookie, which
-// a WebSocket upgrade may present instead of credentials.
+// a WebSocket upgrade may present instead of credentials. It is a Chain of
+// Basic alone.
 func (a *Basic) Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		client, _ := peerlimit.Key(r.RemoteAddr) // the zero Addr for unix sockets: one client
-		if wait, blocked := a.failures.blocked(client, a.now()); blocked {
-			a.refuseThrottled(w, r, wait)
-			return
+	c := &Chain{Basic: a, Log: a.log, OnRefuse: func(string, string) {
+		if a.OnRefuse != nil {
+			a.OnRefuse()
 		}
-		user, ok := a.authenticate(r, client)
-		if !ok {
-			if a.OnRefuse != nil {
-				a.OnRefuse()
-			}
-			w.Header().Set("WWW-Authenticate", `Basic realm="`+a.realm+`", charset="UTF-8"`)
-			http.Error(w, "401 Unauthorized: credentials required", http.StatusUnauthorized)
-			return
-		}
-		r = stripSecrets(r)
-		r = bridge.WithEnv(r, "REMOTE_USER="+bridge.CleanHeaderValue(user), "AUTH_TYPE=Basic")
-		if !bridge.IsUpgrade(r) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-			http.SetCookie(w, &http.Cookie{
-				Name:     TokenCookie,
-				Value:    a.token(user, a.now().Add(TokenTTL)),
-				Path:     "/",
-				MaxAge:   int(TokenTTL / time.Second),
-				HttpOnly: true,
-				Secure:   r.TLS != nil,
-				SameSite: http.SameSiteStrictMode,
-			})
-		}
-		next.ServeHTTP(w, r)
-	})
+	}}
+	return c.Middleware(next)
+}
+
+// admit is r as the next handler gets it once user has authenticated: its
+// secrets gone, REMOTE_USER and AUTH_TYPE set; a plain GET's answer gets
+// the upgrade token cookie.
+func (a *Basic) admit(w http.ResponseWriter, r *http.Request, user string) *http.Request {
+	r = stripSecrets(r)
+	r = bridge.WithEnv(r, "REMOTE_USER="+bridge.CleanHeaderValue(user), "AUTH_TYPE=Basic")
+	if !bridge.IsUpgrade(r) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		http.SetCookie(w, &http.Cookie{
+			Name:     TokenCookie,
+			Value:    a.token(user, a.now().Add(TokenTTL)),
+			Path:     "/",
+			MaxAge:   int(TokenTTL / time.Second),
+			HttpOnly: true,
+			Secure:   r.TLS != nil,
+			SameSite: http.SameSiteStrictMode,
+		})
+	}
+	return r
+}
+
+// challenge is the WWW-Authenticate of a refusal.
+func (a *Basic) challenge() string { return `Basic realm="` + a.realm + `", charset="UTF-8"` }
+
+// throttled reports how long client must wait after too many failed logins.
+func (a *Basic) throttled(client netip.Addr) (time.Duration, bool) {
+	return a.failures.blocked(client, a.now())
 }
 
 // refuseThrottled answers a client that failed too often with 429 and
 // Retry-After, and logs it (a line a second at most).
 func (a *Basic) refuseThrottled(w http.ResponseWriter, r *http.Request, wait time.Duration) {
-	if a.OnRefuse != nil {
-		a.OnRefuse()
-	}
 	secs := int(math.Ceil(wait.Seconds()))
 	if ok, suppressed := a.throttleLg.Allow(a.now()); ok {
 		a.log.Warn("refused", "remote", r.RemoteAddr, "path", r.URL.Path,
@@ -315,28 +316,27 @@ func (a *Basic) refuseThrottled(w http.ResponseWriter, r *http.Request, wait tim
 	http.Error(w, "429 Too Many Requests: too many failed logins, try again later", http.StatusTooManyRequests)
 }
 
-// authenticate checks Basic credentials, or on an upgrade the token cookie.
-// A wrong password counts against the client's failures.
-func (a *Basic) authenticate(r *http.Request, client netip.Addr) (string, bool) {
+// authenticate checks Basic credentials, or on an upgrade the token cookie:
+// the user, or whether any were presented and why they fail (with the
+// user named, for the log). A wrong password counts against the client's
+// failures.
+func (a *Basic) authenticate(r *http.Request, client netip.Addr) (user string, presented bool, why []any) {
 	if user, password, ok := r.BasicAuth(); ok {
 		if a.Verify(user, password) {
-			return user, true
+			return user, true, nil
 		}
 		a.failures.fail(client, a.now())
-		a.log.Log(r.Context(), session.LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "bad credentials", "user", user)
-		return "", false
+		return "", true, []any{"reason", "bad credentials", "user", user}
 	}
 	if bridge.IsUpgrade(r) {
 		if c, err := r.Cookie(TokenCookie); err == nil {
 			if user, ok := a.checkToken(c.Value); ok {
-				return user, true
+				return user, true, nil
 			}
-			a.log.Log(r.Context(), session.LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "expired or bad token")
-			return "", false
+			return "", true, []any{"reason", "expired or bad token"}
 		}
 	}
-	a.log.Log(r.Context(), session.LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "no credentials")
-	return "", false
+	return "", false, nil
 }
 
 // token is base64url(user) "." expiry "." base64url(HMAC-SHA256).

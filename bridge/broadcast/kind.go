@@ -197,7 +197,7 @@ func (h *Hub) admitInCluster(ctx context.Context, key string) *session.Refusal {
 // clientInfo is what the program learns of a client in its join event,
 // from the variables a pipe session's program would get.
 func clientInfo(id string, r *http.Request, env []string) envelope.ClientInfo {
-	var addr, port, user, query string
+	var addr, port, user, query, claims string
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		switch k {
@@ -207,6 +207,8 @@ func clientInfo(id string, r *http.Request, env []string) envelope.ClientInfo {
 			port = v
 		case "REMOTE_USER":
 			user = v
+		case "JWT_CLAIMS":
+			claims = v
 		case "QUERY_STRING":
 			query = v
 		}
@@ -215,7 +217,7 @@ func clientInfo(id string, r *http.Request, env []string) envelope.ClientInfo {
 	if port != "" {
 		remote = joinHostPort(addr, port)
 	}
-	return envelope.ClientInfo{ID: id, Remote: remote, Path: r.URL.Path, Query: query, User: user}
+	return envelope.ClientInfo{ID: id, Remote: remote, Path: r.URL.Path, Query: query, User: user, Claims: claims}
 }
 
 func joinHostPort(host, port string) string {

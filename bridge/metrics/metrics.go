@@ -39,6 +39,7 @@ type Metrics struct {
 	duration      *histogram
 	Broadcast     *BroadcastCounters // --broadcast (broadcast.go)
 	Redis         *RedisCounters     // --redis (broadcast.go)
+	Auth          *AuthCounters      // authentication refusals, JWK Set fetches (auth.go)
 
 	// refusals and exits are the counters of the usual refusal reasons and
 	// close-code classes, looked up once here rather than by name per
@@ -74,6 +75,7 @@ func New(version string) *Metrics {
 		dropped:       map[string]*vm.Counter{},
 		Broadcast:     newBroadcastCounters(s),
 		Redis:         newRedisCounters(s),
+		Auth:          newAuthCounters(s),
 	}
 	s.NewGauge(fmt.Sprintf(`wsbridge_build_info{version=%q}`, version), func() float64 { return 1 })
 	for _, r := range session.RefusalReasons {

@@ -125,7 +125,7 @@ func (s *pipeSession) pumpInput() {
 			var v *frameguard.Violation
 			switch {
 			case errors.As(err, &v):
-				s.fail(v.Code, v.Reason)
+				s.failFor(v)
 			case errors.Is(err, frame.ErrTooBig):
 				s.fail(websocket.StatusMessageTooBig, session.CloseReason("message larger than --maxframesize=%d bytes", s.opts.MaxFrameSize))
 			}
@@ -151,7 +151,7 @@ func (s *pipeSession) readFailed(err error) {
 	}
 	var v *frameguard.Violation
 	if errors.As(err, &v) {
-		s.fail(v.Code, v.Reason)
+		s.failFor(v)
 	}
 }
 
@@ -179,6 +179,19 @@ func (s *pipeSession) idleOut() {
 	s.log.Info("idle: no input and no output for --idle-timeout; ending the session", "idle_timeout", s.limits.IdleTimeout.String())
 	s.failure.CompareAndSwap(nil, &closeFrame{session.StatusIdle, session.CloseReason("idle for %s", s.limits.IdleTimeout)})
 	s.proc.Stop()
+}
+
+// failFor ends the session for a violation the gate reported: a client's
+// protocol error, or its token's expiry. An expired session's program gets
+// the whole kill sequence before the close, so the client learns of the
+// expiry only once the program is gone: finish sends it after the reap.
+func (s *pipeSession) failFor(v *frameguard.Violation) {
+	if v.Code == session.StatusTokenExpired {
+		s.failure.CompareAndSwap(nil, &closeFrame{v.Code, v.Reason})
+		s.proc.Stop()
+		return
+	}
+	s.fail(v.Code, v.Reason)
 }
 
 // closeWith starts the close handshake once, remembering the code sent.

@@ -28,10 +28,11 @@ func openTerminal(cfg *Config) bool {
 }
 
 // credentialed reports whether cfg authenticates clients with
-// --credential, --credential-file or --sslca: credentials a browser sends
-// by itself, whichever page asks.
+// --credential, --credential-file, --sslca, a JWT or --auth-header:
+// credentials a browser sends by itself (a cookie, a certificate, an
+// authenticating proxy's session), whichever page asks.
 func credentialed(cfg *Config) bool {
-	return len(cfg.Credentials)+len(cfg.CredentialFiles) > 0 || (cfg.SSL && cfg.SSLCA != "")
+	return len(cfg.Credentials)+len(cfg.CredentialFiles) > 0 || (cfg.SSL && cfg.SSLCA != "") || cfg.JWT != nil || cfg.AuthHeader != ""
 }
 
 // accessGuard puts the access token in front of next once armed; until then

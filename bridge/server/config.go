@@ -84,6 +84,13 @@ type Config struct {
 	HeadersWS   []Header // on responses to upgrades
 	HeadersHTTP []Header // on plain HTTP responses
 
+	// JWT verifies tokens (--jwt-key, --jwks-url and the --jwt-* flags);
+	// nil without. The server sets its Logger and OnJWKSFetch.
+	JWT *auth.JWTOptions
+	// AuthHeader names the header in which a --trusted-proxy gives the
+	// authenticated user (--auth-header); "" without.
+	AuthHeader string
+
 	// AccessToken is the writable terminal's access token read from
 	// --token-file, instead of a random one; "" without.
 	AccessToken string

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/auth"
 )
 
 // TrustedProxies is --trusted-proxy: the peers whose forwarding header is
@@ -85,6 +86,9 @@ func (t TrustedProxies) wrap(header string, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		// For --auth-header, which believes only a trusted peer: the
+		// address below becomes the client's.
+		r = auth.FromTrustedProxy(r)
 		var env []string
 		client, https, ok := t.client(header, r.Header)
 		if ok {

@@ -66,7 +66,7 @@ func New(cfg *Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	wb, err := newWeb(cfg, g, logger)
+	wb, err := newWeb(cfg, g, logger, m)
 	if err != nil {
 		if g.dir != nil {
 			g.dir.Close()
@@ -172,6 +172,12 @@ func (s *Server) Run() error {
 		start(s.metricsSrv, l)
 	}
 
+	// The JWK Set's refresh (--jwks-refresh), until shutdown.
+	jwksCtx, stopJWKS := context.WithCancel(context.Background())
+	if s.web.jwt != nil {
+		wg.Go(func() { s.web.jwt.RefreshJWKS(jwksCtx) })
+	}
+
 	s.ready.Store(true)
 	s.sd.ready("listening on " + strings.Join(addrs, " "))
 	var failed atomic.Bool
@@ -204,6 +210,7 @@ loop:
 	}
 
 	s.ready.Store(false)
+	stopJWKS()
 	s.sd.stopping()
 	ctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout)
 	defer cancel()

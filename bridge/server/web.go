@@ -8,6 +8,7 @@ import (
 
 	"github.com/wsbridge/wsbridge/bridge"
 	"github.com/wsbridge/wsbridge/bridge/auth"
+	"github.com/wsbridge/wsbridge/bridge/metrics"
 	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/static"
 )
@@ -22,6 +23,7 @@ type web struct {
 	tls     *tls.Config // nil without --ssl
 	certs   *certReloader
 	access  *accessGuard // nil unless cfg serves a writable terminal nothing else protects
+	jwt     *auth.JWT    // nil without; its JWK Set is refreshed by Run
 	closers []func() error
 }
 
@@ -33,10 +35,11 @@ func (w *web) close() {
 
 // newWeb builds what answers every request, outermost first: --redirport's
 // redirect, the --header* headers, the --origin/--sameorigin check, Basic
-// authentication (or a writable terminal's access token), the
+// authentication (any one of --auth-header, a JWT and Basic credentials;
+// or a writable terminal's access token), the
 // client-certificate variables, then the router.
 // Everything that refuses a request does so before any process starts.
-func newWeb(cfg *Config, g *gate, logger *slog.Logger) (*web, error) {
+func newWeb(cfg *Config, g *gate, logger *slog.Logger, m *metrics.Metrics) (*web, error) {
 	h, dir := g.handler, g.dir
 	wb := &web{}
 	ok := false
@@ -96,13 +99,13 @@ func newWeb(cfg *Config, g *gate, logger *slog.Logger) (*web, error) {
 	if cfg.SSL && cfg.SSLCA != "" {
 		handler = clientCertEnv(handler)
 	}
-	if len(cfg.Credentials)+len(cfg.CredentialFiles) > 0 {
-		auth, err := auth.NewBasic(auth.BasicOptions{Credentials: cfg.Credentials, Files: cfg.CredentialFiles, Logger: logger})
-		if err != nil {
-			return nil, err
-		}
-		auth.OnRefuse = func() { h.Refused(session.RefusedAuth) }
-		handler = auth.Middleware(handler)
+	chain, err := authChain(cfg, logger, h, m)
+	if err != nil {
+		return nil, err
+	}
+	if chain != nil {
+		wb.jwt = chain.JWT
+		handler = chain.Middleware(handler)
 	}
 	if openTerminal(cfg) && !cfg.NoAuth {
 		wb.access = newAccessGuard(handler, cfg.AccessToken, logger, func() { h.Refused(session.RefusedToken) })
@@ -137,4 +140,42 @@ func newWeb(cfg *Config, g *gate, logger *slog.Logger) (*web, error) {
 	wb.handler = handler
 	ok = true
 	return wb, nil
+}
+
+// authChain builds the authentication methods cfg asks for, any one of
+// which admits a request (auth.Chain); nil when there are none.
+func authChain(cfg *Config, logger *slog.Logger, h *bridge.Handler, m *metrics.Metrics) (*auth.Chain, error) {
+	c := &auth.Chain{Log: logger}
+	if len(cfg.Credentials)+len(cfg.CredentialFiles) > 0 {
+		basic, err := auth.NewBasic(auth.BasicOptions{Credentials: cfg.Credentials, Files: cfg.CredentialFiles, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		c.Basic = basic
+	}
+	if cfg.JWT != nil {
+		opts := *cfg.JWT
+		opts.Logger = logger
+		if m != nil {
+			opts.OnJWKSFetch = m.Auth.JWKSFetch
+		}
+		j, err := auth.NewJWT(opts)
+		if err != nil {
+			return nil, err
+		}
+		c.JWT = j
+	}
+	if cfg.AuthHeader != "" {
+		c.Proxy = &auth.ProxyHeader{Header: cfg.AuthHeader}
+	}
+	if c.Basic == nil && c.JWT == nil && c.Proxy == nil {
+		return nil, nil
+	}
+	c.OnRefuse = func(method, reason string) {
+		h.Refused(session.RefusedAuth)
+		if m != nil {
+			m.Auth.Refused(method, reason)
+		}
+	}
+	return c, nil
 }

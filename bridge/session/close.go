@@ -17,7 +17,15 @@ import (
 const (
 	// StatusExitBase + N reports exit status N (1-255).
 	StatusExitBase websocket.StatusCode = 4000
+	// StatusTokenExpired: the token the client authenticated with (a JWT's
+	// exp) has run out; the client renews it by connecting again with a
+	// fresh one. 4401 echoes HTTP's 401, as 4400 and 4409 of the terminal
+	// echo 400 and 409; exit statuses end at 4255.
+	StatusTokenExpired websocket.StatusCode = 4401
 )
+
+// TokenExpiredReason is the close reason sent with StatusTokenExpired.
+const TokenExpiredReason = "token expired"
 
 // CloseForStatus maps how the child ended to the close frame the client gets.
 func CloseForStatus(st process.Status) (websocket.StatusCode, string) {

@@ -267,11 +267,27 @@ func (c *ttyClient) readLoop() {
 // failOnViolation closes with the code a client's protocol error calls
 // for (frameguard held the bad bytes back, so coder/websocket has not
 // answered it). Terminal output owes the client nothing: it goes now.
+//
+// A token's expiry is told once the client has left: if its leaving stops
+// the program (the last client, no --reconnect), after the kill sequence.
+// With --reconnect the program waits for the client to come back with a
+// fresh token; with --shared the others keep it.
 func (c *ttyClient) failOnViolation(err error) {
 	var v *frameguard.Violation
-	if errors.As(err, &v) {
-		c.conn.Close(v.Code, v.Reason)
+	if !errors.As(err, &v) {
+		return
 	}
+	if v.Code == session.StatusTokenExpired {
+		p := c.p
+		p.mu.Lock()
+		p.removeLocked(c)
+		stopped := p.stopping.Load()
+		p.mu.Unlock()
+		if stopped {
+			<-p.proc.Done() // the end of the kill sequence at the latest
+		}
+	}
+	c.conn.Close(v.Code, v.Reason)
 }
 
 // detached is the client's end: out of the session, its slot given back.

@@ -81,6 +81,9 @@ type ClientInfo struct {
 	Path   string // the request path
 	Query  string // the query string, without '?'
 	User   string // the authenticated user; "" without authentication
+	// Claims are a JWT's verified claims, a JSON object (JWT_CLAIMS); ""
+	// without.
+	Claims string
 	// Instance is the daemon the client is attached to (--redis).
 	Instance string
 }
@@ -109,7 +112,7 @@ func AppendMessage(dst []byte, id string, msg []byte) []byte {
 }
 
 // AppendJoin appends a client's join event; user only when authenticated,
-// instance only with --redis.
+// claims only with a JWT, instance only with --redis.
 func AppendJoin(dst []byte, c ClientInfo) []byte {
 	dst = append(dst, `{"event":"join"`...)
 	dst = appendStringField(dst, false, "client", c.ID)
@@ -118,6 +121,11 @@ func AppendJoin(dst []byte, c ClientInfo) []byte {
 	dst = appendStringField(dst, false, "query", c.Query)
 	if c.User != "" {
 		dst = appendStringField(dst, false, "user", c.User)
+	}
+	if c.Claims != "" && json.Valid([]byte(c.Claims)) {
+		// An object, as verified: the program reads claims, not a string.
+		dst = append(dst, `,"claims":`...)
+		dst = append(dst, c.Claims...)
 	}
 	if c.Instance != "" {
 		dst = appendStringField(dst, false, "instance", c.Instance)

@@ -77,6 +77,21 @@ func TestEventsAreJSONLines(t *testing.T) {
 	if !bytes.Contains(envelope.AppendJoin(nil, c), []byte(`"user":"alice"`)) {
 		t.Fatal("an authenticated client's join lacks its user")
 	}
+	// A JWT's claims are an object of the event, not a string.
+	c.Claims = `{"sub":"alice","n":12345678901234567890}`
+	var join struct {
+		Claims map[string]any `json:"claims"`
+	}
+	line := envelope.AppendJoin(nil, c)
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	if err := dec.Decode(&join); err != nil || join.Claims["n"] != json.Number("12345678901234567890") {
+		t.Fatalf("join %s: claims %v, %v", line, join.Claims, err)
+	}
+	c.Claims = `{"broken`
+	if bytes.Contains(envelope.AppendJoin(nil, c), []byte(`claims`)) {
+		t.Fatal("claims that are not JSON made it into the join event")
+	}
 }
 
 func TestCutForLog(t *testing.T) {
