@@ -17,7 +17,7 @@ type ownership struct {
 	lastRenew time.Time
 	idleSince time.Time
 	ending    bool // End is queued: no more output
-	reader    *redis.Client
+	reader    redis.UniversalClient
 	cancel    context.CancelFunc
 	done      chan struct{} // the consumer has stopped
 

@@ -78,7 +78,7 @@ func (g *Group) readLoop() {
 	}
 }
 
-func (g *Group) newReader() *redis.Client {
+func (g *Group) newReader() redis.UniversalClient {
 	rc := g.e.blockingClient()
 	g.readMu.Lock()
 	g.reader = rc
