@@ -88,6 +88,10 @@ type Observer interface {
 	// Dropped: output messages lost, where="buffer" (the owner's buffer
 	// overflowed) or "stream" (this instance's clients missed them).
 	Dropped(where string, n int64)
+	// Rewritten: output messages a failover lost from the stream that
+	// the owner wrote again from its buffer (a loss it repaired; one it
+	// could not is Dropped, where="failover").
+	Rewritten(n int64)
 	// Trimmed: entries taken out of a group's stream, stream="out" or "in",
 	// by its bounds (--redis-stream-bytes and the entry counts) rather than
 	// read: output no client may ask for any more, or input no owner
@@ -102,6 +106,7 @@ func (nopObserver) StreamLag(time.Duration) {}
 func (nopObserver) Reconnected()            {}
 func (nopObserver) Buffered(int)            {}
 func (nopObserver) Dropped(string, int64)   {}
+func (nopObserver) Rewritten(int64)         {}
 
 func (nopObserver) Trimmed(string, int64, int64) {}
 
@@ -113,9 +118,12 @@ type Engine struct {
 	// pool 1 a blocking read's own.
 	newClient func(pool int) redis.UniversalClient
 	rdb       redis.UniversalClient // commands; blocking reads use clients of their own
-	id        string
-	obs       Observer
-	log       *slog.Logger
+	// replicated: Sentinel or Cluster, where a failover may lose the last
+	// writes (failover.go).
+	replicated bool
+	id         string
+	obs        Observer
+	log        *slog.Logger
 
 	// inSeq numbers this instance's input, for the owner to drop what a
 	// retry sent twice. It is the engine's, not a group's: a group this
@@ -185,7 +193,8 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{opts: opts, newClient: newClient, rdb: newClient(0), id: newID(4), obs: opts.Observer, log: opts.Log, groups: map[*Group]struct{}{}}
+	e := &Engine{opts: opts, newClient: newClient, rdb: newClient(0), replicated: opts.Sentinel != nil || opts.Cluster != nil,
+		id: newID(4), obs: opts.Observer, log: opts.Log, groups: map[*Group]struct{}{}}
 	if e.obs == nil {
 		e.obs = nopObserver{}
 	}

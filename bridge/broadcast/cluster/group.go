@@ -86,6 +86,7 @@ type pendingOut struct {
 	offset uint64
 	enc    string
 	end    bool
+	repair bool // no message: check the stream against what was written
 }
 
 func newGroup(e *Engine, key string, h Handler) *Group {
