@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -100,7 +101,9 @@ func topology(opts *Options) (newClient func(pool int) redis.UniversalClient, er
 			// master (the slots are reloaded); a dead node costs a
 			// dial timeout per try, bounded by the caller's context.
 			o.MaxRedirects = 3
-			return redis.NewClusterClient(o)
+			c := redis.NewClusterClient(o)
+			c.AddHook(reloadOnError{c})
+			return c
 		}, nil
 	}
 	ro, err := ParseURL(opts.URL, opts.Password)
@@ -132,6 +135,28 @@ func topology(opts *Options) (newClient func(pool int) redis.UniversalClient, er
 // depends on.
 func opTimeout(opts *Options) time.Duration {
 	return min(opts.Lease/5, time.Second)
+}
+
+// reloadOnError asks a Cluster client to read the slots' masters again
+// after a command failed: go-redis otherwise keeps sending a dead master's
+// slots to it for up to 10 s, longer than a lease, while its replica has
+// taken over. go-redis runs one reload at a time, 200 ms apart at most.
+type reloadOnError struct{ c *redis.ClusterClient }
+
+func (h reloadOnError) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h reloadOnError) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if err != nil && !errors.Is(err, redis.Nil) && !errors.Is(err, context.Canceled) {
+			h.c.ReloadState(ctx)
+		}
+		return err
+	}
+}
+
+func (h reloadOnError) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
 // universal is what every client of a Sentinel or Cluster topology shares.
