@@ -137,6 +137,31 @@ func opTimeout(opts *Options) time.Duration {
 	return min(opts.Lease/5, time.Second)
 }
 
+// streamClient returns a client of one connection for the blocking read
+// of key's stream. In a Cluster it is a plain client of the master that
+// serves key's slot, as the shared client's slot map says (after a failed
+// read, refreshed first): a reader reconnecting after a failover costs one
+// connection, not a cluster client that loads the slot map and the
+// command table again. Elsewhere it is blockingClient.
+func (e *Engine) streamClient(key string, failed bool) redis.UniversalClient {
+	cc, ok := e.rdb.(*redis.ClusterClient)
+	if !ok {
+		return e.blockingClient()
+	}
+	if failed {
+		cc.ReloadState(context.Background())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout(&e.opts))
+	defer cancel()
+	m, err := cc.MasterForKey(ctx, key)
+	if err != nil {
+		return e.blockingClient()
+	}
+	o := *m.Options()
+	o.PoolSize, o.MinIdleConns, o.MaxIdleConns = 1, 0, 0
+	return redis.NewClient(&o)
+}
+
 // reloadOnError asks a Cluster client to read the slots' masters again
 // after a command failed: go-redis otherwise keeps sending a dead master's
 // slots to it for up to 10 s, longer than a lease, while its replica has

@@ -269,6 +269,16 @@ func (s *Sentinel) WaitMaster(old string, timeout time.Duration) (string, error)
 	return now, err
 }
 
+// LagReplica stops the replica (SIGSTOP) and cuts its link from the
+// master: what the master takes from now on the replica never gets, as
+// when asynchronous replication falls behind before a crash. Thaw the
+// replica to let it be promoted.
+func (s *Sentinel) LagReplica(ctx context.Context) error {
+	s.Replica.Freeze()
+	_, err := command(ctx, s.Master.Addr(), "CLIENT", "KILL", "TYPE", "replica")
+	return err
+}
+
 // Stop kills every process and removes the sentinels' files.
 func (s *Sentinel) Stop() {
 	for _, sn := range s.Sentinels {
@@ -353,6 +363,28 @@ func StartCluster(replicas bool) (*Cluster, error) {
 	for _, s := range c.Nodes {
 		if err := c.waitOK(s.Addr(), 20*time.Second); err != nil {
 			return nil, err
+		}
+	}
+	if replicas {
+		// Every master's replica in sync: a failover can promote it,
+		// and WAIT has one to count.
+		for _, s := range c.Nodes {
+			if err := poll(20*time.Second, s.Addr()+" in sync", func(ctx context.Context) error {
+				role, err := infoField(ctx, s.Addr(), "replication", "role")
+				if err != nil || role != "master" {
+					return err
+				}
+				info, err := command(ctx, s.Addr(), "INFO", "replication")
+				if err != nil {
+					return err
+				}
+				if text, _ := info.(string); !strings.Contains(text, "state=online") {
+					return errors.New("no replica online")
+				}
+				return nil
+			}); err != nil {
+				return nil, err
+			}
 		}
 	}
 	ok = true
