@@ -153,13 +153,14 @@ func StartSentinel() (*Sentinel, error) {
 			s.Stop()
 		}
 	}()
-	if s.Master, err = newServer(bin, 0); err != nil {
+	// Their own folder: a replica's full sync writes an RDB file there.
+	if s.Master, err = newServer(bin, 0, "--dir", dir); err != nil {
 		return nil, err
 	}
 	if err := s.Master.start(); err != nil {
 		return nil, err
 	}
-	if s.Replica, err = newServer(bin, 0, "--replicaof", "127.0.0.1", strconv.Itoa(s.Master.Port)); err != nil {
+	if s.Replica, err = newServer(bin, 0, "--dir", dir, "--replicaof", "127.0.0.1", strconv.Itoa(s.Master.Port)); err != nil {
 		return nil, err
 	}
 	if err := s.Replica.start(); err != nil {
