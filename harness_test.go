@@ -37,6 +37,7 @@ var build struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	stopTopologies()
 	if build.dir != "" {
 		os.RemoveAll(build.dir)
 	}

@@ -149,6 +149,10 @@ func (c *cli) validateBroadcast(cfg *server.Config) error {
 		{"--restart", c.Restart != string(broadcast.RestartNever)},
 		{"--envelope", c.Envelope},
 		{"--redis", c.Redis != ""},
+		{"--redis-sentinel", c.RedisSentinel != ""},
+		{"--redis-cluster", c.RedisCluster != ""},
+		{"--redis-master", c.RedisMaster != ""},
+		{"--redis-sentinel-password-file", c.RedisSentinelPasswordFile != ""},
 		{"--max-groups", c.MaxGroups != broadcast.DefaultMaxGroups},
 	}
 	for _, n := range needsBroadcast {
@@ -189,7 +193,8 @@ func (c *cli) validateBroadcast(cfg *server.Config) error {
 	return err
 }
 
-// redisOptions checks the --redis flags; nil without --redis.
+// redisOptions checks the --redis flags; nil without --redis,
+// --redis-sentinel or --redis-cluster.
 func (c *cli) redisOptions() (*cluster.Options, error) {
 	needsRedis := []struct {
 		flag string
@@ -202,26 +207,57 @@ func (c *cli) redisOptions() (*cluster.Options, error) {
 		{"--redis-stream-bytes", c.RedisStreamBytes != cluster.DefaultStreamBytes},
 		{"--redis-history-ttl", c.RedisHistoryTTL != cluster.DefaultHistoryTTL},
 	}
-	for _, n := range needsRedis {
-		if n.set && c.Redis == "" {
-			return nil, fmt.Errorf("%s needs --redis", n.flag)
+	topologies := 0
+	for _, v := range []string{c.Redis, c.RedisSentinel, c.RedisCluster} {
+		if v != "" {
+			topologies++
 		}
 	}
-	if c.Redis == "" {
+	for _, n := range needsRedis {
+		if n.set && topologies == 0 {
+			return nil, fmt.Errorf("%s needs --redis, --redis-sentinel or --redis-cluster", n.flag)
+		}
+	}
+	switch {
+	case topologies > 1:
+		return nil, errors.New("--redis, --redis-sentinel and --redis-cluster exclude each other: give exactly one")
+	case c.RedisMaster != "" && c.RedisSentinel == "":
+		return nil, errors.New("--redis-master needs --redis-sentinel")
+	case c.RedisSentinelPasswordFile != "" && c.RedisSentinel == "":
+		return nil, errors.New("--redis-sentinel-password-file needs --redis-sentinel")
+	case c.RedisSentinel != "" && c.RedisMaster == "":
+		return nil, errors.New("--redis-sentinel needs --redis-master=NAME: the name the sentinels monitor the master by")
+	case topologies == 0:
 		return nil, nil
 	}
-	var password string
-	if c.RedisPasswordFile != "" {
-		b, err := os.ReadFile(c.RedisPasswordFile)
-		if err != nil {
-			return nil, fmt.Errorf("--redis-password-file: %w", err)
-		}
-		password, _, _ = strings.Cut(string(b), "\n")
-		password = strings.TrimSuffix(password, "\r")
+	password, err := readPasswordFile("--redis-password-file", c.RedisPasswordFile)
+	if err != nil {
+		return nil, err
 	}
-	switch _, err := cluster.ParseURL(c.Redis, password); {
-	case err != nil:
-		return nil, fmt.Errorf("--redis=%s: %w", redactedURL(c.Redis), err)
+	sentinelPassword, err := readPasswordFile("--redis-sentinel-password-file", c.RedisSentinelPasswordFile)
+	if err != nil {
+		return nil, err
+	}
+	opts := &cluster.Options{URL: c.Redis, Password: password}
+	switch {
+	case c.RedisSentinel != "":
+		n, err := cluster.ParseNodes(c.RedisSentinel)
+		if err != nil {
+			return nil, fmt.Errorf("--redis-sentinel: %w", err)
+		}
+		opts.Sentinel, opts.MasterName, opts.SentinelPassword = &n, c.RedisMaster, sentinelPassword
+	case c.RedisCluster != "":
+		n, err := cluster.ParseNodes(c.RedisCluster)
+		if err != nil {
+			return nil, fmt.Errorf("--redis-cluster: %w", err)
+		}
+		opts.Cluster = &n
+	default:
+		if _, err := cluster.ParseURL(c.Redis, password); err != nil {
+			return nil, fmt.Errorf("--redis=%s: %w", redactedURL(c.Redis), err)
+		}
+	}
+	switch {
 	case c.RedisPrefix == "" || strings.ContainsAny(c.RedisPrefix, "{} "):
 		return nil, fmt.Errorf("--redis-prefix=%q: must be a non-empty name without braces or spaces", c.RedisPrefix)
 	case c.Lease < 300*time.Millisecond:
@@ -236,8 +272,23 @@ func (c *cli) redisOptions() (*cluster.Options, error) {
 	// What instances of a group must agree on: the owner's win (logged).
 	settings := fmt.Sprintf("cmd=%q dir=%q cwd=%q binary=%t pty=%t term=%q maxframesize=%d envelope=%t replay=%d restart=%s linger=%s",
 		c.Command, c.Dir, c.Cwd, c.Binary, c.PTY, c.Term, c.MaxFrameSize, c.Envelope, c.Replay, c.Restart, c.Linger)
-	return &cluster.Options{URL: c.Redis, Password: password, Prefix: c.RedisPrefix, Lease: c.Lease, Buffer: c.RedisBuffer, Settings: settings,
-		StreamBytes: c.RedisStreamBytes, HistoryTTL: c.RedisHistoryTTL}, nil
+	opts.Prefix, opts.Lease, opts.Buffer, opts.Settings = c.RedisPrefix, c.Lease, c.RedisBuffer, settings
+	opts.StreamBytes, opts.HistoryTTL = c.RedisStreamBytes, c.RedisHistoryTTL
+	return opts, nil
+}
+
+// readPasswordFile reads a password from the first line of file (flag
+// names it in errors); "" without a file.
+func readPasswordFile(flag, file string) (string, error) {
+	if file == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", flag, err)
+	}
+	password, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimSuffix(password, "\r"), nil
 }
 
 // minStreamBytes is the least --redis-stream-bytes: an append of the

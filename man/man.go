@@ -107,7 +107,7 @@ var manFlagTopics = []struct {
 		"metrics-address", "trusted-proxy", "trusted-proxy-header"}},
 	{"Terminals", []string{"pty", "terminal", "writable", "writers", "writers-claim", "reconnect", "shared", "once",
 		"max-clients", "cwd", "term", "title-format", "url-arg", "client-option"}},
-	{"Broadcast", []string{"broadcast", "replay", "linger", "client-queue", "restart", "envelope", "max-groups", "redis", "redis-password-file", "redis-prefix", "lease", "redis-buffer", "redis-stream-bytes", "redis-history-ttl"}},
+	{"Broadcast", []string{"broadcast", "replay", "linger", "client-queue", "restart", "envelope", "max-groups", "redis", "redis-sentinel", "redis-master", "redis-sentinel-password-file", "redis-cluster", "redis-password-file", "redis-prefix", "lease", "redis-buffer", "redis-stream-bytes", "redis-history-ttl"}},
 }
 
 // HasTopic reports whether the flag of this name has a topic in

@@ -55,6 +55,7 @@ type RedisCounters struct {
 	set                     *vm.Set
 	reconnects              *vm.Counter
 	droppedBuffer, droppedS *vm.Counter
+	droppedFail, rewritten  *vm.Counter // a failover lost output: not written again, written again
 	buffered                *vm.Gauge
 	lag                     *vm.Gauge
 
@@ -68,6 +69,8 @@ func newRedisCounters(s *vm.Set) *RedisCounters {
 		reconnects:    s.NewCounter("wsbridge_redis_reconnects_total"),
 		droppedBuffer: s.NewCounter(`wsbridge_redis_dropped_total{where="buffer"}`),
 		droppedS:      s.NewCounter(`wsbridge_redis_dropped_total{where="stream"}`),
+		droppedFail:   s.NewCounter(`wsbridge_redis_dropped_total{where="failover"}`),
+		rewritten:     s.NewCounter("wsbridge_redis_rewritten_total"),
 		buffered:      s.NewGauge("wsbridge_redis_buffered_bytes", nil),
 		lag:           s.NewGauge("wsbridge_redis_stream_lag_seconds", nil),
 
@@ -101,12 +104,19 @@ func (r *RedisCounters) StreamLag(d time.Duration) { r.lag.Set(d.Seconds()) }
 func (r *RedisCounters) Reconnected()              { r.reconnects.Inc() }
 func (r *RedisCounters) Buffered(delta int)        { r.buffered.Add(float64(delta)) }
 func (r *RedisCounters) Dropped(where string, n int64) {
-	if where == "buffer" {
+	switch where {
+	case "buffer":
 		r.droppedBuffer.AddInt64(n)
-	} else {
+	case "failover":
+		r.droppedFail.AddInt64(n)
+	default:
 		r.droppedS.AddInt64(n)
 	}
 }
+
+// Rewritten counts output a failover lost from the stream that the owner
+// wrote again from its buffer.
+func (r *RedisCounters) Rewritten(n int64) { r.rewritten.AddInt64(n) }
 
 // Trimmed counts stream entries trimmed by --redis-stream-bytes or the
 // entry counts: output that was history, or input no owner consumed.

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // Defaults of the flags.
@@ -45,13 +44,22 @@ const (
 // flags the cluster needs).
 type Options struct {
 	URL      string // redis://[user:password@]host:port/db or rediss://
-	Password string // overrides the URL's (--redis-password-file)
-	Prefix   string // of every key (--redis-prefix)
-	Lease    time.Duration
-	Buffer   int // bytes of output (and of input) held while Redis is away
-	Replay   int // output messages a joining client gets first
-	Linger   time.Duration
-	Envelope bool // keep the cluster's clients for join events
+	Password string // overrides the URL's or the nodes' (--redis-password-file)
+	// Sentinel, with MasterName, finds the master through these
+	// sentinels and follows it across failovers (--redis-sentinel,
+	// --redis-master); SentinelPassword is the sentinels' own
+	// (--redis-sentinel-password-file). Cluster is a Redis Cluster's
+	// seed nodes (--redis-cluster). At most one of URL, Sentinel, Cluster.
+	Sentinel         *Nodes
+	MasterName       string
+	SentinelPassword string
+	Cluster          *Nodes
+	Prefix           string // of every key (--redis-prefix)
+	Lease            time.Duration
+	Buffer           int // bytes of output (and of input) held while Redis is away
+	Replay           int // output messages a joining client gets first
+	Linger           time.Duration
+	Envelope         bool // keep the cluster's clients for join events
 	// Settings sums up what instances of a group must agree on (command
 	// and flags); the owner's win, and a differing instance logs it.
 	Settings string
@@ -80,6 +88,10 @@ type Observer interface {
 	// Dropped: output messages lost, where="buffer" (the owner's buffer
 	// overflowed) or "stream" (this instance's clients missed them).
 	Dropped(where string, n int64)
+	// Rewritten: output messages a failover lost from the stream that
+	// the owner wrote again from its buffer (a loss it repaired; one it
+	// could not is Dropped, where="failover").
+	Rewritten(n int64)
 	// Trimmed: entries taken out of a group's stream, stream="out" or "in",
 	// by its bounds (--redis-stream-bytes and the entry counts) rather than
 	// read: output no client may ask for any more, or input no owner
@@ -94,18 +106,24 @@ func (nopObserver) StreamLag(time.Duration) {}
 func (nopObserver) Reconnected()            {}
 func (nopObserver) Buffered(int)            {}
 func (nopObserver) Dropped(string, int64)   {}
+func (nopObserver) Rewritten(int64)         {}
 
 func (nopObserver) Trimmed(string, int64, int64) {}
 
 // Engine is one daemon's side of the cluster: its Redis connection, its
 // instance ID and its open groups.
 type Engine struct {
-	opts  Options
-	ropts *redis.Options
-	rdb   *redis.Client // commands; blocking reads use clients of their own
-	id    string
-	obs   Observer
-	log   *slog.Logger
+	opts Options
+	// newClient makes a client of the topology: pool 0 the shared one,
+	// pool 1 a blocking read's own.
+	newClient func(pool int) redis.UniversalClient
+	rdb       redis.UniversalClient // commands; blocking reads use clients of their own
+	// replicated: Sentinel or Cluster, where a failover may lose the last
+	// writes (failover.go).
+	replicated bool
+	id         string
+	obs        Observer
+	log        *slog.Logger
 
 	// inSeq numbers this instance's input, for the owner to drop what a
 	// retry sent twice. It is the engine's, not a group's: a group this
@@ -156,10 +174,6 @@ func ParseURL(raw, password string) (*redis.Options, error) {
 // New returns an engine for opts. Redis need not be up: every operation
 // retries until it is.
 func New(opts Options) (*Engine, error) {
-	ro, err := ParseURL(opts.URL, opts.Password)
-	if err != nil {
-		return nil, fmt.Errorf("--redis: %w", err)
-	}
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultPrefix
 	}
@@ -175,17 +189,12 @@ func New(opts Options) (*Engine, error) {
 	if opts.HistoryTTL <= 0 {
 		opts.HistoryTTL = DefaultHistoryTTL
 	}
-	// Commands fail fast while Redis is away; callers retry on their own
-	// schedule, which the lease's timing depends on.
-	ro.MaxRetries = -1
-	ro.DialTimeout = min(opts.Lease/5, time.Second)
-	ro.ReadTimeout = min(opts.Lease/5, time.Second)
-	ro.WriteTimeout = ro.ReadTimeout
-	ro.ContextTimeoutEnabled = true
-	ro.DisableIdentity = true
-	ro.Protocol = 2
-	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	e := &Engine{opts: opts, ropts: ro, rdb: redis.NewClient(ro), id: newID(4), obs: opts.Observer, log: opts.Log, groups: map[*Group]struct{}{}}
+	newClient, err := topology(&opts)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{opts: opts, newClient: newClient, rdb: newClient(0), replicated: opts.Sentinel != nil || opts.Cluster != nil,
+		id: newID(4), obs: opts.Observer, log: opts.Log, groups: map[*Group]struct{}{}}
 	if e.obs == nil {
 		e.obs = nopObserver{}
 	}
@@ -208,12 +217,7 @@ func (e *Engine) Log() *slog.Logger { return e.log }
 
 // blockingClient returns a client of one connection for a blocking read,
 // so that a read found dead can be ended by closing it.
-func (e *Engine) blockingClient() *redis.Client {
-	o := *e.ropts
-	o.PoolSize = 1
-	o.MinIdleConns = 0
-	return redis.NewClient(&o)
-}
+func (e *Engine) blockingClient() redis.UniversalClient { return e.newClient(1) }
 
 // Close ends every open group (owners give their lease up) and the
 // connection.

@@ -94,15 +94,21 @@ func (p *fakeProgram) inputCount(kind cluster.InputKind) int {
 type counter struct {
 	dropped, reconnects   atomic.Int64
 	trimmedOut, trimmedIn atomic.Int64
+	lostFailover          atomic.Int64
+	rewritten             atomic.Int64
 }
 
 func (c *counter) LeaseHeld(string, bool)  {}
 func (c *counter) StreamLag(time.Duration) {}
 func (c *counter) Reconnected()            { c.reconnects.Add(1) }
 func (c *counter) Buffered(int)            {}
-func (c *counter) Dropped(_ string, n int64) {
+func (c *counter) Dropped(where string, n int64) {
 	c.dropped.Add(n)
+	if where == "failover" {
+		c.lostFailover.Add(n)
+	}
 }
+func (c *counter) Rewritten(n int64) { c.rewritten.Add(n) }
 func (c *counter) Trimmed(stream string, n, _ int64) {
 	if stream == "out" {
 		c.trimmedOut.Add(n)

@@ -67,10 +67,10 @@ type Group struct {
 	trimLogged time.Time         // input trimmed unread was last logged
 
 	readMu     sync.Mutex
-	reader     *redis.Client // the blocking read's own client
-	lastID     string        // last output entry delivered
-	stuckAt    string        // lastID when a probe last found the stream ahead
-	resetRead  bool          // the stream was made again: read from the start
+	reader     redis.UniversalClient // the blocking read's own client
+	lastID     string                // last output entry delivered
+	stuckAt    string                // lastID when a probe last found the stream ahead
+	resetRead  bool                  // the stream was made again: read from the start
 	readSeeded bool
 
 	termsOver chan struct{} // closed by the lease loop once closing left no term
@@ -86,6 +86,7 @@ type pendingOut struct {
 	offset uint64
 	enc    string
 	end    bool
+	repair bool // no message: check the stream against what was written
 }
 
 func newGroup(e *Engine, key string, h Handler) *Group {

@@ -13,35 +13,93 @@ import (
 var errFenced = errors.New("the lease is another instance's: output refused")
 
 // writeOutput appends a batch of the owner's output, fenced by the lease.
+// A stream found behind what was written before (a failover lost it) gets
+// what the owner still has of it first (failover.go).
 func (g *Group) writeOutput(ctx context.Context, batch []pendingOut) (bool, error) {
 	g.mu.Lock()
 	o := g.owner
+	var expect uint64
+	if o != nil {
+		expect = o.written
+	}
 	g.mu.Unlock()
 	if o == nil {
 		return false, nil // the term ended: not ours to write
 	}
-	maxlen := max(StreamKeep, g.e.opts.Replay)
-	args := make([]any, 0, 7+2*len(batch))
-	args = append(args, o.token, g.e.opts.Lease.Milliseconds(), maxlen, o.epoch, batch[len(batch)-1].offset,
-		g.e.opts.StreamBytes, g.e.opts.HistoryTTL.Milliseconds())
+	msgs := make([]pendingOut, 0, len(batch))
 	end := false
 	for _, p := range batch {
+		if !p.repair {
+			msgs = append(msgs, p)
+			end = end || p.end
+		}
+	}
+	var redo []pendingOut
+	var lost int64
+	for range 3 { // each refusal is one more failover, during the write
+		res, err := g.appendOutput(ctx, o, expect, redo, msgs)
+		if err != nil {
+			return true, err
+		}
+		trimmed, ok := res.([]any)
+		if !ok {
+			g.log.Error("output refused: another instance holds the lease")
+			g.wake() // the lease loop finds the loss and stops the program
+			return false, errFenced
+		}
+		if len(trimmed) == 2 && trimmed[0] == int64(-2) {
+			stored, _ := trimmed[1].(int64)
+			expect = uint64(max(stored, 0))
+			redo, lost = rewind(o, expect)
+			continue
+		}
+		if n, bytes := trimCounts(trimmed); n > 0 {
+			g.e.obs.Trimmed("out", n, bytes)
+		}
+		if redo != nil || lost > 0 {
+			g.repaired(len(redo), lost)
+		}
+		g.remember(o, msgs)
+		if len(msgs) > 0 {
+			g.mu.Lock()
+			o.written = msgs[len(msgs)-1].offset
+			g.mu.Unlock()
+		}
+		g.announceGap()
+		if end {
+			g.finish(o)
+		}
+		return false, nil
+	}
+	return true, errors.New("the output stream kept losing what was written")
+}
+
+// appendOutput runs appendScript: what is written again (redo), then the
+// new messages, the stream required to be at expect already.
+func (g *Group) appendOutput(ctx context.Context, o *ownership, expect uint64, redo, msgs []pendingOut) (any, error) {
+	last := expect
+	if n := len(msgs); n > 0 {
+		last = msgs[n-1].offset
+	} else if n := len(redo); n > 0 {
+		last = redo[n-1].offset
+	}
+	last = max(last, g.written(o))
+	maxlen := max(StreamKeep, g.e.opts.Replay)
+	args := make([]any, 0, 8+2*(len(redo)+len(msgs)))
+	args = append(args, o.token, g.e.opts.Lease.Milliseconds(), maxlen, o.epoch, last,
+		g.e.opts.StreamBytes, g.e.opts.HistoryTTL.Milliseconds(), expect)
+	for _, p := range redo {
 		args = append(args, p.offset, p.enc)
-		end = end || p.end
 	}
-	res, err := appendScript.Run(ctx, g.e.rdb, g.k.all(), args...).Result()
-	if err != nil {
-		return true, err
+	for _, p := range msgs {
+		args = append(args, p.offset, p.enc)
 	}
-	trimmed, ok := res.([]any)
-	if !ok {
-		g.log.Error("output refused: another instance holds the lease")
-		g.wake() // the lease loop finds the loss and stops the program
-		return false, errFenced
-	}
-	if n, bytes := trimCounts(trimmed); n > 0 {
-		g.e.obs.Trimmed("out", n, bytes)
-	}
+	return appendScript.Run(ctx, g.e.rdb, g.k.all(), args...).Result()
+}
+
+// announceGap sends the envelope program a gap event for output lost on
+// the way to the stream (a full buffer, a failover), once it is written.
+func (g *Group) announceGap() {
 	g.mu.Lock()
 	gap := g.gapPending
 	g.gapPending = 0
@@ -49,10 +107,6 @@ func (g *Group) writeOutput(ctx context.Context, batch []pendingOut) (bool, erro
 	if gap > 0 && g.e.opts.Envelope {
 		g.sendNow(Input{Kind: Gap, Lost: gap, Instance: g.e.id})
 	}
-	if end {
-		g.finish(o)
-	}
-	return false, nil
 }
 
 var errNotSeeded = errors.New("the output stream's reader has no starting point yet")

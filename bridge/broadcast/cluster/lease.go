@@ -15,9 +15,20 @@ type ownership struct {
 	offset    uint64 // of the last output message queued
 	inpos     string // input stream ID the consumer starts after
 	lastRenew time.Time
+	// fenceFrom is the renewal the fence counts from: the last one, or
+	// on a replicated Redis (Sentinel, Cluster) the one before, as a
+	// failover may lose the last (see acquireScript).
+	fenceFrom time.Time
+
+	// The writer's: the offset of the last output Redis acknowledged
+	// (under Group.mu: the lease loop reads it), and what was written
+	// lately, to write again if a failover loses it (failover.go).
+	written   uint64
+	hist      []histEntry
+	histBytes int
 	idleSince time.Time
 	ending    bool // End is queued: no more output
-	reader    *redis.Client
+	reader    redis.UniversalClient
 	cancel    context.CancelFunc
 	done      chan struct{} // the consumer has stopped
 
@@ -42,6 +53,14 @@ func (g *Group) fenceAfter() time.Duration {
 	l := g.e.opts.Lease
 	return l + l/3 - l/10
 }
+
+// fence is when o's program must be gone unless a renewal answers first.
+func (g *Group) fence(o *ownership) time.Time { return o.fenceFrom.Add(g.fenceAfter()) }
+
+// holdOff is how long after the last renewal Redis knows of a lease that
+// vanished may be taken (acquireScript): the lease and a renewal interval,
+// as a bidder that saw the lease waits.
+func (g *Group) holdOff() time.Duration { return g.e.opts.Lease + g.interval() }
 
 const retryRenew = 200 * time.Millisecond
 
@@ -90,7 +109,7 @@ func (g *Group) tick() time.Duration {
 	if o != nil {
 		// Nothing an owner asks Redis outlasts its fence (renew).
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, o.lastRenew.Add(g.fenceAfter()))
+		ctx, cancel = context.WithDeadline(ctx, g.fence(o))
 		defer cancel()
 	}
 	if err := g.updatePresence(ctx, clients > 0); err != nil {
@@ -127,7 +146,7 @@ func (g *Group) tick() time.Duration {
 // killed then, not a retry or a timeout later: past it another instance
 // may take the lease.
 func (g *Group) renew(ctx context.Context, o *ownership, start time.Time) time.Duration {
-	fence := o.lastRenew.Add(g.fenceAfter())
+	fence := g.fence(o)
 	if !time.Now().Before(fence) {
 		g.log.Error("lease lost: Redis did not answer in time; killing the program")
 		g.loseTerm(o)
@@ -136,8 +155,10 @@ func (g *Group) renew(ctx context.Context, o *ownership, start time.Time) time.D
 	ctx, cancel := context.WithDeadline(ctx, fence)
 	defer cancel()
 	k := g.k
-	n, err := renewScript.Run(ctx, g.e.rdb, []string{k.lease, k.meta, k.inst, k.out, k.in, k.clients},
-		o.token, g.e.opts.Lease.Milliseconds(), g.e.opts.HistoryTTL.Milliseconds(), g.e.opts.Settings).Int64()
+	written := g.written(o)
+	res, err := renewScript.Run(ctx, g.e.rdb, []string{k.lease, k.meta, k.inst, k.out, k.in, k.clients},
+		o.token, g.e.opts.Lease.Milliseconds(), g.e.opts.HistoryTTL.Milliseconds(), g.e.opts.Settings).Result()
+	n, epoch, stored := renewResult(res)
 	switch {
 	case err != nil:
 		if !time.Now().Before(fence) {
@@ -156,7 +177,12 @@ func (g *Group) renew(ctx context.Context, o *ownership, start time.Time) time.D
 		return g.interval()
 	}
 	g.keepCounted(ctx, o)
+	g.checkWritten(o, written, epoch, stored)
 	g.mu.Lock()
+	o.fenceFrom = start
+	if g.e.replicated {
+		o.fenceFrom = o.lastRenew
+	}
 	o.lastRenew = start
 	idle := n == 0 && g.clients == 0
 	closing := g.closing
@@ -190,7 +216,7 @@ func (g *Group) bid(ctx context.Context, start time.Time) time.Duration {
 	mayAt := seen.Add(g.interval())
 	may := seen.IsZero() || !start.Before(mayAt)
 	token := g.e.id + ":" + newID(4)
-	res, err := acquireScript.Run(ctx, g.e.rdb, []string{g.k.lease, g.k.meta}, token, g.e.opts.Lease.Milliseconds(), boolArg(may)).Slice()
+	res, err := g.acquire(ctx, token, may)
 	if err != nil {
 		g.log.Debug("lease bid", "err", err)
 		return retryRenew
@@ -200,6 +226,12 @@ func (g *Group) bid(ctx context.Context, start time.Time) time.Duration {
 		return g.interval()
 	}
 	pttl, _ := res[1].(int64)
+	if pttl == -3 && len(res) == 3 {
+		// An owner renewed recently, as far as this Redis knows: its
+		// program may still run (acquireScript).
+		wait, _ := res[2].(int64)
+		return min(g.interval(), time.Duration(wait)*time.Millisecond+10*time.Millisecond)
+	}
 	if pttl > 0 {
 		g.mu.Lock()
 		g.seenExpiry = start.Add(time.Duration(pttl) * time.Millisecond)
@@ -253,12 +285,12 @@ func (g *Group) becomeOwner(token, epoch, offset, inpos, settings string, start 
 	if g.closing { // Close began while the bid was on its way
 		g.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		releaseScript.Run(ctx, g.e.rdb, []string{g.k.lease}, token)
+		releaseScript.Run(ctx, g.e.rdb, []string{g.k.lease, g.k.meta}, token)
 		cancel()
 		return
 	}
 	cctx, cancel := context.WithCancel(g.ctx)
-	o := &ownership{token: token, epoch: epoch, offset: off, inpos: inpos, lastRenew: start,
+	o := &ownership{token: token, epoch: epoch, offset: off, written: off, inpos: inpos, lastRenew: start, fenceFrom: start,
 		reader: g.e.blockingClient(), cancel: cancel, done: make(chan struct{}), over: make(chan struct{})}
 	g.owner = o
 	g.mu.Unlock()
@@ -309,7 +341,7 @@ func (g *Group) finish(o *ownership) {
 	o.reader.Close()
 	g.e.obs.LeaseHeld(g.key, false)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	releaseScript.Run(ctx, g.e.rdb, []string{g.k.lease}, o.token)
+	releaseScript.Run(ctx, g.e.rdb, []string{g.k.lease, g.k.meta}, o.token)
 	cancel()
 	g.log.Info("program ended: lease given up")
 }

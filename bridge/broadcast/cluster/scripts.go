@@ -14,12 +14,31 @@ if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
 `
 
 // acquire bids for the lease: KEYS lease, meta; ARGV token, lease ms, may
-// take (1/0). Answers {1, epoch, offset, inpos} when the lease is ours, or
-// {0, pttl} (pttl -2: no lease, and we may not take it yet).
+// take (1/0), hold-off ms, retention ms. Answers {1, epoch, offset, inpos,
+// settings} when the lease is ours, or {0, pttl} (pttl -2: no lease, and
+// we may not take it yet), or {0, -3, ms}: no lease, but the meta hash
+// says an owner renewed it less than hold-off ago.
+//
+// That last rule is the fence against a lease that went backwards: a
+// failover to a replica that missed the owner's last renewal shows an
+// older lease, expiring up to a renewal interval earlier than the owner
+// believes. 'renewed' (the server's clock at each acquisition and
+// renewal, lost or kept with the lease) holds a bidder off until the lease
+// and a renewal interval have passed since the last renewal the new
+// master knows of, which is after the owner's own fence (Group.fence).
+// A release deletes it: the next owner need not wait.
 var acquireScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if cur == ARGV[1] or (not cur and ARGV[3] == '1') then
+  local last = tonumber(redis.call('HGET', KEYS[2], 'renewed') or '0')
+  if cur ~= ARGV[1] and last + tonumber(ARGV[4]) > now then
+    return {0, -3, last + tonumber(ARGV[4]) - now}
+  end
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('HSET', KEYS[2], 'renewed', now)
+  if redis.call('PTTL', KEYS[2]) < 0 then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
   local m = redis.call('HMGET', KEYS[2], 'epoch', 'offset', 'inpos', 'settings')
   return {1, m[1] or '', m[2] or '0', m[3] or '0-0', m[4] or ''}
 end
@@ -29,14 +48,17 @@ return {0, redis.call('PTTL', KEYS[1])}
 // renew extends the lease and the retention of the group's keys, and
 // counts the instances with clients: KEYS lease, meta, instances, out, in,
 // clients; ARGV token, lease ms, retention ms, settings. Answers -1 when
-// another instance holds the lease.
+// another instance holds the lease, otherwise {instances with clients,
+// epoch, offset}: the owner compares the offset with what it wrote, to
+// find output a failover lost.
 var renewScript = redis.NewScript(holdLease + `
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('HSET', KEYS[2], 'settings', ARGV[4])
-for i = 2, 6 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-return redis.call('ZCOUNT', KEYS[3], now, '+inf')
+redis.call('HSET', KEYS[2], 'settings', ARGV[4], 'renewed', now)
+for i = 2, 6 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+local m = redis.call('HMGET', KEYS[2], 'epoch', 'offset')
+return {redis.call('ZCOUNT', KEYS[3], now, '+inf'), m[1] or '', m[2] or '0'}
 `)
 
 // touchKeys: scripts that write a group's keys get them all, in the
@@ -100,12 +122,19 @@ end
 
 // appendOutput adds the owner's messages to the output stream, fenced,
 // and trims it to its bounds: KEYS as keys.all; ARGV token, lease ms,
-// maxlen, epoch, last offset, budget bytes, retention ms, then an offset
-// and an encoded message for each. Answers {entries, bytes} trimmed, or
-// -1 when another instance holds the lease.
+// maxlen, epoch, last offset, budget bytes, retention ms, the offset the
+// stream must have reached already, then an offset and an encoded message
+// for each. Answers {entries, bytes} trimmed, -1 when another instance
+// holds the lease, or {-2, offset} when the stream of this epoch is behind
+// what the owner wrote (a failover lost the last appends): nothing is
+// added, and the owner writes again what it still has.
 var appendScript = redis.NewScript(holdLease + touchKeys + trimStream + `
+local m = redis.call('HMGET', KEYS[2], 'epoch', 'offset')
+if m[1] == ARGV[4] and tonumber(m[2] or '0') < tonumber(ARGV[8]) then
+  return {-2, tonumber(m[2] or '0')}
+end
 local bytes = counted(KEYS[4], 'obytes')
-for i = 8, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
   local f = {'o', ARGV[i], 'e', ARGV[4], 'm', ARGV[i+1]}
   redis.call('XADD', KEYS[4], '*', unpack(f))
   bytes = bytes + esize(f)
@@ -166,9 +195,13 @@ touch(ARGV[4])
 return 1
 `)
 
-// release gives the lease up if it is still ours: KEYS lease; ARGV token.
+// release gives the lease up if it is still ours, and lets the next owner
+// take it at once: KEYS lease, meta; ARGV token.
 var releaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('HDEL', KEYS[2], 'renewed')
+  return redis.call('DEL', KEYS[1])
+end
 return 0
 `)
 

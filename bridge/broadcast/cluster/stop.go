@@ -26,7 +26,7 @@ func (g *Group) beginStop(o *ownership, why string) {
 	if o.stopping {
 		return
 	}
-	left := time.Until(o.lastRenew.Add(g.fenceAfter()))
+	left := time.Until(g.fence(o))
 	seq := g.h.StopTime()
 	now := seq+g.stopMargin() > left
 	if now {
@@ -112,7 +112,7 @@ func (g *Group) giveUp(o *ownership, release bool) {
 	g.e.obs.LeaseHeld(g.key, false)
 	if release {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		releaseScript.Run(ctx, g.e.rdb, []string{g.k.lease}, o.token)
+		releaseScript.Run(ctx, g.e.rdb, []string{g.k.lease, g.k.meta}, o.token)
 		cancel()
 	}
 	g.log.Info("lease given up", "released", release)

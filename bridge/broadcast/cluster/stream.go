@@ -29,7 +29,7 @@ func (g *Group) blockFor() time.Duration { return min(g.interval(), 2*time.Secon
 func (g *Group) readLoop() {
 	defer g.wg.Done()
 	var pos readPos
-	rc := g.newReader()
+	rc := g.newReader(false)
 	defer func() { rc.Close() }()
 	var wait retry
 	seeded := false
@@ -61,10 +61,10 @@ func (g *Group) readLoop() {
 			g.e.obs.Reconnected()
 			g.log.Warn("output stream read failed; reconnecting", "err", err, "after", pos.id)
 			rc.Close()
-			rc = g.newReader()
 			if !wait.sleep(g.ctx) {
 				return
 			}
+			rc = g.newReader(true)
 			continue
 		}
 		wait.reset()
@@ -78,8 +78,8 @@ func (g *Group) readLoop() {
 	}
 }
 
-func (g *Group) newReader() *redis.Client {
-	rc := g.e.blockingClient()
+func (g *Group) newReader(failed bool) redis.UniversalClient {
+	rc := g.e.streamClient(g.k.out, failed)
 	g.readMu.Lock()
 	g.reader = rc
 	g.readMu.Unlock()

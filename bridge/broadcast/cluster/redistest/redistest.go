@@ -16,10 +16,13 @@ import (
 // Server is one redis-server process; Kill and Start may replace it on the
 // same port, empty.
 type Server struct {
-	t    testing.TB
+	t    testing.TB // nil for a topology's server: errors are returned
 	bin  string
 	Port int
-	cmd  *exec.Cmd
+	args []string // beyond the port and the defaults (a topology's role)
+	// sentinelConf, for a sentinel, is its config file: its only argument.
+	sentinelConf string
+	cmd          *exec.Cmd
 }
 
 // Start starts a redis-server, or skips the test when there is none (fails
@@ -40,12 +43,36 @@ func Start(t testing.TB) *Server {
 }
 
 func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := port(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
+}
+
+// port answers a free loopback port; with plus > 0, one whose port+plus
+// is free too (a cluster node's bus port).
+func port(plus int) (int, error) {
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		if plus == 0 {
+			l.Close()
+			return p, nil
+		}
+		if p+plus < 65536 {
+			if l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+plus)); err == nil {
+				l2.Close()
+				l.Close()
+				return p, nil
+			}
+		}
+		l.Close()
+	}
+	return 0, fmt.Errorf("no free port with port+%d free", plus)
 }
 
 // Addr is host:port.
@@ -57,20 +84,31 @@ func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
 // Start starts the server (again, empty) and waits until it answers.
 func (s *Server) Start() {
 	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
+	if err := s.start(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *Server) start() error {
+	args := append([]string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"}, s.args...)
+	if s.sentinelConf != "" {
+		args = []string{s.sentinelConf}
+	}
+	s.cmd = exec.Command(s.bin, args...)
 	s.cmd.SysProcAttr = serverProcAttr()
 	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("start redis-server: %v", err)
+		return fmt.Errorf("start %s: %w", s.bin, err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if s.ping() == nil {
-			return
+			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	s.t.Fatalf("redis-server on port %d does not answer", s.Port)
+	s.Kill()
+	return fmt.Errorf("%s on port %d does not answer", s.bin, s.Port)
 }
 
 func (s *Server) ping() error {
