@@ -63,6 +63,9 @@ type Options struct {
 	// CGITimeout bounds a CGI request from its start to its script's end
 	// (--cgi-timeout); 0: no bound.
 	CGITimeout time.Duration
+	// Compress offers permessage-deflate to clients that ask for it
+	// (--compress); zero: off.
+	Compress session.Compression
 }
 
 // Handler is the gate: it admits WebSocket upgrades and hands them to
@@ -150,6 +153,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// cross-origin client, unlike websocketd.
 		InsecureSkipVerify: true,
 		Subprotocols:       subprotocols,
+		CompressionMode:    compressionMode(h.opts.Compress),
 	})
 	if err != nil {
 		c.Log.Log(r.Context(), session.LevelAccess, "handshake failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
@@ -167,6 +171,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// flag.
 	conn.SetReadLimit(-1)
 	c.WS, c.Buffered, c.Cork = conn, hc.br, hc.cork
+	if hc.deflate {
+		c.Compression = negotiated(hc.Header().Get("Sec-WebSocket-Extensions"))
+	}
 	h.opts.Kind.Serve(c)
 	// The kinds start their process in Serve: from now on a count of the
 	// open file descriptors sees it.

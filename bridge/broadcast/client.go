@@ -59,6 +59,12 @@ type Client struct {
 
 	joined  bool // guarded by g.stdinMu: the program got its join event
 	pinging atomic.Bool
+
+	// Compression (deflate.go): deflate sends the batches' shared
+	// compressed form; ctxDeflate compresses for this client alone.
+	deflate    bool
+	ctxDeflate *contextDeflater
+	inflated   frameguard.InflateCheck
 }
 
 // NewClient wraps an accepted connection; out must be the writer coder/
@@ -79,7 +85,9 @@ func (c *Client) enqueue(b *batch) bool {
 	if c.detached || c.dead || c.closeCode != 0 {
 		return false
 	}
-	if c.queued+len(b.buf) > c.g.h.queueLimit {
+	b = c.prepare(b)
+	out := c.bytesOf(b)
+	if c.queued+len(out) > c.g.h.queueLimit {
 		c.queue = nil
 		c.closeCode, c.closeReason = StatusTooSlow, "too slow"
 		c.dropLaterLocked()
@@ -91,8 +99,8 @@ func (c *Client) enqueue(b *batch) bool {
 	if !c.writing && len(c.queue) == 0 {
 		// Nothing waits for this client: write now if its socket takes it,
 		// with no goroutine to wake. What it does not take is the writer's.
-		n := c.out.TryWrite(b.buf)
-		if n == len(b.buf) {
+		n := c.out.TryWrite(out)
+		if n == len(out) {
 			return true
 		}
 		if n > 0 {
@@ -102,7 +110,7 @@ func (c *Client) enqueue(b *batch) bool {
 		}
 	}
 	c.queue = append(c.queue, b)
-	c.queued += len(b.buf)
+	c.queued += len(out)
 	c.startWriterLocked()
 	return true
 }
@@ -182,16 +190,17 @@ func (c *Client) drain() {
 func (c *Client) write(q []*batch) (int, error) {
 	size := 0
 	if len(q) == 1 {
-		size = len(q[0].buf)
-		_, err := c.out.Write(q[0].buf)
-		return size, err
+		out := c.bytesOf(q[0])
+		_, err := c.out.Write(out)
+		return len(out), err
 	}
 	c.out.Cork()
 	var err error
 	for _, b := range q {
-		size += len(b.buf)
+		out := c.bytesOf(b)
+		size += len(out)
 		if err == nil {
-			_, err = c.out.Write(b.buf)
+			_, err = c.out.Write(out)
 		}
 	}
 	if uerr := c.out.Uncork(); err == nil {
@@ -267,6 +276,7 @@ func (c *Client) readMessages() int {
 		if err != nil {
 			return c.endCode(err)
 		}
+		r = c.inflated.Check(typ, r)
 		if typ == websocket.MessageBinary && !h.opts.Binary {
 			c.closeAfterQueued(websocket.StatusUnsupportedData, "binary messages are not accepted: this endpoint is in text mode")
 			return int(websocket.StatusUnsupportedData)

@@ -91,6 +91,8 @@ func (k *Kind) Serve(c *session.Conn) {
 		info.ID, info.Instance = e.ClientID(c.ID), e.ID() // unique in the cluster
 	}
 	client := NewClient(c.WS, c.Cork, info)
+	client.setCompression(c.Compression)
+	client.inflated.On = c.Compression != session.CompressionOff
 	cfg := g.Program(r, c.Endpoint, g.ServerEnv(r, c.Endpoint))
 	if k.hub.opts.PTY {
 		session.OnTerminal(&cfg, session.RequestSize(r), k.hub.opts.Term, false)

@@ -68,6 +68,7 @@ func newGate(cfg *Config, logger *slog.Logger, obs session.Observer) (*gate, err
 		URLArgs:        cfg.URLArgs,
 		Once:           cfg.Once,
 		CGITimeout:     cfg.CGITimeout,
+		Compress:       cfg.Compress,
 		Kind:           sessionKind(cfg, obs, logger),
 	})
 	return g, nil
@@ -101,6 +102,7 @@ func sessionKind(cfg *Config, obs session.Observer, logger *slog.Logger) session
 			MaxFrameSize: cfg.MaxFrameSize,
 			PTY:          cfg.PTY,
 			Term:         cfg.Term,
+			Framing:      pipe.Framing(cfg.Framing),
 		})
 	}
 	return terminal.New(terminal.Options{
