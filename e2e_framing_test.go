@@ -219,3 +219,43 @@ func TestFramingRefusedCombinations(t *testing.T) {
 		}
 	}
 }
+
+// examples/framing/reverse.py answers every message with its type, its
+// length and its payload reversed, as its README says.
+func TestExampleFraming(t *testing.T) {
+	t.Parallel()
+	need(t, "/usr/bin/python3", "the example is Python")
+	s := startServer(t, "--framing=length", "./examples/framing/reverse.py")
+	c := dial(t, s.URL("/"))
+	ctx := context.Background()
+	tests := []struct {
+		typ  websocket.MessageType
+		in   string
+		want string
+	}{
+		{websocket.MessageText, "héllo", "text, 6 bytes: olléh"},
+		{websocket.MessageBinary, "\x01\x02\x0a", "binary, 3 bytes: \x0a\x02\x01"},
+		{websocket.MessageText, "", "text, 0 bytes: "},
+		{websocket.MessageText, "two\nlines", "text, 9 bytes: senil\nowt"},
+		{websocket.MessageBinary, string(sized(100000, false)), ""},
+	}
+	for _, tt := range tests {
+		if err := c.Write(ctx, tt.typ, []byte(tt.in)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range tests {
+		typ, got := readMsg(t, c)
+		want := tt.want
+		if want == "" {
+			rev := []byte(tt.in)
+			for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
+				rev[i], rev[j] = rev[j], rev[i]
+			}
+			want = fmt.Sprintf("binary, %d bytes: %s", len(tt.in), rev)
+		}
+		if typ != tt.typ || string(got) != want {
+			t.Errorf("sent %v %.20q: got %v %.40q, want %.40q", tt.typ, tt.in, typ, got, want)
+		}
+	}
+}
