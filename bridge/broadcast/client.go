@@ -66,6 +66,11 @@ type Client struct {
 	obs    session.Observer
 	rate   session.MsgLimiter
 	idle   *session.IdleTimer
+	// Compression (deflate.go): deflate sends the batches' shared
+	// compressed form; ctxDeflate compresses for this client alone.
+	deflate    bool
+	ctxDeflate *contextDeflater
+	inflated   frameguard.InflateCheck
 }
 
 // NewClient wraps an accepted connection; out must be the writer coder/
@@ -94,7 +99,9 @@ func (c *Client) enqueue(b *batch) bool {
 	if c.detached || c.dead || c.closeCode != 0 {
 		return false
 	}
-	if c.queued+len(b.buf) > c.g.h.queueLimit {
+	b = c.prepare(b)
+	out := c.bytesOf(b)
+	if c.queued+len(out) > c.g.h.queueLimit {
 		c.queue = nil
 		c.closeCode, c.closeReason = StatusTooSlow, "too slow"
 		c.dropLaterLocked()
@@ -107,8 +114,8 @@ func (c *Client) enqueue(b *batch) bool {
 	if !c.writing && len(c.queue) == 0 {
 		// Nothing waits for this client: write now if its socket takes it,
 		// with no goroutine to wake. What it does not take is the writer's.
-		n := c.out.TryWrite(b.buf)
-		if n == len(b.buf) {
+		n := c.out.TryWrite(out)
+		if n == len(out) {
 			return true
 		}
 		if n > 0 {
@@ -118,7 +125,7 @@ func (c *Client) enqueue(b *batch) bool {
 		}
 	}
 	c.queue = append(c.queue, b)
-	c.queued += len(b.buf)
+	c.queued += len(out)
 	c.startWriterLocked()
 	return true
 }
@@ -198,16 +205,17 @@ func (c *Client) drain() {
 func (c *Client) write(q []*batch) (int, error) {
 	size := 0
 	if len(q) == 1 {
-		size = len(q[0].buf)
-		_, err := c.out.Write(q[0].buf)
-		return size, err
+		out := c.bytesOf(q[0])
+		_, err := c.out.Write(out)
+		return len(out), err
 	}
 	c.out.Cork()
 	var err error
 	for _, b := range q {
-		size += len(b.buf)
+		out := c.bytesOf(b)
+		size += len(out)
 		if err == nil {
-			_, err = c.out.Write(b.buf)
+			_, err = c.out.Write(out)
 		}
 	}
 	if uerr := c.out.Uncork(); err == nil {
@@ -285,6 +293,7 @@ func (c *Client) readMessages() int {
 			return c.endCode(err)
 		}
 		c.idle.Touch()
+		r = c.inflated.Check(typ, r)
 		switch c.rate.Check() {
 		case session.Drop:
 			c.obs.MessageDropped(session.DroppedMsgRate)

@@ -1,6 +1,9 @@
 package broadcast
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"sync"
+)
 
 // Output is framed once per message, not once per client: a server's frames
 // are not masked, so the bytes are the same for every client of a group, and
@@ -39,6 +42,11 @@ func appendFrameHeader(dst []byte, op byte, n int) []byte {
 type batch struct {
 	buf  []byte
 	msgs int
+
+	// The frames compressed for clients without context takeover, made
+	// once by the first of them that needs them (deflate.go).
+	deflateOnce sync.Once
+	deflatedBuf []byte
 }
 
 // ring keeps the frames of the last messages that went to every client, for

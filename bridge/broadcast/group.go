@@ -107,8 +107,9 @@ func (g *group) attach(c *Client) {
 	defer g.mu.Unlock()
 	c.g = g
 	if b := g.ring.replay(); b != nil {
+		b = c.prepare(b)
 		c.queue = append(c.queue, b)
-		c.queued = len(b.buf)
+		c.queued = len(c.bytesOf(b))
 		c.startWriterLocked()
 	}
 	g.clients[c] = struct{}{}

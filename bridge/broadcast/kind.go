@@ -92,6 +92,8 @@ func (k *Kind) Serve(c *session.Conn) {
 	}
 	client := NewClient(c.WS, c.Cork, info)
 	client.Limit(g.Limits(), g.Observer())
+	client.setCompression(c.Compression)
+	client.inflated.On = c.Compression != session.CompressionOff
 	cfg := g.Program(r, c.Endpoint, g.ServerEnv(r, c.Endpoint))
 	if k.hub.opts.PTY {
 		session.OnTerminal(&cfg, session.RequestSize(r), k.hub.opts.Term, false)
