@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -206,4 +207,43 @@ func TestBroadcastOwnerEvent(t *testing.T) {
 	if again.Data != "start "+owner.Program+" "+first.Epoch || again.Offset <= owner.Offset {
 		t.Fatalf("got %+v, want the new program's line naming %s", again, owner.Program)
 	}
+}
+
+// With --redis: a client resumes on another instance, whose group opens
+// for it (the history comes from the output stream), and back on the
+// first (from what it delivered); an unknown epoch gets a reset.
+func TestRedisResume(t *testing.T) {
+	t.Parallel()
+	r := startRedis(t)
+	ss := startInstances(t, r, 2, "--replay=2", "cat")
+	plain := dial(t, ss[0].URL("/r"))
+	a := dialV1(t, ss[0].URL("/r"), 0, "")
+	time.Sleep(100 * time.Millisecond) // both attached before the first message
+	say(t, plain, seq("m", 1, 5)...)
+	first := readV1Data(t, a)
+	if first.Data != "m1" || first.Epoch == "" {
+		t.Fatalf("first message %+v, want m1 with an epoch", first)
+	}
+	epoch := first.Epoch
+	last := expectData(t, a, epoch, first.Offset, seq("m", 2, 5))
+	a.Close(websocket.StatusNormalClosure, "")
+
+	say(t, plain, seq("n", 1, 50)...)
+	b := dialV1(t, ss[1].URL("/r"), last.Offset, epoch)
+	last = expectData(t, b, epoch, last.Offset, seq("n", 1, 50))
+	say(t, plain, "live")
+	last = expectData(t, b, epoch, last.Offset, []string{"live"})
+	b.Close(websocket.StatusNormalClosure, "")
+
+	say(t, plain, seq("p", 1, 20)...)
+	a = dialV1(t, ss[0].URL("/r"), last.Offset, epoch)
+	last = expectData(t, a, epoch, last.Offset, seq("p", 1, 20))
+	say(t, plain, "again")
+	expectData(t, a, epoch, last.Offset, []string{"again"})
+
+	c := dialV1(t, ss[1].URL("/r"), 3, "not-the-epoch")
+	if m := readV1(t, c); m.Event != "reset" || m.Epoch != epoch {
+		t.Fatalf("got %+v, want a reset event with epoch %s", m, epoch)
+	}
+	expectData(t, c, epoch, 0, []string{"p20", "again"})
 }
