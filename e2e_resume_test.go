@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -246,4 +247,44 @@ func TestRedisResume(t *testing.T) {
 		t.Fatalf("got %+v, want a reset event with epoch %s", m, epoch)
 	}
 	expectData(t, c, epoch, 0, []string{"p20", "again"})
+}
+
+// The owner killed (kill -9): a client of the subprotocol on the surviving
+// instance is told that a new program took over (owner event) before that
+// program's output, and nothing it was sent before is repeated. The
+// silence lasts the lease's expiry and a third of the lease (the old
+// owner's fence, see man/cluster.md); the test logs it.
+func TestRedisFailoverOwnerEvent(t *testing.T) {
+	t.Parallel()
+	r := startRedis(t)
+	prog := script(t, `echo "pid $$"; exec cat`)
+	ss := startInstances(t, r, 2, "--replay=1", prog)
+	ca := dial(t, ss[0].URL("/")) // its instance takes the lease
+	pid := pidOf(t, readText(t, ca))
+	cb := dialV1(t, ss[1].URL("/"), 0, "")
+	first := readV1Data(t, cb)
+	if first.Data != fmt.Sprintf("pid %d", pid) {
+		t.Fatalf("b's replay %+v", first)
+	}
+	writeText(t, cb, "before")
+	last := expectData(t, cb, first.Epoch, first.Offset, []string{"before"})
+	waitInputRecorded(t, r, "wsbridge:{/}:")
+	ss[0].signal(t, syscall.SIGKILL)
+	killed := time.Now()
+	killGroup(pid)
+	writeText(t, cb, "during the gap")
+	owner := readV1(t, cb)
+	silence := time.Since(killed)
+	if owner.Event != "owner" || owner.Program == "" || owner.Epoch != first.Epoch || owner.Offset <= last.Offset {
+		t.Fatalf("got %+v, want an owner event after offset %d", owner, last.Offset)
+	}
+	next := readV1Data(t, cb)
+	if !strings.HasPrefix(next.Data, "pid ") || next.Data == first.Data || next.Offset <= owner.Offset {
+		t.Fatalf("got %+v, want the new program's pid after the owner event", next)
+	}
+	expectData(t, cb, first.Epoch, next.Offset, []string{"during the gap"})
+	t.Logf("owner event %v after the kill (--lease=1s)", silence.Round(time.Millisecond))
+	if silence > 1*time.Second+time.Second/3+2*time.Second {
+		t.Fatalf("the owner event came %v after the kill, want about the lease and a third", silence)
+	}
 }
