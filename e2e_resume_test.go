@@ -3,7 +3,9 @@ package main_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -258,7 +260,15 @@ func TestRedisFailoverOwnerEvent(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
 	prog := script(t, `echo "pid $$"; exec cat`)
-	ss := startInstances(t, r, 2, "--replay=1", prog)
+	// WSBRIDGE_TEST_LEASE measures another lease (man/cluster.md).
+	lease := time.Second
+	if v := os.Getenv("WSBRIDGE_TEST_LEASE"); v != "" {
+		var err error
+		if lease, err = time.ParseDuration(v); err != nil {
+			t.Fatalf("WSBRIDGE_TEST_LEASE: %v", err)
+		}
+	}
+	ss := startInstances(t, r, 2, "--lease="+lease.String(), "--replay=1", prog)
 	ca := dial(t, ss[0].URL("/")) // its instance takes the lease
 	pid := pidOf(t, readText(t, ca))
 	cb := dialV1(t, ss[1].URL("/"), 0, "")
@@ -283,8 +293,22 @@ func TestRedisFailoverOwnerEvent(t *testing.T) {
 		t.Fatalf("got %+v, want the new program's pid after the owner event", next)
 	}
 	expectData(t, cb, first.Epoch, next.Offset, []string{"during the gap"})
-	t.Logf("owner event %v after the kill (--lease=1s)", silence.Round(time.Millisecond))
-	if silence > 1*time.Second+time.Second/3+2*time.Second {
+	t.Logf("owner event %v after the kill (--lease=%v)", silence.Round(time.Millisecond), lease)
+	if silence > lease+lease/3+2*time.Second {
 		t.Fatalf("the owner event came %v after the kill, want about the lease and a third", silence)
+	}
+}
+
+// The helper is served under --broadcast only.
+func TestBroadcastClientServed(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--broadcast", "cat")
+	res, body := httpRequest(t, http.DefaultClient, "GET", s.HTTPURL("/.wsbridge/broadcast.js"), nil)
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/javascript") || !strings.Contains(body, "function wsbridgeBroadcast") {
+		t.Fatalf("GET /.wsbridge/broadcast.js: %d %s %.80q", res.StatusCode, res.Header.Get("Content-Type"), body)
+	}
+	p := startServer(t, "cat")
+	if res, _ := httpRequest(t, http.DefaultClient, "GET", p.HTTPURL("/.wsbridge/broadcast.js"), nil); res.StatusCode == 200 {
+		t.Fatal("the broadcast helper is served without --broadcast")
 	}
 }
