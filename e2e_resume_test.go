@@ -312,3 +312,32 @@ func TestBroadcastClientServed(t *testing.T) {
 		t.Fatal("the broadcast helper is served without --broadcast")
 	}
 }
+
+// With --redis, history trimmed from the stream (--redis-stream-bytes)
+// cannot be resumed: the client is reset and gets the --replay.
+func TestRedisResumeTrimmed(t *testing.T) {
+	t.Parallel()
+	r := startRedis(t)
+	// A resume may be up to half of --client-queue: 4 MiB, more than the
+	// stream holds, so the reset is the trim's.
+	ss := startInstances(t, r, 2, "--replay=2", "--redis-stream-bytes=1048576", "--client-queue=8388608", "cat")
+	plain := dial(t, ss[0].URL("/t"))
+	a := dialV1(t, ss[0].URL("/t"), 0, "")
+	time.Sleep(100 * time.Millisecond)
+	say(t, plain, "first")
+	m := readV1Data(t, a)
+	a.Close(websocket.StatusNormalClosure, "")
+	pad := strings.Repeat("x", 10000)
+	var many []string
+	for i := range 150 {
+		many = append(many, fmt.Sprintf("%d%s", i, pad))
+	}
+	say(t, plain, many...) // 1.5 MB: the stream keeps about 1 MiB
+	b := dialV1(t, ss[1].URL("/t"), m.Offset, m.Epoch)
+	if r := readV1(t, b); r.Event != "reset" || r.Epoch != m.Epoch {
+		t.Fatalf("got %+v, want a reset event: the history was trimmed", r)
+	}
+	expectData(t, b, m.Epoch, 0, many[148:])
+	say(t, plain, "live")
+	expectData(t, b, m.Epoch, 0, []string{"live"})
+}
