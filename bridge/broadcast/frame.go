@@ -109,23 +109,24 @@ func (r *ring) add(off uint64, frame []byte) {
 		return
 	}
 	if r.n == len(r.ents) {
-		r.evict()
+		r.evict(true) // its slot takes the new entry
 	}
 	e := &r.ents[(r.head+r.n)%len(r.ents)]
 	e.off, e.frame = off, append(e.frame[:0], frame...)
 	r.n++
 	r.bytes += len(frame)
 	for r.n > r.nReplay && r.bytes > r.maxBytes {
-		r.evict()
+		r.evict(false)
 	}
 }
 
-// evict drops the oldest entry; a large buffer goes back to the garbage
-// collector rather than stay in an idle slot.
-func (r *ring) evict() {
+// evict drops the oldest entry. Its buffer stays for reuse only when its
+// slot is taken at once, and is not large: slots left empty by the byte
+// bound would otherwise each keep a buffer, up to resumeKeep of them.
+func (r *ring) evict(reuse bool) {
 	e := &r.ents[r.head]
 	r.floor, r.bytes = e.off, r.bytes-len(e.frame)
-	if cap(e.frame) > maxKeptMsg {
+	if !reuse || cap(e.frame) > maxKeptMsg {
 		e.frame = nil
 	}
 	r.head = (r.head + 1) % len(r.ents)
@@ -136,7 +137,7 @@ func (r *ring) evict() {
 // which the offsets up to floor are unknown.
 func (r *ring) clear(floor uint64) {
 	for r.n > 0 {
-		r.evict()
+		r.evict(false)
 	}
 	r.head, r.floor = 0, floor
 }
