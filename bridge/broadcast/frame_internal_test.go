@@ -112,3 +112,21 @@ func TestBatchAfter(t *testing.T) {
 		t.Fatalf("after(5) = %q, want %q", got.buf, want)
 	}
 }
+
+// Slots the byte bound leaves empty keep no buffer.
+func TestRingByteBoundKeepsNoIdleBuffers(t *testing.T) {
+	t.Parallel()
+	r := newRing(0)
+	r.grow(64, 100_000)
+	big := appendFrame(nil, opText, bytes.Repeat([]byte{'x'}, 30_000))
+	for i := 1; i <= 500; i++ {
+		r.add(uint64(i), big)
+	}
+	held := 0
+	for _, e := range r.ents {
+		held += cap(e.frame)
+	}
+	if r.n != 3 || held > 4*len(big)+4096 {
+		t.Fatalf("%d entries kept, %d bytes of buffers held; want 3 and about their size", r.n, held)
+	}
+}
