@@ -83,6 +83,11 @@ func TestChurn(t *testing.T) {
 		// must stop the one and drop the other.
 		{name: "pipe with limits", args: []string{"--idle-timeout=1m", "--msg-rate=1000/1s", "cat"}},
 		{name: "broadcast with limits", args: []string{"--broadcast", "--idle-timeout=1m", "--msg-rate=1000/1s", "cat"}, anchor: true},
+		{name: "broadcast v1", args: []string{"--broadcast", "--replay=2", "cat"}, proto: v1Proto, anchor: true},
+		// Clients that resume from a history that is not there: each is
+		// reset (and read the stream for, if it comes before the reader
+		// knows where it starts).
+		{name: "broadcast v1 redis resume", args: []string{"--broadcast", "--lease=1s", "--replay=2", "cat"}, proto: v1Proto, anchor: true, redis: true, query: "since=1&epoch=gone"},
 	}
 	// Every session with a JWT has its expiry's timer: the churn must
 	// leave none behind.

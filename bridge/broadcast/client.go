@@ -71,6 +71,53 @@ type Client struct {
 	deflate    bool
 	ctxDeflate *contextDeflater
 	inflated   frameguard.InflateCheck
+
+	// The subprotocol wsbridge.broadcast.v1 (resume.go): the client gets
+	// batches in its form, from where it resumes; under mu, skip is the
+	// offset up to which it has the output already, and hold says its
+	// history is being read (live output is not queued meanwhile).
+	v1     bool
+	resume *Resume
+	skip   uint64
+	hold   bool
+}
+
+// SpeakV1 makes the client one of the subprotocol wsbridge.broadcast.v1,
+// resuming after r if not nil; before it joins.
+func (c *Client) SpeakV1(r *Resume) { c.v1, c.resume = true, r }
+
+// v1FormLocked is what of b the client gets; nil if nothing.
+func (c *Client) v1FormLocked(b *batch) *batch {
+	if c.hold || b.v1 == nil {
+		return nil
+	}
+	b = b.v1
+	if c.skip > 0 {
+		if b = b.after(c.skip); b != nil {
+			c.skip = 0 // the offsets that follow are larger
+		}
+	}
+	return b
+}
+
+func (c *Client) setSkip(off uint64) {
+	c.mu.Lock()
+	c.skip = off
+	c.mu.Unlock()
+}
+
+// unhold queues the history read for the client, then what follows.
+func (c *Client) unhold(b *batch) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hold = false
+	if b == nil || c.detached || c.dead || c.closeCode != 0 {
+		return
+	}
+	b = c.prepare(b)
+	c.queue = append([]*batch{b}, c.queue...)
+	c.queued += len(c.bytesOf(b))
+	c.startWriterLocked()
 }
 
 // NewClient wraps an accepted connection; out must be the writer coder/
@@ -98,6 +145,13 @@ func (c *Client) enqueue(b *batch) bool {
 	defer c.mu.Unlock()
 	if c.detached || c.dead || c.closeCode != 0 {
 		return false
+	}
+	if c.v1 {
+		if b = c.v1FormLocked(b); b == nil {
+			return true
+		}
+	} else if len(b.buf) == 0 { // events of the subprotocol only
+		return true
 	}
 	b = c.prepare(b)
 	out := c.bytesOf(b)
