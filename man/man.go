@@ -95,7 +95,7 @@ var manFlagTopics = []struct {
 }{
 	{"Core", []string{"help", "version", "port", "address", "binary", "passstderr",
 		"maxframesize", "maxforks", "closems", "pingms", "passenv", "reverselookup"}},
-	{"HTTP server", []string{"dir", "staticdir", "cgidir", "devconsole", "header", "header-ws",
+	{"HTTP server", []string{"dir", "endpoint", "staticdir", "cgidir", "devconsole", "header", "header-ws",
 		"header-http", "unixsocket", "subprotocol", "headertimeout", "idle-conn-timeout",
 		"max-conns-per-ip", "cgi-timeout"}},
 	{"Security and TLS", []string{"origin", "sameorigin", "credential", "credential-file", "no-auth",

@@ -63,7 +63,9 @@ func routerUnderTest(resolve func(*http.Request) (session.Endpoint, error)) *rou
 		w.Header().Set("X-Path", r.URL.Path)
 		w.WriteHeader(299)
 	})
-	return newRouter(ws, resolve, nil, slog.New(slog.DiscardHandler))
+	log := slog.New(slog.DiscardHandler)
+	root := &endpoint{path: "/", gate: &gate{resolve: resolve}, ws: ws}
+	return newRouter(newEndpointTable([]*endpoint{root}), bridge.New(bridge.Options{Logger: log}), log)
 }
 
 func upgradeRequest(method, target string) *http.Request {

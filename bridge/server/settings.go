@@ -14,7 +14,7 @@ import (
 // --maxforks from the next upgrade, --pingms and --closems for sessions that
 // start afterwards. Everything else (ports, the command, TLS files through
 // their own reload) needs a restart, and a reload says so when it changed.
-var reloadable = []string{"loglevel", "maxforks", "pingms", "closems"}
+var reloadable = []string{"loglevel", "maxforks", "pingms", "closems", "endpoint"}
 
 // commandSetting names the command in the reload's log, as the config
 // file's key does.
@@ -29,6 +29,8 @@ type liveSettings struct {
 	level   *slog.LevelVar
 	handler *bridge.Handler
 	parse   func() (*Config, error)
+	// endpoints, if set, swaps in the endpoints of the new configuration.
+	endpoints func(*Config) error
 
 	// values and command are the settings in force, by flag name.
 	values  map[string]any
@@ -52,6 +54,11 @@ func (l *liveSettings) reload() error {
 	// Apply first, report after: whoever reads the report may act on it.
 	l.level.Set(levelByName[next.LogLevel])
 	l.handler.Tune(next.tunables())
+	if l.endpoints != nil {
+		if err := l.endpoints(next); err != nil {
+			return err
+		}
+	}
 	changed := 0
 	for name, v := range next.Flags {
 		was, ok := l.values[name]

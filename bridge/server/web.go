@@ -12,6 +12,18 @@ import (
 	"github.com/wsbridge/wsbridge/static"
 )
 
+// pageOf is the page a plain GET on an endpoint of cfg gets: the terminal
+// page with --terminal, the dev console with --devconsole, else none.
+func pageOf(cfg *Config, logger *slog.Logger) http.Handler {
+	switch {
+	case cfg.Terminal != nil:
+		return terminalPage(cfg, logger)
+	case cfg.DevConsole:
+		return static.DevConsole()
+	}
+	return nil
+}
+
 // maxHeaderBytes limits a request's headers to 64 KiB in all: net/http
 // allows 4 KiB on top of MaxHeaderBytes. Past it the answer is 431.
 const maxHeaderBytes = 64<<10 - 4096
@@ -22,6 +34,7 @@ type web struct {
 	tls     *tls.Config // nil without --ssl
 	certs   *certReloader
 	access  *accessGuard // nil unless cfg serves a writable terminal nothing else protects
+	router  *router
 	closers []func() error
 }
 
@@ -36,8 +49,8 @@ func (w *web) close() {
 // authentication (or a writable terminal's access token), the
 // client-certificate variables, then the router.
 // Everything that refuses a request does so before any process starts.
-func newWeb(cfg *Config, g *gate, logger *slog.Logger) (*web, error) {
-	h, dir := g.handler, g.dir
+func newWeb(cfg *Config, g *gate, table *endpointTable, logger *slog.Logger) (*web, error) {
+	h := g.handler
 	wb := &web{}
 	ok := false
 	defer func() {
@@ -45,24 +58,22 @@ func newWeb(cfg *Config, g *gate, logger *slog.Logger) (*web, error) {
 			wb.close()
 		}
 	}()
-	if dir != nil {
-		wb.closers = append(wb.closers, dir.Close)
+	for _, e := range table.byLength {
+		if e.dir != nil {
+			wb.closers = append(wb.closers, e.dir.Close)
+		}
 	}
 
-	var console http.Handler
-	if cfg.DevConsole {
-		console = static.DevConsole()
-	}
-	if cfg.Terminal != nil {
-		console = terminalPage(cfg, logger)
-	}
-	rt := newRouter(h, g.resolve, console, logger)
+	rt := newRouter(table, h, logger)
+	wb.router = rt
 	// Plain requests: CGI first, then static files, then the fallback.
 	// Scripts are never served as files: nothing of --cgidir, and no
 	// executable of --dir (whose folder may hold the pages too).
 	var excluded, hideExec []string
-	if dir != nil {
-		hideExec = append(hideExec, dir.Base())
+	for _, e := range table.byLength {
+		if e.dir != nil {
+			hideExec = append(hideExec, e.dir.Base())
+		}
 	}
 	var cgiDir *bridge.ScriptDir
 	if cfg.CGIDir != "" {
@@ -99,7 +110,8 @@ func newWeb(cfg *Config, g *gate, logger *slog.Logger) (*web, error) {
 		auth.OnRefuse = func() { h.Refused(session.RefusedAuth) }
 		handler = auth.Middleware(handler)
 	}
-	if openTerminal(cfg) && !cfg.NoAuth {
+	terminals, writable := needsGuards(cfg, cfg.Endpoints)
+	if (openTerminal(cfg) || writable) && !cfg.NoAuth {
 		wb.access = newAccessGuard(handler, cfg.AccessToken, logger, func() { h.Refused(session.RefusedToken) })
 		handler = wb.access
 	}
@@ -107,7 +119,7 @@ func newWeb(cfg *Config, g *gate, logger *slog.Logger) (*web, error) {
 	if origins == nil {
 		origins, _ = bridge.NewOriginPolicy(nil, false) // none: cannot fail
 	}
-	if !origins.Active() && (cfg.Terminal != nil || credentialed(cfg)) {
+	if !origins.Active() && (cfg.Terminal != nil || terminals || credentialed(cfg)) {
 		// A shell is not for other sites, nor are credentials a browser
 		// sends by itself.
 		origins = bridge.OwnOriginPolicy()
