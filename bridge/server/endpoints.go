@@ -181,22 +181,22 @@ type endpointReload struct {
 	startup *Config
 }
 
-func (r *endpointReload) reload(next *Config) error {
+func (r *endpointReload) reload(next *Config) (int, error) {
 	old := r.router.endpoints.Load()
 	hadTerminal, hadWritable := needsGuards(r.startup, r.startup.Endpoints)
 	hadTerminal = hadTerminal || r.startup.Terminal != nil
 	hadWritable = hadWritable || openTerminal(r.startup) || r.startup.NoAuth
 	terminal, writable := needsGuards(r.startup, next.Endpoints)
 	if (terminal && !hadTerminal) || (writable && !hadWritable) {
-		return errGuards
+		return 0, errGuards
 	}
 	catchAll := len(r.startup.Command) > 0 || r.startup.Dir != ""
 	if catchAll && slices.ContainsFunc(next.Endpoints, func(ep Endpoint) bool { return ep.Path == "/" }) {
-		return errors.New("endpoint /: the path is given twice: COMMAND or --dir is the / endpoint")
+		return 0, errors.New("endpoint /: the path is given twice: COMMAND or --dir is the / endpoint")
 	}
 	built, made, err := r.builder.buildAll(next.Endpoints, old)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	// Scripts of a --dir are hidden from --staticdir by the folders known
 	// at startup.
@@ -207,7 +207,7 @@ func (r *endpointReload) reload(next *Config) error {
 					e.dir.Close()
 				}
 			}
-			return fmt.Errorf("endpoint %s: --dir=%s is a folder not served at startup: restart wsbridge to apply", e.path, e.dir.Base())
+			return 0, fmt.Errorf("endpoint %s: --dir=%s is a folder not served at startup: restart wsbridge to apply", e.path, e.dir.Base())
 		}
 	}
 	if catchAll {
@@ -215,6 +215,7 @@ func (r *endpointReload) reload(next *Config) error {
 	}
 	table := newEndpointTable(built)
 	r.router.endpoints.Store(table)
+	changed := len(made)
 	for _, e := range built {
 		switch {
 		case slices.Contains(made, e.path) && old.byPath(e.path) != nil:
@@ -226,7 +227,8 @@ func (r *endpointReload) reload(next *Config) error {
 	for _, e := range old.byLength {
 		if table.byPath(e.path) == nil {
 			r.log.Info("endpoint removed: running sessions keep going", "path", e.path)
+			changed++
 		}
 	}
-	return nil
+	return changed, nil
 }

@@ -144,3 +144,45 @@ func TestRouterFallback(t *testing.T) {
 		}
 	}
 }
+
+// TestEndpointTableMatch: an exact path, or the longest prefix ending in
+// "/"; the catch-all "/" matches what no other does.
+func TestEndpointTableMatch(t *testing.T) {
+	t.Parallel()
+	table := func(paths ...string) *endpointTable {
+		var eps []*endpoint
+		for _, p := range paths {
+			eps = append(eps, &endpoint{path: p})
+		}
+		return newEndpointTable(eps)
+	}
+	withRoot := table("/echo", "/a/", "/a/b/", "/", "/a/b")
+	noRoot := table("/echo", "/a/", "/a/b/")
+	for _, tt := range []struct {
+		table *endpointTable
+		path  string
+		want  string // "": no match
+	}{
+		{withRoot, "/echo", "/echo"},
+		{withRoot, "/echo/x", "/"},
+		{withRoot, "/echox", "/"},
+		{withRoot, "/a/", "/a/"},
+		{withRoot, "/a/x", "/a/"},
+		{withRoot, "/a/b", "/a/b"},
+		{withRoot, "/a/b/", "/a/b/"},
+		{withRoot, "/a/b/c/d", "/a/b/"},
+		{withRoot, "/a", "/"},
+		{noRoot, "/a", ""},
+		{noRoot, "/echo/", ""},
+		{noRoot, "/", ""},
+		{noRoot, "/a/b", "/a/"},
+	} {
+		got := ""
+		if e := tt.table.match(tt.path); e != nil {
+			got = e.path
+		}
+		if got != tt.want {
+			t.Errorf("match(%q) = %q, want %q", tt.path, got, tt.want)
+		}
+	}
+}

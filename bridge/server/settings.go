@@ -30,7 +30,8 @@ type liveSettings struct {
 	handler *bridge.Handler
 	parse   func() (*Config, error)
 	// endpoints, if set, swaps in the endpoints of the new configuration.
-	endpoints func(*Config) error
+	// It returns how many endpoints were added, changed or removed.
+	endpoints func(*Config) (int, error)
 
 	// values and command are the settings in force, by flag name.
 	values  map[string]any
@@ -54,12 +55,14 @@ func (l *liveSettings) reload() error {
 	// Apply first, report after: whoever reads the report may act on it.
 	l.level.Set(levelByName[next.LogLevel])
 	l.handler.Tune(next.tunables())
+	changed := 0
 	if l.endpoints != nil {
-		if err := l.endpoints(next); err != nil {
+		n, err := l.endpoints(next)
+		if err != nil {
 			return err
 		}
+		changed += n
 	}
-	changed := 0
 	for name, v := range next.Flags {
 		was, ok := l.values[name]
 		if ok && reflect.DeepEqual(was, v) {
