@@ -1,8 +1,11 @@
 package main_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -36,6 +39,11 @@ path = "/term/"
 command = ["sh", "-c", "echo \"tty $SCRIPT_NAME $PATH_INFO\"; exec cat"]
 terminal = true
 writable = true
+
+[[endpoint]]
+path = "/dc/"
+command = ["cat"]
+devconsole = true
 
 [[endpoint]]
 path = "/feed"
@@ -101,6 +109,10 @@ func TestEndpointsExampleFile(t *testing.T) {
 	if res, _ := httpRequest(t, noRedirect, "GET", d.HTTPURL("/term?x=1"), nil); res.StatusCode != 301 || res.Header.Get("Location") != "/term/?x=1" {
 		t.Errorf("GET /term: %d Location %q, want 301 to /term/?x=1", res.StatusCode, res.Header.Get("Location"))
 	}
+	if res, body := httpRequest(t, client, "GET", d.HTTPURL("/dc/room"), nil); res.StatusCode != 200 || !strings.Contains(body, "wsbridge dev console") {
+		t.Errorf("GET /dc/room: %d, want the dev console of the /dc/ endpoint", res.StatusCode)
+	}
+	expectEcho(t, dial(t, d.URL("/dc/room")), "console")
 	if res, _ := httpRequest(t, client, "GET", d.HTTPURL("/echo"), nil); res.StatusCode != 426 {
 		t.Errorf("GET /echo: %d, want 426 (a WebSocket endpoint without a page)", res.StatusCode)
 	}
@@ -314,4 +326,77 @@ terminal = true
 	if code := dialStatus(t, d.URL("/term/"), nil); code != 404 {
 		t.Errorf("/term/ after a refused reload: %d, want 404", code)
 	}
+}
+
+// TestEndpointsTerminalBehindProxySubPath: nginx serves wsbridge's /term/
+// endpoint under its own /shell/ (ttyd #151, gotty #219); in Chromium the
+// page loads its assets and opens its WebSocket through /shell/, and the
+// shell answers.
+func TestEndpointsTerminalBehindProxySubPath(t *testing.T) {
+	t.Parallel()
+	node := browserTestTools(t)
+	nginx := need(t, "nginx", "reverse proxy test")
+	d := startServer(t, "--endpoint=/term/=bash --norc --noprofile -i", "--terminal", "--writable")
+	front := startNginxSite(t, nginx, fmt.Sprintf(`
+map $http_upgrade $connection_upgrade {
+    default upgrade;
+    ''      close;
+}
+server {
+    listen %s;
+    location /shell/ {
+        proxy_pass http://%s/term/;
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection $connection_upgrade;
+        proxy_set_header Host $http_host;
+        proxy_buffering off;
+    }
+}
+`, "%s", d.addr))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join("static", "tests", "subpath.browser.mjs"), "http://"+front+"/shell/")
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "CHROMIUM="+chromiumPath())
+	out, err := cmd.CombinedOutput()
+	t.Logf("browser test output:\n%s", out)
+	if err != nil {
+		t.Fatalf("browser test: %v", err)
+	}
+	if !strings.Contains(string(out), "ok: no page errors") {
+		t.Fatal("browser test did not get to the end")
+	}
+}
+
+// startNginxSite runs nginx in the foreground with site (an http{} block's
+// content, whose "listen %s;" gets a free loopback address) and returns the
+// address it listens on.
+func startNginxSite(t *testing.T, nginx, site string) string {
+	t.Helper()
+	dir := t.TempDir()
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;" // workers must reach the 0700 temp dir
+	}
+	conf := fmt.Sprintf(`%s
+daemon off;
+worker_processes 1;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log info;
+events { worker_connections 64; }
+http {
+	access_log %[2]s/access.log;
+	client_body_temp_path %[2]s/body;
+	proxy_temp_path %[2]s/proxy;
+	fastcgi_temp_path %[2]s/fastcgi;
+	uwsgi_temp_path %[2]s/uwsgi;
+	scgi_temp_path %[2]s/scgi;
+	%[3]s
+}
+`, user, dir, strings.Replace(site, "%s", listen, 1))
+	confPath := writeFile(t, filepath.Join(dir, "nginx.conf"), conf, 0o644)
+	p := startProgram(t, nil, nginx, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confPath)
+	p.waitDial(t, "tcp", listen)
+	return listen
 }
