@@ -400,3 +400,23 @@ http {
 	p.waitDial(t, "tcp", listen)
 	return listen
 }
+
+// TestEndpointsReloadMaxForks: --maxforks stays server-wide across a
+// reload, also for the endpoints the reload keeps as they were.
+func TestEndpointsReloadMaxForks(t *testing.T) {
+	t.Parallel()
+	conf := filepath.Join(t.TempDir(), "wsbridge.toml")
+	port := freePort(t)
+	write := func(maxforks int) {
+		writeFile(t, conf, fmt.Sprintf("port = %d\naddress = \"127.0.0.1\"\nmaxforks = %d\n[[endpoint]]\npath = \"/e\"\ncommand = [\"cat\"]\n", port, maxforks), 0o644)
+	}
+	write(5)
+	d := startDaemon(t, nil, "--config="+conf)
+	write(1)
+	d.signal(t, syscall.SIGHUP)
+	d.waitLog(t, 10*time.Second, "reload done")
+	expectEcho(t, dial(t, d.URL("/e")), "one")
+	if code := dialStatus(t, d.URL("/e"), nil); code != 429 {
+		t.Errorf("a second session at --maxforks=1 (reloaded from 5): %d, want 429", code)
+	}
+}

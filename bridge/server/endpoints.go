@@ -93,7 +93,8 @@ type endpointBuilder struct {
 func (b *endpointBuilder) build(path string, epCfg *Config, reuse *endpoint) (*endpoint, bool, error) {
 	settings := endpointSettings(epCfg)
 	if reuse != nil && reflect.DeepEqual(reuse.settings, settings) {
-		reuse.handler.Tune(session.Tunables{MaxForks: b.srv.MaxForks, CloseGrace: epCfg.CloseGrace, PingInterval: epCfg.PingInterval})
+		// --maxforks is server-wide, and the reload has set it already.
+		reuse.handler.Tune(session.Tunables{MaxForks: reuse.handler.Tunables().MaxForks, CloseGrace: epCfg.CloseGrace, PingInterval: epCfg.PingInterval})
 		return reuse, false, nil
 	}
 	g, err := newGate(b.srv, epCfg, path, b.base, b.log, b.obs)
