@@ -64,6 +64,10 @@ func TestChurn(t *testing.T) {
 		{name: "broadcast group per client", args: []string{"--broadcast", "cat"}, perGroup: true},
 		{name: "broadcast envelope", args: append([]string{"--broadcast", "--envelope"}, envelopeEcho...), anchor: true},
 		{name: "broadcast redis", args: []string{"--broadcast", "--lease=1s", "cat"}, anchor: true, redis: true},
+		// The per-session limits hold a timer and a bucket: every way out
+		// must stop the one and drop the other.
+		{name: "pipe with limits", args: []string{"--idle-timeout=1m", "--msg-rate=1000/1s", "cat"}},
+		{name: "broadcast with limits", args: []string{"--broadcast", "--idle-timeout=1m", "--msg-rate=1000/1s", "cat"}, anchor: true},
 	}
 	// One redis-server for the package's churn, started only if a kind
 	// that needs it runs.

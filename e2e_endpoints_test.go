@@ -420,3 +420,29 @@ func TestEndpointsReloadMaxForks(t *testing.T) {
 		t.Errorf("a second session at --maxforks=1 (reloaded from 5): %d, want 429", code)
 	}
 }
+
+// TestEndpointsFlagAddedLater: a session flag another change added
+// (--idle-timeout) is per-endpoint by its name in sessionFlags alone.
+func TestEndpointsFlagAddedLater(t *testing.T) {
+	t.Parallel()
+	conf := filepath.Join(t.TempDir(), "wsbridge.toml")
+	writeFile(t, conf, fmt.Sprintf(`port = %d
+address = "127.0.0.1"
+[[endpoint]]
+path = "/idle"
+command = ["cat"]
+idle-timeout = "500ms"
+
+[[endpoint]]
+path = "/patient"
+command = ["cat"]
+`, freePort(t)), 0o644)
+	d := startDaemon(t, nil, "--config="+conf)
+	idle, patient := dial(t, d.URL("/idle")), dial(t, d.URL("/patient"))
+	start := time.Now()
+	_, code, reason := readUntilClose(t, idle)
+	if code != 4408 || time.Since(start) > 10*time.Second {
+		t.Errorf("/idle: closed %d %q after %v, want 4408 after about 500ms", code, reason, time.Since(start))
+	}
+	expectEcho(t, patient, "still here")
+}

@@ -45,6 +45,7 @@ type ttyMsg struct {
 	Type      string `json:"type"`
 	Session   string `json:"session"`
 	Writable  bool   `json:"writable"`
+	Watcher   bool   `json:"watcher"`
 	Reconnect bool   `json:"reconnect"`
 	Title     string `json:"title"`
 }

@@ -24,8 +24,8 @@ var kinds = []string{"bridge/pipe", "bridge/terminal", "bridge/broadcast"}
 // kinds into the gate. A name ending in "/" stands for every package under
 // it. Packages listed here that do not exist (yet) change nothing.
 var allowedImports = map[string][]string{
-	"":              append([]string{"bridge/server", "bridge/auth", "bridge/metrics", "static", "man", "bridge", "bridge/session", "bridge/internal/", "process", "bridge/broadcast/cluster", "bridge/broadcast/cluster/redistest"}, kinds...),
-	"bridge/server": append([]string{"bridge/auth", "bridge/metrics", "static", "man", "bridge", "bridge/session", "bridge/internal/", "process"}, kinds...),
+	"":              append([]string{"bridge/ratelimit", "bridge/server", "bridge/auth", "bridge/metrics", "static", "man", "bridge", "bridge/session", "bridge/internal/", "process", "bridge/broadcast/cluster", "bridge/broadcast/cluster/redistest"}, kinds...),
+	"bridge/server": append([]string{"bridge/ratelimit", "bridge/auth", "bridge/metrics", "static", "man", "bridge", "bridge/session", "bridge/internal/", "process"}, kinds...),
 	"bridge/auth":   {"bridge", "bridge/session", "bridge/internal/", "process"},
 	// metrics counts for the gate and the kinds (their Observer interfaces).
 	"bridge/metrics": append([]string{"bridge", "bridge/session", "bridge/internal/", "process", "bridge/broadcast/cluster"}, kinds...),
@@ -40,10 +40,12 @@ var allowedImports = map[string][]string{
 	"static":           {"bridge", "bridge/session", "bridge/internal/", "process"},
 	"man":              {"bridge", "bridge/session", "bridge/internal/", "process"},
 	"bridge":           {"bridge/session", "bridge/internal/", "process"},
-	"bridge/session":   {"bridge/internal/", "process"},
-	"bridge/pipe":      {"bridge/session", "bridge/internal/", "process"},
-	"bridge/terminal":  {"bridge/session", "bridge/internal/", "process"},
-	"bridge/broadcast": {"bridge/session", "bridge/internal/", "process", "bridge/broadcast/cluster", "bridge/broadcast/envelope"},
+	"bridge/session":   {"bridge/ratelimit", "bridge/internal/", "process"},
+	"bridge/pipe":      {"bridge/session", "bridge/ratelimit", "bridge/internal/", "process"},
+	"bridge/terminal":  {"bridge/session", "bridge/ratelimit", "bridge/internal/", "process"},
+	"bridge/broadcast": {"bridge/session", "bridge/ratelimit", "bridge/internal/", "process", "bridge/broadcast/cluster", "bridge/broadcast/envelope"},
+	// Token buckets (--conn-rate, --msg-rate): time and numbers only.
+	"bridge/ratelimit": {},
 	// The JSON lines of --envelope programs: no groups, no WebSockets.
 	"bridge/broadcast/envelope": {"bridge/internal/"},
 	// The Redis engine of broadcast groups: it knows Redis and groups, not

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/wsbridge/wsbridge/bridge/auth"
 	"github.com/wsbridge/wsbridge/bridge/broadcast"
 	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster"
+	"github.com/wsbridge/wsbridge/bridge/ratelimit"
 	"github.com/wsbridge/wsbridge/bridge/server"
 	"github.com/wsbridge/wsbridge/bridge/terminal"
 	"github.com/wsbridge/wsbridge/process"
@@ -45,6 +47,8 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 		set  bool
 	}{
 		{"--writable", c.Writable},
+		{"--writers", len(c.Writers) > 0},
+		{"--writers-claim", len(c.WritersClaim) > 0},
 		{"--reconnect", c.Reconnect != 0},
 		{"--shared", c.Shared},
 		{"--max-clients", c.MaxClients != 0 && !c.Broadcast},
@@ -112,9 +116,15 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 		}
 		clientOptions[strings.TrimSpace(k)] = v
 	}
+	writers, claims, err := c.writers()
+	if err != nil {
+		return err
+	}
 	cfg.PTY, cfg.Term, cfg.Cwd, cfg.URLArgs, cfg.Once = c.PTY, c.Term, c.cwd(), c.URLArg, c.Once
 	if c.Terminal {
 		cfg.Terminal = &server.TerminalConfig{
+			Writers:       writers,
+			WritersClaims: claims,
 			Writable:      c.Writable,
 			Reconnect:     c.Reconnect,
 			Shared:        c.Shared,
@@ -353,8 +363,64 @@ func (c *cli) validateHTTP(cfg *server.Config) error {
 	cfg.SSLCert, cfg.SSLKey, cfg.SSLCA = c.SSLCert, c.SSLKey, c.SSLCA
 	cfg.RedirPort, cfg.UnixSocket, cfg.HeaderTimeout = c.RedirPort, c.UnixSocket, c.HeaderTimeout
 	cfg.IdleConnTimeout, cfg.MaxConnsPerIP, cfg.CGITimeout = c.IdleConnTimeout, c.MaxConnsPerIP, c.CGITimeout
+	return c.validateLimits(cfg)
+}
+
+// validateLimits checks the per-address and per-session limits.
+func (c *cli) validateLimits(cfg *server.Config) error {
+	var err error
+	if cfg.ConnRate, err = ratelimit.ParseRate(c.ConnRate); err != nil {
+		return fmt.Errorf("--conn-rate=%s%s", c.ConnRate, strings.TrimPrefix(err.Error(), strconv.Quote(c.ConnRate)))
+	}
+	if cfg.Limits.MsgRate, err = ratelimit.ParseRate(c.MsgRate); err != nil {
+		return fmt.Errorf("--msg-rate=%s%s", c.MsgRate, strings.TrimPrefix(err.Error(), strconv.Quote(c.MsgRate)))
+	}
+	if c.IdleTimeout < 0 {
+		return fmt.Errorf("--idle-timeout=%s: must be 0 (never) or more", c.IdleTimeout)
+	}
+	cfg.Limits.MsgRateDrop = c.MsgRateMode == "drop"
+	cfg.Limits.IdleTimeout = c.IdleTimeout
 	return nil
 }
+
+// writers checks --writers and --writers-claim: they pick among
+// authenticated users, so each needs a way to authenticate them.
+func (c *cli) writers() ([]string, []auth.ClaimMatch, error) {
+	var users []string
+	for _, item := range c.Writers {
+		for _, u := range strings.Split(item, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				users = append(users, u)
+			}
+		}
+	}
+	var claims []auth.ClaimMatch
+	for _, s := range c.WritersClaim {
+		m, err := auth.ParseClaimMatch(s)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--writers-claim=%w", err)
+		}
+		claims = append(claims, m)
+	}
+	switch {
+	case len(users)+len(claims) > 0 && !c.Writable:
+		return nil, nil, errors.New("--writers and --writers-claim need --writable: they say who of the clients types")
+	case len(users) > 0 && !c.namesUsers():
+		return nil, nil, errors.New("--writers needs an authentication that names users (REMOTE_USER): --credential or --credential-file")
+	case len(claims) > 0 && !c.verifiesTokens():
+		return nil, nil, errors.New("--writers-claim needs JWT authentication, whose token carries the claims")
+	}
+	return users, claims, nil
+}
+
+// namesUsers reports whether an authentication that sets REMOTE_USER is
+// configured.
+func (c *cli) namesUsers() bool {
+	return len(c.Credential)+len(c.CredentialFile) > 0 || c.verifiesTokens()
+}
+
+// verifiesTokens reports whether JWT authentication is configured.
+func (c *cli) verifiesTokens() bool { return false }
 
 // subprotocols is --subprotocol with comma-separated items split.
 func (c *cli) subprotocols() []string {
@@ -411,6 +477,7 @@ var sessionFlags = []string{
 	"dir", "devconsole", "pty", "terminal", "writable", "reconnect", "shared", "max-clients",
 	"cwd", "term", "title-format", "url-arg", "client-option",
 	"broadcast", "replay", "linger", "client-queue", "restart", "max-groups", "envelope",
+	"msg-rate", "msg-rate-mode", "idle-timeout",
 }
 
 // clusterFlags are the server-level flags that a broadcast endpoint's

@@ -21,6 +21,7 @@ func (g *gate) h() *Handler                     { return (*Handler)(g) }
 func (g *gate) Logger() *slog.Logger            { return g.log }
 func (g *gate) Observer() session.Observer      { return g.h().observer() }
 func (g *gate) Tunables() session.Tunables      { return g.h().Tunables() }
+func (g *gate) Limits() session.Limits          { return g.opts.Limits }
 func (g *gate) Untrack(m session.Member)        { g.sessions.remove(m) }
 func (g *gate) NewID() string                   { return g.idPrefix + strconv.FormatUint(g.ids.Add(1), 10) }
 func (g *gate) CheckOpen() error                { return g.h().checkOpen() }

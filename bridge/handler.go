@@ -63,6 +63,8 @@ type Options struct {
 	// CGITimeout bounds a CGI request from its start to its script's end
 	// (--cgi-timeout); 0: no bound.
 	CGITimeout time.Duration
+	// Limits are each session's limits (--msg-rate, --idle-timeout).
+	Limits session.Limits
 }
 
 // Handler is the gate of one endpoint: it admits WebSocket upgrades and

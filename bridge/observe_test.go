@@ -44,8 +44,9 @@ func (r *recorder) SessionEnded(code websocket.StatusCode, d time.Duration, bi, 
 	r.mu.Unlock()
 	r.add("ended")
 }
-func (r *recorder) Refused(reason string) { r.add("refused " + reason) }
-func (r *recorder) SpawnFailed()          { r.add("spawn failed") }
+func (r *recorder) Refused(reason string)     { r.add("refused " + reason) }
+func (r *recorder) SpawnFailed()              { r.add("spawn failed") }
+func (r *recorder) MessageDropped(why string) { r.add("dropped " + why) }
 
 func (r *recorder) snapshot() ([]string, []endEvent) {
 	r.mu.Lock()

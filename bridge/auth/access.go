@@ -1,9 +1,11 @@
 package auth
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base32"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -39,6 +41,8 @@ type AccessToken struct {
 
 	token  string
 	sum    [32]byte // sha256 of token, compared in constant time
+	watch  string   // the read-only link's token (WatchToken)
+	wsum   [32]byte // sha256 of watch
 	cookie string
 	log    *slog.Logger
 }
@@ -55,8 +59,23 @@ func NewAccessTokenOf(tok string, logger *slog.Logger) *AccessToken {
 		logger = slog.Default()
 	}
 	sum := sha256.Sum256([]byte(tok))
-	return &AccessToken{token: tok, sum: sum, cookie: AccessCookiePrefix + hex.EncodeToString(sum[:4]), log: logger}
+	watch := watchToken(tok)
+	return &AccessToken{token: tok, sum: sum, watch: watch, wsum: sha256.Sum256([]byte(watch)),
+		cookie: AccessCookiePrefix + hex.EncodeToString(sum[:4]), log: logger}
 }
+
+// watchToken derives the read-only link's token from the access token: an
+// HMAC, so it reveals nothing of the token that types, and a token of
+// --token-file gives the same read-only link on every start.
+func watchToken(tok string) string {
+	m := hmac.New(sha256.New, []byte(tok))
+	m.Write([]byte("wsbridge read-only link"))
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(m.Sum(nil)[:16]))
+}
+
+// WatchToken is the token of the read-only link: a page opened with it
+// shows the terminal but its keys never reach the program.
+func (a *AccessToken) WatchToken() string { return a.watch }
 
 // MinAccessTokenLen is the shortest token --token-file may hold: 128 bits
 // in base32 (what NewAccessToken makes) take 26 characters, and 16
@@ -87,9 +106,11 @@ func (a *AccessToken) CookieName() string { return a.cookie }
 // matches compares a presented token with the secret in constant time: both
 // are hashed first, so neither the length nor any prefix of the secret shows
 // in the time taken.
-func (a *AccessToken) matches(presented string) bool {
+func (a *AccessToken) matches(presented string) (ok, watcher bool) {
 	sum := sha256.Sum256([]byte(presented))
-	return subtle.ConstantTimeCompare(sum[:], a.sum[:]) == 1
+	writer := subtle.ConstantTimeCompare(sum[:], a.sum[:]) == 1
+	watcher = subtle.ConstantTimeCompare(sum[:], a.wsum[:]) == 1
+	return writer || watcher, watcher
 }
 
 // Middleware refuses, with 403 and a message saying what is missing, every
@@ -107,14 +128,15 @@ func (a *AccessToken) Middleware(next http.Handler) http.Handler {
 				presented = c.Value
 			}
 		}
-		if presented == "" || !a.matches(presented) {
+		ok, watcher := a.matches(presented)
+		if presented == "" || !ok {
 			a.refuse(w, r, presented == "")
 			return
 		}
 		if inQuery && !bridge.IsUpgrade(r) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			http.SetCookie(w, &http.Cookie{
 				Name:     a.cookie,
-				Value:    a.token,
+				Value:    presented,
 				Path:     "/",
 				HttpOnly: true,
 				Secure:   r.TLS != nil,
@@ -129,7 +151,11 @@ func (a *AccessToken) Middleware(next http.Handler) http.Handler {
 			w.WriteHeader(http.StatusSeeOther)
 			return
 		}
-		next.ServeHTTP(w, a.strip(r))
+		r = a.strip(r)
+		if watcher {
+			r = session.WithReadOnly(r)
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -59,12 +59,27 @@ type Client struct {
 
 	joined  bool // guarded by g.stdinMu: the program got its join event
 	pinging atomic.Bool
+
+	// The endpoint's per-client limits (Limit): the rate is the reader's,
+	// the idle timer runs while the reader does.
+	limits session.Limits
+	obs    session.Observer
+	rate   session.MsgLimiter
+	idle   *session.IdleTimer
 }
 
 // NewClient wraps an accepted connection; out must be the writer coder/
 // websocket writes its frames to, so control frames and output keep order.
 func NewClient(conn *websocket.Conn, out Corker, info envelope.ClientInfo) *Client {
 	return &Client{info: info, conn: conn, out: out}
+}
+
+// Limit applies the endpoint's --msg-rate and --idle-timeout to the client;
+// obs counts the messages it drops. Call it before the client joins: the
+// idle timer starts now and stops when the client's reader ends.
+func (c *Client) Limit(l session.Limits, obs session.Observer) {
+	c.limits, c.obs, c.rate = l, obs, l.NewMsgLimiter()
+	c.idle = session.NewIdleTimer(l.IdleTimeout, c.idleTimeout)
 }
 
 // ID is the client's ID.
@@ -88,6 +103,7 @@ func (c *Client) enqueue(b *batch) bool {
 		c.startWriterLocked()
 		return false
 	}
+	c.idle.Touch()
 	if !c.writing && len(c.queue) == 0 {
 		// Nothing waits for this client: write now if its socket takes it,
 		// with no goroutine to wake. What it does not take is the writer's.
@@ -251,6 +267,7 @@ func (c *Client) readLoop() {
 	defer c.g.wg.Done()
 	c.g.joinEvent(c)
 	code := c.readMessages()
+	c.idle.Stop()
 	c.g.leave(c, code)
 	c.release()
 }
@@ -266,6 +283,19 @@ func (c *Client) readMessages() int {
 		typ, r, err := c.conn.Reader(context.Background())
 		if err != nil {
 			return c.endCode(err)
+		}
+		c.idle.Touch()
+		switch c.rate.Check() {
+		case session.Drop:
+			c.obs.MessageDropped(session.DroppedMsgRate)
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return c.endCode(err)
+			}
+			continue
+		case session.Close:
+			c.g.log.Info("client over --msg-rate: closing", "client", c.info.ID, "remote", c.info.Remote, "msg_rate", c.limits.MsgRate.String())
+			c.closeAfterQueued(session.StatusRateLimited, c.limits.RateLimitReason())
+			return int(session.StatusRateLimited)
 		}
 		if typ == websocket.MessageBinary && !h.opts.Binary {
 			c.closeAfterQueued(websocket.StatusUnsupportedData, "binary messages are not accepted: this endpoint is in text mode")
@@ -288,6 +318,13 @@ func (c *Client) readMessages() int {
 			return c.endCode(err)
 		}
 	}
+}
+
+// idleTimeout closes a client that sent nothing and was sent nothing for
+// --idle-timeout; the group's program goes on for the others.
+func (c *Client) idleTimeout() {
+	c.g.log.Info("idle: no input and no output for --idle-timeout; closing the client", "client", c.info.ID, "remote", c.info.Remote, "idle_timeout", c.limits.IdleTimeout.String())
+	c.closeAfterQueued(session.StatusIdle, session.CloseReason("idle for %s", c.limits.IdleTimeout))
 }
 
 // endCode is the close code a connection that failed with err ended with:

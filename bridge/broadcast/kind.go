@@ -91,6 +91,7 @@ func (k *Kind) Serve(c *session.Conn) {
 		info.ID, info.Instance = e.ClientID(c.ID), e.ID() // unique in the cluster
 	}
 	client := NewClient(c.WS, c.Cork, info)
+	client.Limit(g.Limits(), g.Observer())
 	cfg := g.Program(r, c.Endpoint, g.ServerEnv(r, c.Endpoint))
 	if k.hub.opts.PTY {
 		session.OnTerminal(&cfg, session.RequestSize(r), k.hub.opts.Term, false)
@@ -127,6 +128,9 @@ func (k *Kind) Serve(c *session.Conn) {
 	}
 	if starter && !started && err == nil {
 		c.Slot.Release() // a group ran after all: no process for this slot
+	}
+	if err != nil {
+		client.idle.Stop() // it never joined: no reader will
 	}
 	switch {
 	case errors.Is(err, ErrBusy):

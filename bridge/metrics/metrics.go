@@ -45,6 +45,7 @@ type Metrics struct {
 	// event.
 	refusals map[string]*vm.Counter
 	exits    map[string]*vm.Counter
+	dropped  map[string]*vm.Counter
 }
 
 // sessionDurationBuckets are upper bounds in seconds, from a short command to
@@ -70,12 +71,16 @@ func New(version string) *Metrics {
 		duration:      newHistogram("wsbridge_session_duration_seconds", sessionDurationBuckets),
 		refusals:      map[string]*vm.Counter{},
 		exits:         map[string]*vm.Counter{},
+		dropped:       map[string]*vm.Counter{},
 		Broadcast:     newBroadcastCounters(s),
 		Redis:         newRedisCounters(s),
 	}
 	s.NewGauge(fmt.Sprintf(`wsbridge_build_info{version=%q}`, version), func() float64 { return 1 })
 	for _, r := range session.RefusalReasons {
 		m.refusals[r] = m.refusedCounter(r)
+	}
+	for _, r := range session.DropReasons {
+		m.dropped[r] = s.NewCounter(`wsbridge_messages_dropped_total{reason="` + r + `"}`)
 	}
 	for _, c := range closeClasses {
 		m.exits[c] = m.exitsCounter(c)
@@ -127,6 +132,14 @@ func (m *Metrics) SessionEnded(code websocket.StatusCode, d time.Duration, bytes
 func (m *Metrics) Refused(reason string) { m.refusedCounter(reason).Inc() }
 
 func (m *Metrics) SpawnFailed() { m.spawnFailures.Inc() }
+
+func (m *Metrics) MessageDropped(reason string) {
+	if c, ok := m.dropped[reason]; ok {
+		c.Inc()
+		return
+	}
+	m.set.GetOrCreateCounter(`wsbridge_messages_dropped_total{reason="` + reason + `"}`).Inc()
+}
 
 var _ session.Observer = (*Metrics)(nil)
 

@@ -83,7 +83,8 @@ func (k *Kind) Serve(c *session.Conn) {
 
 	s := &pipeSession{
 		opts: &k.opts, log: log, conn: c.WS, br: c.Buffered, cork: c.Cork, proc: proc,
-		ping:  g.Tunables().PingInterval,
+		ping: g.Tunables().PingInterval,
+		obs:  g.Observer(), limits: g.Limits(),
 		stdin: frame.StdinWriter{File: proc.Stdin},
 		out:   frame.Emitter{Conn: c.WS, Type: websocket.MessageText},
 		errs:  frame.Emitter{Conn: c.WS, Type: websocket.MessageText, Stream: "stderr"},
@@ -121,6 +122,8 @@ func (k *Kind) Serve(c *session.Conn) {
 		}
 		log.Log(context.Background(), session.LevelAccess, "disconnect", attrs...)
 	}
+	s.rate = s.limits.NewMsgLimiter()
+	s.idle = session.NewIdleTimer(s.limits.IdleTimeout, s.idleOut)
 	g.Track(s)
 	// The session runs on goroutines of its own, owned by the registry, so
 	// the HTTP server's connection goroutine, its deep stack and the

@@ -82,6 +82,7 @@ func (s *pipeSession) pumpOutput() error {
 		if errors.Is(ferr, os.ErrDeadlineExceeded) {
 			return errIdle
 		}
+		s.idle.Touch()
 		s.cork.Cork()
 		for {
 			piece, end, ok := s.stdout.Next()
@@ -118,6 +119,7 @@ func (s *pipeSession) finish(err error) {
 	case <-s.stderrDone:
 	case <-time.After(stderrDrain):
 	}
+	s.idle.Stop()
 	s.closing.Store(true)
 	if f := s.failure.Load(); f != nil {
 		s.closeWith(f.code, f.reason)

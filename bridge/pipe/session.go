@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,11 @@ type pipeSession struct {
 	cork *frame.CorkWriter
 	proc *process.Process
 	ping time.Duration // --pingms when the session started
+	obs  session.Observer
+
+	limits session.Limits
+	rate   session.MsgLimiter // --msg-rate, owned by pumpInput
+	idle   *session.IdleTimer // --idle-timeout; nil: none
 
 	ctx    context.Context // cancelled when the session ends; only for pings
 	cancel context.CancelFunc
@@ -83,14 +89,25 @@ func (s *pipeSession) pumpInput() {
 	for {
 		typ, r, err := s.conn.Reader(bg)
 		if err != nil {
+			s.readFailed(err)
+			return
+		}
+		switch s.rate.Check() {
+		case session.Drop:
+			s.obs.MessageDropped(session.DroppedMsgRate)
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				s.readFailed(err)
+				return
+			}
+			if !frame.NextMessageBuffered(s.br) {
+				s.stdin.Flush() // what came before the dropped one
+			}
+			continue
+		case session.Close:
 			s.stdin.Flush()
-			if !s.closing.Load() {
-				s.clientClose = err
-			}
-			var v *frameguard.Violation
-			if errors.As(err, &v) {
-				s.fail(v.Code, v.Reason)
-			}
+			s.clientClose = errors.New("over --msg-rate")
+			s.log.Info("client over --msg-rate: closing", "msg_rate", s.limits.MsgRate.String())
+			s.fail(session.StatusRateLimited, s.limits.RateLimitReason())
 			return
 		}
 		if typ == websocket.MessageBinary && !s.opts.Binary {
@@ -115,12 +132,26 @@ func (s *pipeSession) pumpInput() {
 			return
 		}
 		s.msgsIn++
+		s.idle.Touch()
 		if !s.opts.Binary {
 			s.stdin.AppendNewline()
 		}
 		if !frame.NextMessageBuffered(s.br) {
 			s.stdin.Flush()
 		}
+	}
+}
+
+// readFailed ends the input after a failed read: the client went away, or
+// broke the protocol (then it gets the frame guard's close code).
+func (s *pipeSession) readFailed(err error) {
+	s.stdin.Flush()
+	if !s.closing.Load() {
+		s.clientClose = err
+	}
+	var v *frameguard.Violation
+	if errors.As(err, &v) {
+		s.fail(v.Code, v.Reason)
 	}
 }
 
@@ -140,6 +171,14 @@ func (s *pipeSession) fail(code websocket.StatusCode, reason string) {
 	case <-t.C:
 		s.closeWith(code, reason)
 	}
+}
+
+// idleOut ends a session idle for --idle-timeout: the kill sequence, then
+// close 4408. It runs on the idle timer's goroutine.
+func (s *pipeSession) idleOut() {
+	s.log.Info("idle: no input and no output for --idle-timeout; ending the session", "idle_timeout", s.limits.IdleTimeout.String())
+	s.failure.CompareAndSwap(nil, &closeFrame{session.StatusIdle, session.CloseReason("idle for %s", s.limits.IdleTimeout)})
+	s.proc.Stop()
 }
 
 // closeWith starts the close handshake once, remembering the code sent.

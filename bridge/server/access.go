@@ -113,15 +113,37 @@ func (s *Server) armAccess() {
 	for _, u := range accessURLs(s.ls, s.cfg, redactedToken) {
 		s.log.Info(msg, "url", u)
 	}
+	// A shared terminal also gets a read-only link, to hand to people who
+	// are to watch and not type.
+	watch := s.cfg.Terminal.Shared
+	if watch {
+		for _, u := range accessURLs(s.ls, s.cfg, redactedToken) {
+			s.log.Info("read-only link to the shared terminal: open", "url", u)
+		}
+	}
+	var b strings.Builder
 	if pinned {
+		if watch && s.cfg.Log != nil {
+			b.WriteString("\nThe read-only link to the shared terminal (its keys never reach the program):\n\n")
+			for _, u := range accessURLs(s.ls, s.cfg, g.token.WatchToken()) {
+				fmt.Fprintf(&b, "    %s\n", u)
+			}
+			b.WriteString("\n")
+			fmt.Fprint(s.cfg.Log, b.String())
+		}
 		return
 	}
 	urls := accessURLs(s.ls, s.cfg, g.token.Token())
-	var b strings.Builder
 	b.WriteString("\nThe writable terminal is reachable from other hosts and no --credential or --sslca\n" +
 		"is set, so it takes an access token. Open it at:\n\n")
 	for _, u := range urls {
 		fmt.Fprintf(&b, "    %s\n", u)
+	}
+	if watch {
+		b.WriteString("\nTo let others watch without typing, give them the read-only link:\n\n")
+		for _, u := range accessURLs(s.ls, s.cfg, g.token.WatchToken()) {
+			fmt.Fprintf(&b, "    %s\n", u)
+		}
 	}
 	if s.cfg.Dir != "" {
 		b.WriteString("\n(with --dir, put the script's path before ?token=)\n")

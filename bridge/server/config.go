@@ -6,7 +6,9 @@ import (
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge"
+	"github.com/wsbridge/wsbridge/bridge/auth"
 	"github.com/wsbridge/wsbridge/bridge/broadcast"
+	"github.com/wsbridge/wsbridge/bridge/ratelimit"
 	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
@@ -52,6 +54,11 @@ type Config struct {
 	// MaxConnsPerIP bounds each client address's TCP connections and
 	// sessions (--max-conns-per-ip); 0: unlimited.
 	MaxConnsPerIP int
+	// ConnRate bounds how fast each client address opens sessions
+	// (--conn-rate); the zero Rate: unlimited.
+	ConnRate ratelimit.Rate
+	// Limits are each session's limits (--msg-rate, --idle-timeout).
+	Limits session.Limits
 	// CGITimeout bounds a CGI request from its start to the script's end
 	// (--cgi-timeout).
 	CGITimeout time.Duration
@@ -132,10 +139,14 @@ type Endpoint struct {
 
 // TerminalConfig is the browser terminal's part of Config (--terminal).
 type TerminalConfig struct {
-	Writable      bool
-	Reconnect     time.Duration
-	Shared        bool
-	MaxClients    int
+	Writable   bool
+	Reconnect  time.Duration
+	Shared     bool
+	MaxClients int
+	// Writers and WritersClaims type into the terminal; everyone else
+	// watches (--writers, --writers-claim). Both empty: everyone types.
+	Writers       []string
+	WritersClaims []auth.ClaimMatch
 	Title         *template.Template // checked with terminal.TitleData
 	ClientOptions map[string]string  // of the page's xterm.js
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/wsbridge/wsbridge/bridge"
 	"github.com/wsbridge/wsbridge/bridge/internal/peerlimit"
+	"github.com/wsbridge/wsbridge/bridge/ratelimit"
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // --max-conns-per-ip bounds what one client can hold before it has
@@ -28,8 +30,11 @@ import (
 //   - WebSocket sessions per client address, the --trusted-proxy resolved
 //     one, checked before the upgrade (429): what limits a client behind a
 //     proxy.
+// --conn-rate bounds how fast one client address (the resolved one) opens
+// WebSocket sessions: a token bucket per address, checked before the
+// upgrade (429 with Retry-After).
 // Each refusal is logged, a line a second at most, with the count of those
-// left out.
+// left out, and counted by reason.
 
 // limitRetryAfter is the Retry-After of a per-address refusal: a client
 // over its limit may try again once one of its connections has ended.
@@ -57,19 +62,27 @@ type connLimits struct {
 	perIP    int
 	conns    *peerlimit.Counter // TCP connections by peer
 	sessions *peerlimit.Counter // sessions by resolved client
+	rate     ratelimit.Rate
+	starts   *ratelimit.Buckets // session starts by resolved client (--conn-rate)
 	trusted  TrustedProxies
 	log      *slog.Logger
+	refused  func(reason string) // counts a refusal (metrics)
 	connLog  peerlimit.Sampler
 	sessLog  peerlimit.Sampler
+	rateLog  peerlimit.Sampler
+	fullLog  peerlimit.Sampler
 }
 
-func newConnLimits(perIP int, trusted TrustedProxies, log *slog.Logger) *connLimits {
+func newConnLimits(perIP int, rate ratelimit.Rate, trusted TrustedProxies, log *slog.Logger, refused func(reason string)) *connLimits {
 	return &connLimits{
-		perIP: perIP, trusted: trusted, log: log,
+		perIP: perIP, rate: rate, trusted: trusted, log: log, refused: refused,
 		conns:    peerlimit.NewCounter(perIP),
 		sessions: peerlimit.NewCounter(perIP),
+		starts:   ratelimit.NewBuckets(rate, 0),
 		connLog:  peerlimit.Sampler{Every: refuseLogEvery},
 		sessLog:  peerlimit.Sampler{Every: refuseLogEvery},
+		rateLog:  peerlimit.Sampler{Every: refuseLogEvery},
+		fullLog:  peerlimit.Sampler{Every: time.Minute},
 	}
 }
 
@@ -118,6 +131,7 @@ func (l *limitListener) refuse(c net.Conn) {
 		c.Write(connRefusal)
 	}
 	c.Close()
+	l.limits.refused(session.RefusedPerIP)
 	if ok, suppressed := l.limits.connLog.Allow(time.Now()); ok {
 		l.limits.log.Warn("refused connection", "remote", c.RemoteAddr().String(),
 			"reason", "too many connections from this address", "max_conns_per_ip", l.limits.perIP, "suppressed", suppressed)
@@ -224,28 +238,63 @@ func (cl *connLimits) connState(c net.Conn, st http.ConnState) {
 
 // limitSessions refuses an upgrade from a client address (the resolved
 // one: put it behind the trusted-proxy check) that has --max-conns-per-ip
-// sessions already, with 429 before anything else is done for it.
+// sessions already, or that opens them faster than --conn-rate, with 429
+// before anything else is done for it.
 func (cl *connLimits) limitSessions(next http.Handler) http.Handler {
-	if cl.perIP <= 0 {
+	if cl.perIP <= 0 && !cl.rate.Limited() {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cc, _ := r.Context().Value(connKey{}).(*countedConn)
 		key, ok := peerlimit.Key(r.RemoteAddr)
-		if cc == nil || !ok || !bridge.IsUpgrade(r) {
+		if !ok || !bridge.IsUpgrade(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if !cl.sessions.Acquire(key) {
-			if ok, suppressed := cl.sessLog.Allow(time.Now()); ok {
-				cl.log.Warn("refused", "remote", r.RemoteAddr, "path", r.URL.Path,
-					"reason", "too many sessions from this address", "max_conns_per_ip", cl.perIP, "suppressed", suppressed)
-			}
-			w.Header().Set("Retry-After", limitRetryAfter)
-			http.Error(w, "429 Too Many Requests: too many sessions from address "+strconv.Quote(key.String()), http.StatusTooManyRequests)
+		if !cl.takeStart(w, r, key) {
 			return
 		}
-		cc.holdSession(func() { cl.sessions.Release(key) })
+		cc, _ := r.Context().Value(connKey{}).(*countedConn)
+		if cl.perIP > 0 && cc != nil {
+			if !cl.sessions.Acquire(key) {
+				cl.refuse(w, r, &cl.sessLog, session.RefusedPerIP, limitRetryAfter,
+					"too many sessions from this address", "max_conns_per_ip", cl.perIP,
+					"429 Too Many Requests: too many sessions from address "+strconv.Quote(key.String()))
+				return
+			}
+			cc.holdSession(func() { cl.sessions.Release(key) })
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// takeStart takes one of key's --conn-rate tokens, or answers 429 with the
+// wait until the next one.
+func (cl *connLimits) takeStart(w http.ResponseWriter, r *http.Request, key netip.Addr) bool {
+	now := time.Now()
+	ok, wait, err := cl.starts.Take(key, now)
+	if err != nil {
+		if log, suppressed := cl.fullLog.Allow(now); log {
+			cl.log.Warn("--conn-rate: more client addresses than the table holds within one period; the new ones go unlimited",
+				"clients", ratelimit.DefaultMaxClients, "conn_rate", cl.rate.String(), "suppressed", suppressed)
+		}
+	}
+	if ok {
+		return true
+	}
+	cl.refuse(w, r, &cl.rateLog, session.RefusedConnRate, ratelimit.RetryAfter(wait),
+		"sessions opened too fast from this address", "conn_rate", cl.rate.String(),
+		"429 Too Many Requests: sessions opened too fast from address "+strconv.Quote(key.String()))
+	return false
+}
+
+// refuse answers 429 with Retry-After, counts the refusal by reason and
+// logs it through sampler.
+func (cl *connLimits) refuse(w http.ResponseWriter, r *http.Request, sampler *peerlimit.Sampler, reason, retryAfter, why, limitName string, limit any, body string) {
+	cl.refused(reason)
+	if ok, suppressed := sampler.Allow(time.Now()); ok {
+		cl.log.Warn("refused", "remote", r.RemoteAddr, "path", r.URL.Path,
+			"reason", why, limitName, limit, "retry_after", retryAfter, "suppressed", suppressed)
+	}
+	w.Header().Set("Retry-After", retryAfter)
+	http.Error(w, body, http.StatusTooManyRequests)
 }

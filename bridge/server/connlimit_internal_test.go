@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/wsbridge/wsbridge/bridge/ratelimit"
 )
 
 // TestLimitListener: the connection over a peer's limit is answered 429
@@ -29,7 +31,7 @@ func TestLimitListener(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cl := newConnLimits(1, trusted, slog.New(slog.DiscardHandler))
+			cl := newConnLimits(1, ratelimit.Rate{}, trusted, slog.New(slog.DiscardHandler), func(string) {})
 			raw, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)

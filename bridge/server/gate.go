@@ -76,6 +76,7 @@ func newGate(srv, cfg *Config, path string, parent *bridge.Handler, logger *slog
 		URLArgs:        cfg.URLArgs,
 		Once:           srv.Once,
 		CGITimeout:     srv.CGITimeout,
+		Limits:         cfg.Limits,
 	}
 	if len(cfg.Command) > 0 || cfg.Dir != "" {
 		// Without either there is no endpoint here (only files, CGI, or

@@ -96,7 +96,7 @@ func New(cfg *Config) (*Server, error) {
 		sd:              notifier{log: logger},
 	}
 	s.hosts = newHostGuard(cfg.AllowedHosts, wb.certs, logger, func() { g.handler.Refused(session.RefusedHost) })
-	s.limits = newConnLimits(cfg.MaxConnsPerIP, cfg.TrustedProxies, logger)
+	s.limits = newConnLimits(cfg.MaxConnsPerIP, cfg.ConnRate, cfg.TrustedProxies, logger, g.handler.Refused)
 	s.srv = &http.Server{
 		// Forwarded addresses are settled first, so every check after
 		// sees the client's address. Then the Host check, before anything

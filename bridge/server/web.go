@@ -99,6 +99,11 @@ func newWeb(cfg *Config, g *gate, table *endpointTable, logger *slog.Logger) (*w
 	rt.files = cfg.StaticDir != "" || cgiDir != nil
 	var handler http.Handler = rt
 
+	if t := cfg.Terminal; t != nil && len(t.Writers)+len(t.WritersClaims) > 0 {
+		// Inside authentication, which says who the client is.
+		w := &auth.Writers{Users: t.Writers, Claims: t.WritersClaims, Logger: logger}
+		handler = w.Middleware(handler)
+	}
 	if cfg.SSL && cfg.SSLCA != "" {
 		handler = clientCertEnv(handler)
 	}

@@ -90,6 +90,9 @@ type Gate interface {
 	// Tunables are the settings in force now: a session reads them when it
 	// starts.
 	Tunables() Tunables
+	// Limits are the endpoint's per-session limits (--msg-rate,
+	// --idle-timeout).
+	Limits() Limits
 	// Subprotocol picks the --subprotocol the client offers; a client
 	// offering only unknown ones gets a *Refusal (400).
 	Subprotocol(r *http.Request) (string, error)

@@ -21,6 +21,9 @@ type Observer interface {
 	Refused(reason string)
 	// SpawnFailed: the upgrade succeeded but the child could not start.
 	SpawnFailed()
+	// MessageDropped: a client message was read and thrown away; reason is
+	// one of the Dropped* constants.
+	MessageDropped(reason string)
 }
 
 // Reasons passed to Observer.Refused.
@@ -38,6 +41,12 @@ const (
 	// RefusedHost: the Host header is not a name this server goes by
 	// (DNS rebinding; --allowed-host) (403).
 	RefusedHost = "host"
+	// RefusedPerIP: the client address holds --max-conns-per-ip
+	// connections or sessions already (429).
+	RefusedPerIP = "per_ip"
+	// RefusedConnRate: the client address opens sessions faster than
+	// --conn-rate (429).
+	RefusedConnRate = "conn_rate"
 )
 
 // RefusalReasons lists every reason Observer.Refused is given, so a metrics
@@ -45,5 +54,5 @@ const (
 var RefusalReasons = []string{
 	RefusedOrigin, RefusedAuth, RefusedMaxForks, RefusedNotFound, RefusedBadRequest, RefusedShuttingDown,
 	RefusedMaxClients, RefusedToken, RefusedFDs,
-	RefusedHost, RefusedMaxGroups,
+	RefusedHost, RefusedMaxGroups, RefusedPerIP, RefusedConnRate,
 }

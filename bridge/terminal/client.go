@@ -31,8 +31,12 @@ type ttyClient struct {
 	log    *slog.Logger
 	remote string
 	since  time.Time
-	ctx    context.Context // ends when the client is detached; only for pings
-	cancel context.CancelFunc
+	// watcher: the terminal is writable, but not by this client (a
+	// read-only link, --writers, --writers-claim). Its input is dropped and
+	// its size does not count.
+	watcher bool
+	ctx     context.Context // ends when the client is detached; only for pings
+	cancel  context.CancelFunc
 
 	// Guarded by p.mu.
 	queue   []outItem
@@ -54,8 +58,9 @@ type ttyClient struct {
 func newTTYClient(t *Kind, g session.Gate, conn *websocket.Conn, r *http.Request) *ttyClient {
 	c := &ttyClient{
 		t: t, g: g, conn: conn, remote: r.RemoteAddr, since: time.Now(),
-		size: session.RequestSize(r),
-		wake: make(chan struct{}, 1),
+		size:    session.RequestSize(r),
+		watcher: t.opts.Writable && session.IsReadOnly(r),
+		wake:    make(chan struct{}, 1),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
@@ -290,9 +295,16 @@ func (c *ttyClient) detached(why error) {
 // wait for its end; the read and its --maxframesize count are the same.
 func (c *ttyClient) input(r io.Reader) error {
 	limit := c.t.opts.MaxFrameSize
-	writable := c.p.t.opts.Writable
-	if !writable && c.droppedInput.CompareAndSwap(false, true) {
-		c.log.Debug("input dropped: the terminal is read-only (--writable)")
+	writable := c.writable()
+	if !writable {
+		c.g.Observer().MessageDropped(session.DroppedReadOnly)
+		if c.droppedInput.CompareAndSwap(false, true) {
+			why := "the terminal is read-only (--writable)"
+			if c.watcher {
+				why = "this client only watches (a read-only link, --writers, --writers-claim)"
+			}
+			c.log.Debug("input dropped: " + why)
+		}
 	}
 	buf := frame.GetChunk()
 	defer frame.PutChunk(buf)
@@ -317,11 +329,15 @@ func (c *ttyClient) input(r io.Reader) error {
 		if err == io.EOF {
 			if writable {
 				c.p.msgsIn.Add(1)
+				c.p.idle.Touch()
 			}
 			return nil
 		}
 	}
 }
+
+// writable reports whether c's keys reach the program.
+func (c *ttyClient) writable() bool { return c.t.opts.Writable && !c.watcher }
 
 // controlFrame handles one text frame.
 func (c *ttyClient) controlFrame(r io.Reader) error {
@@ -341,6 +357,10 @@ func (c *ttyClient) controlFrame(r io.Reader) error {
 	case "resize":
 		if !session.ValidCells(msg.Cols) || !session.ValidCells(msg.Rows) {
 			c.log.Debug("resize ignored: size out of range", "cols", msg.Cols, "rows", msg.Rows)
+			return nil
+		}
+		if c.watcher {
+			c.log.Debug("resize ignored: a watcher does not size the terminal")
 			return nil
 		}
 		p.mu.Lock()

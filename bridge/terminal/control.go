@@ -26,6 +26,7 @@ type (
 		Type      string `json:"type"` // "hello"
 		Session   string `json:"session"`
 		Writable  bool   `json:"writable"`
+		Watcher   bool   `json:"watcher,omitempty"`
 		Reconnect bool   `json:"reconnect"`
 	}
 	titleMsg struct {

@@ -43,7 +43,9 @@ type ttyProc struct {
 	start time.Time
 
 	goingAway atomic.Bool // the server is shutting down: close with 1001
+	idleOut   atomic.Bool // --idle-timeout ran out: close with 4408
 	stopping  atomic.Bool // the kill sequence began: no more attaches
+	idle      *session.IdleTimer
 
 	mu      sync.Mutex
 	clients map[*ttyClient]struct{} // attached: they get output
@@ -88,6 +90,7 @@ func (t *Kind) start(sc *session.Conn, slot session.Slot, first *ttyClient) (*tt
 		p.token = newToken()
 		p.scroll = newScrollback(t.opts.Scrollback)
 	}
+	p.idle = session.NewIdleTimer(g.Limits().IdleTimeout, p.idleTimeout)
 	t.register(p)
 	g.Observer().SessionStarted()
 	p.log.Log(r.Context(), session.LevelAccess, "start", "remote", r.RemoteAddr, "path", r.URL.Path, "command", p.cmd)
@@ -125,6 +128,7 @@ func (p *ttyProc) run() {
 	p.stopping.Store(true)
 	p.proc.Stop()
 	<-p.proc.Done()
+	p.idle.Stop()
 	p.setExited()
 	st := p.proc.Status()
 	// Input nobody will read: a write stuck on it gives up now.
@@ -134,6 +138,9 @@ func (p *ttyProc) run() {
 
 	p.t.unregister(p)
 	code, reason := session.EndOfSession(st, p.goingAway.Load())
+	if p.idleOut.Load() && !p.goingAway.Load() {
+		code, reason = session.StatusIdle, session.CloseReason("idle for %s", p.g.Limits().IdleTimeout)
+	}
 	p.mu.Lock()
 	p.ended = true
 	if p.expiry != nil {
@@ -177,6 +184,16 @@ func (p *ttyProc) GoAway() {
 	p.proc.Stop()
 }
 
+// idleTimeout: no client typed and the program wrote nothing for
+// --idle-timeout. The program gets the kill sequence and every client
+// close 4408.
+func (p *ttyProc) idleTimeout() {
+	p.log.Info("idle: no input and no output for --idle-timeout; ending the session", "idle_timeout", p.g.Limits().IdleTimeout.String())
+	p.idleOut.Store(true)
+	p.stopping.Store(true)
+	p.proc.Stop()
+}
+
 // ForceClose: shutdown ran out of time (session.Member).
 func (p *ttyProc) ForceClose() {
 	p.proc.Kill()
@@ -213,6 +230,7 @@ func (p *ttyProc) pump() error {
 // gets each byte exactly once: in its replay or live.
 func (p *ttyProc) deliver(chunk *outChunk) {
 	p.bytesOut.Add(int64(len(chunk.b)))
+	p.idle.Touch()
 	p.msgsOut.Add(1)
 	p.mu.Lock()
 	if p.scroll != nil {
@@ -270,7 +288,7 @@ func (p *ttyProc) attach(c *ttyClient) bool {
 			}
 		}
 	}
-	c.pushTextLocked(helloMsg{Type: "hello", Session: p.token, Writable: p.t.opts.Writable, Reconnect: p.t.resumable()})
+	c.pushTextLocked(helloMsg{Type: "hello", Session: p.token, Writable: c.writable(), Watcher: c.watcher, Reconnect: p.t.resumable()})
 	if title, ok := p.title(c); ok {
 		c.pushTextLocked(titleMsg{Type: "title", Title: title})
 	}
@@ -347,6 +365,9 @@ func (p *ttyProc) expire() {
 func (p *ttyProc) resizeLocked() {
 	var size process.Winsize
 	for c := range p.clients {
+		if c.watcher {
+			continue
+		}
 		if size.Cols == 0 || c.size.Cols < size.Cols {
 			size.Cols = c.size.Cols
 		}

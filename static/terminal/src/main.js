@@ -183,6 +183,9 @@ function control(text) {
       hadSession = true;
       attempt = 0;
       term.options.disableStdin = !wsb.writable;
+      // A watcher of a writable terminal (a read-only link, or not one of
+      // --writers) is told so: others type here, it does not.
+      $('badge').textContent = msg.watcher === true ? 'watching: others type, you cannot' : 'read-only';
       $('badge').hidden = wsb.writable;
       wsb.state = 'open';
       hideOverlay();
