@@ -446,3 +446,36 @@ command = ["cat"]
 	}
 	expectEcho(t, patient, "still here")
 }
+
+// TestEndpointsWritableTerminalTakesToken: a writable terminal endpoint
+// reachable from other hosts takes the access token as --terminal does,
+// and the printed URL leads to its page.
+func TestEndpointsWritableTerminalTakesToken(t *testing.T) {
+	t.Parallel()
+	conf := writeFile(t, filepath.Join(t.TempDir(), "wsbridge.toml"), `
+[[endpoint]]
+path = "/term/"
+command = ["sh", "-c", "echo in-the-shell; exec cat"]
+terminal = true
+writable = true
+
+[[endpoint]]
+path = "/echo"
+command = ["cat"]
+`, 0o644)
+	s, addr := startOnAllInterfaces(t, "--config="+conf)
+	m := s.match(testTimeout, regexp.MustCompile(`http://\S+?(/term/)\?token=([A-Z2-7]{20,})`))
+	if m == nil {
+		t.Fatalf("no URL of /term/ with a token in the output:\n%s", s.Stderr())
+	}
+	token := m[2]
+	opts := &websocket.DialOptions{Subprotocols: []string{ttyProto}}
+	if code := dialStatus(t, "ws://"+addr+"/term/", opts); code != http.StatusForbidden {
+		t.Errorf("terminal upgrade without the token: HTTP %d, want 403", code)
+	}
+	if res, _ := httpRequest(t, nil, "GET", "http://"+addr+"/term/", nil); res.StatusCode != http.StatusForbidden {
+		t.Errorf("terminal page without the token: %d, want 403", res.StatusCode)
+	}
+	tc := ttyDial(t, "ws://"+addr+"/term/?token="+token, nil)
+	tc.waitOutput("in-the-shell")
+}
