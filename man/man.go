@@ -93,9 +93,9 @@ var manFlagTopics = []struct {
 	title string
 	flags []string
 }{
-	{"Core", []string{"help", "version", "port", "address", "binary", "passstderr",
+	{"Core", []string{"help", "version", "port", "address", "binary", "framing", "compress", "passstderr",
 		"maxframesize", "maxforks", "closems", "pingms", "passenv", "reverselookup"}},
-	{"HTTP server", []string{"dir", "staticdir", "cgidir", "devconsole", "header", "header-ws",
+	{"HTTP server", []string{"dir", "endpoint", "staticdir", "cgidir", "devconsole", "header", "header-ws",
 		"header-http", "unixsocket", "subprotocol", "headertimeout", "idle-conn-timeout",
 		"max-conns-per-ip", "conn-rate", "msg-rate", "msg-rate-mode", "idle-timeout", "cgi-timeout"}},
 	{"Security and TLS", []string{"origin", "sameorigin", "credential", "credential-file", "no-auth",

@@ -124,6 +124,12 @@ type Config struct {
 	// ProxyHeader constants (--trusted-proxy-header).
 	TrustedProxyHeader string
 
+	// Endpoints are the paths with session settings of their own
+	// ([[endpoint]] tables of the config file, --endpoint); Command or Dir,
+	// if set, is the catch-all "/" endpoint besides them. A SIGHUP reloads
+	// them (see Reparse).
+	Endpoints []Endpoint
+
 	// Flags are the values of every flag by name, and Reparse reads the
 	// configuration again as at startup (command line, environment, config
 	// file). On SIGHUP the daemon applies what may change live and logs what
@@ -131,6 +137,16 @@ type Config struct {
 	// certificates.
 	Flags   map[string]any
 	Reparse func() (*Config, error)
+}
+
+// Endpoint is one path's sessions: Path is exact ("/echo"), or a prefix
+// when it ends in "/" ("/term/"); the longest match wins. Config holds the
+// session settings, checked by the same code as the global flags: its
+// Command (or Dir), kind (Terminal, Broadcast), pages (DevConsole) and
+// session options. Its server-level fields are not used: the server's are.
+type Endpoint struct {
+	Path   string
+	Config *Config
 }
 
 // TerminalConfig is the browser terminal's part of Config (--terminal).
