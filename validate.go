@@ -48,6 +48,7 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 		{"--reconnect", c.Reconnect != 0},
 		{"--shared", c.Shared},
 		{"--max-clients", c.MaxClients != 0 && !c.Broadcast},
+		{"--scrollback", c.Scrollback != terminal.DefaultScrollback},
 		{"--title-format", c.TitleFormat != defaultTitleFormat},
 		{"--client-option", len(c.ClientOption) > 0},
 	}
@@ -81,6 +82,8 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 		return errors.New("--subprotocol cannot be combined with --terminal: terminal endpoints speak " + terminal.TTYSubprotocol)
 	case c.Reconnect < 0:
 		return fmt.Errorf("--reconnect=%s: must be 0 (off) or more", c.Reconnect)
+	case c.Scrollback < 0:
+		return fmt.Errorf("--scrollback=%d: must be 0 (the screen only) or more lines", c.Scrollback)
 	case c.MaxClients < 0:
 		return fmt.Errorf("--max-clients=%d: must be 0 (unlimited) or more", c.MaxClients)
 	case c.Term != terminal.DefaultTerm && !c.PTY:
@@ -119,6 +122,7 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 			Reconnect:     c.Reconnect,
 			Shared:        c.Shared,
 			MaxClients:    c.MaxClients,
+			Scrollback:    c.Scrollback,
 			Title:         tmpl,
 			ClientOptions: clientOptions,
 		}

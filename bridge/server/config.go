@@ -120,6 +120,7 @@ type TerminalConfig struct {
 	Reconnect     time.Duration
 	Shared        bool
 	MaxClients    int
+	Scrollback    int                // lines, terminal.Options.Scrollback
 	Title         *template.Template // checked with terminal.TitleData
 	ClientOptions map[string]string  // of the page's xterm.js
 }

@@ -19,15 +19,16 @@ import (
 // it: one, or with Shared any number; with Reconnect, for a while, none.
 //
 // Its pump goroutine reads the terminal a chunk at a time, appends the chunk
-// to the scrollback (with Reconnect or Shared) and queues it for every
-// attached client. Before reading on, it waits until some client has
+// to the screen state (with Reconnect or Shared) and queues it for every
+// attached client; it feeds the screen's emulator whenever it would
+// otherwise wait (see screen). Before reading on, it waits until some client has
 // nothing queued. With one client, a paused or slow client thus stops the
 // reading, the terminal fills and the program blocks on its writes: at most
 // one chunk is in flight. With Shared the fastest client sets the pace, and
 // a client that falls more than sharedQueueLimit behind it is dropped with
 // 1013 (the page comes back for a replay): a slow client never slows the
 // others. Without clients (waiting for a reconnect) the pump reads on into
-// the scrollback.
+// the screen state.
 type ttyProc struct {
 	t     *Kind
 	g     session.Gate
@@ -48,7 +49,7 @@ type ttyProc struct {
 	mu      sync.Mutex
 	clients map[*ttyClient]struct{} // attached: they get output
 	all     map[*ttyClient]struct{} // running: attached or closing
-	scroll  *scrollback             // nil without Reconnect or Shared
+	screen  *screen                 // nil without Reconnect or Shared
 	size    process.Winsize
 	exited  bool        // the process group is gone: drain without pausing
 	ended   bool        // output is over; clients are being closed
@@ -69,6 +70,7 @@ func (t *Kind) start(sc *session.Conn, slot session.Slot, first *ttyClient) (*tt
 	// The browser terminal keeps the usual echo, which a terminal emulator
 	// expects.
 	session.OnTerminal(&cfg, session.RequestSize(r), t.opts.Term, true)
+	session.LoginEnv(&cfg)
 	proc, err := process.Start(cfg)
 	if err != nil {
 		return nil, err
@@ -86,7 +88,7 @@ func (t *Kind) start(sc *session.Conn, slot session.Slot, first *ttyClient) (*tt
 	p.input = newTTYInput(proc.Stdin)
 	if t.resumable() {
 		p.token = newToken()
-		p.scroll = newScrollback(t.opts.Scrollback)
+		p.screen = newScreen(p.size, t.opts.Scrollback)
 	}
 	t.register(p)
 	g.Observer().SessionStarted()
@@ -194,7 +196,7 @@ func (p *ttyProc) pump() error {
 		return err
 	}
 	for {
-		chunk, err := readChunk(rc)
+		chunk, err := readChunk(rc, p.idle)
 		if chunk != nil {
 			p.deliver(chunk)
 		}
@@ -208,15 +210,15 @@ func (p *ttyProc) pump() error {
 	}
 }
 
-// deliver appends a chunk to the scrollback and queues it for every
+// deliver appends a chunk to the screen state and queues it for every
 // attached client, in one step under the lock, so a client attaching now
 // gets each byte exactly once: in its replay or live.
 func (p *ttyProc) deliver(chunk *outChunk) {
 	p.bytesOut.Add(int64(len(chunk.b)))
 	p.msgsOut.Add(1)
 	p.mu.Lock()
-	if p.scroll != nil {
-		p.scroll.Write(chunk.b)
+	if p.screen != nil {
+		p.screen.write(chunk.b)
 	}
 	for c := range p.clients {
 		c.pushChunkLocked(chunk)
@@ -227,7 +229,8 @@ func (p *ttyProc) deliver(chunk *outChunk) {
 
 // waitForRoom holds the pump while every client has output queued: the
 // flow control that keeps a flood out of the browser. After the process has
-// exited it does not wait: only what is left in the terminal remains.
+// exited it does not wait: only what is left in the terminal remains. While
+// it waits, the screen's emulator parses what it has not yet.
 func (p *ttyProc) waitForRoom() {
 	for {
 		p.mu.Lock()
@@ -235,12 +238,32 @@ func (p *ttyProc) waitForRoom() {
 		for c := range p.clients {
 			busy = busy && c.chunks > 0
 		}
+		more := busy && p.screen != nil && p.screen.unfed() && p.screen.feed(feedSlice)
 		p.mu.Unlock()
 		if !busy {
 			return
 		}
+		if more {
+			select {
+			case <-p.drained:
+			default:
+			}
+			continue
+		}
 		<-p.drained
 	}
+}
+
+// idle runs when the terminal has no output to read: the screen's emulator
+// parses a slice of what it has not yet. It reports whether more is waiting,
+// for the pump to look at the terminal again before it calls idle again.
+func (p *ttyProc) idle() bool {
+	if p.screen == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.screen.unfed() && p.screen.feed(feedSlice)
 }
 
 // attach adds c, with t.mu held. Under p.mu, so nothing of the output can
@@ -257,7 +280,7 @@ func (p *ttyProc) attach(c *ttyClient) bool {
 		p.expiry.Stop()
 		p.expiry = nil
 	}
-	resumed := p.scroll != nil && p.scroll.Len() > 0
+	resumed := p.screen != nil && p.screen.written
 	c.p = p
 	c.log = p.log.With("remote", c.remote)
 	p.clients[c] = struct{}{}
@@ -276,7 +299,7 @@ func (p *ttyProc) attach(c *ttyClient) bool {
 	}
 	if resumed {
 		c.pushTextLocked(typeMsg{Type: "replay"})
-		replay := p.scroll.Snapshot()
+		replay := p.screen.replay()
 		for len(replay) > 0 {
 			n := min(len(replay), frame.ChunkSize)
 			c.pushChunkLocked(newOwnedChunk(replay[:n:n]))
@@ -362,6 +385,9 @@ func (p *ttyProc) resizeLocked() {
 		return
 	}
 	p.size = size
+	if p.screen != nil {
+		p.screen.resize(size)
+	}
 }
 
 // title renders --title-format for c.
