@@ -22,9 +22,8 @@ func newChunkSource(f *os.File) (chunkSource, error) { return f.SyscallConn() }
 // readChunk waits for output, then reads as much as is there, up to a
 // chunk. The end of output is io.EOF: EIO from a terminal whose other side
 // is closed, or nothing left once the read deadline has passed (the process
-// group is gone, see run). Before it waits, it calls idle (if not nil) as
-// long as idle reports it has more to do, looking for output in between.
-func readChunk(rc syscall.RawConn, idle func() bool) (*outChunk, error) {
+// group is gone, see run).
+func readChunk(rc syscall.RawConn) (*outChunk, error) {
 	buf := frame.GetChunk()
 	n := 0
 	var rerr error
@@ -34,9 +33,6 @@ func readChunk(rc syscall.RawConn, idle func() bool) (*outChunk, error) {
 			switch {
 			case err == unix.EINTR:
 			case err == unix.EAGAIN:
-				if n == 0 && idle != nil && idle() {
-					continue
-				}
 				return n > 0
 			case err != nil:
 				rerr = err
@@ -51,7 +47,6 @@ func readChunk(rc syscall.RawConn, idle func() bool) (*outChunk, error) {
 	err := rc.Read(drain)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		// Never wait again: what is there, then the end.
-		idle = nil
 		err = rc.Control(func(fd uintptr) {
 			if !drain(fd) || n == 0 {
 				rerr = io.EOF

@@ -16,8 +16,8 @@ type chunkSource = *os.File
 func newChunkSource(f *os.File) (chunkSource, error) { return f, nil }
 
 // readChunk reads once, up to a chunk; a passed read deadline is the end of
-// output, as on Unix. No terminal session runs here, so idle is not called.
-func readChunk(f chunkSource, _ func() bool) (*outChunk, error) {
+// output, as on Unix.
+func readChunk(f chunkSource) (*outChunk, error) {
 	buf := frame.GetChunk()
 	n, err := f.Read(buf)
 	if err != nil && (errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, os.ErrClosed)) {

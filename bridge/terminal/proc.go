@@ -20,8 +20,8 @@ import (
 //
 // Its pump goroutine reads the terminal a chunk at a time, appends the chunk
 // to the screen state (with Reconnect or Shared) and queues it for every
-// attached client; it feeds the screen's emulator whenever it would
-// otherwise wait (see screen). Before reading on, it waits until some client has
+// attached client. A feeder goroutine has the screen's emulator parse that
+// output in the program's lulls (see screen). Before reading on, it waits until some client has
 // nothing queued. With one client, a paused or slow client thus stops the
 // reading, the terminal fills and the program blocks on its writes: at most
 // one chunk is in flight. With Shared the fastest client sets the pace, and
@@ -56,6 +56,9 @@ type ttyProc struct {
 	expiry  *time.Timer // the Reconnect window while detached
 	wg      sync.WaitGroup
 	drained chan struct{} // a client's queue shrank or a client left
+	lastOut time.Time     // when the pump last delivered output
+	feedCue chan struct{} // output for the feeder
+	feedEnd chan struct{} // closed when the feeder must stop
 
 	bytesIn, bytesOut, msgsIn, msgsOut atomic.Int64
 }
@@ -89,6 +92,9 @@ func (t *Kind) start(sc *session.Conn, slot session.Slot, first *ttyClient) (*tt
 	if t.resumable() {
 		p.token = newToken()
 		p.screen = newScreen(p.size, t.opts.Scrollback)
+		p.feedCue, p.feedEnd = make(chan struct{}, 1), make(chan struct{})
+		p.wg.Add(1)
+		go p.feeder() // waited for by run, with the clients
 	}
 	t.register(p)
 	g.Observer().SessionStarted()
@@ -146,6 +152,9 @@ func (p *ttyProc) run() {
 	}
 	clear(p.clients)
 	p.mu.Unlock()
+	if p.feedEnd != nil {
+		close(p.feedEnd)
+	}
 	p.wg.Wait()
 	p.proc.Release()
 
@@ -196,7 +205,7 @@ func (p *ttyProc) pump() error {
 		return err
 	}
 	for {
-		chunk, err := readChunk(rc, p.idle)
+		chunk, err := readChunk(rc)
 		if chunk != nil {
 			p.deliver(chunk)
 		}
@@ -219,6 +228,11 @@ func (p *ttyProc) deliver(chunk *outChunk) {
 	p.mu.Lock()
 	if p.screen != nil {
 		p.screen.write(chunk.b)
+		p.lastOut = time.Now()
+		select {
+		case p.feedCue <- struct{}{}:
+		default:
+		}
 	}
 	for c := range p.clients {
 		c.pushChunkLocked(chunk)
@@ -238,32 +252,56 @@ func (p *ttyProc) waitForRoom() {
 		for c := range p.clients {
 			busy = busy && c.chunks > 0
 		}
-		more := busy && p.screen != nil && p.screen.unfed() && p.screen.feed(feedSlice)
 		p.mu.Unlock()
 		if !busy {
 			return
-		}
-		if more {
-			select {
-			case <-p.drained:
-			default:
-			}
-			continue
 		}
 		<-p.drained
 	}
 }
 
-// idle runs when the terminal has no output to read: the screen's emulator
-// parses a slice of what it has not yet. It reports whether more is waiting,
-// for the pump to look at the terminal again before it calls idle again.
-func (p *ttyProc) idle() bool {
-	if p.screen == nil {
-		return false
+// feeder has the screen's emulator parse the output the pump delivered, a
+// slice at a time under the lock, once the program has paused for
+// feedLull. When more than feedEager is waiting without a pause, it skips
+// what a plain-text flood scrolled away, and parses only if that is not
+// enough. So a flood is not slowed by the emulator, and a program writing
+// without pause is still followed.
+func (p *ttyProc) feeder() {
+	defer p.wg.Done()
+	wait := time.NewTimer(feedLull)
+	defer wait.Stop()
+	for {
+		select {
+		case <-p.feedEnd:
+			return
+		case <-p.feedCue:
+		}
+		for {
+			p.mu.Lock()
+			if !p.screen.unfed() {
+				p.mu.Unlock()
+				break
+			}
+			if quiet := time.Since(p.lastOut); quiet < feedLull && p.screen.unfedBytes() < feedEager {
+				p.mu.Unlock()
+				wait.Reset(feedLull - quiet)
+				select {
+				case <-p.feedEnd:
+					return
+				case <-wait.C:
+				}
+				continue
+			}
+			if time.Since(p.lastOut) < feedLull {
+				// Output keeps coming: only what keeps pending from
+				// overflowing.
+				p.screen.catchUp()
+			} else {
+				p.screen.feed(feedSlice)
+			}
+			p.mu.Unlock()
+		}
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.screen.unfed() && p.screen.feed(feedSlice)
 }
 
 // attach adds c, with t.mu held. Under p.mu, so nothing of the output can

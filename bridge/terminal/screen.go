@@ -3,6 +3,7 @@ package terminal
 import (
 	"bytes"
 	"io"
+	"time"
 
 	"github.com/charmbracelet/x/vt"
 
@@ -21,6 +22,11 @@ const (
 	// feedSlice is how much output the emulator parses at a time when the
 	// pump has nothing else to do: a millisecond or so of the lock.
 	feedSlice = 4 << 10
+	// feedLull is how long the program must pause before the emulator
+	// parses its output; feedEager is how much unparsed output makes it
+	// parse without a pause.
+	feedLull  = 20 * time.Millisecond
+	feedEager = 1 << 20
 	// skipScan bounds the look-ahead of skipScrolled.
 	skipScan = 1 << 20
 	// altRebuildScreens: x/vt keeps lines scrolled off the alternate screen
@@ -35,10 +41,10 @@ const (
 // the program's output, the scrollback it pushed off the normal screen,
 // rendered, and the output the emulator has not parsed yet.
 //
-// Parsing costs far more than carrying output (x/vt parses 1.5 to 15 MB/s
+// Parsing costs far more than carrying output (x/vt parses 0.5 to 15 MB/s
 // here, the terminal carries 50 MB/s), so it is kept off the hot path: the
-// pump appends each chunk to pending, and parses pending only when it would
-// otherwise wait (for the program's next output or a client's room). A
+// pump appends each chunk to pending, and the session's feeder goroutine
+// has it parsed in the program's lulls (see ttyProc.feeder). A
 // client attaching gets the rendering of the emulator followed by pending
 // as it is: exact, whatever the emulator lags. A flood that outruns the
 // emulator by more than pendingLimit drops the oldest pending output; the
@@ -139,6 +145,9 @@ func (s *screen) revive() {
 // unfed reports whether output waits for the emulator.
 func (s *screen) unfed() bool { return s.fed < len(s.pending)-s.head }
 
+// unfedBytes is how much output waits for the emulator.
+func (s *screen) unfedBytes() int { return len(s.pending) - s.head - s.fed }
+
 // feed parses up to max bytes of pending output and reports whether more
 // is waiting.
 func (s *screen) feed(max int) bool {
@@ -164,6 +173,16 @@ func (s *screen) feed(max int) bool {
 		s.rebuild()
 	}
 	return s.unfed()
+}
+
+// catchUp keeps pending under feedEager while output keeps coming: it
+// skips what scrolled away, and parses a slice only if that is not enough.
+func (s *screen) catchUp() {
+	s.revive()
+	s.skipScrolled()
+	if s.unfedBytes() >= feedEager {
+		s.feed(feedSlice)
+	}
 }
 
 // skipScrolled spares the emulator output that scrolls out of sight
