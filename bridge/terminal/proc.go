@@ -277,6 +277,11 @@ func (p *ttyProc) feeder() {
 		case <-p.feedCue:
 		}
 		for {
+			select {
+			case <-p.feedEnd: // the session is over: nobody will attach
+				return
+			default:
+			}
 			p.mu.Lock()
 			if !p.screen.unfed() {
 				p.mu.Unlock()
