@@ -53,6 +53,7 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 		{"--reconnect", c.Reconnect != 0},
 		{"--shared", c.Shared},
 		{"--max-clients", c.MaxClients != 0 && !c.Broadcast},
+		{"--scrollback", c.Scrollback != terminal.DefaultScrollback},
 		{"--title-format", c.TitleFormat != defaultTitleFormat},
 		{"--client-option", len(c.ClientOption) > 0},
 	}
@@ -86,6 +87,8 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 		return errors.New("--subprotocol cannot be combined with --terminal: terminal endpoints speak " + terminal.TTYSubprotocol)
 	case c.Reconnect < 0:
 		return fmt.Errorf("--reconnect=%s: must be 0 (off) or more", c.Reconnect)
+	case c.Scrollback < 0:
+		return fmt.Errorf("--scrollback=%d: must be 0 (the screen only) or more lines", c.Scrollback)
 	case c.MaxClients < 0:
 		return fmt.Errorf("--max-clients=%d: must be 0 (unlimited) or more", c.MaxClients)
 	case c.Term != terminal.DefaultTerm && !c.PTY:
@@ -130,6 +133,7 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 			Reconnect:     c.Reconnect,
 			Shared:        c.Shared,
 			MaxClients:    c.MaxClients,
+			Scrollback:    c.Scrollback,
 			Title:         tmpl,
 			ClientOptions: clientOptions,
 		}
@@ -590,7 +594,7 @@ var sessionFlags = []string{
 	"dir", "devconsole", "pty", "terminal", "writable", "reconnect", "shared", "max-clients",
 	"cwd", "term", "title-format", "url-arg", "client-option",
 	"broadcast", "replay", "linger", "client-queue", "restart", "max-groups", "envelope",
-	"msg-rate", "msg-rate-mode", "idle-timeout", "framing", "compress",
+	"msg-rate", "msg-rate-mode", "idle-timeout", "framing", "compress", "scrollback",
 }
 
 // clusterFlags are the server-level flags that a broadcast endpoint's

@@ -155,6 +155,7 @@ type TerminalConfig struct {
 	Reconnect  time.Duration
 	Shared     bool
 	MaxClients int
+	Scrollback int // lines, terminal.Options.Scrollback
 	// Writers and WritersClaims type into the terminal; everyone else
 	// watches (--writers, --writers-claim). Both empty: everyone types.
 	Writers       []string

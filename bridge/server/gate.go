@@ -146,6 +146,7 @@ func sessionKind(cfg *Config, obs session.Observer, logger *slog.Logger) session
 		Reconnect:    t.Reconnect,
 		Shared:       t.Shared,
 		MaxClients:   t.MaxClients,
+		Scrollback:   t.Scrollback,
 		Title:        t.Title,
 		MaxFrameSize: cfg.MaxFrameSize,
 		Term:         cfg.Term,

@@ -1,7 +1,7 @@
 // Package terminal runs browser terminals: programs on pseudo-terminals
 // speaking wsbridge.tty.v1 to the terminal page, with session tokens and
-// reconnects, shared sessions, scrollback replay, flow control, titles and
-// a client limit.
+// reconnects, shared sessions, the screen's state for clients that join or
+// come back, flow control, titles and a client limit.
 package terminal
 
 import (
@@ -58,8 +58,9 @@ type Options struct {
 	// Title, if set, is executed for each client with TitleData and sent as
 	// the page title (--title-format).
 	Title *template.Template
-	// Scrollback is how many bytes of output are kept for replay with
-	// Reconnect or Shared; 0: DefaultScrollback.
+	// Scrollback is how many lines that scrolled off the top of the screen
+	// a client joining or resuming a session gets above the screen, with
+	// Reconnect or Shared (--scrollback, DefaultScrollback); 0: none.
 	Scrollback int
 	// MaxFrameSize limits a client's input frame (--maxframesize); 0:
 	// unlimited.
