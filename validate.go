@@ -50,6 +50,7 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 		{"--max-clients", c.MaxClients != 0 && !c.Broadcast},
 		{"--title-format", c.TitleFormat != defaultTitleFormat},
 		{"--client-option", len(c.ClientOption) > 0},
+		{"--no-transfer", c.NoTransfer},
 	}
 	for _, n := range needsTerminal {
 		if n.set && !c.Terminal {
@@ -116,6 +117,7 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 	if c.Terminal {
 		cfg.Terminal = &server.TerminalConfig{
 			Writable:      c.Writable,
+			NoTransfer:    c.NoTransfer,
 			Reconnect:     c.Reconnect,
 			Shared:        c.Shared,
 			MaxClients:    c.MaxClients,

@@ -18,6 +18,7 @@ type controlMsg struct {
 	Type string `json:"type"`
 	Cols int    `json:"cols"`
 	Rows int    `json:"rows"`
+	Seq  int64  `json:"seq"` // of "sync"
 }
 
 // Messages to the client.
@@ -27,6 +28,9 @@ type (
 		Session   string `json:"session"`
 		Writable  bool   `json:"writable"`
 		Reconnect bool   `json:"reconnect"`
+		// Transfer: the page may run file transfers (ZMODEM, trzsz) for
+		// this client: it is writable and --no-transfer is off.
+		Transfer bool `json:"transfer"`
 	}
 	titleMsg struct {
 		Type  string `json:"type"` // "title"
@@ -34,6 +38,12 @@ type (
 	}
 	typeMsg struct {
 		Type string `json:"type"` // "replay", "live"
+	}
+	// syncedMsg answers a client's "sync": all the input it sent before
+	// has been written to the terminal.
+	syncedMsg struct {
+		Type string `json:"type"` // "synced"
+		Seq  int64  `json:"seq"`
 	}
 )
 

@@ -270,7 +270,8 @@ func (p *ttyProc) attach(c *ttyClient) bool {
 			}
 		}
 	}
-	c.pushTextLocked(helloMsg{Type: "hello", Session: p.token, Writable: p.t.opts.Writable, Reconnect: p.t.resumable()})
+	c.pushTextLocked(helloMsg{Type: "hello", Session: p.token, Writable: p.t.opts.Writable, Reconnect: p.t.resumable(),
+		Transfer: p.t.opts.Writable && !p.t.opts.NoTransfer})
 	if title, ok := p.title(c); ok {
 		c.pushTextLocked(titleMsg{Type: "title", Title: title})
 	}
