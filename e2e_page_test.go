@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -191,4 +192,85 @@ func TestPageImages(t *testing.T) {
 	t.Run("off", func(t *testing.T) {
 		runPageTest(t, node, hexEchoServer(t), "images", "off")
 	})
+}
+
+// The hello tells the page whether it may run transfers: only for a
+// writable client, and never with --no-transfer.
+func TestTerminalTransferHello(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"--writable"}, true},
+		{[]string{"--writable", "--no-transfer"}, false},
+		{nil, false},
+	} {
+		s := startServer(t, append(append([]string{"--terminal"}, tc.args...), "sleep", "5")...)
+		c := ttyDial(t, s.URL("/"), nil)
+		if got := c.waitControl("hello"); got.Transfer != tc.want {
+			t.Errorf("%v: hello says transfer=%v, want %v", tc.args, got.Transfer, tc.want)
+		}
+		c.c.CloseNow()
+	}
+}
+
+// A "sync" is answered once the input sent before it has been written to
+// the terminal: uploads are paced by it. The program here reads nothing
+// for a second on a raw terminal, so 64 KiB of input cannot all be
+// written before then.
+func TestTerminalSync(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--terminal", "--writable", "bash", "-c", "stty raw -echo; echo ready; sleep 1; cat > /dev/null")
+	c := ttyDial(t, s.URL("/"), nil)
+	c.waitOutput("ready")
+	c.send(strings.Repeat("x", 64<<10))
+	start := time.Now()
+	c.control(`{"type":"sync","seq":7}`)
+	if got := c.waitControl("synced"); got.Seq != 7 {
+		t.Fatalf("synced seq %d, want 7", got.Seq)
+	}
+	if d := time.Since(start); d < 500*time.Millisecond {
+		t.Fatalf("synced after %v: before the program read the input", d)
+	}
+	// Input already written: the answer comes at once.
+	c.control(`{"type":"sync","seq":8}`)
+	for _, m := range c.ctrl {
+		if m.Type == "synced" && m.Seq == 8 {
+			return
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if !c.read() {
+			t.Fatal("closed before synced 8")
+		}
+		for _, m := range c.ctrl {
+			if m.Type == "synced" && m.Seq == 8 {
+				return
+			}
+		}
+	}
+	t.Fatal(fmt.Sprint("no synced 8; got ", c.ctrl))
+}
+
+// A read-only client's sync is never answered (its input goes nowhere),
+// and its input never reaches the program: a read-only page cannot answer
+// a transfer.
+func TestTerminalSyncReadOnly(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--terminal", "bash", "-c", `echo ready; if read -r -t 2 x; then echo "got:$x"; else echo nothing; fi`)
+	c := ttyDial(t, s.URL("/"), nil)
+	c.waitOutput("ready")
+	c.send("**\x18B0100000023be50\r")
+	c.control(`{"type":"sync","seq":1}`)
+	c.waitOutput("nothing")
+	for _, m := range c.ctrl {
+		if m.Type == "synced" {
+			t.Fatalf("a read-only client's sync was answered: %+v", m)
+		}
+	}
+	if strings.Contains(c.out.String(), "got:") {
+		t.Fatalf("read-only input reached the program: %q", c.out.String())
+	}
 }

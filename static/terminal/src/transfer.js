@@ -10,6 +10,8 @@ import Zmodem from 'zmodem.js';
 import { TrzszFilter } from 'trzsz';
 
 const ZDLE = 0x18;
+const TERMINAL_RESTORE = new TextEncoder().encode('\x18\x1b[0m\x1b(B\x0f\r\n');
+const CANCEL = new Uint8Array([...Array(8).fill(0x18), ...Array(10).fill(0x08)]);
 const TRZSZ_MAGIC = new TextEncoder().encode('::TRZSZ:TRANSFER:');
 /** Upload pace: at most this many bytes sent that the server has not yet
  * written to the terminal (it answers "sync" with "synced" once it has);
@@ -20,6 +22,12 @@ const UPLOAD_SLICE = 64 * 1024;
 /** A download's received chunks are folded into one Blob every this many
  * bytes, so they leave the JS heap (Chromium keeps big blobs outside it). */
 const FOLD_BYTES = 8 << 20;
+/** The receive window a download announces (ZRINIT's buffer size): sz
+ * stops after this many bytes until the page acknowledges them. Without
+ * it sz streams the whole file without ever reading its input, so a cancel
+ * (the abort sequence) would reach it only at the end of the file, and
+ * only TCP would hold back a sender faster than the page. */
+export const DOWNLOAD_WINDOW = 0xfff0; // ZRINIT carries 16 bits: ~64 KiB
 /** After a cancel, output that still belongs to the transfer is dropped
  * until the program has been quiet this long. */
 const DRAIN_QUIET_MS = 300;
@@ -179,12 +187,28 @@ export class Transfers {
       this.pickFiles?.(null);
       this.pickFiles = null;
       try {
-        s.abort(); // the abort sequence: the remote rz/sz exits
+        s.abort(); // zmodem.js sends 5 CAN and 5 BS
       } catch {}
+      // lrzsz's sz, checking its input while it sends, eats one CAN before
+      // it reads a header, and then 4 are not an abort: send Forsberg's
+      // full 8 CAN (and the BS that erase them from a shell's line).
+      this.io.send(CANCEL);
       this.drainUntil = Date.now() + DRAIN_QUIET_MS;
       this.finish('cancelled');
-      // The program's prompt is in the drained output: ask for a new one.
-      setTimeout(() => this.io.send(new Uint8Array([13])), DRAIN_QUIET_MS * 2);
+      // A sender in full stream reads its input only as junk; once the
+      // bytes already on their way are drained it waits at the end of its
+      // window (DOWNLOAD_WINDOW) for our acknowledgement, and that read
+      // takes the abort: send it again when the output has gone quiet.
+      const quiet = setInterval(() => {
+        if (this.drainUntil && Date.now() < this.drainUntil) return;
+        clearInterval(quiet);
+        this.drainUntil = 0;
+        this.io.send(CANCEL);
+        // Transfer bytes that reached the terminal may have opened an
+        // escape sequence (an OSC or DCS swallows all text until its end):
+        // CAN ends any, then the default attributes and character set.
+        this.io.write(TERMINAL_RESTORE);
+      }, 50);
     } else if (this.trzsz.isTransferringFiles()) {
       this.trzsz.stopTransferringFiles();
       this.finish('cancelled');
@@ -240,6 +264,12 @@ export class Transfers {
   }
 
   zmodemDownload(session) {
+    // zmodem.js always announces an unlimited buffer (0): announce a window
+    // instead, with the flags it sends (full duplex, overlapped I/O, 32-bit
+    // CRC). _send_ZRINIT is zmodem.js's own (pinned at 0.1.10).
+    session._send_ZRINIT = function () {
+      this._send_header('ZRINIT', ['CANFDX', 'CANOVIO', 'CANFC32'], DOWNLOAD_WINDOW);
+    };
     session.on('offer', (xfer) => {
       const { name, size } = xfer.get_details();
       let folded = new Blob([]);
