@@ -121,11 +121,25 @@ function fakePickers() {
 }
 
 const tests = {
-  async 'zmodem-download'(context, [file, want]) {
+  async 'zmodem-download'(context, [file, want, timeoutSec = '120']) {
     const page = await open(context);
-    const download = page.waitForEvent('download', { timeout: 120000 });
+    // The page's JS heap while the file comes in: the received data must
+    // leave it (folded into Blobs), whatever the file's size.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Performance.enable');
+    let maxHeap = 0;
+    const sampler = setInterval(async () => {
+      try {
+        const { metrics } = await cdp.send('Performance.getMetrics');
+        maxHeap = Math.max(maxHeap, metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0);
+      } catch {}
+    }, 250);
+    const started = Date.now();
+    const download = page.waitForEvent('download', { timeout: Number(timeoutSec) * 1000 });
     await run(page, `sz ${file}`);
     const d = await download;
+    clearInterval(sampler);
+    console.log(`# download took ${((Date.now() - started) / 1000).toFixed(1)} s; page JS heap at most ${(maxHeap / 1048576).toFixed(1)} MiB`);
     check(d.suggestedFilename() === basename(file), `download named ${d.suggestedFilename()}`);
     const path = await d.path();
     const got = sha256(readFileSync(path));
