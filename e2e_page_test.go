@@ -85,6 +85,7 @@ func needTrzsz(t *testing.T) {
 }
 
 func TestPageZmodemDownload(t *testing.T) {
+	t.Parallel()
 	node := browserTestTools(t)
 	need(t, "sz", "ZMODEM downloads (apt-get install -y lrzsz)")
 	s, cwd := transferShell(t)
@@ -93,6 +94,7 @@ func TestPageZmodemDownload(t *testing.T) {
 }
 
 func TestPageZmodemUpload(t *testing.T) {
+	t.Parallel()
 	node := browserTestTools(t)
 	need(t, "rz", "ZMODEM uploads (apt-get install -y lrzsz)")
 	s, cwd := transferShell(t)
@@ -104,14 +106,16 @@ func TestPageZmodemUpload(t *testing.T) {
 }
 
 func TestPageZmodemCancel(t *testing.T) {
+	t.Parallel()
 	node := browserTestTools(t)
 	need(t, "sz", "ZMODEM downloads (apt-get install -y lrzsz)")
 	s, cwd := transferShell(t)
-	randomFile(t, cwd, "big.bin", 64<<20)
+	randomFile(t, cwd, "big.bin", 16<<20)
 	runPageTest(t, node, s, "zmodem-cancel", "big.bin")
 }
 
 func TestPageTrzszDownload(t *testing.T) {
+	t.Parallel()
 	node := browserTestTools(t)
 	needTrzsz(t)
 	s, cwd := transferShell(t)
@@ -120,6 +124,7 @@ func TestPageTrzszDownload(t *testing.T) {
 }
 
 func TestPageTrzszUpload(t *testing.T) {
+	t.Parallel()
 	node := browserTestTools(t)
 	needTrzsz(t)
 	s, cwd := transferShell(t)
@@ -132,6 +137,7 @@ func TestPageTrzszUpload(t *testing.T) {
 
 // With --no-transfer the page leaves ZMODEM's bytes to the terminal.
 func TestPageNoTransfer(t *testing.T) {
+	t.Parallel()
 	node := browserTestTools(t)
 	need(t, "sz", "ZMODEM downloads (apt-get install -y lrzsz)")
 	s, cwd := transferShell(t, "--no-transfer")
@@ -175,16 +181,19 @@ func hexEchoServer(t *testing.T, extra ...string) *server {
 }
 
 func TestPageKeyBar(t *testing.T) {
+	t.Parallel()
 	node := browserTestTools(t)
 	runPageTest(t, node, hexEchoServer(t), "keybar")
 }
 
 func TestPageClipboard(t *testing.T) {
+	t.Parallel()
 	node := browserTestTools(t)
 	runPageTest(t, node, hexEchoServer(t), "clipboard")
 }
 
 func TestPageImages(t *testing.T) {
+	t.Parallel()
 	node := browserTestTools(t)
 	t.Run("on", func(t *testing.T) {
 		runPageTest(t, node, hexEchoServer(t, "--client-option=images=true"), "images", "on")

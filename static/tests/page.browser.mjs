@@ -60,7 +60,7 @@ async function shellAnswers(page, tag) {
   for (let i = 1; ; i++) {
     await run(page, `echo ${tag}-$((40+${i}))`);
     try {
-      await waitForText(page, new RegExp(`${tag}-${40 + i}\\b`), 5000, 'the shell answers');
+      await waitForText(page, new RegExp(`${tag}-${40 + i}\\b`), 10000, 'the shell answers');
       break;
     } catch (e) {
       if (i === 4) throw e;
@@ -194,8 +194,9 @@ const tests = {
     await run(page, 'trz -y');
     await page.waitForFunction(() => window.wsbridge.transfers.last?.protocol === 'trzsz', null, { timeout: 20000 });
     check(true, 'trz starts a trzsz upload');
-    // The shell answers only once trz has exited; the Go test then compares
-    // the file it wrote.
+    // Keys typed during a transfer go nowhere: wait for its end. The Go
+    // test then compares the file trz wrote.
+    await page.waitForFunction(() => window.wsbridge.transfers.last?.state !== 'running', null, { timeout: 200000, polling: 200 });
     await shellAnswers(page, 'after-trz');
   },
 
