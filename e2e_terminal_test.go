@@ -48,6 +48,8 @@ type ttyMsg struct {
 	Watcher   bool   `json:"watcher"`
 	Reconnect bool   `json:"reconnect"`
 	Title     string `json:"title"`
+	Transfer  bool   `json:"transfer"`
+	Seq       int64  `json:"seq"`
 }
 
 func ttyDial(t testing.TB, url string, hdr http.Header) *ttyConn {

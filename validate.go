@@ -56,6 +56,7 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 		{"--scrollback", c.Scrollback != terminal.DefaultScrollback},
 		{"--title-format", c.TitleFormat != defaultTitleFormat},
 		{"--client-option", len(c.ClientOption) > 0},
+		{"--no-transfer", c.NoTransfer},
 	}
 	for _, n := range needsTerminal {
 		if n.set && !c.Terminal {
@@ -130,6 +131,7 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 			Writers:       writers,
 			WritersClaims: claims,
 			Writable:      c.Writable,
+			NoTransfer:    c.NoTransfer,
 			Reconnect:     c.Reconnect,
 			Shared:        c.Shared,
 			MaxClients:    c.MaxClients,
@@ -594,7 +596,7 @@ var sessionFlags = []string{
 	"dir", "devconsole", "pty", "terminal", "writable", "reconnect", "shared", "max-clients",
 	"cwd", "term", "title-format", "url-arg", "client-option",
 	"broadcast", "replay", "linger", "client-queue", "restart", "max-groups", "envelope",
-	"msg-rate", "msg-rate-mode", "idle-timeout", "framing", "compress", "scrollback",
+	"msg-rate", "msg-rate-mode", "idle-timeout", "framing", "compress", "scrollback", "no-transfer",
 }
 
 // clusterFlags are the server-level flags that a broadcast endpoint's

@@ -106,7 +106,7 @@ var manFlagTopics = []struct {
 	{"Service and operation", []string{"config", "loglevel", "logformat", "shutdown-timeout",
 		"metrics-address", "trusted-proxy", "trusted-proxy-header"}},
 	{"Terminals", []string{"pty", "terminal", "writable", "writers", "writers-claim", "reconnect", "shared", "once",
-		"scrollback", "max-clients", "cwd", "term", "title-format", "url-arg", "client-option"}},
+		"scrollback", "no-transfer", "max-clients", "cwd", "term", "title-format", "url-arg", "client-option"}},
 	{"Broadcast", []string{"broadcast", "replay", "linger", "client-queue", "restart", "envelope", "max-groups", "redis", "redis-sentinel", "redis-master", "redis-sentinel-password-file", "redis-cluster", "redis-password-file", "redis-prefix", "lease", "redis-buffer", "redis-stream-bytes", "redis-history-ttl"}},
 }
 

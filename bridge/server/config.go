@@ -152,6 +152,7 @@ type Endpoint struct {
 // TerminalConfig is the browser terminal's part of Config (--terminal).
 type TerminalConfig struct {
 	Writable   bool
+	NoTransfer bool // the page's file transfers (ZMODEM, trzsz) are off
 	Reconnect  time.Duration
 	Shared     bool
 	MaxClients int

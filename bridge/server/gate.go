@@ -143,6 +143,7 @@ func sessionKind(cfg *Config, obs session.Observer, logger *slog.Logger) session
 	}
 	return terminal.New(terminal.Options{
 		Writable:     t.Writable,
+		NoTransfer:   t.NoTransfer,
 		Reconnect:    t.Reconnect,
 		Shared:       t.Shared,
 		MaxClients:   t.MaxClients,

@@ -46,6 +46,13 @@ type Options struct {
 	// Writable passes the clients' keyboard input to the program
 	// (--writable); otherwise it is dropped.
 	Writable bool
+	// NoTransfer tells the page not to offer file transfers (ZMODEM and
+	// trzsz) even to writable clients (--no-transfer). The server cannot
+	// tell transfer bytes from other output, so this is the page's switch;
+	// the server's own guarantee is that a read-only client's input never
+	// reaches the program, which is what stops a watcher's page from ever
+	// answering a transfer.
+	NoTransfer bool
 	// Reconnect keeps a process whose client went away running for this
 	// long, for the client to resume with its session token (--reconnect);
 	// 0: the process is stopped when its last client leaves.

@@ -354,7 +354,8 @@ func (p *ttyProc) attach(c *ttyClient) bool {
 			}
 		}
 	}
-	c.pushTextLocked(helloMsg{Type: "hello", Session: p.token, Writable: c.writable(), Watcher: c.watcher, Reconnect: p.t.resumable()})
+	c.pushTextLocked(helloMsg{Type: "hello", Session: p.token, Writable: c.writable(), Watcher: c.watcher, Reconnect: p.t.resumable(),
+		Transfer: c.writable() && !p.t.opts.NoTransfer})
 	if title, ok := p.title(c); ok {
 		c.pushTextLocked(titleMsg{Type: "title", Title: title})
 	}
