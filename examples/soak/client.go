@@ -79,6 +79,11 @@ func (t *tally) add(problem, example string) {
 var (
 	counterLine = regexp.MustCompile(`^n (\d+)$`)
 	echoLine    = regexp.MustCompile(`^c(\d+)-(\d+)$`)
+	// terminalControls are the escape sequences a terminal's output holds
+	// besides text: a joiner's or a resumed client's screen replay draws
+	// with them (cursor moves, colours, modes), so the line after it may
+	// start with a few.
+	terminalControls = regexp.MustCompile("\x1b\\[[0-9;?<=>]*[ -/]*[@-~]|\x1b\\][^\x07\x1b]*(?:\x07|\x1b\\\\)|\x1b[()][0-9A-Za-z]|\x1b[=>78DEHM]")
 )
 
 // client is one connection under soak. Its reader goroutine checks every
@@ -256,7 +261,7 @@ func (cl *client) lines(s string) {
 			}
 			return
 		}
-		cl.line(strings.TrimSuffix(cl.partial[:i], "\r"))
+		cl.line(terminalControls.ReplaceAllString(strings.TrimSuffix(cl.partial[:i], "\r"), ""))
 		cl.partial = cl.partial[i+1:]
 	}
 }
