@@ -49,11 +49,12 @@ const (
 	outOfOrder = "out of order"
 	twice      = "twice"
 	missing    = "missing"
+	cut        = "a line cut or joined"
 	dropped    = "closed by the server unasked"
 	refused    = "could not connect"
 )
 
-var problemKinds = []string{outOfOrder, twice, missing, dropped, refused}
+var problemKinds = []string{outOfOrder, twice, missing, cut, dropped, refused}
 
 // tally counts the clients that saw each problem, with a few examples.
 type tally struct {
@@ -286,6 +287,12 @@ func (cl *client) line(l string) {
 		cl.lastN, cl.seenN = n, true
 		return
 	}
+	if cl.k.counter && strings.HasPrefix(l, "x") && l != floodLine {
+		// A group's messages are lines: a flood line that came in pieces,
+		// or with another line inside it, was framed wrong.
+		cl.problem(cut, fmt.Sprintf("client %d: a flood line of %d bytes", cl.id, len(l)))
+		return
+	}
 	m := echoLine.FindStringSubmatch(l)
 	if m == nil || m[1] != strconv.Itoa(cl.id) {
 		return // another client's, or a terminal's prompt and control messages
@@ -363,6 +370,9 @@ func (cl *client) leave(way int, rng *rand.Rand) {
 	}
 }
 
+// floodLine is each line of a flood.
+var floodLine = strings.Repeat("x", 999)
+
 // floodInput sends lines whose answers are far more than the client's
 // socket holds.
 func (cl *client) floodInput() {
@@ -370,8 +380,7 @@ func (cl *client) floodInput() {
 	if cl.k.terminal {
 		sep = "\r"
 	}
-	line := strings.Repeat("x", 999)
-	msg := []byte(strings.Repeat(line+sep, 32))
+	msg := []byte(strings.Repeat(floodLine+sep, 32))
 	cl.c.TCP.SetWriteDeadline(time.Now().Add(time.Second))
 	for range cl.k.flood {
 		if _, err := cl.c.TCP.Write(rawws.Frame(0x80|op, msg, -1)); err != nil {

@@ -285,7 +285,13 @@ func startKinds(bin, dir string, withRedis bool) ([]*kind, func(), error) {
 			redis.stop()
 		}
 	}
-	counter := []string{"sh", "-c", `(i=0; while :; do i=$((i+1)); echo "n $i"; sleep 0.05; done) & cat; kill $!`}
+	// Two writers share the counter's stdout: the loop's echo, and the
+	// echo of client messages. That one is sed -u, not cat: it writes each
+	// line (at most 1000 bytes) in one write, which a pipe keeps whole,
+	// where cat's 32 KiB write of a flood may be split by the pipe with
+	// an "n 66" landing inside one of its lines, a line the client then
+	// never sees.
+	counter := []string{"sh", "-c", `(i=0; while :; do i=$((i+1)); echo "n $i"; sleep 0.05; done) & sed -u ''; kill $!`}
 	envelopeEcho := []string{"sed", "-u", "-n", `s/^{"client":"\([^"]*\)","data":\(.*\)}$/{"to":["\1"],"data":\2}/p`}
 	specs := []struct {
 		k    *kind
