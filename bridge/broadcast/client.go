@@ -26,12 +26,14 @@ const closeWait = 5 * time.Second
 // Corker is the writer under the connection's WebSocket framing
 // (frame.CorkWriter): what is written while corked leaves in one write at
 // Uncork; TryWrite writes without waiting, as much as the socket takes,
-// keeping the rest of a frame it cut for Flush.
+// keeping the rest of a frame it cut for Flush; TryWritev does the same for
+// several buffers in one system call.
 type Corker interface {
 	io.Writer
 	Cork()
 	Uncork() error
 	TryWrite(p []byte) int
+	TryWritev(bufs [][]byte) int
 	Flush() error
 }
 
@@ -44,6 +46,14 @@ type Client struct {
 	conn *websocket.Conn
 	out  Corker
 	g    *group // set by attach
+	form form   // the shape of output it receives
+
+	// Set by attach, under group.mu: the shard that writes it and its
+	// index there, and the first batch it gets from its shard (the ones
+	// before are in its replay).
+	shard *shard
+	slot  int
+	from  uint64
 
 	mu          sync.Mutex
 	queue       []*batch
@@ -85,16 +95,74 @@ func (c *Client) Limit(l session.Limits, obs session.Observer) {
 // ID is the client's ID.
 func (c *Client) ID() string { return c.info.ID }
 
-// enqueue queues b for the client, and reports whether it did. A client
-// whose queue would exceed the limit is closed as too slow instead: what it
-// has not yet been sent is dropped, and the close follows what is in flight.
+// enqueue queues b for the client, and reports whether it did (see
+// enqueueBatches).
 func (c *Client) enqueue(b *batch) bool {
+	var iovec [][]byte
+	return c.enqueueBatches([]*batch{b}, &iovec) > 0
+}
+
+// enqueueBatches hands the client the batches of its shard's pass, in
+// order, skipping those from before it was attached, and returns how many
+// messages it took. If nothing waits for it they are written at once, in
+// one write, as far as its socket takes them without waiting: no goroutine
+// is woken for a client that keeps up. The rest is queued for its writer. A
+// client whose queue would exceed the limit is closed as too slow instead:
+// what it has not yet been sent is dropped, and the close follows what is
+// in flight. iovec is the caller's scratch.
+func (c *Client) enqueueBatches(bs []*batch, iovec *[][]byte) int {
+	for len(bs) > 0 && bs[0].seq < c.from {
+		bs = bs[1:]
+	}
+	if len(bs) == 0 {
+		return 0
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.detached || c.dead || c.closeCode != 0 {
-		return false
+		return 0
 	}
-	if c.queued+len(b.buf) > c.g.h.queueLimit {
+	c.idle.Touch() // output counts as activity for --idle-timeout
+	msgs := 0
+	if !c.writing && len(c.queue) == 0 {
+		bufs := (*iovec)[:0]
+		for _, b := range bs {
+			bufs = append(bufs, b.bytes(c.form))
+		}
+		n := c.out.TryWritev(bufs)
+		clear(bufs)
+		*iovec = bufs[:0]
+		for n > 0 && len(bs) > 0 {
+			size := len(bs[0].bytes(c.form))
+			if n < size {
+				// The socket took part of this batch; the Corker keeps
+				// the rest, which the writer sends before the batches
+				// after it.
+				c.flush = true
+				c.startWriterLocked()
+				msgs += bs[0].msgs
+				bs = bs[1:]
+				break
+			}
+			n -= size
+			msgs += bs[0].msgs
+			bs = bs[1:]
+		}
+	}
+	for _, b := range bs {
+		if !c.queueLocked(b) {
+			return msgs
+		}
+		msgs += b.msgs
+	}
+	return msgs
+}
+
+// queueLocked queues b for the client's writer, or closes the client as
+// too slow if its queue would exceed the limit.
+func (c *Client) queueLocked(b *batch) bool {
+	size := len(b.bytes(c.form))
+	if c.queued+size > c.g.h.queueLimit {
 		c.queue = nil
 		c.closeCode, c.closeReason = StatusTooSlow, "too slow"
 		c.dropLaterLocked()
@@ -103,22 +171,8 @@ func (c *Client) enqueue(b *batch) bool {
 		c.startWriterLocked()
 		return false
 	}
-	c.idle.Touch()
-	if !c.writing && len(c.queue) == 0 {
-		// Nothing waits for this client: write now if its socket takes it,
-		// with no goroutine to wake. What it does not take is the writer's.
-		n := c.out.TryWrite(b.buf)
-		if n == len(b.buf) {
-			return true
-		}
-		if n > 0 {
-			c.flush = true
-			c.startWriterLocked()
-			return true
-		}
-	}
 	c.queue = append(c.queue, b)
-	c.queued += len(b.buf)
+	c.queued += size
 	c.startWriterLocked()
 	return true
 }
@@ -198,16 +252,17 @@ func (c *Client) drain() {
 func (c *Client) write(q []*batch) (int, error) {
 	size := 0
 	if len(q) == 1 {
-		size = len(q[0].buf)
-		_, err := c.out.Write(q[0].buf)
-		return size, err
+		buf := q[0].bytes(c.form)
+		_, err := c.out.Write(buf)
+		return len(buf), err
 	}
 	c.out.Cork()
 	var err error
 	for _, b := range q {
-		size += len(b.buf)
+		buf := b.bytes(c.form)
+		size += len(buf)
 		if err == nil {
-			_, err = c.out.Write(b.buf)
+			_, err = c.out.Write(buf)
 		}
 	}
 	if uerr := c.out.Uncork(); err == nil {

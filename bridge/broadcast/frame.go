@@ -33,13 +33,29 @@ func appendFrameHeader(dst []byte, op byte, n int) []byte {
 	}
 }
 
+// form is one shape in which a client receives output. Every client of a
+// group is written the same bytes as every other client of its form, so a
+// batch is framed once per form in use, not once per client. Today there
+// is one form; another (a wrapper with offsets for a resuming subprotocol,
+// compressed frames) is a constant here, built where flush seals a batch.
+type form uint8
+
+const (
+	formPlain form = iota // each message as one data frame, as the program wrote it
+	numForms
+)
+
 // batch is output framed for clients: the frames of one read from the
 // program (or one addressed message), shared read-only by every client it is
 // queued for.
 type batch struct {
-	buf  []byte
-	msgs int
+	frames [numForms][]byte // the batch's bytes in each form in use
+	msgs   int
+	seq    uint64 // the group's count of batches before this one
 }
+
+// bytes is the batch as a client of form f receives it.
+func (b *batch) bytes(f form) []byte { return b.frames[f] }
 
 // ring keeps the frames of the last messages that went to every client, for
 // --replay. Entries are copies whose buffers are reused once the ring is
@@ -81,9 +97,11 @@ func (r *ring) replay() *batch {
 	for _, f := range order {
 		size += len(f)
 	}
-	b := &batch{buf: make([]byte, 0, size), msgs: len(order)}
+	buf := make([]byte, 0, size)
 	for _, f := range order {
-		b.buf = append(b.buf, f...)
+		buf = append(buf, f...)
 	}
+	b := &batch{msgs: len(order)}
+	b.frames[formPlain] = buf
 	return b
 }

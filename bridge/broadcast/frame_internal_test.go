@@ -45,7 +45,7 @@ func TestRingReplaysTheLastInOrder(t *testing.T) {
 			buf = appendFrame(buf, opText, []byte(m))
 		}
 		b := r.replay()
-		if b == nil || !bytes.Equal(b.buf, buf) || b.msgs != len(msgs) {
+		if b == nil || !bytes.Equal(b.bytes(formPlain), buf) || b.msgs != len(msgs) {
 			t.Fatalf("replay %+v, want frames of %q", b, msgs)
 		}
 	}

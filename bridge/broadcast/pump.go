@@ -18,8 +18,8 @@ import (
 const maxKeptMsg = 64 << 10
 
 // pump reads the program's output and fans it out: the messages of each
-// read are framed once into one batch that every client's queue shares, so
-// a read costs one append per client however many lines it holds.
+// read are framed once into one batch that every client's shard shares, so
+// a read costs one write per client however many lines it holds.
 func (g *group) pump(stdout *os.File) error {
 	sr, err := frame.NewStreamReader(stdout, g.h.opts.Binary, g.h.maxMsg)
 	if err != nil {
@@ -121,11 +121,16 @@ func (g *group) deliver(m *cluster.Message) {
 		return
 	}
 	g.flush()
+	// Whatever this does to a client comes after the batches its shard
+	// has yet to write.
+	g.waitShards()
 	switch m.Kind {
 	case cluster.ToSome:
-		b := &batch{buf: appendFrame(nil, g.opcode(), m.Data), msgs: 1}
+		b := &batch{msgs: 1}
+		b.frames[formPlain] = appendFrame(nil, g.opcode(), m.Data)
 		n := 0
 		g.mu.Lock()
+		b.seq = g.seq
 		for _, id := range m.To {
 			if c := g.byID[id]; c != nil && c.enqueue(b) {
 				n++
@@ -169,32 +174,32 @@ func (g *group) emit(payload []byte) {
 	g.outEnds = append(g.outEnds, len(g.out))
 }
 
-// flush queues the batch for every client, and keeps its messages for
-// --replay. Both happen under the lock attach takes, so a client joining
-// gets each message once: from the replay or from its queue.
+// flush hands the batch to every client through the group's shards, and
+// keeps its messages for --replay. Both happen under the lock attach
+// takes, so a client joining gets each message once: from the replay or
+// from its shard.
 func (g *group) flush() {
 	if len(g.outEnds) == 0 {
 		return
 	}
-	b := &batch{buf: g.out, msgs: len(g.outEnds)}
-	n := 0
+	b := &batch{msgs: len(g.outEnds)}
+	b.frames[formPlain] = g.out
 	g.mu.Lock()
 	if g.ring != nil {
 		start := 0
 		for _, end := range g.outEnds {
-			g.ring.add(b.buf[start:end])
+			g.ring.add(g.out[start:end])
 			start = end
 		}
 	}
-	for c := range g.clients {
-		if c.enqueue(b) {
-			n++
-		}
-	}
+	b.seq = g.seq
+	g.seq++
+	runInline := g.fanOut(b)
 	g.mu.Unlock()
 	g.out = make([]byte, 0, min(cap(g.out), maxKeptMsg))
 	g.outEnds = g.outEnds[:0]
-	g.h.obs.Messages(0, int64(b.msgs), int64(b.msgs*n))
+	g.h.obs.Messages(0, int64(b.msgs), 0)
+	g.afterFanOut(runInline)
 }
 
 // logStderr logs each line the program writes to stderr.
