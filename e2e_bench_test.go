@@ -171,7 +171,10 @@ func BenchmarkBroadcastFanout(b *testing.B) {
 			lines := 5_000_000 / n // deliveries per throughput round: 5M
 			// The delay at two paces: 50,000 deliveries/s (5 lines/s to
 			// 10,000 clients), and 50 lines/s whatever the clients.
-			paces := []int{max(1, 50_000/n), 50}
+			paces := []int{50}
+			if pace := max(1, 50_000/n); pace != 50 {
+				paces = append([]int{pace}, paces...)
+			}
 			figures := map[string][]float64{}
 			for round := range *fanoutRounds {
 				load, _ := os.ReadFile("/proc/loadavg")
