@@ -178,7 +178,7 @@ func BenchmarkBroadcastFanout(b *testing.B) {
 			figures := map[string][]float64{}
 			for round := range *fanoutRounds {
 				load, _ := os.ReadFile("/proc/loadavg")
-				b.Logf("round %d of %d, load average %s", round+1, *fanoutRounds, strings.Join(strings.Fields(string(load))[:3], " "))
+				fmt.Printf("clients=%d round %d of %d, load average %s\n", n, round+1, *fanoutRounds, strings.Join(strings.Fields(string(load))[:3], " "))
 				for k := range targets {
 					tgt := targets[(k+round)%len(targets)]
 					start := tgt.start
@@ -208,7 +208,7 @@ func BenchmarkBroadcastFanout(b *testing.B) {
 			}
 			slices.Sort(units)
 			for _, unit := range units {
-				report(b, unit, figures[unit])
+				report(b, fmt.Sprintf("clients=%d ", n), unit, figures[unit])
 			}
 		})
 	}
@@ -227,11 +227,12 @@ type fanoutTarget struct {
 	start func() (addr string, pid int, stop func())
 }
 
-// report gives the median of xs as the metric, and logs the range.
-func report(b *testing.B, unit string, xs []float64) {
+// report gives the median of xs as the metric, and prints it with the
+// range (to stdout: a benchmark's log is cut after a few lines).
+func report(b *testing.B, prefix, unit string, xs []float64) {
 	slices.Sort(xs)
 	b.ReportMetric(xs[len(xs)/2], unit)
-	b.Logf("%s: median %.4g, range %.4g-%.4g", unit, xs[len(xs)/2], xs[0], xs[len(xs)-1])
+	fmt.Printf("%s%s: median %.4g, range %.4g-%.4g, rounds %.4g\n", prefix, unit, xs[len(xs)/2], xs[0], xs[len(xs)-1], xs)
 }
 
 type fanoutResult struct {
