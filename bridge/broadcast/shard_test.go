@@ -25,16 +25,26 @@ func TestShardsKeepOrderAcrossJoins(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)
 	joined := make(chan struct{}, clients)
+	// A few dials at a time: a loaded machine answers each in time.
+	dialing := make(chan struct{}, 8)
 	for i := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Joins spread over the output, each with its replay.
+			// Half join before the output, the rest spread over it,
+			// each with its replay.
 			if i > clients/2 {
-				time.Sleep(time.Duration(i-clients/2) * 2 * time.Millisecond)
+				time.Sleep(time.Duration(i-clients/2) * 3 * time.Millisecond)
 			}
-			c := dial(t, url+"/g", 0)
+			dialing <- struct{}{}
+			c, err := dialErr(url + "/g")
+			<-dialing
 			joined <- struct{}{}
+			if err != nil {
+				errs <- fmt.Errorf("client %d: %w", i, err)
+				return
+			}
+			defer c.CloseNow()
 			errs <- readConsecutive(c, msgs)
 		}()
 	}
@@ -62,6 +72,19 @@ func TestShardsKeepOrderAcrossJoins(t *testing.T) {
 	}
 	sender.Close(websocket.StatusNormalClosure, "")
 	_ = hub
+}
+
+// dialErr is dial for a goroutine other than the test's: it returns the
+// error.
+func dialErr(url string) (*websocket.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.SetReadLimit(-1)
+	return c, nil
 }
 
 // readConsecutive reads numbers until last, each one more than the one
