@@ -218,6 +218,12 @@ func flagValue(flag *kong.Flag, v any) (any, error) {
 			return s, nil
 		}
 		return nil, fmt.Errorf("want a duration string such as \"10s\", got %s", tomlType(v))
+	case t == reflect.TypeOf(compressMode("")):
+		switch v.(type) {
+		case bool, string:
+			return v, nil // compressMode.Decode checks it
+		}
+		return nil, fmt.Errorf("want true, false or a mode string, got %s", tomlType(v))
 	case t.Kind() == reflect.Bool:
 		if b, ok := v.(bool); ok {
 			return b, nil

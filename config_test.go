@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // parseWith parses args as run does, with a config file holding toml (none
@@ -221,6 +223,44 @@ func TestHiddenFlagsHaveNoEnvOrKey(t *testing.T) {
 		}
 		if f.Name == "maxforks" && (len(f.Envs) != 1 || f.Envs[0] != "WSBRIDGE_MAXFORKS") {
 			t.Errorf("maxforks envs %v", f.Envs)
+		}
+	}
+}
+
+// --compress works bare, with a mode, and in a config file as a bool or a
+// mode; anything else is refused naming the flag.
+func TestCompressFlag(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		file string
+		args []string
+		want session.Compression
+	}{
+		{"", []string{"cat"}, session.CompressionOff},
+		{"", []string{"--compress", "cat"}, session.CompressionNoContextTakeover},
+		{"", []string{"--compress=no-context-takeover", "cat"}, session.CompressionNoContextTakeover},
+		{"", []string{"--compress=context-takeover", "cat"}, session.CompressionContextTakeover},
+		{"", []string{"-compress", "cat"}, session.CompressionNoContextTakeover},
+		{"compress = true\n", []string{"cat"}, session.CompressionNoContextTakeover},
+		{"compress = \"context-takeover\"\n", []string{"cat"}, session.CompressionContextTakeover},
+		{"compress = true\n", []string{"--compress=off", "cat"}, session.CompressionOff},
+	}
+	for _, tt := range tests {
+		c, err := parseWith(t, tt.file, tt.args...)
+		if err != nil {
+			t.Errorf("%q %q: %v", tt.file, tt.args, err)
+			continue
+		}
+		if got := c.Compress.compression(); got != tt.want {
+			t.Errorf("%q %q: %v, want %v", tt.file, tt.args, got, tt.want)
+		}
+		if len(c.Command) != 1 || c.Command[0] != "cat" {
+			t.Errorf("%q %q: command %q: a bare --compress took the command as its value", tt.file, tt.args, c.Command)
+		}
+	}
+	for _, bad := range []string{"--compress=fast", "--compress=context"} {
+		if _, err := parseWith(t, "", bad, "cat"); err == nil || !strings.Contains(err.Error(), "compress") {
+			t.Errorf("%s: %v, want an error naming --compress", bad, err)
 		}
 	}
 }

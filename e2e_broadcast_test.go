@@ -548,7 +548,8 @@ func TestExampleBroadcastChat(t *testing.T) {
 	s := startServer(t, "--broadcast", "--envelope", "--staticdir=examples/chat", "examples/chat/chat.py")
 	type msg struct {
 		Type, You, From, Text string
-		ID, Online, ReadBy    int
+		ID                    string
+		Online, ReadBy        int
 	}
 	next := func(c *websocket.Conn, typ string) msg {
 		t.Helper()
@@ -576,9 +577,9 @@ func TestExampleBroadcastChat(t *testing.T) {
 	if got.From != me || got.Text != "hi" {
 		t.Fatalf("b got %+v", got)
 	}
-	writeText(t, b, fmt.Sprintf(`{"type":"read","id":%d}`, got.ID))
+	writeText(t, b, fmt.Sprintf(`{"type":"read","id":%q}`, got.ID))
 	if r := next(a, "receipt"); r.ID != got.ID || r.ReadBy != 1 {
-		t.Fatalf("receipt %+v, want id %d read by 1", r, got.ID)
+		t.Fatalf("receipt %+v, want id %s read by 1", r, got.ID)
 	}
 	res, body := httpRequest(t, http.DefaultClient, "GET", s.HTTPURL("/"), nil)
 	if res.StatusCode != 200 || !strings.Contains(body, "/chat/") {

@@ -50,6 +50,16 @@ type churnKind struct {
 	anchor   bool     // a client stays attached throughout (the shared program stays)
 	redis    bool     // two daemons on one Redis; clients on the one without the program
 	query    string   // added to every client's path (a JWT in ?access_token=)
+	ext      string   // Sec-WebSocket-Extensions offered (compression)
+}
+
+// dial opens a client of this kind: its subprotocol and extensions.
+func (k churnKind) dial(addr, path string, rcvbuf int) (*rawWS, error) {
+	c, err := rawws.Dial(addr, rawws.Options{Path: path, Protocol: k.proto, Extensions: k.ext, RcvBuf: rcvbuf, Timeout: testTimeout})
+	if err != nil {
+		return nil, err
+	}
+	return &rawWS{Conn: c}, nil
 }
 
 // The envelope program answers each message to its sender only, and
@@ -61,6 +71,8 @@ func TestChurn(t *testing.T) {
 	kinds := []churnKind{
 		{name: "pipe", args: []string{"cat"}},
 		{name: "pty", args: []string{"--pty", "cat"}},
+		{name: "pipe compressed", args: []string{"--compress", "cat"}, ext: "permessage-deflate"},
+		{name: "broadcast compressed", args: []string{"--broadcast", "--compress=context-takeover", "cat"}, anchor: true, ext: "permessage-deflate"},
 		{name: "terminal", args: []string{"--terminal", "--writable", "cat"}, proto: ttyProto, terminal: true},
 		{name: "shared terminal", args: []string{"--terminal", "--writable", "--shared", "cat"}, proto: ttyProto, terminal: true, anchor: true},
 		{name: "broadcast", args: []string{"--broadcast", "cat"}, anchor: true},
@@ -71,6 +83,11 @@ func TestChurn(t *testing.T) {
 		// must stop the one and drop the other.
 		{name: "pipe with limits", args: []string{"--idle-timeout=1m", "--msg-rate=1000/1s", "cat"}},
 		{name: "broadcast with limits", args: []string{"--broadcast", "--idle-timeout=1m", "--msg-rate=1000/1s", "cat"}, anchor: true},
+		{name: "broadcast v1", args: []string{"--broadcast", "--replay=2", "cat"}, proto: v1Proto, anchor: true},
+		// Clients that resume from a history that is not there: each is
+		// reset (and read the stream for, if it comes before the reader
+		// knows where it starts).
+		{name: "broadcast v1 redis resume", args: []string{"--broadcast", "--lease=1s", "--replay=2", "cat"}, proto: v1Proto, anchor: true, redis: true, query: "since=1&epoch=gone"},
 	}
 	// Every session with a JWT has its expiry's timer: the churn must
 	// leave none behind.
@@ -138,7 +155,7 @@ func churn(t *testing.T, k churnKind, r *redistest.Server) {
 		closeLater(later)
 	}
 	// A new client is served, and leaves nothing either.
-	c, err := dialRaw(target.s.addr, k.pathOf(1000), k.proto, 0)
+	c, err := k.dial(target.s.addr, k.pathOf(1000), 0)
 	if err != nil {
 		t.Fatalf("a new client after the churn: %v", err)
 	}
@@ -186,7 +203,7 @@ func anchorClient(t *testing.T, k churnKind, d *watched) {
 // closed at the test's end.
 func readingClient(t *testing.T, k churnKind, d *watched) <-chan struct{} {
 	t.Helper()
-	c, err := dialRaw(d.s.addr, k.pathOf(0), k.proto, 0)
+	c, err := k.dial(d.s.addr, k.pathOf(0), 0)
 	if err != nil {
 		t.Fatalf("anchor: %v", err)
 	}
@@ -282,7 +299,7 @@ func churnClient(k churnKind, d *watched, way, token string, i int) (*rawWS, err
 	if way == "stalled, reset" {
 		rcvbuf = 4096
 	}
-	c, err := dialRaw(d.s.addr, k.pathOf(i), k.proto, rcvbuf)
+	c, err := k.dial(d.s.addr, k.pathOf(i), rcvbuf)
 	if err != nil {
 		return nil, err
 	}

@@ -3,12 +3,19 @@
 package main_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/wsbridge/wsbridge/bridge/gatetest/rawws"
 )
@@ -170,5 +177,151 @@ func needDescriptors(t *testing.T, n uint64) {
 	rl.Cur = rl.Max
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		skipUnlessCI(t, fmt.Sprintf("raising the limit on open files to %d: %v", rl.Max, err))
+	}
+}
+
+// Every form of output holds across the writer shards: in a group of more
+// clients than the flusher writes itself, plain clients, compressed ones
+// without and with context takeover, and clients of wsbridge.broadcast.v1
+// (compressed or not, one of them resuming with ?since=) each get every
+// line once, in order, whether they joined before the output or while it
+// flowed (after the --replay). A context-takeover client inflates each
+// message with the ones before it: were its batches compressed out of
+// order, or by two goroutines at once, its stream would not inflate.
+func TestBroadcastShardsMixForms(t *testing.T) {
+	t.Parallel()
+	const clients, lines = 260, 150
+	s := startServer(t, "--broadcast", "--compress=context-takeover", "--replay=3", "cat")
+	u := s.URL("/mix")
+	feed := jsonFeed(600) // compressed by every compressing client
+	line := func(i int) string { return fmt.Sprintf("%d %s", i, feed) }
+	sender := dial(t, u)
+
+	kinds := []struct {
+		name string
+		mode websocket.CompressionMode
+		v1   bool
+	}{
+		{"plain", websocket.CompressionDisabled, false},
+		{"no-context-takeover", websocket.CompressionNoContextTakeover, false},
+		{"context-takeover", websocket.CompressionContextTakeover, false},
+		{"v1 context-takeover", websocket.CompressionContextTakeover, true},
+		{"v1", websocket.CompressionDisabled, true},
+	}
+	dialKind := func(i int, query string) (*websocket.Conn, error) {
+		k := kinds[i%len(kinds)]
+		opts := &websocket.DialOptions{CompressionMode: k.mode}
+		if k.v1 {
+			opts.Subprotocols = []string{v1Proto}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, u+query, opts)
+		if err != nil {
+			return nil, fmt.Errorf("%s client %d: %w", k.name, i, err)
+		}
+		c.SetReadLimit(-1)
+		return c, nil
+	}
+	// readLines reads consecutive lines up to the last, from the first it
+	// gets (or the one after since), and returns the last v1 message.
+	readLines := func(i int, c *websocket.Conn, since int, stopAt int) (v1Msg, error) {
+		k := kinds[i%len(kinds)]
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		prev, last := since, v1Msg{}
+		for prev != stopAt {
+			_, b, err := c.Read(ctx)
+			if err != nil {
+				return last, fmt.Errorf("%s client %d after line %d: %w", k.name, i, prev, err)
+			}
+			data := string(b)
+			if k.v1 {
+				var m v1Msg
+				if err := json.Unmarshal(b, &m); err != nil {
+					return last, fmt.Errorf("%s client %d after line %d: %q: %w", k.name, i, prev, b, err)
+				}
+				if m.Event == "owner" {
+					continue
+				}
+				if m.Offset <= last.Offset {
+					return last, fmt.Errorf("%s client %d: offset %d after %d", k.name, i, m.Offset, last.Offset)
+				}
+				data, last = m.Data, m
+			}
+			n, err := strconv.Atoi(data[:max(0, strings.IndexByte(data, ' '))])
+			if err != nil || data != line(n) || (prev != 0 && n != prev+1) {
+				return last, fmt.Errorf("%s client %d: got %.20q after line %d", k.name, i, data, prev)
+			}
+			prev = n
+		}
+		return last, nil
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, clients+1)
+	early := make(chan struct{}, clients)
+	dialing := make(chan struct{}, 8) // a few dials at a time
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i >= clients/2 { // the rest join while the lines flow
+				time.Sleep(time.Duration(i-clients/2) * 4 * time.Millisecond)
+			}
+			dialing <- struct{}{}
+			c, err := dialKind(i, "")
+			<-dialing
+			if i < clients/2 {
+				early <- struct{}{}
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.CloseNow()
+			_, err = readLines(i, c, 0, lines)
+			errs <- err
+		}()
+	}
+	// A v1 client with context takeover leaves halfway and resumes after
+	// the last offset it got, while the lines flow.
+	resumer, err := dialKind(3, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		last, err := readLines(3, resumer, 0, lines/2)
+		resumer.CloseNow()
+		if err != nil {
+			errs <- err
+			return
+		}
+		c, err := dialKind(3, fmt.Sprintf("?since=%d&epoch=%s", last.Offset, url.QueryEscape(last.Epoch)))
+		if err != nil {
+			errs <- err
+			return
+		}
+		defer c.CloseNow()
+		_, err = readLines(3, c, lines/2, lines)
+		errs <- err
+	}()
+	for range clients / 2 {
+		<-early
+	}
+	for i := 1; i <= lines; i++ {
+		writeText(t, sender, line(i))
+		if got := readText(t, sender); got != line(i) {
+			t.Fatalf("sender got %.20q, want line %d", got, i)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/wsbridge/wsbridge/bridge/session"
 )
 
 // HTTPFlags are the web server's flags, websocketd's names and meanings.
@@ -253,4 +255,58 @@ func readBuild(ldVersion, ldCommit string, read func() (*debug.BuildInfo, bool))
 		b.commit = "unknown"
 	}
 	return b
+}
+
+// compressMode is --compress: a flag that works bare (--compress, the
+// default mode) and with a mode (--compress=context-takeover), in a config
+// file as compress = true or compress = "context-takeover". Empty: off.
+type compressMode string
+
+const (
+	compressNoContextTakeover = "no-context-takeover"
+	compressContextTakeover   = "context-takeover"
+)
+
+// Decode is kong.MapperValue: a bare --compress takes the default mode.
+func (m *compressMode) Decode(ctx *kong.DecodeContext) error {
+	if ctx.Scan.Peek().Type != kong.FlagValueToken {
+		*m = compressNoContextTakeover
+		return nil
+	}
+	switch v := ctx.Scan.Pop().Value.(type) {
+	case bool:
+		*m = ""
+		if v {
+			*m = compressNoContextTakeover
+		}
+		return nil
+	case string:
+		switch strings.ToLower(v) {
+		case "true", "yes", "1", "on", compressNoContextTakeover:
+			*m = compressNoContextTakeover
+		case "false", "no", "0", "off", "":
+			*m = ""
+		case compressContextTakeover:
+			*m = compressContextTakeover
+		default:
+			return fmt.Errorf("%q: want no-context-takeover (the default of a bare --compress), context-takeover or off", v)
+		}
+		return nil
+	default:
+		return fmt.Errorf("want true, false or a mode, got %T", v)
+	}
+}
+
+// IsBool makes kong accept --compress without a value.
+func (m *compressMode) IsBool() bool { return true }
+
+// compression is the session package's name for the mode.
+func (m compressMode) compression() session.Compression {
+	switch m {
+	case compressNoContextTakeover:
+		return session.CompressionNoContextTakeover
+	case compressContextTakeover:
+		return session.CompressionContextTakeover
+	}
+	return session.CompressionOff
 }

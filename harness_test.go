@@ -75,8 +75,9 @@ func reportSkips() {
 	}
 }
 
-// wsbridgeBinary builds wsbridge once per test run, with -race when the
-// tests run with it, into a temp dir that TestMain removes.
+// wsbridgeBinary builds wsbridge once per test run, with -race and
+// -tags portable when the tests run with them, into a temp dir that
+// TestMain removes.
 func wsbridgeBinary(t testing.TB) string {
 	t.Helper()
 	build.once.Do(func() {
@@ -88,6 +89,9 @@ func wsbridgeBinary(t testing.TB) string {
 		args := []string{"build", "-o", build.path}
 		if raceEnabled {
 			args = append(args, "-race")
+		}
+		if portableBuild {
+			args = append(args, "-tags", "portable")
 		}
 		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 		if err != nil {

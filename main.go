@@ -41,6 +41,8 @@ type cli struct {
 	Binary        bool             `help:"Pass raw bytes both ways: each client message is written to stdin as is, each read from stdout becomes one binary message."`
 	PassStderr    bool             `name:"passstderr" help:"Send stdout and stderr lines to the client as {\"stream\":\"stdout\"|\"stderr\",\"data\":\"...\"} text messages; stderr is logged too."`
 	MaxFrameSize  int64            `name:"maxframesize" default:"1048576" help:"Largest client message in bytes (bigger ones close with 1009), and the size output lines are cut at. 0: unlimited. Default: ${default}." placeholder:"BYTES"`
+	Framing       string           `name:"framing" default:"line" enum:"line,nul,length" placeholder:"FRAMING" help:"How messages are delimited on the program's stdin and stdout: line (a text message per line, or with --binary each read one binary message), nul (each message ends with a NUL byte both ways; a client message holding one closes with 1007) or length (each message both ways is a record: a 5-byte header, type 1 text or 2 binary and the length as 4 bytes big-endian, then the payload; messages stay whole and typed, empty ones too, --maxframesize bounds both ways, and a malformed record from the program closes with 1011). Not with --terminal, --broadcast, --pty or --passstderr. Default: ${default}."`
+	Compress      compressMode     `name:"compress" help:"Compress messages with permessage-deflate (RFC 7692) for clients that offer it: --compress or --compress=no-context-takeover compresses each message on its own (no memory kept per connection), --compress=context-takeover with the previous messages as dictionary (better ratios, about 1 MB more per connection while output flows). Write the mode with =. Default: off."`
 	MaxForks      int              `name:"maxforks" default:"1024" help:"Most children running at once; beyond it upgrades get HTTP 429. 0: unlimited. Default: ${default}." placeholder:"N"`
 	CloseMs       int              `name:"closems" help:"Extra milliseconds added to each wait of the kill sequence (stdin close, SIGINT, SIGTERM, SIGKILL)." placeholder:"MS"`
 	PingMs        int              `name:"pingms" help:"Ping the client every MS milliseconds; no pong within twice that ends the session. 0: no pings." placeholder:"MS"`
@@ -141,6 +143,8 @@ func (c *cli) serverConfig(k *kong.Kong, log io.Writer) (*server.Config, error) 
 		return nil, fmt.Errorf("--pingms=%d: must be 0 (off) or more", c.PingMs)
 	case c.PassStderr && c.Binary:
 		return nil, errors.New("--passstderr cannot be combined with --binary: stderr lines are sent as JSON text")
+	case c.Framing != "line" && (c.Terminal || c.Broadcast || c.PTY || c.PassStderr):
+		return nil, fmt.Errorf("--framing=%s cannot be combined with --terminal, --broadcast, --pty or --passstderr: it frames a pipe session's stdin and stdout", c.Framing)
 	}
 	cfg := &server.Config{
 		Version:       build.version,
@@ -151,6 +155,8 @@ func (c *cli) serverConfig(k *kong.Kong, log io.Writer) (*server.Config, error) 
 		Binary:        c.Binary,
 		PassStderr:    c.PassStderr,
 		MaxFrameSize:  c.MaxFrameSize,
+		Framing:       c.Framing,
+		Compress:      c.Compress.compression(),
 		MaxForks:      c.MaxForks,
 		CloseGrace:    time.Duration(c.CloseMs) * time.Millisecond,
 		PingInterval:  time.Duration(c.PingMs) * time.Millisecond,

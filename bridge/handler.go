@@ -65,6 +65,9 @@ type Options struct {
 	CGITimeout time.Duration
 	// Limits are each session's limits (--msg-rate, --idle-timeout).
 	Limits session.Limits
+	// Compress offers permessage-deflate to clients that ask for it
+	// (--compress); zero: off.
+	Compress session.Compression
 }
 
 // Handler is the gate: it admits WebSocket upgrades and hands them to
@@ -152,6 +155,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// cross-origin client, unlike websocketd.
 		InsecureSkipVerify: true,
 		Subprotocols:       subprotocols,
+		CompressionMode:    compressionMode(h.opts.Compress),
 	})
 	if err != nil {
 		c.Log.Log(r.Context(), session.LevelAccess, "handshake failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
@@ -170,6 +174,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	conn.SetReadLimit(-1)
 	c.WS, c.Buffered, c.Cork = conn, hc.br, hc.cork
 	armDeadline(hc.gc, c)
+	if hc.deflate {
+		c.Compression = negotiated(hc.Header().Get("Sec-WebSocket-Extensions"))
+	}
 	h.opts.Kind.Serve(c)
 	// The kinds start their process in Serve: from now on a count of the
 	// open file descriptors sees it.

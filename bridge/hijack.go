@@ -22,9 +22,10 @@ import (
 // client's frames before the library reads them.
 type hijackCapture struct {
 	http.ResponseWriter
-	br   *bufio.Reader
-	cork *frame.CorkWriter
-	gc   *guardedConn
+	br      *bufio.Reader
+	cork    *frame.CorkWriter
+	gc      *guardedConn
+	deflate bool // permessage-deflate was negotiated
 }
 
 // frameBufSize is the per-connection write buffer.
@@ -41,7 +42,11 @@ func (h *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	h.br = brw.Reader
 	h.cork = frame.NewCorkWriter(conn)
-	h.gc = guardConn(conn, brw.Reader)
+	// coder/websocket has set the handshake's response headers by now: a
+	// Sec-WebSocket-Extensions there means permessage-deflate was
+	// negotiated, the only extension it knows.
+	h.deflate = h.Header().Get("Sec-WebSocket-Extensions") != ""
+	h.gc = guardConn(conn, brw.Reader, h.deflate)
 	conn = h.gc
 	// The writer only assembles one frame at a time before the cork takes
 	// it; output bursts are batched in the cork's borrowed buffer, so a
@@ -95,13 +100,13 @@ func (c *guardedConn) Close() error {
 // holds (a client that sent frames right behind its handshake) are moved
 // in front of the guard too, and br is left empty reading through it; br's
 // own buffer is reused, so the guard costs an idle session no second one.
-func guardConn(conn net.Conn, br *bufio.Reader) *guardedConn {
+func guardConn(conn net.Conn, br *bufio.Reader, deflate bool) *guardedConn {
 	var src io.Reader = conn
 	if n := br.Buffered(); n > 0 {
 		early, _ := br.Peek(n)
 		src = io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn)
 	}
-	g := &guardedConn{Conn: conn, guard: frameguard.New(src)}
+	g := &guardedConn{Conn: conn, guard: frameguard.New(src, deflate)}
 	br.Reset(g)
 	return g
 }

@@ -123,8 +123,9 @@ func (nopObserver) Messages(int64, int64, int64) {}
 // slot, registry and settings, captured when the group's first client is
 // served.
 type Program struct {
-	// Start starts the program, first and after each restart.
-	Start func() (*process.Process, error)
+	// Start starts the program, first and after each restart, with env
+	// added to its environment.
+	Start func(env []string) (*process.Process, error)
 	// Claim takes the group's --maxforks slot unless one was taken for it
 	// before the upgrade; false: none is free.
 	Claim func() bool

@@ -46,7 +46,6 @@ type Client struct {
 	conn *websocket.Conn
 	out  Corker
 	g    *group // set by attach
-	form form   // the shape of output it receives
 
 	// Set by attach, under group.mu: the shard that writes it and its
 	// index there, and the first batch it gets from its shard (the ones
@@ -76,6 +75,58 @@ type Client struct {
 	obs    session.Observer
 	rate   session.MsgLimiter
 	idle   *session.IdleTimer
+	// Compression (deflate.go): deflate sends the batches' shared
+	// compressed form; ctxDeflate compresses for this client alone.
+	deflate    bool
+	ctxDeflate *contextDeflater
+	inflated   frameguard.InflateCheck
+
+	// The subprotocol wsbridge.broadcast.v1 (resume.go): the client gets
+	// batches in its form, from where it resumes; under mu, skip is the
+	// offset up to which it has the output already, and hold says its
+	// history is being read (live output is not queued meanwhile).
+	v1     bool
+	resume *Resume
+	skip   uint64
+	hold   bool
+}
+
+// SpeakV1 makes the client one of the subprotocol wsbridge.broadcast.v1,
+// resuming after r if not nil; before it joins.
+func (c *Client) SpeakV1(r *Resume) { c.v1, c.resume = true, r }
+
+// v1FormLocked is what of b the client gets; nil if nothing.
+func (c *Client) v1FormLocked(b *batch) *batch {
+	if c.hold || b.v1 == nil {
+		return nil
+	}
+	b = b.v1
+	if c.skip > 0 {
+		if b = b.after(c.skip); b != nil {
+			c.skip = 0 // the offsets that follow are larger
+		}
+	}
+	return b
+}
+
+func (c *Client) setSkip(off uint64) {
+	c.mu.Lock()
+	c.skip = off
+	c.mu.Unlock()
+}
+
+// unhold queues the history read for the client, then what follows.
+func (c *Client) unhold(b *batch) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hold = false
+	if b == nil || c.detached || c.dead || c.closeCode != 0 {
+		return
+	}
+	b = c.prepare(b)
+	c.queue = append([]*batch{b}, c.queue...)
+	c.queued += len(c.bytesOf(b))
+	c.startWriterLocked()
 }
 
 // NewClient wraps an accepted connection; out must be the writer coder/
@@ -98,8 +149,33 @@ func (c *Client) ID() string { return c.info.ID }
 // enqueue queues b for the client, and reports whether it did (see
 // enqueueBatches).
 func (c *Client) enqueue(b *batch) bool {
-	var iovec [][]byte
-	return c.enqueueBatches([]*batch{b}, &iovec) > 0
+	var scratch passScratch
+	return c.enqueueBatches([]*batch{b}, &scratch) > 0
+}
+
+// passScratch is the buffers a shard's pass reuses from client to client.
+type passScratch struct {
+	mine  []*batch // the batches in the client's form
+	iovec [][]byte // their bytes
+}
+
+// formLocked is b as the client gets it, nil if it gets none of it: the
+// plain frames or, for a client of wsbridge.broadcast.v1, the subprotocol's
+// form from where it resumes (v1FormLocked); then, with context takeover,
+// compressed by the client's own deflater (prepare). It runs for one
+// client with c.mu held, in the order the client is sent the batches (its
+// shard's passes, one at a time), so that deflater sees them in that
+// order. The shared compressed form is picked when the bytes are written
+// (bytesOf).
+func (c *Client) formLocked(b *batch) *batch {
+	if c.v1 {
+		if b = c.v1FormLocked(b); b == nil {
+			return nil
+		}
+	} else if len(b.buf) == 0 { // events of the subprotocol only
+		return nil
+	}
+	return c.prepare(b)
 }
 
 // enqueueBatches hands the client the batches of its shard's pass, in
@@ -109,8 +185,8 @@ func (c *Client) enqueue(b *batch) bool {
 // is woken for a client that keeps up. The rest is queued for its writer. A
 // client whose queue would exceed the limit is closed as too slow instead:
 // what it has not yet been sent is dropped, and the close follows what is
-// in flight. iovec is the caller's scratch.
-func (c *Client) enqueueBatches(bs []*batch, iovec *[][]byte) int {
+// in flight.
+func (c *Client) enqueueBatches(bs []*batch, scratch *passScratch) int {
 	for len(bs) > 0 && bs[0].seq < c.from {
 		bs = bs[1:]
 	}
@@ -122,34 +198,47 @@ func (c *Client) enqueueBatches(bs []*batch, iovec *[][]byte) int {
 	if c.detached || c.dead || c.closeCode != 0 {
 		return 0
 	}
+	mine := scratch.mine[:0]
+	for _, b := range bs {
+		if b = c.formLocked(b); b != nil {
+			mine = append(mine, b)
+		}
+	}
+	defer func() {
+		clear(mine) // holds no client's batch until the next one
+		scratch.mine = mine[:0]
+	}()
+	if len(mine) == 0 {
+		return 0
+	}
 	c.idle.Touch() // output counts as activity for --idle-timeout
 	msgs := 0
 	if !c.writing && len(c.queue) == 0 {
-		bufs := (*iovec)[:0]
-		for _, b := range bs {
-			bufs = append(bufs, b.bytes(c.form))
+		bufs := scratch.iovec[:0]
+		for _, b := range mine {
+			bufs = append(bufs, c.bytesOf(b))
 		}
 		n := c.out.TryWritev(bufs)
 		clear(bufs)
-		*iovec = bufs[:0]
-		for n > 0 && len(bs) > 0 {
-			size := len(bs[0].bytes(c.form))
+		scratch.iovec = bufs[:0]
+		for n > 0 && len(mine) > 0 {
+			size := len(c.bytesOf(mine[0]))
 			if n < size {
 				// The socket took part of this batch; the Corker keeps
 				// the rest, which the writer sends before the batches
 				// after it.
 				c.flush = true
 				c.startWriterLocked()
-				msgs += bs[0].msgs
-				bs = bs[1:]
+				msgs += mine[0].msgs
+				mine = mine[1:]
 				break
 			}
 			n -= size
-			msgs += bs[0].msgs
-			bs = bs[1:]
+			msgs += mine[0].msgs
+			mine = mine[1:]
 		}
 	}
-	for _, b := range bs {
+	for _, b := range mine {
 		if !c.queueLocked(b) {
 			return msgs
 		}
@@ -158,10 +247,10 @@ func (c *Client) enqueueBatches(bs []*batch, iovec *[][]byte) int {
 	return msgs
 }
 
-// queueLocked queues b for the client's writer, or closes the client as
-// too slow if its queue would exceed the limit.
+// queueLocked queues b, in the client's form, for the client's writer, or
+// closes the client as too slow if its queue would exceed the limit.
 func (c *Client) queueLocked(b *batch) bool {
-	size := len(b.bytes(c.form))
+	size := len(c.bytesOf(b))
 	if c.queued+size > c.g.h.queueLimit {
 		c.queue = nil
 		c.closeCode, c.closeReason = StatusTooSlow, "too slow"
@@ -252,17 +341,17 @@ func (c *Client) drain() {
 func (c *Client) write(q []*batch) (int, error) {
 	size := 0
 	if len(q) == 1 {
-		buf := q[0].bytes(c.form)
-		_, err := c.out.Write(buf)
-		return len(buf), err
+		out := c.bytesOf(q[0])
+		_, err := c.out.Write(out)
+		return len(out), err
 	}
 	c.out.Cork()
 	var err error
 	for _, b := range q {
-		buf := b.bytes(c.form)
-		size += len(buf)
+		out := c.bytesOf(b)
+		size += len(out)
 		if err == nil {
-			_, err = c.out.Write(buf)
+			_, err = c.out.Write(out)
 		}
 	}
 	if uerr := c.out.Uncork(); err == nil {
@@ -340,6 +429,7 @@ func (c *Client) readMessages() int {
 			return c.endCode(err)
 		}
 		c.idle.Touch()
+		r = c.inflated.Check(typ, r)
 		switch c.rate.Check() {
 		case session.Drop:
 			c.obs.MessageDropped(session.DroppedMsgRate)

@@ -76,7 +76,8 @@ func (ch clusterHandler) Start() error {
 	if !g.prog.Claim() {
 		return ErrBusy
 	}
-	proc, err := g.prog.Start()
+	program := newID()
+	proc, err := g.prog.Start(programEnv(program, g.cg.OwnerEpoch()))
 	if err != nil {
 		return err
 	}
@@ -89,8 +90,22 @@ func (ch clusterHandler) Start() error {
 	g.stdinMu.Lock()
 	g.stdin = proc.Stdin
 	g.stdinMu.Unlock()
+	// Before any output of the program: the clients of the subprotocol on
+	// every instance learn that the group's program changed.
+	g.announce(program)
 	go g.runOwned(proc, done) // waited for by Stop, or ends the group
 	return nil
+}
+
+// Seeded records where the stream's reader starts, for the clients that
+// resume (resume.go): the epoch and offset of its newest entry.
+func (ch clusterHandler) Seeded(epoch string, offset uint64) {
+	g := ch.g
+	g.mu.Lock()
+	g.epoch, g.offset, g.positioned = epoch, offset, true
+	g.ring.clear(offset)
+	g.mu.Unlock()
+	g.outEpoch, g.outLast = epoch, offset // the reader's goroutine delivers
 }
 
 // runOwned serves the program with the restarts --restart asks for; a

@@ -1,6 +1,10 @@
 package broadcast
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math"
+	"sync"
+)
 
 // Output is framed once per message, not once per client: a server's frames
 // are not masked, so the bytes are the same for every client of a group, and
@@ -33,75 +37,171 @@ func appendFrameHeader(dst []byte, op byte, n int) []byte {
 	}
 }
 
-// form is one shape in which a client receives output. Every client of a
-// group is written the same bytes as every other client of its form, so a
-// batch is framed once per form in use, not once per client. Today there
-// is one form; another (a wrapper with offsets for a resuming subprotocol,
-// compressed frames) is a constant here, built where flush seals a batch.
-type form uint8
-
-const (
-	formPlain form = iota // each message as one data frame, as the program wrote it
-	numForms
-)
-
 // batch is output framed for clients: the frames of one read from the
 // program (or one addressed message), shared read-only by every client it is
-// queued for.
+// queued for. v1 is the same output in the form of the subprotocol
+// wsbridge.broadcast.v1 (resume.go), built once for all its clients, with
+// the offset of each of its messages and where each ends, so that a
+// resuming client can start after a given offset. A client gets a batch in
+// its form (Client.formLocked): plain or v1 (past its resume offset), then
+// compressed: the form's shared deflated frames without context takeover,
+// or frames its own deflater makes with it.
 type batch struct {
-	frames [numForms][]byte // the batch's bytes in each form in use
-	msgs   int
-	seq    uint64 // the group's count of batches before this one
+	buf  []byte
+	msgs int
+	seq  uint64 // the group's count of batches before this one
+
+	// The frames compressed for clients without context takeover, made
+	// once by the first of them that needs them (deflate.go).
+	deflateOnce sync.Once
+	deflatedBuf []byte
+	v1          *batch
+	offs        []uint64 // of a v1 batch: each message's offset
+	ends        []int    // of a v1 batch: where each message's frame ends
 }
 
-// bytes is the batch as a client of form f receives it.
-func (b *batch) bytes(f form) []byte { return b.frames[f] }
-
-// ring keeps the frames of the last messages that went to every client, for
-// --replay. Entries are copies whose buffers are reused once the ring is
-// full, so a steady stream allocates nothing.
-type ring struct {
-	frames [][]byte
-	next   int
-	full   bool
-}
-
-func newRing(n int) *ring {
-	if n <= 0 {
-		return nil
+// after is the part of a v1 batch past offset since, nil if none; the
+// batch itself when all of it is.
+func (b *batch) after(since uint64) *batch {
+	for i, off := range b.offs {
+		if off > since {
+			if i == 0 {
+				return b
+			}
+			start := b.ends[i-1]
+			return &batch{buf: b.buf[start:], msgs: len(b.offs) - i}
+		}
 	}
-	return &ring{frames: make([][]byte, n)}
+	return nil
 }
 
-func (r *ring) add(frame []byte) {
-	if r == nil {
+// ringEntry is one kept message: its offset and its plain frame.
+type ringEntry struct {
+	off   uint64
+	frame []byte
+}
+
+// ring keeps the last messages that went to every client: --replay of
+// them for a joining client and, once a client of wsbridge.broadcast.v1
+// joined the group, up to resumeKeep of them within maxBytes, for a client
+// that resumes after an offset. Offsets up to floor may be missing from it.
+// Entries' buffers are reused once the ring is full, so a steady stream
+// allocates nothing.
+type ring struct {
+	ents     []ringEntry // circular; len is the capacity
+	head, n  int
+	bytes    int
+	nReplay  int // entries kept whatever their size (--replay)
+	maxBytes int // bytes past which older entries go, beyond replay
+	floor    uint64
+}
+
+func newRing(replay int) *ring {
+	return &ring{ents: make([]ringEntry, replay), nReplay: replay, maxBytes: math.MaxInt}
+}
+
+// grow lets the ring keep up to keep entries within maxBytes; offsets
+// before now stay unknown to it.
+func (r *ring) grow(keep, maxBytes int) {
+	if keep <= len(r.ents) {
 		return
 	}
-	r.frames[r.next] = append(r.frames[r.next][:0], frame...)
-	r.next++
-	if r.next == len(r.frames) {
-		r.next, r.full = 0, true
+	ents := make([]ringEntry, keep)
+	for i := range r.n {
+		ents[i] = r.ents[(r.head+i)%len(r.ents)]
+	}
+	r.ents, r.head, r.maxBytes = ents, 0, maxBytes
+}
+
+func (r *ring) add(off uint64, frame []byte) {
+	if len(r.ents) == 0 {
+		r.floor = off
+		return
+	}
+	if r.n == len(r.ents) {
+		r.evict(true) // its slot takes the new entry
+	}
+	e := &r.ents[(r.head+r.n)%len(r.ents)]
+	e.off, e.frame = off, append(e.frame[:0], frame...)
+	r.n++
+	r.bytes += len(frame)
+	for r.n > r.nReplay && r.bytes > r.maxBytes {
+		r.evict(false)
 	}
 }
 
-// replay returns the kept frames, oldest first, as one batch; nil if none.
+// evict drops the oldest entry. Its buffer stays for reuse only when its
+// slot is taken at once, and is not large: slots left empty by the byte
+// bound would otherwise each keep a buffer, up to resumeKeep of them.
+func (r *ring) evict(reuse bool) {
+	e := &r.ents[r.head]
+	r.floor, r.bytes = e.off, r.bytes-len(e.frame)
+	if !reuse || cap(e.frame) > maxKeptMsg {
+		e.frame = nil
+	}
+	r.head = (r.head + 1) % len(r.ents)
+	r.n--
+}
+
+// clear forgets every entry: they belong to a history that is gone, of
+// which the offsets up to floor are unknown.
+func (r *ring) clear(floor uint64) {
+	for r.n > 0 {
+		r.evict(false)
+	}
+	r.head, r.floor = 0, floor
+}
+
+// last is the newest n entries, oldest first.
+func (r *ring) last(n int) []ringEntry {
+	n = min(n, r.n)
+	out := make([]ringEntry, 0, n)
+	for i := r.n - n; i < r.n; i++ {
+		out = append(out, r.ents[(r.head+i)%len(r.ents)])
+	}
+	return out
+}
+
+// since is the entries after offset off, oldest first; ok is false when
+// the ring may miss some of them.
+func (r *ring) since(off uint64) ([]ringEntry, bool) {
+	if off < r.floor {
+		return nil, false
+	}
+	var out []ringEntry
+	for i := range r.n {
+		if e := r.ents[(r.head+i)%len(r.ents)]; e.off > off {
+			out = append(out, e)
+		}
+	}
+	return out, true
+}
+
+// replay returns the --replay newest frames, oldest first, as one batch;
+// nil if none.
 func (r *ring) replay() *batch {
-	if r == nil || (!r.full && r.next == 0) {
+	ents := r.last(r.nReplay)
+	if len(ents) == 0 {
 		return nil
 	}
-	order := r.frames[:r.next]
-	if r.full {
-		order = append(append([][]byte(nil), r.frames[r.next:]...), r.frames[:r.next]...)
-	}
 	size := 0
-	for _, f := range order {
-		size += len(f)
+	for _, e := range ents {
+		size += len(e.frame)
 	}
-	buf := make([]byte, 0, size)
-	for _, f := range order {
-		buf = append(buf, f...)
+	b := &batch{buf: make([]byte, 0, size), msgs: len(ents)}
+	for _, e := range ents {
+		b.buf = append(b.buf, e.frame...)
 	}
-	b := &batch{msgs: len(order)}
-	b.frames[formPlain] = buf
 	return b
+}
+
+// framePayload is the payload of a frame appendFrame made.
+func framePayload(f []byte) []byte {
+	switch f[1] {
+	case 126:
+		return f[4:]
+	case 127:
+		return f[10:]
+	}
+	return f[2:]
 }

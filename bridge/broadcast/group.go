@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge/broadcast/cluster"
@@ -66,11 +67,31 @@ type group struct {
 	termStop    chan struct{} // closed by the engine's Stop
 	termStopped bool
 
-	// Used by the run goroutine only (pump.go).
-	out     []byte // frames of the batch being built
-	outEnds []int  // where each of its frames ends
-	msg     []byte // a message arriving in pieces
-	scratch []byte
+	// The subprotocol wsbridge.broadcast.v1 (resume.go), under mu: the
+	// epoch of the offsets, the offset of the last message delivered here,
+	// whether (with --redis) the reader's start is known, and how many of
+	// its clients are attached. Once one joined, v1Ever: batches are built
+	// in its form too.
+	epoch      string
+	offset     uint64
+	positioned bool
+	v1Clients  int
+	v1Ever     atomic.Bool
+
+	// Used by the goroutine that delivers output only (pump.go; with
+	// --redis the stream's reader).
+	out      []byte   // frames of the batch being built
+	outEnds  []int    // where each of its frames ends
+	outOffs  []uint64 // the offset of each
+	outV1    []byte   // the batch in the subprotocol's form
+	v1Offs   []uint64
+	v1Ends   []int
+	v1       v1Builder
+	outEpoch string // of the last message delivered
+	outLast  uint64 // its offset
+	outFloor uint64 // offsets of outEpoch up to this one were not seen
+	msg      []byte // a message arriving in pieces
+	scratch  []byte
 }
 
 // newGroup returns key's group, with no program or clients yet.
@@ -85,6 +106,12 @@ func newGroup(h *Hub, key string, prog Program) *group {
 		ring:    newRing(h.opts.Replay),
 		stopCh:  make(chan struct{}),
 		ready:   make(chan struct{}),
+		v1:      v1Builder{binary: h.opts.Binary},
+	}
+	if h.engine == nil {
+		// One machine: the group's offsets are its own, for its lifetime.
+		g.epoch = newID()
+		g.outEpoch = g.epoch
 	}
 	if h.opts.Envelope {
 		g.byID = map[string]*Client{}
@@ -95,7 +122,7 @@ func newGroup(h *Hub, key string, prog Program) *group {
 
 // start starts the group's program.
 func (g *group) start() error {
-	proc, err := g.prog.Start()
+	proc, err := g.prog.Start(programEnv(newID(), g.epoch)) // no client to tell of it yet
 	if err != nil {
 		return err
 	}
@@ -104,15 +131,44 @@ func (g *group) start() error {
 	return nil
 }
 
+// programEnv is what a program of the group learns of itself: an ID of its
+// own, new at each start (a --restart, or a new owner with --redis), and
+// the epoch of the group's offsets. IDs the program makes up (such as
+// message IDs) stay unique across restarts and failovers when they carry
+// WSBRIDGE_PROGRAM: the environment, unlike an event on stdin, changes
+// nothing for a program that does not look.
+func programEnv(program, epoch string) []string {
+	return []string{"WSBRIDGE_PROGRAM=" + program, "WSBRIDGE_EPOCH=" + epoch}
+}
+
+// announce tells the clients of the subprotocol that a new program runs
+// (owner event): with --redis through the stream, to every instance's;
+// otherwise here, from the goroutine that delivers output, as a message.
+func (g *group) announce(program string) {
+	m := cluster.Message{Kind: cluster.Owner, Data: []byte(program)}
+	if g.cg != nil {
+		g.cg.Output(m)
+		return
+	}
+	m.Offset, m.Epoch = g.outLast+1, g.epoch
+	g.deliver(&m)
+	g.flush()
+}
+
 // attach adds c, with Hub.mu held: it gets the replay, then every message
 // from now on, with nothing between the two lost or repeated.
 func (g *group) attach(c *Client) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	c.g = g
-	if b := g.ring.replay(); b != nil {
+	b := g.ring.replay()
+	if c.v1 {
+		b = g.attachV1Locked(c)
+	}
+	if b != nil {
+		b = c.prepare(b)
 		c.queue = append(c.queue, b)
-		c.queued = len(b.bytes(c.form))
+		c.queued = len(c.bytesOf(b))
 		c.startWriterLocked()
 	}
 	// Batches fanned out before now are in the replay, whether or not
@@ -142,6 +198,9 @@ func (g *group) leave(c *Client, code int) {
 	g.mu.Lock()
 	delete(g.clients, c)
 	c.shard.remove(c)
+	if c.v1 {
+		g.v1Clients--
+	}
 	if g.byID != nil {
 		delete(g.byID, c.info.ID)
 	}
@@ -296,7 +355,11 @@ func (g *group) restart(backoff *time.Duration) *process.Process {
 		case <-t.C:
 		}
 		*backoff = min(2**backoff, restartMax)
-		proc, err := g.prog.Start()
+		program, epoch := newID(), g.epoch // constant without --redis
+		if g.cg != nil {
+			epoch = g.cg.OwnerEpoch()
+		}
+		proc, err := g.prog.Start(programEnv(program, epoch))
 		if err != nil {
 			g.log.Error("restart failed", "err", err)
 			continue
@@ -313,6 +376,7 @@ func (g *group) restart(backoff *time.Duration) *process.Process {
 		g.mu.Unlock()
 		g.h.obs.Restarted()
 		g.log.Info("group restart", "pid", proc.Pid)
+		g.announce(program)
 		g.rejoin(proc.Stdin)
 		return proc
 	}

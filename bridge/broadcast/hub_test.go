@@ -106,7 +106,7 @@ func newHub(t *testing.T, opts broadcast.Options, script string) (*broadcast.Hub
 		id := fmt.Sprint("c", ids.Add(1))
 		c := broadcast.NewClient(conn, hc.out, envelope.ClientInfo{ID: id, Path: r.URL.Path})
 		prog := broadcast.Program{
-			Start: func() (*process.Process, error) {
+			Start: func([]string) (*process.Process, error) {
 				return process.Start(process.Config{Path: "/bin/sh", Args: []string{"sh", "-c", script}, Env: []string{"PATH=" + os.Getenv("PATH")}})
 			},
 			Claim: func() bool { return true },

@@ -41,7 +41,7 @@ func TestSlowStartBlocksOnlyItsGroup(t *testing.T) {
 		c := broadcast.NewClient(conn, hc.out, envelope.ClientInfo{ID: fmt.Sprint("c", ids.Add(1)), Path: r.URL.Path})
 		slow := r.URL.Path == "/slow"
 		prog := broadcast.Program{
-			Start: func() (*process.Process, error) {
+			Start: func([]string) (*process.Process, error) {
 				starts.Add(1)
 				if slow {
 					slowStarts.Add(1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,7 +37,7 @@ func groupKey(ep session.Endpoint) string {
 // client would start its group's program, --max-groups (503), --once (503)
 // or --maxforks (429).
 func (k *Kind) Admit(g session.Gate, r *http.Request, ep session.Endpoint) (*session.Admission, error) {
-	proto, err := g.Subprotocol(r)
+	proto, protos, err := k.subprotocol(g, r)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +80,26 @@ func (k *Kind) Admit(g session.Gate, r *http.Request, ep session.Endpoint) (*ses
 	}
 	// Starts: the client gets an ID and its environment, for its join
 	// event; the program gets only the server's part of it.
-	return &session.Admission{Protocol: proto, Starts: true, Slot: slot, Abandon: abandon}, nil
+	return &session.Admission{Subprotocols: protos, Protocol: proto, Starts: true, Slot: slot, Abandon: abandon}, nil
+}
+
+// subprotocol picks the client's subprotocol: wsbridge.broadcast.v1
+// whenever it is offered, beside --subprotocol's (whose clients get the
+// plain messages), since a client that offers it reads its form; then
+// protos is what the handshake may answer. A malformed ?since=&epoch= is
+// refused (400).
+func (k *Kind) subprotocol(g session.Gate, r *http.Request) (proto string, protos []string, err error) {
+	if !session.OffersSubprotocol(r, Subprotocol) {
+		proto, err = g.Subprotocol(r)
+		return proto, nil, err
+	}
+	if _, err := ParseResume(r.URL.Query()); err != nil {
+		return "", nil, &session.Refusal{
+			Status: http.StatusBadRequest, Message: "400 Bad Request: " + err.Error(),
+			Reason: "resume", Counted: session.RefusedBadRequest,
+		}
+	}
+	return Subprotocol, []string{Subprotocol}, nil
 }
 
 // Serve attaches the connection to its group, starting the group's program
@@ -92,12 +112,20 @@ func (k *Kind) Serve(c *session.Conn) {
 	}
 	client := NewClient(c.WS, c.Cork, info)
 	client.Limit(g.Limits(), g.Observer())
+	client.setCompression(c.Compression)
+	client.inflated.On = c.Compression != session.CompressionOff
+	if c.WS.Subprotocol() == Subprotocol {
+		resume, _ := ParseResume(r.URL.Query()) // checked by Admit
+		client.SpeakV1(resume)
+	}
 	cfg := g.Program(r, c.Endpoint, g.ServerEnv(r, c.Endpoint))
 	if k.hub.opts.PTY {
 		session.OnTerminal(&cfg, session.RequestSize(r), k.hub.opts.Term, false)
 	}
 	prog := Program{
-		Start: func() (*process.Process, error) {
+		Start: func(env []string) (*process.Process, error) {
+			cfg := cfg
+			cfg.Env = append(slices.Clip(cfg.Env), env...)
 			proc, err := process.Start(cfg)
 			if err != nil {
 				g.Observer().SpawnFailed()

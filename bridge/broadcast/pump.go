@@ -81,6 +81,7 @@ func (g *group) message(p []byte) {
 	case g.cg != nil:
 		g.cg.Output(m) // encoded at once: p's buffer may be reused
 	default:
+		m.Offset, m.Epoch = g.outLast+1, g.epoch // constant without --redis
 		g.deliver(&m)
 	}
 }
@@ -116,8 +117,16 @@ func (g *group) decode(p []byte) (cluster.Message, bool) {
 // every client joins the batch being built; any other goes after the
 // batch, so that what came before reaches the clients first.
 func (g *group) deliver(m *cluster.Message) {
-	if m.Kind == cluster.ToAll {
-		g.emit(m.Data)
+	g.track(m)
+	switch m.Kind {
+	case cluster.ToAll:
+		g.emit(m.Offset, m.Epoch, m.Data)
+		return
+	case cluster.Owner:
+		if g.v1Ever.Load() {
+			g.outV1 = g.v1.owner(g.outV1, m.Offset, m.Epoch, string(m.Data))
+			g.v1Offs, g.v1Ends = append(g.v1Offs, m.Offset), append(g.v1Ends, len(g.outV1))
+		}
 		return
 	}
 	g.flush()
@@ -126,10 +135,14 @@ func (g *group) deliver(m *cluster.Message) {
 	g.waitShards()
 	switch m.Kind {
 	case cluster.ToSome:
-		b := &batch{msgs: 1}
-		b.frames[formPlain] = appendFrame(nil, g.opcode(), m.Data)
+		b := &batch{buf: appendFrame(nil, g.opcode(), m.Data), msgs: 1}
+		if g.v1Ever.Load() {
+			v := g.v1.data(nil, m.Offset, m.Epoch, m.Data)
+			b.v1 = &batch{buf: v, msgs: 1, offs: []uint64{m.Offset}, ends: []int{len(v)}}
+		}
 		n := 0
 		g.mu.Lock()
+		g.settleLocked()
 		b.seq = g.seq
 		for _, id := range m.To {
 			if c := g.byID[id]; c != nil && c.enqueue(b) {
@@ -168,38 +181,95 @@ func (g *group) opcode() byte {
 	return opText
 }
 
-// emit adds a message for every client to the batch being built.
-func (g *group) emit(payload []byte) {
+// track follows the offsets (and, with --redis, the epoch) of the
+// messages delivered; a new epoch means the history was lost (Redis lost
+// its data), which the subprotocol's clients are told by a reset event.
+func (g *group) track(m *cluster.Message) {
+	if m.Epoch != g.outEpoch {
+		if g.outEpoch != "" && g.v1Ever.Load() {
+			g.outV1 = g.v1.reset(g.outV1, m.Epoch)
+			g.v1Offs, g.v1Ends = append(g.v1Offs, m.Offset), append(g.v1Ends, len(g.outV1))
+		}
+		g.outEpoch, g.outFloor = m.Epoch, m.Offset-1
+	}
+	g.outLast = m.Offset
+}
+
+// settleLocked records, with g.mu held, where the output delivered so far
+// ends, for the clients that resume: what attach compares their offset
+// with.
+func (g *group) settleLocked() {
+	switch {
+	case g.epoch != g.outEpoch:
+		g.epoch, g.offset = g.outEpoch, g.outLast
+		g.ring.clear(g.outFloor)
+	case g.outLast > g.offset:
+		g.offset = g.outLast
+	}
+}
+
+// emit adds a message for every client to the batch being built, in both
+// forms once a client of the subprotocol joined.
+func (g *group) emit(off uint64, epoch string, payload []byte) {
 	g.out = appendFrame(g.out, g.opcode(), payload)
 	g.outEnds = append(g.outEnds, len(g.out))
+	g.outOffs = append(g.outOffs, off)
+	if g.v1Ever.Load() {
+		g.outV1 = g.v1.data(g.outV1, off, epoch, payload)
+		g.v1Offs, g.v1Ends = append(g.v1Offs, off), append(g.v1Ends, len(g.outV1))
+	}
 }
 
 // flush hands the batch to every client through the group's shards, and
-// keeps its messages for --replay. Both happen under the lock attach
-// takes, so a client joining gets each message once: from the replay or
-// from its shard.
+// keeps its messages for --replay and resuming. Both happen under the
+// lock attach takes, so a client joining gets each message once: from the
+// ring or from its shard. Each client's shard turns the batch into the
+// client's form (Client.formLocked).
 func (g *group) flush() {
-	if len(g.outEnds) == 0 {
+	if len(g.outEnds) == 0 && len(g.v1Offs) == 0 {
 		return
 	}
-	b := &batch{msgs: len(g.outEnds)}
-	b.frames[formPlain] = g.out
+	b := &batch{buf: g.out, msgs: len(g.outEnds)}
+	if len(g.v1Offs) > 0 {
+		b.v1 = &batch{buf: g.outV1, msgs: len(g.v1Offs), offs: g.v1Offs, ends: g.v1Ends}
+	}
 	g.mu.Lock()
-	if g.ring != nil {
-		start := 0
-		for _, end := range g.outEnds {
-			g.ring.add(g.out[start:end])
-			start = end
-		}
+	g.settleLocked()
+	if b.v1 == nil && g.v1Clients > 0 {
+		// The first client of the subprotocol came while this batch was
+		// built without its form.
+		b.v1 = g.v1FromPlainLocked(b)
+	}
+	start := 0
+	for i, end := range g.outEnds {
+		g.ring.add(g.outOffs[i], b.buf[start:end])
+		start = end
 	}
 	b.seq = g.seq
 	g.seq++
 	runInline := g.fanOut(b)
 	g.mu.Unlock()
 	g.out = make([]byte, 0, min(cap(g.out), maxKeptMsg))
-	g.outEnds = g.outEnds[:0]
-	g.h.obs.Messages(0, int64(b.msgs), 0)
+	g.outEnds, g.outOffs = g.outEnds[:0], g.outOffs[:0]
+	if b.v1 != nil { // shared with the clients now
+		g.outV1, g.v1Offs, g.v1Ends = nil, nil, nil
+	}
+	g.h.obs.Messages(0, int64(b.msgs), 0) // the shards count the deliveries
 	g.afterFanOut(runInline)
+}
+
+// v1FromPlainLocked builds the subprotocol's form of a batch built
+// without it.
+func (g *group) v1FromPlainLocked(b *batch) *batch {
+	v := v1Builder{binary: g.h.opts.Binary}
+	out := &batch{msgs: b.msgs}
+	start := 0
+	for i, end := range g.outEnds {
+		out.buf = v.data(out.buf, g.outOffs[i], g.epoch, framePayload(b.buf[start:end]))
+		out.offs, out.ends = append(out.offs, g.outOffs[i]), append(out.ends, len(out.buf))
+		start = end
+	}
+	return out
 }
 
 // logStderr logs each line the program writes to stderr.

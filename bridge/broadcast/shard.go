@@ -12,7 +12,10 @@ import (
 // to reach the last client. Each shard owns a slice of the clients and
 // writes them every batch handed to it, in one write (writev) per client
 // per pass however many batches wait. The batches are shared read-only, as
-// one goroutine's pass shared them before.
+// one goroutine's pass shared them before; each client's form of them
+// (Client.formLocked: v1, compressed) is taken in its shard's pass, so a
+// client's context-takeover deflater sees its batches one pass after the
+// other, in order, from one goroutine at a time.
 //
 // Shard 0 is written by the goroutine that flushes (the one reading the
 // program), inline, as before: a group of a few clients costs no hand-off
@@ -58,9 +61,9 @@ type shard struct {
 	running bool      // a runner has work or is at it
 
 	// The runner's own; one runs at a time.
-	work  []*batch
-	snap  []*Client
-	iovec [][]byte
+	work    []*batch
+	snap    []*Client
+	scratch passScratch
 }
 
 func newShards(g *group) []*shard {
@@ -121,7 +124,13 @@ func (s *shard) push(b *batch) (start bool) {
 		return false
 	}
 	s.pending = append(s.pending, b)
-	s.lag += len(b.bytes(formPlain))
+	// What the batch holds: its plain form and, once a client of
+	// wsbridge.broadcast.v1 joined, the v1 one. The compressed forms are
+	// smaller, and a context-takeover client's is made in the pass.
+	s.lag += len(b.buf)
+	if b.v1 != nil {
+		s.lag += len(b.v1.buf)
+	}
 	if s.running {
 		return false
 	}
@@ -151,7 +160,7 @@ func (s *shard) run() {
 
 		delivered := 0
 		for _, c := range s.snap {
-			delivered += c.enqueueBatches(s.work, &s.iovec)
+			delivered += c.enqueueBatches(s.work, &s.scratch)
 		}
 		clear(s.snap) // holds no departed client until the next pass
 		clear(s.work)

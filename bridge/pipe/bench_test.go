@@ -21,7 +21,17 @@ var msg64 = []byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab
 // BenchmarkEchoPipelined sends b.N 64-byte messages as fast as the client can
 // while reading the echoes: throughput of one connection.
 func BenchmarkEchoPipelined(b *testing.B) {
-	_, srv := newServer(b, bridge.Options{}, pipe.Options{MaxFrameSize: 1 << 20}, "cat")
+	echoPipelined(b, pipe.Options{MaxFrameSize: 1 << 20})
+}
+
+// BenchmarkEchoPipelinedLength is BenchmarkEchoPipelined with
+// --framing=length: every message a record both ways.
+func BenchmarkEchoPipelinedLength(b *testing.B) {
+	echoPipelined(b, pipe.Options{MaxFrameSize: 1 << 20, Framing: pipe.FramingLength})
+}
+
+func echoPipelined(b *testing.B, po pipe.Options) {
+	_, srv := newServer(b, bridge.Options{}, po, "cat")
 	c := dial(b, wsURL(srv))
 	defer c.CloseNow()
 	ctx := context.Background()

@@ -33,7 +33,26 @@ type Options struct {
 	PTY bool
 	// Term is TERM with PTY (--term); empty: session.DefaultTerm.
 	Term string
+	// Framing is how messages are delimited on the program's stdin and
+	// stdout (--framing); empty: FramingLine.
+	Framing Framing
 }
+
+// Framing is how a pipe session delimits messages on the program's stdin
+// and stdout.
+type Framing string
+
+const (
+	// FramingLine: a text message per line, or with Binary each read one
+	// message (websocketd's modes).
+	FramingLine Framing = "line"
+	// FramingNUL: each message ends with a NUL byte both ways; a client
+	// message holding one is refused with 1007.
+	FramingNUL Framing = "nul"
+	// FramingLength: each message both ways is a record, a 5-byte header
+	// (type 1 text or 2 binary, length big-endian) and the payload.
+	FramingLength Framing = "length"
+)
 
 // Kind is the pipe session kind (session.Kind).
 type Kind struct{ opts Options }
@@ -91,6 +110,16 @@ func (k *Kind) Serve(c *session.Conn) {
 	}
 	if k.opts.Binary {
 		s.out.Type = websocket.MessageBinary
+	}
+	s.inflated.On = c.Compression != session.CompressionOff
+	switch k.opts.Framing {
+	case FramingNUL:
+		s.stdin.NoNUL = true
+	case FramingLength:
+		s.stdin.Whole = true
+		// Text records are checked before they are sent: their pieces
+		// need no rewriting, even split inside a character.
+		s.out.Checked = true
 	}
 	if k.opts.PassStderr {
 		s.out.Stream = "stdout"

@@ -7,6 +7,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/wsbridge/wsbridge/bridge/internal/frame"
 	"github.com/wsbridge/wsbridge/bridge/internal/readiness"
 	"github.com/wsbridge/wsbridge/bridge/session"
@@ -38,7 +40,7 @@ func (s *pipeSession) run() {
 			frame.Keepalive(s.ctx, s.conn, s.ping, s.stdin.Blocked, s.log, session.LevelAccess)
 		}()
 	}
-	sr, err := frame.NewStreamReader(s.proc.Stdout, s.opts.Binary, int(s.opts.MaxFrameSize))
+	sr, err := frame.NewSplitReader(s.proc.Stdout, s.opts.split(), int(s.opts.MaxFrameSize))
 	if err != nil {
 		s.finish(err)
 		return
@@ -89,7 +91,17 @@ func (s *pipeSession) pumpOutput() error {
 			if !ok {
 				break
 			}
+			if s.opts.Framing == FramingLength {
+				s.out.Type = recordMessageType(s.stdout.RecordType())
+			}
 			s.out.Emit(piece, end)
+		}
+		if rerr := s.stdout.Err(); rerr != nil {
+			// What came before the bad record is out; the session ends
+			// with 1011, the program's error.
+			s.cork.Uncork()
+			s.failure.CompareAndSwap(nil, &closeFrame{websocket.StatusInternalError, session.CloseReason("the program wrote a %v", rerr)})
+			return rerr
 		}
 		if ferr != nil {
 			s.cork.Uncork()
@@ -101,10 +113,35 @@ func (s *pipeSession) pumpOutput() error {
 	}
 }
 
+// split is how stdout is cut into messages.
+func (o *Options) split() frame.Split {
+	switch {
+	case o.Framing == FramingNUL:
+		return frame.SplitNUL
+	case o.Framing == FramingLength:
+		return frame.SplitRecords
+	case o.Binary:
+		return frame.SplitRaw
+	}
+	return frame.SplitLines
+}
+
+// recordMessageType is the message type of a record type.
+func recordMessageType(t byte) websocket.MessageType {
+	if t == frame.RecordText {
+		return websocket.MessageText
+	}
+	return websocket.MessageBinary
+}
+
 // finish ends the session once stdout has ended (err: how, if not by EOF).
 func (s *pipeSession) finish(err error) {
 	close(s.outputDone) // a client's failure (fail) may now close
-	if err != nil {
+	var rerr *frame.RecordError
+	switch {
+	case errors.As(err, &rerr):
+		s.log.Error("malformed record from the program", "what", rerr.What, "offset", rerr.Offset)
+	case err != nil:
 		s.log.Error("read stdout", "err", err)
 	}
 	// The child closed its stdout: whether it exited or not, the session is

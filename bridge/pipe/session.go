@@ -47,7 +47,10 @@ type pipeSession struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	stdin      frame.StdinWriter
+	stdin frame.StdinWriter
+	// inflated checks what coder/websocket inflated, when the connection
+	// negotiated compression: the frameguard saw only compressed bytes.
+	inflated   frameguard.InflateCheck
 	out, errs  frame.Emitter
 	stdout     *frame.StreamReader
 	stderr     stderrReader
@@ -110,16 +113,23 @@ func (s *pipeSession) pumpInput() {
 			s.fail(session.StatusRateLimited, s.limits.RateLimitReason())
 			return
 		}
-		if typ == websocket.MessageBinary && !s.opts.Binary {
+		if typ == websocket.MessageBinary && !s.opts.Binary && s.opts.Framing != FramingLength {
 			s.stdin.Flush()
 			s.clientClose = errors.New("binary message in text mode")
 			s.fail(websocket.StatusUnsupportedData, "binary messages are not accepted: this endpoint is in text mode")
 			return
 		}
-		n, err := s.stdin.ReadMessage(r, s.opts.MaxFrameSize)
+		record := -1
+		if s.opts.Framing == FramingLength {
+			record = s.stdin.BeginRecord()
+		}
+		n, err := s.stdin.ReadMessage(s.inflated.Check(typ, r), s.opts.MaxFrameSize)
 		s.bytesIn += n
 		if err != nil {
 			// Messages before this one were complete: they still go.
+			if record >= 0 {
+				s.stdin.DropRecord(record)
+			}
 			s.stdin.Flush()
 			s.clientClose = err
 			var v *frameguard.Violation
@@ -128,12 +138,23 @@ func (s *pipeSession) pumpInput() {
 				s.failFor(v)
 			case errors.Is(err, frame.ErrTooBig):
 				s.fail(websocket.StatusMessageTooBig, session.CloseReason("message larger than --maxframesize=%d bytes", s.opts.MaxFrameSize))
+			case errors.Is(err, frame.ErrNUL):
+				s.fail(websocket.StatusInvalidFramePayloadData, "message contains a NUL byte, which ends messages here (--framing=nul)")
 			}
 			return
 		}
 		s.msgsIn++
 		s.idle.Touch()
-		if !s.opts.Binary {
+		switch {
+		case record >= 0:
+			t := byte(frame.RecordBinary)
+			if typ == websocket.MessageText {
+				t = frame.RecordText
+			}
+			s.stdin.EndRecord(record, t)
+		case s.opts.Framing == FramingNUL:
+			s.stdin.AppendByte(0)
+		case !s.opts.Binary:
 			s.stdin.AppendNewline()
 		}
 		if !frame.NextMessageBuffered(s.br) {

@@ -32,9 +32,14 @@ type Config struct {
 	LogFormat string
 
 	// Sessions.
-	Binary        bool
-	PassStderr    bool
-	MaxFrameSize  int64
+	Binary       bool
+	PassStderr   bool
+	MaxFrameSize int64
+	// Framing is --framing of pipe sessions: "line" (or empty), "nul" or
+	// "length".
+	Framing string
+	// Compress is --compress, for every kind of session.
+	Compress      session.Compression
 	MaxForks      int
 	CloseGrace    time.Duration
 	PingInterval  time.Duration

@@ -69,6 +69,7 @@ func newGate(cfg *Config, logger *slog.Logger, obs session.Observer) (*gate, err
 		Once:           cfg.Once,
 		CGITimeout:     cfg.CGITimeout,
 		Limits:         cfg.Limits,
+		Compress:       cfg.Compress,
 		Kind:           sessionKind(cfg, obs, logger),
 	})
 	return g, nil
@@ -102,6 +103,7 @@ func sessionKind(cfg *Config, obs session.Observer, logger *slog.Logger) session
 			MaxFrameSize: cfg.MaxFrameSize,
 			PTY:          cfg.PTY,
 			Term:         cfg.Term,
+			Framing:      pipe.Framing(cfg.Framing),
 		})
 	}
 	return terminal.New(terminal.Options{

@@ -34,8 +34,11 @@ type router struct {
 	// newWeb), so with everyPath a plain request they miss is a 404.
 	files   bool
 	console http.Handler // nil without --devconsole
-	plain   http.Handler // CGI, then static files, then fallback
-	log     *slog.Logger
+	// assets are wsbridge's own files by path (the broadcast helper), ahead
+	// of everything but the upgrade; nil: none.
+	assets map[string]http.Handler
+	plain  http.Handler // CGI, then static files, then fallback
+	log    *slog.Logger
 }
 
 // newRouter routes to ws, console (nil: none) and, for other plain
@@ -68,6 +71,8 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case unclean:
 		redirectClean(sw, r, clean)
+	case rt.assets[r.URL.Path] != nil:
+		rt.assets[r.URL.Path].ServeHTTP(sw, r)
 	case rt.console != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && rt.isEndpoint(r):
 		rt.console.ServeHTTP(sw, r)
 	default:

@@ -60,6 +60,9 @@ func newWeb(cfg *Config, g *gate, logger *slog.Logger, m *metrics.Metrics) (*web
 		console = terminalPage(cfg, logger)
 	}
 	rt := newRouter(h, g.resolve, console, logger)
+	if cfg.Broadcast != nil {
+		rt.assets = map[string]http.Handler{static.BroadcastClientPath: static.BroadcastClient()}
+	}
 	// Plain requests: CGI first, then static files, then the fallback.
 	// Scripts are never served as files: nothing of --cgidir, and no
 	// executable of --dir (whose folder may hold the pages too).

@@ -63,6 +63,9 @@ type Conn struct {
 	// if the connection could not be hijacked.
 	Buffered *bufio.Reader
 	Cork     *frame.CorkWriter
+	// Compression is the permessage-deflate the client and --compress
+	// agreed on; CompressionOff if none.
+	Compression Compression
 
 	Request  *http.Request // the upgrade request; its body and writer are gone
 	Endpoint Endpoint
@@ -205,3 +208,20 @@ func OfferedSubprotocols(r *http.Request) []string {
 	}
 	return out
 }
+
+// Compression is permessage-deflate (RFC 7692): as --compress offers it, or
+// as a connection negotiated it.
+type Compression int
+
+const (
+	// CompressionOff: no compression.
+	CompressionOff Compression = iota
+	// CompressionNoContextTakeover compresses each message on its own:
+	// no memory is kept between messages, and a broadcast message's
+	// compressed frame is the same for every client.
+	CompressionNoContextTakeover
+	// CompressionContextTakeover compresses each message with the
+	// previous ones as its dictionary: better ratios, for a compressor's
+	// state kept per connection.
+	CompressionContextTakeover
+)

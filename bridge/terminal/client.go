@@ -53,6 +53,9 @@ type ttyClient struct {
 	bytesIn      atomic.Int64
 	bytesOut     atomic.Int64
 	closeTimer   *time.Timer // forces a queued close through a stuck socket
+	// inflated checks what coder/websocket inflated when the connection
+	// negotiated compression (the frameguard saw compressed bytes only).
+	inflated frameguard.InflateCheck
 }
 
 func newTTYClient(t *Kind, g session.Gate, conn *websocket.Conn, r *http.Request) *ttyClient {
@@ -252,6 +255,7 @@ func (c *ttyClient) readLoop() {
 			why = err
 			return
 		}
+		r = c.inflated.Check(typ, r)
 		if typ == websocket.MessageBinary {
 			err = c.input(r)
 		} else {

@@ -244,6 +244,7 @@ func (t *Kind) Serve(sc *session.Conn) {
 
 	token := r.URL.Query().Get("session")
 	c := newTTYClient(t, g, conn, r)
+	c.inflated.On = sc.Compression != session.CompressionOff
 	t.mu.Lock()
 	p := t.find(token, r.URL.Path, sc.Endpoint.ScriptName)
 	switch {

@@ -42,7 +42,9 @@ func main() {
 		binary   = flag.String("wsbridge", "", "wsbridge binary to measure (default: build this checkout)")
 		baseline = flag.String("baseline", "", "another wsbridge binary to measure beside it, to compare two builds")
 		only     = flag.String("only", "", "comma-separated targets to run (wsbridge, baseline, websocketd, ceiling, fork/exec); default all")
-		figs     = flag.String("figures", "echo,connect,idle", "comma-separated groups of figures: echo (echo1, echo8, echo64k, rtt), connect, idle")
+		figs     = flag.String("figures", "echo,connect,idle", "comma-separated groups of figures: echo (echo1, echo8, echo64k, rtt), connect, idle; or compress alone (a JSON feed to -clients broadcast clients, --compress off, without and with context takeover)")
+		clients  = flag.Int("clients", 1000, "broadcast clients of -figures=compress")
+		lines    = flag.Int("lines", 1000, "internal: lines the feed writes (-serve=feed)")
 	)
 	flag.Parse()
 	var err error
@@ -51,6 +53,8 @@ func main() {
 		err = serveCeiling(*listen)
 	case "spawn":
 		err = serveSpawn(*listen, *cat)
+	case "feed":
+		err = serveFeed(*lines)
 	case "":
 		sigs := make(chan os.Signal, 1)
 		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -60,9 +64,9 @@ func main() {
 			os.Exit(130)
 		}()
 		err = run(config{setup: *setup, rounds: *rounds, idle: *idle, capacity: *capacity,
-			binary: *binary, baseline: *baseline, only: *only, figures: *figs})
+			binary: *binary, baseline: *baseline, only: *only, figures: *figs, clients: *clients})
 	default:
-		err = fmt.Errorf("-serve=%s: want ceiling or spawn", *serve)
+		err = fmt.Errorf("-serve=%s: want ceiling, spawn or feed", *serve)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -75,6 +79,7 @@ type config struct {
 	rounds, idle, capacity int
 	binary, baseline, only string
 	figures                string
+	clients                int // -figures=compress
 }
 
 // has reports whether the figures of group are wanted; "echo" stands for
@@ -110,6 +115,9 @@ func run(c config) error {
 		if err := build.Run(); err != nil {
 			return fmt.Errorf("build wsbridge: %w", err)
 		}
+	}
+	if c.figures == "compress" {
+		return runCompress(c, binary, owns)
 	}
 	all, err := specs(binary, c.baseline)
 	if err != nil {

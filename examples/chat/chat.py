@@ -2,13 +2,18 @@
 # A chat room with read receipts, for wsbridge --broadcast --envelope: one
 # process per room; wsbridge tells it who joins and leaves and who says what.
 #   wsbridge --port=8080 --broadcast --envelope --staticdir=examples/chat examples/chat/chat.py
-# Clients send {"type":"say","text":...} and {"type":"read","id":N} (when
-# they have displayed message N); they get {"type":"hello","you":ID},
-# {"type":"msg","id":N,"from":ID,"text":...}, {"type":"presence","online":N}
-# and, as the sender of message N, {"type":"receipt","id":N,"readBy":N}.
-import json, sys
+# Clients send {"type":"say","text":...} and {"type":"read","id":ID} (when
+# they have displayed message ID); they get {"type":"hello","you":ID},
+# {"type":"msg","id":ID,"from":ID,"text":...}, {"type":"presence","online":N}
+# and, as the sender of message ID, {"type":"receipt","id":ID,"readBy":N}.
+# Message IDs start with the ID wsbridge gives this program in
+# WSBRIDGE_PROGRAM (a new one after a --restart, or on a new owner with
+# --redis): IDs never repeat, so a receipt never lands on an older message
+# of a program that came before.
+import json, os, sys
 
-online, sender, readers, next_id = set(), {}, {}, 1
+online, sender, readers, n = set(), {}, {}, 0
+program = os.environ.get("WSBRIDGE_PROGRAM", "")
 
 def send(msg, to=None):
     out = {"data": json.dumps(msg)}
@@ -18,7 +23,7 @@ def send(msg, to=None):
 
 for line in sys.stdin:
     m = json.loads(line)
-    who = m["client"]
+    who = m.get("client")
     if m.get("event") == "join":
         online.add(who)
         send({"type": "hello", "you": who}, to=[who])
@@ -26,15 +31,16 @@ for line in sys.stdin:
     elif m.get("event") == "leave":
         online.discard(who)
         send({"type": "presence", "online": len(online)})
-    else:
+    elif m.get("event") is None:
         try:
             msg = json.loads(m["data"])
         except ValueError:
             continue  # not ours: ignore it
         if msg.get("type") == "say":
-            sender[next_id], readers[next_id] = who, set()
-            send({"type": "msg", "id": next_id, "from": who, "text": str(msg.get("text", ""))})
-            next_id += 1
+            n += 1
+            mid = "%s-%d" % (program, n)
+            sender[mid], readers[mid] = who, set()
+            send({"type": "msg", "id": mid, "from": who, "text": str(msg.get("text", ""))})
         elif msg.get("type") == "read" and msg.get("id") in sender and who != sender[msg["id"]]:
             readers[msg["id"]].add(who)
             send({"type": "receipt", "id": msg["id"], "readBy": len(readers[msg["id"]])}, to=[sender[msg["id"]]])

@@ -14,6 +14,11 @@ const (
 	ToSome  MessageKind = 't' // Data to the clients in To (--envelope)
 	CloseOf MessageKind = 'c' // close Client with Code and Reason (--envelope)
 	End     MessageKind = 'x' // the program ended: every client gets Code
+	// Owner: a program started (the first, a restart, or a new owner's);
+	// Data is its ID. Only clients of the subprotocol wsbridge.broadcast.v1
+	// are told. An instance that predates it logs the entry as malformed
+	// and skips it.
+	Owner MessageKind = 'o'
 )
 
 // Message is one output message of a group's program, as every instance
@@ -25,6 +30,10 @@ type Message struct {
 	Client string
 	Code   int
 	Reason string
+	// Offset and Epoch are where the message is in the group's history,
+	// as read from the stream (not encoded: the stream entry carries them).
+	Offset uint64
+	Epoch  string
 }
 
 // size is what the message costs in a buffer.
@@ -68,7 +77,7 @@ func decodeMessage(s string) (Message, error) {
 	b := []byte(s[1:])
 	var ok bool
 	switch m.Kind {
-	case ToAll:
+	case ToAll, Owner:
 	case ToSome:
 		var n uint64
 		if n, b, ok = uvarint(b); !ok || n > uint64(len(b)) {

@@ -126,6 +126,7 @@ func (g *Group) seed(pos *readPos) error {
 				first = false
 			}
 			if len(replay) < want && m.Kind == ToAll {
+				m.Offset, m.Epoch = off, epoch
 				replay = append(replay, m)
 			}
 		}
@@ -139,6 +140,9 @@ func (g *Group) seed(pos *readPos) error {
 		end = "(" + ents[len(ents)-1].ID
 	}
 	slices.Reverse(replay)
+	if s, ok := g.h.(Seeder); ok {
+		s.Seeded(pos.epoch, pos.offset)
+	}
 	if len(replay) > 0 {
 		g.h.Deliver(replay)
 	}
@@ -182,6 +186,7 @@ func (g *Group) decode(ents []redis.XMessage, pos *readPos) []Message {
 			g.log.Warn("the group's output history was lost (Redis lost its data); going on with the new one", "old_epoch", pos.epoch, "new_epoch", epoch)
 		}
 		pos.epoch, pos.offset = epoch, off
+		m.Offset, m.Epoch = off, epoch
 		ms = append(ms, m)
 	}
 	if len(ents) > 0 {

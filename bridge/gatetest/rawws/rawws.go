@@ -20,6 +20,9 @@ import (
 type Options struct {
 	Path     string // request path; "/" if empty
 	Protocol string // Sec-WebSocket-Protocol offered, if not empty
+	// Extensions is Sec-WebSocket-Extensions offered, if not empty
+	// ("permessage-deflate").
+	Extensions string
 	// RcvBuf > 0 shrinks the socket's receive buffer before the connection
 	// is made (the window is agreed on then): a client that will stop
 	// reading fills up after that many bytes, not megabytes.
@@ -39,6 +42,8 @@ type Conn struct {
 	TCP     *net.TCPConn
 	br      *bufio.Reader
 	timeout time.Duration
+	// Header is the handshake response's.
+	Header http.Header
 }
 
 // Dial opens a WebSocket at addr as o says.
@@ -69,6 +74,9 @@ func Dial(addr string, o Options) (*Conn, error) {
 	if o.Protocol != "" {
 		req += "Sec-WebSocket-Protocol: " + o.Protocol + "\r\n"
 	}
+	if o.Extensions != "" {
+		req += "Sec-WebSocket-Extensions: " + o.Extensions + "\r\n"
+	}
 	if _, err := io.WriteString(tcp, req+"\r\n"); err != nil {
 		tcp.Close()
 		return nil, fmt.Errorf("handshake: %w", err)
@@ -85,7 +93,7 @@ func Dial(addr string, o Options) (*Conn, error) {
 		return nil, fmt.Errorf("handshake: %s", resp.Status)
 	}
 	tcp.SetDeadline(time.Time{})
-	return &Conn{TCP: tcp, br: br, timeout: o.Timeout}, nil
+	return &Conn{TCP: tcp, br: br, timeout: o.Timeout, Header: resp.Header}, nil
 }
 
 // Send writes one whole masked frame.
@@ -113,6 +121,13 @@ func (c *Conn) write(b []byte) error {
 // ReadFrame reads one server frame (unmasked) and returns its opcode and
 // payload; a ping is answered before it is returned.
 func (c *Conn) ReadFrame() (byte, []byte, error) {
+	first, p, err := c.ReadFrameHeader()
+	return first & 0x0f, p, err
+}
+
+// ReadFrameHeader is ReadFrame returning the frame's whole first byte
+// (FIN, RSV bits and opcode).
+func (c *Conn) ReadFrameHeader() (byte, []byte, error) {
 	var h [2]byte
 	if _, err := io.ReadFull(c.br, h[:]); err != nil {
 		return 0, nil, err
@@ -139,11 +154,10 @@ func (c *Conn) ReadFrame() (byte, []byte, error) {
 	if _, err := io.ReadFull(c.br, p); err != nil {
 		return 0, nil, err
 	}
-	op := h[0] & 0x0f
-	if op == OpPing {
-		return op, p, c.Send(OpPong, p)
+	if h[0]&0x0f == OpPing {
+		return h[0], p, c.Send(OpPong, p)
 	}
-	return op, p, nil
+	return h[0], p, nil
 }
 
 // Reset drops the connection with a TCP reset (SO_LINGER 0), as a client

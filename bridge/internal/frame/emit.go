@@ -20,6 +20,9 @@ type Emitter struct {
 	open    io.WriteCloser // a streamed message in progress
 	scratch []byte         // borrowed while rewriting (JSON, U+FFFD)
 	Dead    bool           // the client is gone; output is drained and dropped
+	// Checked says text pieces are known to be valid UTF-8 as a whole
+	// (length-prefixed records): they go out as they are.
+	Checked bool
 
 	Msgs, Bytes int64 // messages and bytes emitted
 }
@@ -52,7 +55,7 @@ func (e *Emitter) Emit(piece []byte, end bool) {
 			e.scratch = append(e.scratch, `"}`...)
 		}
 		payload = e.scratch
-	} else if e.Type == websocket.MessageText && !utf8.Valid(piece) {
+	} else if e.Type == websocket.MessageText && !e.Checked && !utf8.Valid(piece) {
 		e.scratch = AppendValidUTF8(e.scratchBuf(), piece)
 		payload = e.scratch
 	}

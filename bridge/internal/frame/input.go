@@ -1,6 +1,7 @@
 package frame
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -10,6 +11,9 @@ import (
 
 var (
 	ErrTooBig = errors.New("message larger than --maxframesize")
+	// ErrNUL is a client message holding a NUL byte, which --framing=nul
+	// uses to end messages.
+	ErrNUL = errors.New("message contains a NUL byte")
 )
 
 // StdinWriter batches client messages into the child's stdin. A message is
@@ -25,6 +29,13 @@ type StdinWriter struct {
 	// blocked is set while a write waits on a child that is not reading, so
 	// keepalive does not mistake our own backpressure for a dead client.
 	blocked atomic.Bool
+
+	// Whole holds every message whole before it is written, even without
+	// a limit: a length-prefixed record needs its length first.
+	Whole bool
+	// NoNUL refuses a message holding a NUL byte (ErrNUL), checked as its
+	// pieces arrive, so none reaches the child.
+	NoNUL bool
 }
 
 // ReadMessage appends one message from r. With a limit, a message reaches
@@ -41,7 +52,7 @@ func (w *StdinWriter) ReadMessage(r io.Reader, limit int64) (int64, error) {
 	var total int64
 	for {
 		if len(w.buf) == cap(w.buf) {
-			if limit == 0 {
+			if limit == 0 && !w.Whole {
 				if err := w.Flush(); err != nil {
 					return total, err
 				}
@@ -56,6 +67,9 @@ func (w *StdinWriter) ReadMessage(r io.Reader, limit int64) (int64, error) {
 			}
 		}
 		n, err := ReadCounted(r, w.buf[len(w.buf):cap(w.buf)], &total, limit)
+		if w.NoNUL && err != ErrTooBig && bytes.IndexByte(w.buf[len(w.buf):len(w.buf)+n], 0) >= 0 {
+			err = ErrNUL
+		}
 		if err == io.EOF {
 			w.buf = w.buf[:len(w.buf)+n]
 			return total, nil
@@ -88,14 +102,47 @@ func ReadCounted(r io.Reader, p []byte, total *int64, limit int64) (int, error) 
 func (w *StdinWriter) Blocked() bool { return w.blocked.Load() }
 
 // AppendNewline ends a text message in the batch.
-func (w *StdinWriter) AppendNewline() {
+func (w *StdinWriter) AppendNewline() { w.AppendByte('\n') }
+
+// AppendByte ends a message in the batch with c (a newline, or NUL with
+// --framing=nul).
+func (w *StdinWriter) AppendByte(c byte) {
 	if w.buf == nil {
 		w.buf = GetChunk()[:0]
 	} else if len(w.buf) == cap(w.buf) {
 		w.Flush()
 		w.buf = GetChunk()[:0]
 	}
-	w.buf = append(w.buf, '\n')
+	w.buf = append(w.buf, c)
+}
+
+// BeginRecord makes room in the batch for a record header (--framing=length)
+// and returns where it is, for EndRecord or DropRecord once the message
+// that follows it has been read; it needs Whole.
+func (w *StdinWriter) BeginRecord() int {
+	if w.buf == nil {
+		w.buf = GetChunk()[:0]
+	} else if cap(w.buf)-len(w.buf) < RecordHeaderSize {
+		w.Flush()
+		w.buf = GetChunk()[:0]
+	}
+	at := len(w.buf)
+	w.buf = w.buf[:at+RecordHeaderSize]
+	return at
+}
+
+// EndRecord fills in the header at at, of type typ, for the payload read
+// since.
+func (w *StdinWriter) EndRecord(at int, typ byte) {
+	PutRecordHeader(w.buf[at:], typ, len(w.buf)-at-RecordHeaderSize)
+}
+
+// DropRecord takes the header at at back out of the batch, after a message
+// that failed.
+func (w *StdinWriter) DropRecord(at int) {
+	if w.buf != nil && len(w.buf) >= at {
+		w.buf = w.buf[:at]
+	}
 }
 
 // Flush writes the batch and gives the buffer back. A child that closed its

@@ -9,16 +9,33 @@ import (
 	"unicode/utf8"
 )
 
+// Split is how a StreamReader cuts a stream into messages.
+type Split int
+
+const (
+	// SplitLines ends a message at each newline (a CRLF counts as one).
+	SplitLines Split = iota
+	// SplitRaw makes each read one message (--binary).
+	SplitRaw
+	// SplitNUL ends a message at each NUL byte (--framing=nul).
+	SplitNUL
+	// SplitRecords reads length-prefixed records (--framing=length, see
+	// record.go).
+	SplitRecords
+)
+
 // StreamReader reads a child's output stream in large chunks and cuts it
 // into the pieces that become WebSocket messages: lines in text mode, raw
-// chunks in binary mode. Memory is bounded by one chunk whatever the child
-// writes; a line longer than the buffer leaves as fragments of one streamed
+// chunks in binary mode, NUL-terminated messages or length-prefixed
+// records. Memory is bounded by one chunk whatever the child writes; a
+// message longer than the buffer leaves as fragments of one streamed
 // message, and a line longer than maxMsg is split into several messages.
 type StreamReader struct {
 	f      *os.File
 	rc     syscall.RawConn // where reads go through the descriptor (Unix)
-	binary bool
+	split  Split
 	maxMsg int // 0: no limit
+	rec    recordState
 
 	buf    []byte // borrowed while data is held; nil when idle
 	r, w   int    // buf[r:w] is read but not yet returned
@@ -29,7 +46,16 @@ type StreamReader struct {
 // NewStreamReader reads f, a non-blocking stream of the child; maxMsg bounds a
 // message (0: no limit).
 func NewStreamReader(f *os.File, binary bool, maxMsg int) (*StreamReader, error) {
-	s := &StreamReader{f: f, binary: binary, maxMsg: maxMsg}
+	split := SplitLines
+	if binary {
+		split = SplitRaw
+	}
+	return NewSplitReader(f, split, maxMsg)
+}
+
+// NewSplitReader is NewStreamReader cutting messages as split says.
+func NewSplitReader(f *os.File, split Split, maxMsg int) (*StreamReader, error) {
+	s := &StreamReader{f: f, split: split, maxMsg: maxMsg}
 	if err := s.open(); err != nil {
 		return nil, err
 	}
@@ -91,8 +117,11 @@ func (s *StreamReader) Release() {
 // the piece completes a message. ok is false when nothing more can be
 // returned until fill reads again.
 func (s *StreamReader) Next() (piece []byte, end, ok bool) {
+	if s.split == SplitRecords {
+		return s.nextRecord()
+	}
 	data := s.buf[s.r:s.w]
-	if s.binary {
+	if s.split == SplitRaw {
 		if len(data) == 0 {
 			return nil, false, false
 		}
@@ -109,10 +138,14 @@ func (s *StreamReader) Next() (piece []byte, end, ok bool) {
 	}
 	// A line exactly as long as the room still ends here: look one byte
 	// past it for the newline, two for a CRLF.
+	delim := byte('\n')
+	if s.split == SplitNUL {
+		delim = 0
+	}
 	window := data[:min(len(data), room+2)]
-	if i := bytes.IndexByte(window, '\n'); i >= 0 {
+	if i := bytes.IndexByte(window, delim); i >= 0 {
 		line := data[:i]
-		if i > 0 && line[i-1] == '\r' {
+		if i > 0 && line[i-1] == '\r' && delim == '\n' {
 			line = line[:i-1]
 		}
 		if len(line) <= room {
@@ -143,7 +176,7 @@ func (s *StreamReader) Next() (piece []byte, end, ok bool) {
 		// A line longer than the buffer: stream what we have as a fragment,
 		// holding back a split character or a CR that may start a CRLF.
 		cut := RuneCut(data, len(data))
-		if cut > 0 && data[cut-1] == '\r' {
+		if cut > 0 && data[cut-1] == '\r' && delim == '\n' {
 			cut--
 		}
 		if cut == 0 {

@@ -56,8 +56,9 @@ const maxControlPayload = 125
 // Guard wraps the reader of a server-side WebSocket connection. It is not
 // safe for concurrent use; coder/websocket has one reader at a time.
 type Guard struct {
-	r   io.Reader
-	err error // sticky: the violation, once seen
+	r       io.Reader
+	err     error // sticky: the violation, once seen
+	deflate bool  // permessage-deflate was negotiated
 
 	head    [14]byte // frame header being collected
 	headN   int
@@ -78,8 +79,10 @@ type Guard struct {
 	closeN   int
 }
 
-// New returns a guard reading from r.
-func New(r io.Reader) *Guard { return &Guard{r: r} }
+// New returns a guard reading from r; deflate says permessage-deflate was
+// negotiated, so a data message may come compressed (RSV1 on its first
+// frame).
+func New(r io.Reader, deflate bool) *Guard { return &Guard{r: r, deflate: deflate} }
 
 // Read reads from the connection and passes on the bytes that keep to the
 // protocol. The first violation is returned as a *Violation error, alone,
@@ -194,11 +197,19 @@ func invalidText(what string) *Violation {
 // startFrame checks a complete header and sets up its payload.
 func (g *Guard) startFrame(h []byte) *Violation {
 	g.fin = h[0]&0x80 != 0
-	if rsv := h[0] & 0x70; rsv != 0 {
-		// No extension is ever negotiated (compression stays off).
-		return protocolError("reserved bits set (0x%02x) with no extension negotiated", rsv)
-	}
 	g.opcode = h[0] & 0x0f
+	if rsv := h[0] & 0x30; rsv != 0 {
+		return protocolError("reserved bits set (0x%02x) that no extension uses", rsv)
+	}
+	rsv1 := h[0]&0x40 != 0
+	switch {
+	case rsv1 && !g.deflate:
+		return protocolError("compressed frame (RSV1) with no compression negotiated")
+	case rsv1 && g.opcode >= opClose:
+		return protocolError("compressed control frame (RSV1 on opcode 0x%x)", g.opcode)
+	case rsv1 && g.opcode == opContinuation:
+		return protocolError("RSV1 on a continuation frame: only a message's first frame says it is compressed")
+	}
 	if h[1]&0x80 == 0 {
 		return protocolError("unmasked frame from a client")
 	}
@@ -230,7 +241,10 @@ func (g *Guard) startFrame(h []byte) *Violation {
 		if g.inMessage {
 			return protocolError("new data message before the previous one ended")
 		}
-		g.inMessage, g.textMessage = true, g.opcode == opText
+		// A compressed message's UTF-8 can only be checked once inflated
+		// (InflateCheck, after coder/websocket); an uncompressed one is
+		// checked here, failing fast.
+		g.inMessage, g.textMessage = true, g.opcode == opText && !rsv1
 	case opContinuation:
 		if !g.inMessage {
 			return protocolError("continuation frame with no message to continue")

@@ -37,7 +37,7 @@ func readAll(in []byte, oneByte bool) ([]byte, error) {
 	if oneByte {
 		r = iotest.OneByteReader(r)
 	}
-	g := frameguard.New(r)
+	g := frameguard.New(r, false)
 	var out []byte
 	buf := make([]byte, 4096)
 	for {
@@ -154,7 +154,7 @@ func TestGuardFailsEarlyInALargeFrame(t *testing.T) {
 		pw.Write(whole[:100]) // header and the first bytes only
 		// The rest never comes: the guard must not need it.
 	}()
-	g := frameguard.New(pr)
+	g := frameguard.New(pr, false)
 	buf := make([]byte, 64<<10)
 	var err error
 	for err == nil {

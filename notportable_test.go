@@ -1,0 +1,5 @@
+//go:build !portable
+
+package main_test
+
+const portableBuild = false
