@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
 
+	"github.com/wsbridge/wsbridge/bridge"
 	"github.com/wsbridge/wsbridge/bridge/server"
 )
 
@@ -59,6 +61,7 @@ type configSource struct {
 	path      string
 	values    map[string]configEntry
 	command   []string
+	endpoints []configEndpoint // the [[endpoint]] tables
 }
 
 type configEntry struct {
@@ -81,7 +84,7 @@ func (s *configSource) load(ctx *kong.Context) error {
 		return nil
 	}
 	s.loadedFor = ctx
-	s.path, s.values, s.command = "", nil, nil
+	s.path, s.values, s.command, s.endpoints = "", nil, nil, nil
 	known := map[string]*kong.Flag{}
 	var configFlag *kong.Flag
 	for _, f := range ctx.Model.Flags {
@@ -103,11 +106,11 @@ func (s *configSource) load(ctx *kong.Context) error {
 	if err != nil {
 		return &configError{fmt.Errorf("--config: %w", err)}
 	}
-	values, command, err := parseConfig(path, data, known)
+	values, command, endpoints, err := parseConfig(path, data, known)
 	if err != nil {
 		return &configError{err}
 	}
-	s.path, s.values, s.command = path, values, command
+	s.path, s.values, s.command, s.endpoints = path, values, command, endpoints
 	return nil
 }
 
@@ -130,28 +133,38 @@ func (s *configSource) Resolve(_ *kong.Context, _ *kong.Path, flag *kong.Flag) (
 }
 
 // fillCommand takes the command from the file when the command line gave
-// none.
+// none, and the file's endpoints.
 func (s *configSource) fillCommand(c *cli) {
 	if len(c.Command) == 0 && len(s.command) > 0 {
 		c.Command = append([]string(nil), s.command...)
 	}
+	c.fileEndpoints = s.endpoints
 }
 
 // parseConfig reads a TOML document whose top-level keys are flag names, plus
-// "command". Every error names the file and line.
-func parseConfig(path string, data []byte, known map[string]*kong.Flag) (map[string]configEntry, []string, error) {
+// "command", and [[endpoint]] tables. Every error names the file and line.
+func parseConfig(path string, data []byte, known map[string]*kong.Flag) (map[string]configEntry, []string, []configEndpoint, error) {
 	var doc map[string]any
 	if err := toml.Unmarshal(data, &doc); err != nil {
 		var de *toml.DecodeError
 		if errors.As(err, &de) {
 			row, col := de.Position()
-			return nil, nil, fmt.Errorf("%s:%d:%d: %s", path, row, col, strings.TrimPrefix(de.Error(), "toml: "))
+			return nil, nil, nil, fmt.Errorf("%s:%d:%d: %s", path, row, col, strings.TrimPrefix(de.Error(), "toml: "))
 		}
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 
 	values := map[string]configEntry{}
 	var command []string
+	var endpoints []configEndpoint
+	tables, _ := doc[endpointKey].([]map[string]any)
+	if list, ok := doc[endpointKey].([]any); ok {
+		for _, t := range list {
+			if m, ok := t.(map[string]any); ok {
+				tables = append(tables, m)
+			}
+		}
+	}
 	var p unstable.Parser
 	p.Reset(data)
 	for p.NextExpression() {
@@ -170,13 +183,24 @@ func parseConfig(path string, data []byte, known map[string]*kong.Flag) (map[str
 		}
 		name := strings.Join(parts, ".")
 		where := fmt.Sprintf("%s:%d", path, line)
+		if e.Kind == unstable.ArrayTable && name == endpointKey && len(endpoints) < len(tables) {
+			endpoints = append(endpoints, configEndpoint{where: where, line: line, keys: map[string]configEntry{}})
+			continue
+		}
 		if e.Kind != unstable.KeyValue {
-			return nil, nil, fmt.Errorf("%s: [%s]: tables are not used; put every setting at the top of the file as name = value", where, name)
+			return nil, nil, nil, fmt.Errorf("%s: [%s]: tables are not used but [[endpoint]]; put every other setting at the top of the file as name = value", where, name)
+		}
+		if len(endpoints) > 0 {
+			ep := &endpoints[len(endpoints)-1]
+			if err := ep.set(name, tables[len(endpoints)-1][name], where, known); err != nil {
+				return nil, nil, nil, err
+			}
+			continue
 		}
 		if name == commandKey {
 			cmd, ok := stringList(doc[name])
 			if !ok || len(cmd) == 0 {
-				return nil, nil, fmt.Errorf(`%s: command: want a non-empty array of strings, such as command = ["./count.sh", "--fast"]`, where)
+				return nil, nil, nil, fmt.Errorf(`%s: command: want a non-empty array of strings, such as command = ["./count.sh", "--fast"]`, where)
 			}
 			command = cmd
 			continue
@@ -189,18 +213,23 @@ func parseConfig(path string, data []byte, known map[string]*kong.Flag) (map[str
 			} else if guess := closestKey(name, known); guess != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", guess)
 			}
-			return nil, nil, errors.New(msg)
+			return nil, nil, nil, errors.New(msg)
 		}
 		v, err := flagValue(flag, doc[name])
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %s: %w", where, name, err)
+			return nil, nil, nil, fmt.Errorf("%s: %s: %w", where, name, err)
 		}
 		values[name] = configEntry{value: v, line: line}
 	}
 	if err := p.Error(); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return values, command, nil
+	for _, ep := range endpoints {
+		if ep.path == "" {
+			return nil, nil, nil, fmt.Errorf(`%s: [[endpoint]]: want a path, such as path = "/echo"`, ep.where)
+		}
+	}
+	return values, command, endpoints, nil
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))
@@ -375,4 +404,79 @@ func parseCLI(args []string, opts []kong.Option, src *configSource) (c *cli, k *
 	}
 	src.fillCommand(c)
 	return c, k, nil
+}
+
+// endpointKey names the config file's [[endpoint]] tables, and the
+// --endpoint flag of the same meaning.
+const endpointKey = "endpoint"
+
+// configEndpoint is one [[endpoint]] table: its path, its command, and its
+// session flags by name, in the form kong's mappers take.
+type configEndpoint struct {
+	where   string // file:line of its [[endpoint]], for errors
+	line    int
+	path    string
+	command []string
+	keys    map[string]configEntry
+}
+
+// set reads one key of the table: path, command, or a session flag.
+func (ep *configEndpoint) set(name string, v any, where string, known map[string]*kong.Flag) error {
+	what := "[[endpoint]]"
+	if ep.path != "" {
+		what = "endpoint " + ep.path
+	}
+	switch name {
+	case "path":
+		p, ok := v.(string)
+		if !ok {
+			return fmt.Errorf(`%s: %s: path: want a string such as "/echo", got %s`, where, what, tomlType(v))
+		}
+		if err := checkEndpointPath(p); err != nil {
+			return fmt.Errorf("%s: %s: path: %w", where, what, err)
+		}
+		ep.path = p
+		return nil
+	case commandKey:
+		cmd, ok := stringList(v)
+		if !ok || len(cmd) == 0 {
+			return fmt.Errorf(`%s: %s: command: want a non-empty array of strings, such as command = ["cat"]`, where, what)
+		}
+		ep.command = cmd
+		return nil
+	}
+	flag := known[name]
+	if flag == nil || !slices.Contains(sessionFlags, name) {
+		msg := fmt.Sprintf("%s: %s: unknown key %q", where, what, name)
+		if flag != nil {
+			msg = fmt.Sprintf("%s: %s: %q is a server-level flag, the same for every endpoint: set it at the top of the file", where, what, name)
+		} else if guess := closestKey(name, sessionFlagSet(known)); guess != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", guess)
+		}
+		return errors.New(msg)
+	}
+	val, err := flagValue(flag, v)
+	if err != nil {
+		return fmt.Errorf("%s: %s: %s: %w", where, what, name, err)
+	}
+	ep.keys[name] = configEntry{value: val}
+	return nil
+}
+
+// sessionFlagSet is known restricted to the session flags.
+func sessionFlagSet(known map[string]*kong.Flag) map[string]*kong.Flag {
+	out := map[string]*kong.Flag{"path": nil}
+	for _, name := range sessionFlags {
+		out[name] = known[name]
+	}
+	return out
+}
+
+// checkEndpointPath accepts an absolute, clean URL path: "/echo" (exact) or
+// "/term/" (prefix).
+func checkEndpointPath(p string) error {
+	if !strings.HasPrefix(p, "/") || bridge.CleanPath(p) != p || strings.ContainsAny(p, "?#") {
+		return fmt.Errorf("%q: want an absolute, clean URL path such as /echo (exact) or /term/ (a prefix)", p)
+	}
+	return nil
 }

@@ -120,6 +120,12 @@ var browserTestsNeed = fmt.Sprintf("browser tests: they need node, %s (npm ci --
 // node, playwright-core or Chromium is missing.
 func browserTestTools(tb testing.TB) string {
 	tb.Helper()
+	if portableBuild {
+		// The pages are the same JavaScript in both builds, and what they
+		// drive of the daemon the protocol tests drive too: the browser
+		// tests run once, in the default build, to keep CI within its time.
+		tb.Skip("browser tests run in the default build only")
+	}
 	pw := filepath.Join("static", "node_modules", "playwright-core")
 	_, errPW := os.Stat(pw)
 	_, errChromium := os.Stat(chromiumPath())

@@ -675,6 +675,14 @@ func startNginxSite(t *testing.T, name, listenDirective string, subs map[string]
 		}
 		site = strings.Replace(site, old, repl, 1)
 	}
+	return runNginx(t, nginx, dir, site, listen)
+}
+
+// runNginx runs nginx in the foreground in dir with site (the content of
+// its http{} block, listening on listen) and returns listen once it
+// accepts connections.
+func runNginx(t *testing.T, nginx, dir, site, listen string) string {
+	t.Helper()
 	writeFile(t, filepath.Join(dir, "wsbridge.conf"), site, 0o644)
 	user := ""
 	if os.Geteuid() == 0 {

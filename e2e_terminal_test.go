@@ -48,6 +48,8 @@ type ttyMsg struct {
 	Watcher   bool   `json:"watcher"`
 	Reconnect bool   `json:"reconnect"`
 	Title     string `json:"title"`
+	Transfer  bool   `json:"transfer"`
+	Seq       int64  `json:"seq"`
 }
 
 func ttyDial(t testing.TB, url string, hdr http.Header) *ttyConn {
@@ -725,6 +727,8 @@ func TestTerminalFlagErrors(t *testing.T) {
 		{[]string{"--client-option=fontSize=20", "cat"}, "--client-option needs --terminal"},
 		{[]string{"--title-format=x", "cat"}, "--title-format needs --terminal"},
 		{[]string{"--term=vt100", "cat"}, "--term needs --pty or --terminal"},
+		{[]string{"--scrollback=5", "cat"}, "--scrollback needs --terminal"},
+		{[]string{"--terminal", "--scrollback=-1", "cat"}, "--scrollback=-1: must be 0"},
 		{[]string{"--terminal", "--reconnect=-1s", "cat"}, "--reconnect=-1s"},
 		{[]string{"--terminal", "--max-clients=-1", "cat"}, "--max-clients=-1"},
 		{[]string{"--terminal", "--title-format={{.Nope}}", "cat"}, "--title-format"},

@@ -52,12 +52,18 @@ type cli struct {
 	LogFormat     string           `name:"logformat" default:"text" enum:"text,json" help:"Log as text or as one JSON object per line."`
 	Version       kong.VersionFlag `env:"-" help:"Print the version, the commit and the Go version, and exit."`
 	HelpMan       bool             `name:"help-man" hidden:"" help:"Print the man page (roff) and exit."`
+	Endpoint      []string         `name:"endpoint" sep:"none" placeholder:"PATH=COMMAND" help:"Also serve COMMAND at PATH, with the global session flags; repeatable. PATH is exact (/echo) or, ending in /, a prefix (/term/); the longest match wins, COMMAND or --dir being the catch-all /, and an upgrade on a path no endpoint matches gets 404. COMMAND is split into arguments as a shell would (quotes, backslashes) but runs without one. The config file's [[endpoint]] tables also set session flags per endpoint; SIGHUP reloads them. See man/endpoints.md."`
 	HTTPFlags
 	TerminalFlags
 	BroadcastFlags
 	ServiceFlags
 
 	Command []string `arg:"" optional:"" passthrough:"partial" help:"The program each connection runs, with its arguments. Flags after it belong to it." placeholder:"COMMAND [ARGS...]"`
+
+	// fileEndpoints are the config file's [[endpoint]] tables; serves
+	// says what the endpoints serve, for the checks of the global flags.
+	fileEndpoints []configEndpoint
+	serves        endpointKinds
 }
 
 const description = `Turn any program that reads stdin and writes stdout into a WebSocket server.
@@ -128,9 +134,13 @@ func (c *cli) serverConfig(k *kong.Kong, log io.Writer) (*server.Config, error) 
 	if len(c.Command) > 0 && c.Command[0] == "--" {
 		c.Command = c.Command[1:]
 	}
+	endpoints, err := c.endpoints(k, log)
+	if err != nil {
+		return nil, err
+	}
 	switch {
-	case len(c.Command) == 0 && c.Dir == "" && c.StaticDir == "" && c.CgiDir == "":
-		return nil, errors.New("no command given: usage is wsbridge [flags] COMMAND [ARGS...] (or --dir=DIR, or only --staticdir/--cgidir)")
+	case len(c.Command) == 0 && c.Dir == "" && c.StaticDir == "" && c.CgiDir == "" && len(endpoints) == 0:
+		return nil, errors.New("no command given: usage is wsbridge [flags] COMMAND [ARGS...] (or --dir=DIR, --endpoint=PATH=COMMAND, or only --staticdir/--cgidir)")
 	case c.Port < 0 || c.Port > 65535:
 		return nil, fmt.Errorf("--port=%d: not a port number (0-65535)", c.Port)
 	case c.MaxFrameSize < 0:
@@ -166,6 +176,7 @@ func (c *cli) serverConfig(k *kong.Kong, log io.Writer) (*server.Config, error) 
 		Addresses:     c.Address,
 		SSL:           c.SSL,
 		Flags:         flagValues(k),
+		Endpoints:     endpoints,
 	}
 	if err := c.validateHTTP(cfg); err != nil {
 		return nil, err

@@ -53,8 +53,10 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 		{"--reconnect", c.Reconnect != 0},
 		{"--shared", c.Shared},
 		{"--max-clients", c.MaxClients != 0 && !c.Broadcast},
+		{"--scrollback", c.Scrollback != terminal.DefaultScrollback},
 		{"--title-format", c.TitleFormat != defaultTitleFormat},
 		{"--client-option", len(c.ClientOption) > 0},
+		{"--no-transfer", c.NoTransfer},
 	}
 	for _, n := range needsTerminal {
 		if n.set && !c.Terminal {
@@ -68,11 +70,11 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 		return errors.New("--terminal cannot be combined with --passstderr: a terminal merges stderr into stdout")
 	case c.PTY && c.PassStderr:
 		return errors.New("--pty cannot be combined with --passstderr: a terminal merges stderr into stdout")
-	case c.NoAuth && !(c.Terminal && c.Writable):
+	case c.NoAuth && !(c.Terminal && c.Writable) && !c.serves.writableTerminal:
 		return errors.New("--no-auth needs --terminal --writable: only a writable terminal takes an access token")
 	case c.NoAuth && c.authenticates():
 		return errors.New("--no-auth cannot be combined with --credential, --credential-file, --sslca, --jwt-key, --jwks-url or --auth-header: they authenticate, and no access token is made then")
-	case c.TokenFile != "" && !(c.Terminal && c.Writable):
+	case c.TokenFile != "" && !(c.Terminal && c.Writable) && !c.serves.writableTerminal:
 		return errors.New("--token-file needs --terminal --writable: only a writable terminal takes an access token")
 	case c.TokenFile != "" && c.NoAuth:
 		return errors.New("--token-file cannot be combined with --no-auth: one sets the access token, the other turns it off")
@@ -86,6 +88,8 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 		return errors.New("--subprotocol cannot be combined with --terminal: terminal endpoints speak " + terminal.TTYSubprotocol)
 	case c.Reconnect < 0:
 		return fmt.Errorf("--reconnect=%s: must be 0 (off) or more", c.Reconnect)
+	case c.Scrollback < 0:
+		return fmt.Errorf("--scrollback=%d: must be 0 (the screen only) or more lines", c.Scrollback)
 	case c.MaxClients < 0:
 		return fmt.Errorf("--max-clients=%d: must be 0 (unlimited) or more", c.MaxClients)
 	case c.Term != terminal.DefaultTerm && !c.PTY:
@@ -127,9 +131,11 @@ func (c *cli) validateTerminal(cfg *server.Config) error {
 			Writers:       writers,
 			WritersClaims: claims,
 			Writable:      c.Writable,
+			NoTransfer:    c.NoTransfer,
 			Reconnect:     c.Reconnect,
 			Shared:        c.Shared,
 			MaxClients:    c.MaxClients,
+			Scrollback:    c.Scrollback,
 			Title:         tmpl,
 			ClientOptions: clientOptions,
 		}
@@ -148,7 +154,7 @@ func (c *cli) validateBroadcast(cfg *server.Config) error {
 		{"--client-queue", c.ClientQueue != broadcast.DefaultClientQueue},
 		{"--restart", c.Restart != string(broadcast.RestartNever)},
 		{"--envelope", c.Envelope},
-		{"--redis", c.Redis != ""},
+		{"--redis", c.Redis != "" && !c.serves.broadcast},
 		{"--redis-sentinel", c.RedisSentinel != ""},
 		{"--redis-cluster", c.RedisCluster != ""},
 		{"--redis-master", c.RedisMaster != ""},
@@ -577,4 +583,208 @@ func (c *cli) validateTokens(cfg *server.Config) error {
 	}
 	cfg.AuthHeader = http.CanonicalHeaderKey(c.AuthHeader)
 	return nil
+}
+
+// sessionFlags are the flags that shape a session or its program: an
+// endpoint ([[endpoint]] table) may set each under its name, and takes the
+// global value of every one it does not set. Everything else is
+// server-level (listeners, TLS, authentication, origins, limits, logging,
+// Redis) and the same for every endpoint. A flag added later becomes
+// per-endpoint by adding its name here.
+var sessionFlags = []string{
+	"binary", "passstderr", "maxframesize", "closems", "pingms", "passenv", "subprotocol",
+	"dir", "devconsole", "pty", "terminal", "writable", "reconnect", "shared", "max-clients",
+	"cwd", "term", "title-format", "url-arg", "client-option",
+	"broadcast", "replay", "linger", "client-queue", "restart", "max-groups", "envelope",
+	"msg-rate", "msg-rate-mode", "idle-timeout", "framing", "compress", "scrollback", "no-transfer",
+}
+
+// clusterFlags are the server-level flags that a broadcast endpoint's
+// groups are spread with (--redis): it takes them from the global flags.
+var clusterFlags = []string{"redis", "redis-password-file", "redis-prefix", "lease", "redis-buffer", "redis-stream-bytes", "redis-history-ttl"}
+
+// endpointKinds says what the endpoints serve, for the checks of the global
+// flags that refer to them (--no-auth, --token-file, --redis).
+type endpointKinds struct {
+	writableTerminal, broadcast bool
+}
+
+// endpointSpec is one endpoint as given, before it is checked.
+type endpointSpec struct {
+	path    string
+	command []string
+	keys    map[string]configEntry // session flags by name
+}
+
+// endpointSpecs lists the config file's [[endpoint]] tables, then the
+// --endpoint flags.
+func (c *cli) endpointSpecs() ([]endpointSpec, error) {
+	var specs []endpointSpec
+	for _, ep := range c.fileEndpoints {
+		specs = append(specs, endpointSpec{path: ep.path, command: ep.command, keys: ep.keys})
+	}
+	for _, item := range c.Endpoint {
+		path, command, ok := strings.Cut(item, "=")
+		if !ok {
+			return nil, fmt.Errorf("--endpoint=%q: want PATH=COMMAND, such as --endpoint='/echo=cat'", item)
+		}
+		if err := checkEndpointPath(path); err != nil {
+			return nil, fmt.Errorf("--endpoint=%q: %w", item, err)
+		}
+		args, err := splitCommand(command)
+		if err != nil {
+			return nil, fmt.Errorf("--endpoint=%q: %w", item, err)
+		}
+		if len(args) == 0 {
+			return nil, fmt.Errorf("--endpoint=%q: no command after the path", item)
+		}
+		specs = append(specs, endpointSpec{path: path, command: args})
+	}
+	return specs, nil
+}
+
+// endpoints checks every endpoint with the code that checks the global
+// flags (serverConfig) and returns their settings. Each is checked as a
+// command line of its own: the global session flags, then the endpoint's
+// keys over them; server-level flags keep their defaults there, since they
+// are checked once, globally. An error names the endpoint's path.
+func (c *cli) endpoints(k *kong.Kong, log io.Writer) ([]server.Endpoint, error) {
+	specs, err := c.endpointSpecs()
+	if err != nil || len(specs) == 0 {
+		return nil, err
+	}
+	catchAll := len(c.Command) > 0 || c.Dir != ""
+	seen := map[string]bool{}
+	out := make([]server.Endpoint, 0, len(specs))
+	for _, spec := range specs {
+		if seen[spec.path] || (spec.path == "/" && catchAll) {
+			return nil, fmt.Errorf("endpoint %s: the path is given twice (COMMAND or --dir is the / endpoint)", spec.path)
+		}
+		seen[spec.path] = true
+		ec, ek, err := endpointCLI(k, spec)
+		if err != nil {
+			return nil, fmt.Errorf("endpoint %s: %w", spec.path, err)
+		}
+		if len(ec.Command) == 0 && ec.Dir == "" {
+			return nil, fmt.Errorf(`endpoint %s: no command: give it command = ["..."] (or dir)`, spec.path)
+		}
+		cfg, err := ec.serverConfig(ek, log)
+		if err != nil {
+			return nil, fmt.Errorf("endpoint %s: %w", spec.path, err)
+		}
+		c.serves.writableTerminal = c.serves.writableTerminal || (cfg.Terminal != nil && cfg.Terminal.Writable)
+		c.serves.broadcast = c.serves.broadcast || cfg.Broadcast != nil
+		out = append(out, server.Endpoint{Path: spec.path, Config: cfg})
+	}
+	return out, nil
+}
+
+// endpointCLI is the command line of one endpoint: a cli parsed by kong with
+// the endpoint's keys as its only source (so kong maps and checks them as it
+// does flags), then the global value of every session flag the endpoint does
+// not set, copied by name from global's model.
+func endpointCLI(global *kong.Kong, spec endpointSpec) (*cli, *kong.Kong, error) {
+	ec := new(cli)
+	ek, err := kong.New(ec, kong.Name("wsbridge"), kong.Exit(func(int) {}),
+		kong.Resolvers(kong.ResolverFunc(func(_ *kong.Context, _ *kong.Path, f *kong.Flag) (any, error) {
+			if e, ok := spec.keys[f.Name]; ok {
+				return e.value, nil
+			}
+			return nil, nil
+		})))
+	if err != nil {
+		return nil, nil, &parserError{err}
+	}
+	if _, err := ek.Parse(nil); err != nil {
+		return nil, nil, err
+	}
+	inherit := func(names []string) {
+		for _, name := range names {
+			if _, set := spec.keys[name]; set {
+				continue
+			}
+			from, to := modelFlag(global, name), modelFlag(ek, name)
+			if from != nil && to != nil {
+				to.Target.Set(from.Target)
+			}
+		}
+	}
+	inherit(sessionFlags)
+	if ec.Broadcast {
+		inherit(clusterFlags)
+	}
+	ec.Command = spec.command
+	return ec, ek, nil
+}
+
+// modelFlag is the flag of k's model named name, or nil.
+func modelFlag(k *kong.Kong, name string) *kong.Flag {
+	for _, f := range k.Model.Flags {
+		if f.Name == name {
+			return f
+		}
+	}
+	return nil
+}
+
+// splitCommand splits an --endpoint command into arguments as a POSIX shell
+// would, without running one: blanks separate words; single quotes keep
+// everything up to the next one; double quotes keep everything but \", \\,
+// \$ and \` escapes; a backslash outside quotes keeps the next character.
+// Nothing is expanded ($VAR, globs, ~ stay as they are).
+func splitCommand(s string) ([]string, error) {
+	var args []string
+	var word strings.Builder
+	inWord := false
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case ch == ' ' || ch == '\t' || ch == '\n':
+			if inWord {
+				args = append(args, word.String())
+				word.Reset()
+				inWord = false
+			}
+		case ch == '\\':
+			inWord = true
+			if i+1 == len(s) {
+				return nil, errors.New("the command ends with a backslash")
+			}
+			i++
+			if s[i] != '\n' { // a backslash-newline joins lines
+				word.WriteByte(s[i])
+			}
+		case ch == '\'':
+			inWord = true
+			end := strings.IndexByte(s[i+1:], '\'')
+			if end < 0 {
+				return nil, errors.New("a single quote is not closed")
+			}
+			word.WriteString(s[i+1 : i+1+end])
+			i += end + 1
+		case ch == '"':
+			inWord = true
+			closed := false
+			for i++; i < len(s); i++ {
+				if s[i] == '"' {
+					closed = true
+					break
+				}
+				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`", s[i+1]) >= 0 {
+					i++
+				}
+				word.WriteByte(s[i])
+			}
+			if !closed {
+				return nil, errors.New("a double quote is not closed")
+			}
+		default:
+			inWord = true
+			word.WriteByte(ch)
+		}
+	}
+	if inWord {
+		args = append(args, word.String())
+	}
+	return args, nil
 }

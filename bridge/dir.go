@@ -135,6 +135,7 @@ const (
 	ReasonNotRegular    = "not a regular file"
 	ReasonBadPath       = "bad path"
 	ReasonNoEndpoint    = "no WebSocket endpoint"
+	ReasonNoRoute       = "no endpoint matches the path"
 )
 
 // NoEndpointError is why a request has no endpoint. The gate logs Reason

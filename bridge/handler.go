@@ -70,33 +70,56 @@ type Options struct {
 	Compress session.Compression
 }
 
-// Handler is the gate: it admits WebSocket upgrades and hands them to
-// Options.Kind.
+// Handler is the gate of one endpoint: it admits WebSocket upgrades and
+// hands them to Options.Kind. The Handlers of one server's endpoints share
+// what is server-wide (see Endpoint).
 type Handler struct {
+	*shared
 	opts      Options
 	log       *slog.Logger
 	parentEnv []string
-	idPrefix  string
-	ids       atomic.Uint64
-	forks     atomic.Int64
-	fds       fdbudget.Budget // file descriptors, for a reserve (fds.go)
-	sessions  registry
 	live      atomic.Pointer[session.Tunables] // settings changed at run time (tune.go)
-	once      onceState                        // --once (once.go)
 }
 
-// New returns a Handler for opts.
+// shared is what every endpoint of a server counts and tracks together:
+// the --maxforks slots, the file-descriptor budget, the session registry
+// that Shutdown ends, --once and the session IDs.
+type shared struct {
+	idPrefix string
+	ids      atomic.Uint64
+	forks    atomic.Int64
+	maxForks atomic.Int64    // --maxforks in force (tune.go)
+	fds      fdbudget.Budget // file descriptors, for a reserve (fds.go)
+	sessions registry
+	once     onceState // --once (once.go)
+}
+
+// New returns a Handler for opts, with server-wide state of its own.
 func New(opts Options) *Handler {
-	h := &Handler{opts: opts, log: opts.Logger}
+	sh := &shared{}
+	var b [4]byte
+	rand.Read(b[:])
+	sh.idPrefix = hex.EncodeToString(b[:]) + "-"
+	sh.once.init(opts.Once)
+	return newHandler(sh, opts)
+}
+
+// Endpoint returns a Handler for another endpoint of h's server: its own
+// kind, command and session options, sharing h's --maxforks slots, file
+// descriptor budget, --once and session registry, so that h.Shutdown ends
+// its sessions too. opts.MaxForks and opts.Once are h's.
+func (h *Handler) Endpoint(opts Options) *Handler {
+	opts.MaxForks, opts.Once = int(h.shared.maxForks.Load()), h.opts.Once
+	return newHandler(h.shared, opts)
+}
+
+func newHandler(sh *shared, opts Options) *Handler {
+	h := &Handler{shared: sh, opts: opts, log: opts.Logger}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
 	h.parentEnv = passEnv(opts.PassEnv)
 	h.Tune(session.Tunables{MaxForks: opts.MaxForks, CloseGrace: opts.CloseGrace, PingInterval: opts.PingInterval})
-	var b [4]byte
-	rand.Read(b[:])
-	h.idPrefix = hex.EncodeToString(b[:]) + "-"
-	h.once.init(opts.Once)
 	return h
 }
 
@@ -226,6 +249,18 @@ func (h *Handler) endpointOrRefuse(w http.ResponseWriter, r *http.Request) (sess
 	}
 	h.refuse(w, r, h.log, ref)
 	return ep, false
+}
+
+// RefuseNoEndpoint answers r, on a path that no endpoint of the server
+// matches, with 404: logged with its reason and counted as not found, as
+// any endpoint's refusal.
+func (h *Handler) RefuseNoEndpoint(w http.ResponseWriter, r *http.Request) {
+	h.refuse(w, r, h.log, &session.Refusal{
+		Status:  http.StatusNotFound,
+		Message: "404 page not found",
+		Reason:  ReasonNoRoute,
+		Counted: session.RefusedNotFound,
+	})
 }
 
 // notAnUpgrade answers a plain request on an endpoint. It is not logged

@@ -93,9 +93,9 @@ var manFlagTopics = []struct {
 	title string
 	flags []string
 }{
-	{"Core", []string{"help", "version", "port", "address", "binary", "passstderr",
+	{"Core", []string{"help", "version", "port", "address", "binary", "framing", "compress", "passstderr",
 		"maxframesize", "maxforks", "closems", "pingms", "passenv", "reverselookup"}},
-	{"HTTP server", []string{"dir", "staticdir", "cgidir", "devconsole", "header", "header-ws",
+	{"HTTP server", []string{"dir", "endpoint", "staticdir", "cgidir", "devconsole", "header", "header-ws",
 		"header-http", "unixsocket", "subprotocol", "headertimeout", "idle-conn-timeout",
 		"max-conns-per-ip", "conn-rate", "msg-rate", "msg-rate-mode", "idle-timeout", "cgi-timeout"}},
 	{"Security and TLS", []string{"origin", "sameorigin", "credential", "credential-file", "no-auth",
@@ -106,7 +106,7 @@ var manFlagTopics = []struct {
 	{"Service and operation", []string{"config", "loglevel", "logformat", "shutdown-timeout",
 		"metrics-address", "trusted-proxy", "trusted-proxy-header"}},
 	{"Terminals", []string{"pty", "terminal", "writable", "writers", "writers-claim", "reconnect", "shared", "once",
-		"max-clients", "cwd", "term", "title-format", "url-arg", "client-option"}},
+		"scrollback", "no-transfer", "max-clients", "cwd", "term", "title-format", "url-arg", "client-option"}},
 	{"Broadcast", []string{"broadcast", "replay", "linger", "client-queue", "restart", "envelope", "max-groups", "redis", "redis-sentinel", "redis-master", "redis-sentinel-password-file", "redis-cluster", "redis-password-file", "redis-prefix", "lease", "redis-buffer", "redis-stream-bytes", "redis-history-ttl"}},
 }
 

@@ -22,7 +22,7 @@ for (const f of await readdir(dist)) await rm(join(dist, f), { recursive: true }
 
 // The bundle is a copy of xterm.js: MIT asks for its notices to travel with
 // it. xterm's addons carry the same licence text, so one banner covers all.
-const pkgs = ['xterm', 'addon-fit', 'addon-webgl', 'addon-web-links', 'addon-unicode11'];
+const pkgs = ['xterm', 'addon-fit', 'addon-webgl', 'addon-web-links', 'addon-unicode11', 'addon-clipboard', 'addon-image'];
 const versions = await Promise.all(
   pkgs.map(async (p) => {
     const meta = JSON.parse(await readFile(join(here, 'node_modules', '@xterm', p, 'package.json'), 'utf8'));
@@ -30,7 +30,19 @@ const versions = await Promise.all(
   }),
 );
 const licence = await readFile(join(here, 'node_modules', '@xterm', 'xterm', 'LICENSE'), 'utf8');
-const banner = `/*! wsbridge terminal. Bundles ${versions.join(', ')}:\n${licence.trim().replaceAll('*/', '* /')}\n*/`;
+// File transfer and the clipboard addon bring packages under other
+// licences: name each with its licence and copyright line.
+const others = await Promise.all(
+  ['trzsz', 'zmodem.js', 'crc-32', 'js-base64'].map(async (p) => {
+    const meta = JSON.parse(await readFile(join(here, 'node_modules', p, 'package.json'), 'utf8'));
+    return `${meta.name}@${meta.version} (${meta.license})`;
+  }),
+);
+const banner =
+  `/*! wsbridge terminal. Bundles ${versions.join(', ')}:\n${licence.trim().replaceAll('*/', '* /')}\n` +
+  `Also bundles ${others.join(', ')}: trzsz Copyright (c) 2022-2026 Lonny Wong; zmodem.js Copyright ` +
+  `Gasper Software Consulting and crc-32 Copyright SheetJS, under the Apache License 2.0 ` +
+  `(https://www.apache.org/licenses/LICENSE-2.0); js-base64 Copyright (c) 2014, Dan Kogai, BSD-3-Clause.\n*/`;
 
 const common = { bundle: true, minify: true, sourcemap: false, legalComments: 'none', logLevel: 'info' };
 await Promise.all([
@@ -41,6 +53,9 @@ await Promise.all([
     format: 'iife',
     target: ['es2021', 'chrome100', 'firefox100', 'safari15'],
     banner: { js: banner },
+    // trzsz's Node.js code paths (it also runs in Electron) require these;
+    // in a browser they are never reached.
+    external: ['child_process', 'fs', 'util'],
   }),
   esbuild.build({
     ...common,

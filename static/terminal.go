@@ -49,6 +49,21 @@ type terminalHandler struct {
 	config  pageConfig
 	assets  map[string]*asset // by ?asset= name
 	problem string            // why the page cannot be served, or ""
+	csp     string            // the page's Content-Security-Policy
+}
+
+// pageCSP is the page's Content-Security-Policy: scripts only from this
+// server; xterm.js adds <style> elements itself. With images on,
+// 'wasm-unsafe-eval' lets the image addon compile its sixel decoder
+// (WebAssembly inside the bundle); it allows no JavaScript eval.
+func pageCSP(clientOptions map[string]string) string {
+	script := "'self'"
+	switch strings.ToLower(strings.TrimSpace(clientOptions["images"])) {
+	case "true", "1", "yes", "on":
+		script += " 'wasm-unsafe-eval'"
+	}
+	return "default-src 'self'; script-src " + script + "; style-src 'self' 'unsafe-inline'; " +
+		"img-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'"
 }
 
 // notBuiltHelp is what a daemon built from a tree whose terminal/dist lacks
@@ -72,7 +87,8 @@ func Terminal(opts TerminalPageOptions) http.Handler {
 }
 
 func newTerminal(fsys fs.FS, opts TerminalPageOptions) http.Handler {
-	h := &terminalHandler{config: pageConfig{Title: opts.Title, ClientOptions: opts.ClientOptions}, assets: map[string]*asset{}}
+	h := &terminalHandler{config: pageConfig{Title: opts.Title, ClientOptions: opts.ClientOptions}, assets: map[string]*asset{},
+		csp: pageCSP(opts.ClientOptions)}
 	if h.config.Title == "" {
 		h.config.Title = "wsbridge"
 	}
@@ -168,9 +184,7 @@ func (h *terminalHandler) servePage(w http.ResponseWriter, r *http.Request) {
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
-	// Scripts only from this server; xterm.js adds <style> elements itself.
-	hdr.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "+
-		"img-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'")
+	hdr.Set("Content-Security-Policy", h.csp)
 	DenyFraming(hdr) // a writable shell under another site's buttons
 	hdr.Set("ETag", contentETag(buf.Bytes()))
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(buf.Bytes()))

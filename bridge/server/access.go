@@ -91,11 +91,12 @@ func beyondLoopback(ls []net.Listener) bool {
 // warning that --no-auth leaves the shell open. A token of --token-file
 // is required on every listener, loopback ones too: it was asked for.
 func (s *Server) armAccess() {
-	if s.cfg.Terminal == nil {
+	_, openEndpoint := needsGuards(s.cfg, s.cfg.Endpoints)
+	if s.cfg.Terminal == nil && !openEndpoint {
 		return
 	}
 	pinned := s.cfg.AccessToken != ""
-	if !openTerminal(s.cfg) || !(pinned || beyondLoopback(s.ls.web)) {
+	if !(openTerminal(s.cfg) || openEndpoint) || !(pinned || beyondLoopback(s.ls.web)) {
 		s.announceTerminal()
 		return
 	}
@@ -116,7 +117,7 @@ func (s *Server) armAccess() {
 	}
 	// A shared terminal also gets a read-only link, to hand to people who
 	// are to watch and not type.
-	watch := s.cfg.Terminal.Shared
+	watch := s.cfg.Terminal != nil && s.cfg.Terminal.Shared
 	if watch {
 		for _, u := range accessURLs(s.ls, s.cfg, redactedToken) {
 			s.log.Info("read-only link to the shared terminal: open", "url", u)
@@ -206,7 +207,7 @@ func accessURLs(ls listeners, cfg *Config, token string) []string {
 			hosts = append(hosts, "localhost")
 		}
 		for _, h := range hosts {
-			u := scheme + "://" + net.JoinHostPort(h, strconv.Itoa(a.Port)) + "/"
+			u := scheme + "://" + net.JoinHostPort(h, strconv.Itoa(a.Port)) + terminalPath(cfg)
 			if token != "" {
 				u += "?" + auth.AccessTokenParam + "=" + token
 			}
@@ -216,6 +217,28 @@ func accessURLs(ls listeners, cfg *Config, token string) []string {
 		}
 	}
 	return urls
+}
+
+// terminalPath is where the page of cfg's terminal is: "/" for --terminal
+// with COMMAND or --dir, else the path of the first writable terminal
+// endpoint, or of the first terminal endpoint.
+func terminalPath(cfg *Config) string {
+	if cfg.Terminal != nil && (len(cfg.Command) > 0 || cfg.Dir != "") {
+		return "/"
+	}
+	path := ""
+	for _, ep := range cfg.Endpoints {
+		if t := ep.Config.Terminal; t != nil && (path == "" || t.Writable) {
+			path = ep.Path
+			if t.Writable {
+				break
+			}
+		}
+	}
+	if path == "" {
+		return "/"
+	}
+	return path
 }
 
 func listenerAddrs(ls []net.Listener) []string {

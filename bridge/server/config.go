@@ -124,6 +124,12 @@ type Config struct {
 	// ProxyHeader constants (--trusted-proxy-header).
 	TrustedProxyHeader string
 
+	// Endpoints are the paths with session settings of their own
+	// ([[endpoint]] tables of the config file, --endpoint); Command or Dir,
+	// if set, is the catch-all "/" endpoint besides them. A SIGHUP reloads
+	// them (see Reparse).
+	Endpoints []Endpoint
+
 	// Flags are the values of every flag by name, and Reparse reads the
 	// configuration again as at startup (command line, environment, config
 	// file). On SIGHUP the daemon applies what may change live and logs what
@@ -133,12 +139,24 @@ type Config struct {
 	Reparse func() (*Config, error)
 }
 
+// Endpoint is one path's sessions: Path is exact ("/echo"), or a prefix
+// when it ends in "/" ("/term/"); the longest match wins. Config holds the
+// session settings, checked by the same code as the global flags: its
+// Command (or Dir), kind (Terminal, Broadcast), pages (DevConsole) and
+// session options. Its server-level fields are not used: the server's are.
+type Endpoint struct {
+	Path   string
+	Config *Config
+}
+
 // TerminalConfig is the browser terminal's part of Config (--terminal).
 type TerminalConfig struct {
 	Writable   bool
+	NoTransfer bool // the page's file transfers (ZMODEM, trzsz) are off
 	Reconnect  time.Duration
 	Shared     bool
 	MaxClients int
+	Scrollback int // lines, terminal.Options.Scrollback
 	// Writers and WritersClaims type into the terminal; everyone else
 	// watches (--writers, --writers-claim). Both empty: everyone types.
 	Writers       []string

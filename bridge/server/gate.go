@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/wsbridge/wsbridge/bridge"
 	"github.com/wsbridge/wsbridge/bridge/broadcast"
@@ -14,7 +15,8 @@ import (
 	"github.com/wsbridge/wsbridge/process"
 )
 
-// gate is the session handler and how it finds endpoints.
+// gate is the session handler of one endpoint and how it finds the
+// endpoint of a request.
 type gate struct {
 	handler *bridge.Handler
 	// resolve finds the endpoint of a request; nil: Command on every path.
@@ -22,9 +24,12 @@ type gate struct {
 	dir     *bridge.ScriptDir // --dir, nil without; closed by the server
 }
 
-// newGate builds the bridge's session handler from cfg: the one place the
-// bridge's options are filled in.
-func newGate(cfg *Config, logger *slog.Logger, obs session.Observer) (*gate, error) {
+// newGate builds the session handler of the endpoint at path ("/" for
+// COMMAND or --dir) from cfg, its settings: the one place the bridge's
+// options are filled in. srv holds the server-level settings (cfg itself for
+// the catch-all); parent, if not nil, is the handler whose server-wide state
+// (slots, registry, --once) the new one shares.
+func newGate(srv, cfg *Config, path string, parent *bridge.Handler, logger *slog.Logger, obs session.Observer) (*gate, error) {
 	g := &gate{}
 	var command session.Command
 	if len(cfg.Command) > 0 {
@@ -41,8 +46,11 @@ func newGate(cfg *Config, logger *slog.Logger, obs session.Observer) (*gate, err
 		}
 		g.dir, g.resolve = d, d.Resolve
 		if !d.MayHoldEndpoint() {
-			logger.Warn("--dir holds no executable file: every upgrade will get 404; make the scripts executable (chmod +x)", "dir", d.Base())
+			logger.Warn("--dir holds no executable file: every upgrade will get 404; make the scripts executable (chmod +x)", "dir", d.Base(), "endpoint", path)
 		}
+	}
+	if path != "/" {
+		g.resolve = mounted(path, command, g.resolve)
 	}
 	resolve := g.resolve
 	if resolve == nil && len(cfg.Command) == 0 {
@@ -52,27 +60,54 @@ func newGate(cfg *Config, logger *slog.Logger, obs session.Observer) (*gate, err
 		}
 		g.resolve = resolve
 	}
-	g.handler = bridge.New(bridge.Options{
+	opts := bridge.Options{
 		Command:        command,
 		Resolve:        resolve,
 		Subprotocols:   cfg.Subprotocols,
-		MaxForks:       cfg.MaxForks,
+		MaxForks:       srv.MaxForks,
 		CloseGrace:     cfg.CloseGrace,
 		PingInterval:   cfg.PingInterval,
 		PassEnv:        cfg.PassEnv,
-		ReverseLookup:  cfg.ReverseLookup,
-		ServerSoftware: "wsbridge/" + cfg.Version,
+		ReverseLookup:  srv.ReverseLookup,
+		ServerSoftware: "wsbridge/" + srv.Version,
 		Logger:         logger,
 		Observer:       obs,
 		Dir:            cfg.Cwd,
 		URLArgs:        cfg.URLArgs,
-		Once:           cfg.Once,
-		CGITimeout:     cfg.CGITimeout,
+		Once:           srv.Once,
+		CGITimeout:     srv.CGITimeout,
 		Limits:         cfg.Limits,
 		Compress:       cfg.Compress,
-		Kind:           sessionKind(cfg, obs, logger),
-	})
+	}
+	if len(cfg.Command) > 0 || cfg.Dir != "" {
+		// Without either there is no endpoint here (only files, CGI, or
+		// the endpoints of Config.Endpoints), so no kind either: a
+		// broadcast kind would connect to Redis for nothing.
+		opts.Kind = sessionKind(cfg, obs, logger)
+	}
+	if parent == nil {
+		g.handler = bridge.New(opts)
+	} else {
+		g.handler = parent.Endpoint(opts)
+	}
 	return g, nil
+}
+
+// mounted resolves the requests of an endpoint at path other than "/":
+// SCRIPT_NAME is the path (without its final "/") and PATH_INFO the rest of
+// the request's path, as for a script of --dir. With dir (--dir under a
+// prefix), the rest is looked up in the folder instead.
+func mounted(path string, command session.Command, dir func(*http.Request) (session.Endpoint, error)) func(*http.Request) (session.Endpoint, error) {
+	base := strings.TrimSuffix(path, "/")
+	return func(r *http.Request) (session.Endpoint, error) {
+		rest := strings.TrimPrefix(r.URL.Path, base)
+		if dir == nil {
+			return session.Endpoint{Command: command, ScriptName: base, PathInfo: rest, PathTranslated: rest}, nil
+		}
+		ep, err := dir(withPath(r, "/"+strings.TrimPrefix(rest, "/")))
+		ep.ScriptName = base + ep.ScriptName
+		return ep, err
+	}
 }
 
 // sessionKind is the kind of session the endpoints run: browser terminals
@@ -108,9 +143,11 @@ func sessionKind(cfg *Config, obs session.Observer, logger *slog.Logger) session
 	}
 	return terminal.New(terminal.Options{
 		Writable:     t.Writable,
+		NoTransfer:   t.NoTransfer,
 		Reconnect:    t.Reconnect,
 		Shared:       t.Shared,
 		MaxClients:   t.MaxClients,
+		Scrollback:   t.Scrollback,
 		Title:        t.Title,
 		MaxFrameSize: cfg.MaxFrameSize,
 		Term:         cfg.Term,

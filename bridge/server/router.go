@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/wsbridge/wsbridge/bridge"
@@ -25,15 +26,18 @@ import (
 // redirects it too, but browsers and most WebSocket clients do not follow a
 // redirect, and those that do would reach that same endpoint.
 type router struct {
-	ws         http.Handler
-	isEndpoint func(*http.Request) bool
-	// everyPath: a single COMMAND is the endpoint of every path, so a 426
-	// on a plain request says nothing about the path itself.
-	everyPath bool
+	// endpoints are swapped whole by a reload; a request uses the table
+	// it found.
+	endpoints atomic.Pointer[endpointTable]
+	// nowhere answers an upgrade on a path no endpoint matches: 404,
+	// logged and counted.
+	nowhere interface {
+		RefuseNoEndpoint(http.ResponseWriter, *http.Request)
+	}
 	// files: a file server or a CGI folder answers plain requests (set by
-	// newWeb), so with everyPath a plain request they miss is a 404.
-	files   bool
-	console http.Handler // nil without --devconsole
+	// newWeb), so where a single COMMAND is the endpoint of every path a
+	// plain request they miss is a 404.
+	files bool
 	// assets are wsbridge's own files by path (the broadcast helper), ahead
 	// of everything but the upgrade; nil: none.
 	assets map[string]http.Handler
@@ -41,17 +45,11 @@ type router struct {
 	log    *slog.Logger
 }
 
-// newRouter routes to ws, console (nil: none) and, for other plain
-// requests, to the fallback; set plain to a chain ending in rt.fallback.
-// A nil resolve means that one command answers every path.
-func newRouter(ws http.Handler, resolve func(*http.Request) (session.Endpoint, error), console http.Handler, log *slog.Logger) *router {
-	rt := &router{ws: ws, console: console, log: log, isEndpoint: func(*http.Request) bool { return true }, everyPath: resolve == nil}
-	if resolve != nil {
-		rt.isEndpoint = func(r *http.Request) bool {
-			_, err := resolve(r)
-			return err == nil
-		}
-	}
+// newRouter routes to the endpoints of table, and other plain requests to
+// the fallback; set plain to a chain ending in rt.fallback.
+func newRouter(table *endpointTable, nowhere *bridge.Handler, log *slog.Logger) *router {
+	rt := &router{nowhere: nowhere, log: log}
+	rt.endpoints.Store(table)
 	rt.plain = http.HandlerFunc(rt.fallback)
 	return rt
 }
@@ -63,18 +61,23 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rt.log.Log(r.Context(), session.LevelDebug, "upgrade on an unclean path, served as the clean one", "remote", r.RemoteAddr, "path", r.URL.Path, "clean", clean)
 			r = withPath(r, clean)
 		}
-		rt.ws.ServeHTTP(w, r)
+		if e := rt.endpoints.Load().match(r.URL.Path); e != nil {
+			e.ws.ServeHTTP(w, r)
+		} else {
+			rt.nowhere.RefuseNoEndpoint(w, r)
+		}
 		return
 	}
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
+	e := rt.endpoints.Load().match(r.URL.Path)
 	switch {
 	case unclean:
 		redirectClean(sw, r, clean)
 	case rt.assets[r.URL.Path] != nil:
 		rt.assets[r.URL.Path].ServeHTTP(sw, r)
-	case rt.console != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && rt.isEndpoint(r):
-		rt.console.ServeHTTP(sw, r)
+	case e != nil && e.page != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && e.isEndpoint(r):
+		e.page.ServeHTTP(sw, r)
 	default:
 		rt.plain.ServeHTTP(sw, r)
 	}
@@ -87,17 +90,25 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // files or scripts are served next to a COMMAND, whose endpoint is every
 // path, a miss is a 404 as in websocketd (a 426 would hide every missing
 // page), with the Upgrade header telling that the path takes a WebSocket.
+// A GET on a prefix endpoint's path without its final "/" is redirected
+// there, so that the page's relative URLs work.
 func (rt *router) fallback(w http.ResponseWriter, r *http.Request) {
-	if !rt.isEndpoint(r) {
+	table := rt.endpoints.Load()
+	e := table.match(r.URL.Path)
+	switch {
+	case e == nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && table.byPath(r.URL.Path+"/") != nil:
+		target := &url.URL{Path: r.URL.Path + "/", RawQuery: r.URL.RawQuery}
+		http.Redirect(w, r, target.String(), http.StatusMovedPermanently)
+	case e == nil && len(table.byLength) > 0:
+		rt.nowhere.RefuseNoEndpoint(w, r)
+	case e == nil || !e.isEndpoint(r):
 		http.NotFound(w, r)
-		return
-	}
-	if rt.everyPath && rt.files {
+	case e.path == "/" && e.resolve == nil && rt.files:
 		w.Header().Set("Upgrade", "websocket")
 		http.NotFound(w, r)
-		return
+	default:
+		e.ws.ServeHTTP(w, r)
 	}
-	rt.ws.ServeHTTP(w, r)
 }
 
 // cleanRequestPath returns r's clean path and whether r's path differs

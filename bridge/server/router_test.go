@@ -63,7 +63,9 @@ func routerUnderTest(resolve func(*http.Request) (session.Endpoint, error)) *rou
 		w.Header().Set("X-Path", r.URL.Path)
 		w.WriteHeader(299)
 	})
-	return newRouter(ws, resolve, nil, slog.New(slog.DiscardHandler))
+	log := slog.New(slog.DiscardHandler)
+	root := &endpoint{path: "/", gate: &gate{resolve: resolve}, ws: ws}
+	return newRouter(newEndpointTable([]*endpoint{root}), bridge.New(bridge.Options{Logger: log}), log)
 }
 
 func upgradeRequest(method, target string) *http.Request {
@@ -139,6 +141,48 @@ func TestRouterFallback(t *testing.T) {
 		rt.ServeHTTP(rec, httptest.NewRequest("GET", tt.path, nil))
 		if rec.Code != tt.code || (rec.Header().Get("Upgrade") == "websocket") != tt.hint {
 			t.Errorf("%s: GET %s: %d Upgrade %q, want %d (hint %v)", tt.name, tt.path, rec.Code, rec.Header().Get("Upgrade"), tt.code, tt.hint)
+		}
+	}
+}
+
+// TestEndpointTableMatch: an exact path, or the longest prefix ending in
+// "/"; the catch-all "/" matches what no other does.
+func TestEndpointTableMatch(t *testing.T) {
+	t.Parallel()
+	table := func(paths ...string) *endpointTable {
+		var eps []*endpoint
+		for _, p := range paths {
+			eps = append(eps, &endpoint{path: p})
+		}
+		return newEndpointTable(eps)
+	}
+	withRoot := table("/echo", "/a/", "/a/b/", "/", "/a/b")
+	noRoot := table("/echo", "/a/", "/a/b/")
+	for _, tt := range []struct {
+		table *endpointTable
+		path  string
+		want  string // "": no match
+	}{
+		{withRoot, "/echo", "/echo"},
+		{withRoot, "/echo/x", "/"},
+		{withRoot, "/echox", "/"},
+		{withRoot, "/a/", "/a/"},
+		{withRoot, "/a/x", "/a/"},
+		{withRoot, "/a/b", "/a/b"},
+		{withRoot, "/a/b/", "/a/b/"},
+		{withRoot, "/a/b/c/d", "/a/b/"},
+		{withRoot, "/a", "/"},
+		{noRoot, "/a", ""},
+		{noRoot, "/echo/", ""},
+		{noRoot, "/", ""},
+		{noRoot, "/a/b", "/a/"},
+	} {
+		got := ""
+		if e := tt.table.match(tt.path); e != nil {
+			got = e.path
+		}
+		if got != tt.want {
+			t.Errorf("match(%q) = %q, want %q", tt.path, got, tt.want)
 		}
 	}
 }

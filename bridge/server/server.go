@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,16 +63,31 @@ func New(cfg *Config) (*Server, error) {
 	// Metrics are counted whether or not they are served: a socket-activated
 	// metrics listener is known only once the listeners are open.
 	m := metrics.New(cfg.Version)
-	g, err := newGate(cfg, logger, m)
+	g, err := newGate(cfg, cfg, "/", nil, logger, m)
 	if err != nil {
 		return nil, err
 	}
-	wb, err := newWeb(cfg, g, logger, m)
+	eb := &endpointBuilder{srv: cfg, base: g.handler, log: logger, obs: m}
+	var eps []*endpoint
+	if len(cfg.Command) > 0 || cfg.Dir != "" {
+		eps = append(eps, newEndpoint("/", g, pageOf(cfg, logger), endpointSettings(cfg)))
+	}
+	more, _, err := eb.buildAll(cfg.Endpoints, nil)
+	if err == nil && len(eps) > 0 && slices.ContainsFunc(more, func(e *endpoint) bool { return e.path == "/" }) {
+		err = errors.New("endpoint /: the path is given twice: COMMAND or --dir is the / endpoint")
+	}
 	if err != nil {
-		if g.dir != nil {
-			g.dir.Close()
+		for _, e := range append(eps, more...) {
+			if e.dir != nil {
+				e.dir.Close()
+			}
 		}
 		return nil, err
+	}
+	eps = append(eps, more...)
+	wb, err := newWeb(cfg, g, newEndpointTable(eps), logger, m)
+	if err != nil {
+		return nil, err // newWeb has closed the folders
 	}
 	s := &Server{
 		cfg: cfg, log: logger, level: level, handler: g.handler, web: wb, metrics: m,
@@ -96,6 +112,7 @@ func New(cfg *Config) (*Server, error) {
 	}
 	if cfg.Reparse != nil {
 		live := newLiveSettings(logger, level, g.handler, cfg)
+		live.endpoints = (&endpointReload{builder: eb, router: wb.router, log: logger, startup: cfg}).reload
 		s.reload.Register("config", live.reload)
 	}
 	if wb.certs != nil {

@@ -14,7 +14,7 @@ import (
 // --maxforks from the next upgrade, --pingms and --closems for sessions that
 // start afterwards. Everything else (ports, the command, TLS files through
 // their own reload) needs a restart, and a reload says so when it changed.
-var reloadable = []string{"loglevel", "maxforks", "pingms", "closems"}
+var reloadable = []string{"loglevel", "maxforks", "pingms", "closems", "endpoint"}
 
 // commandSetting names the command in the reload's log, as the config
 // file's key does.
@@ -29,6 +29,9 @@ type liveSettings struct {
 	level   *slog.LevelVar
 	handler *bridge.Handler
 	parse   func() (*Config, error)
+	// endpoints, if set, swaps in the endpoints of the new configuration.
+	// It returns how many endpoints were added, changed or removed.
+	endpoints func(*Config) (int, error)
 
 	// values and command are the settings in force, by flag name.
 	values  map[string]any
@@ -53,6 +56,13 @@ func (l *liveSettings) reload() error {
 	l.level.Set(levelByName[next.LogLevel])
 	l.handler.Tune(next.tunables())
 	changed := 0
+	if l.endpoints != nil {
+		n, err := l.endpoints(next)
+		if err != nil {
+			return err
+		}
+		changed += n
+	}
 	for name, v := range next.Flags {
 		was, ok := l.values[name]
 		if ok && reflect.DeepEqual(was, v) {

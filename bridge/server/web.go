@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/wsbridge/wsbridge/bridge"
 	"github.com/wsbridge/wsbridge/bridge/auth"
@@ -12,6 +13,18 @@ import (
 	"github.com/wsbridge/wsbridge/bridge/session"
 	"github.com/wsbridge/wsbridge/static"
 )
+
+// pageOf is the page a plain GET on an endpoint of cfg gets: the terminal
+// page with --terminal, the dev console with --devconsole, else none.
+func pageOf(cfg *Config, logger *slog.Logger) http.Handler {
+	switch {
+	case cfg.Terminal != nil:
+		return terminalPage(cfg, logger)
+	case cfg.DevConsole:
+		return static.DevConsole()
+	}
+	return nil
+}
 
 // maxHeaderBytes limits a request's headers to 64 KiB in all: net/http
 // allows 4 KiB on top of MaxHeaderBytes. Past it the answer is 431.
@@ -24,6 +37,7 @@ type web struct {
 	certs   *certReloader
 	access  *accessGuard // nil unless cfg serves a writable terminal nothing else protects
 	jwt     *auth.JWT    // nil without; its JWK Set is refreshed by Run
+	router  *router
 	closers []func() error
 }
 
@@ -39,8 +53,8 @@ func (w *web) close() {
 // or a writable terminal's access token), the
 // client-certificate variables, then the router.
 // Everything that refuses a request does so before any process starts.
-func newWeb(cfg *Config, g *gate, logger *slog.Logger, m *metrics.Metrics) (*web, error) {
-	h, dir := g.handler, g.dir
+func newWeb(cfg *Config, g *gate, table *endpointTable, logger *slog.Logger, m *metrics.Metrics) (*web, error) {
+	h := g.handler
 	wb := &web{}
 	ok := false
 	defer func() {
@@ -48,27 +62,25 @@ func newWeb(cfg *Config, g *gate, logger *slog.Logger, m *metrics.Metrics) (*web
 			wb.close()
 		}
 	}()
-	if dir != nil {
-		wb.closers = append(wb.closers, dir.Close)
+	for _, e := range table.byLength {
+		if e.dir != nil {
+			wb.closers = append(wb.closers, e.dir.Close)
+		}
 	}
 
-	var console http.Handler
-	if cfg.DevConsole {
-		console = static.DevConsole()
-	}
-	if cfg.Terminal != nil {
-		console = terminalPage(cfg, logger)
-	}
-	rt := newRouter(h, g.resolve, console, logger)
-	if cfg.Broadcast != nil {
+	rt := newRouter(table, h, logger)
+	wb.router = rt
+	if cfg.Broadcast != nil || slices.ContainsFunc(cfg.Endpoints, func(e Endpoint) bool { return e.Config.Broadcast != nil }) {
 		rt.assets = map[string]http.Handler{static.BroadcastClientPath: static.BroadcastClient()}
 	}
 	// Plain requests: CGI first, then static files, then the fallback.
 	// Scripts are never served as files: nothing of --cgidir, and no
 	// executable of --dir (whose folder may hold the pages too).
 	var excluded, hideExec []string
-	if dir != nil {
-		hideExec = append(hideExec, dir.Base())
+	for _, e := range table.byLength {
+		if e.dir != nil {
+			hideExec = append(hideExec, e.dir.Base())
+		}
 	}
 	var cgiDir *bridge.ScriptDir
 	if cfg.CGIDir != "" {
@@ -110,7 +122,8 @@ func newWeb(cfg *Config, g *gate, logger *slog.Logger, m *metrics.Metrics) (*web
 		wb.jwt = chain.JWT
 		handler = chain.Middleware(handler)
 	}
-	if openTerminal(cfg) && !cfg.NoAuth {
+	terminals, writable := needsGuards(cfg, cfg.Endpoints)
+	if (openTerminal(cfg) || writable) && !cfg.NoAuth {
 		wb.access = newAccessGuard(handler, cfg.AccessToken, logger, func() { h.Refused(session.RefusedToken) })
 		handler = wb.access
 	}
@@ -118,7 +131,7 @@ func newWeb(cfg *Config, g *gate, logger *slog.Logger, m *metrics.Metrics) (*web
 	if origins == nil {
 		origins, _ = bridge.NewOriginPolicy(nil, false) // none: cannot fail
 	}
-	if !origins.Active() && (cfg.Terminal != nil || credentialed(cfg)) {
+	if !origins.Active() && (cfg.Terminal != nil || terminals || credentialed(cfg)) {
 		// A shell is not for other sites, nor are credentials a browser
 		// sends by itself.
 		origins = bridge.OwnOriginPolicy()

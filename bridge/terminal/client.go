@@ -394,6 +394,20 @@ func (c *ttyClient) controlFrame(r io.Reader) error {
 		c.paused = msg.Type == "pause"
 		p.mu.Unlock()
 		c.signal()
+	case "sync":
+		// Input flow control for uploads: the page sends a file no faster
+		// than the program reads it, instead of running into the 1 MiB
+		// of input the server holds for a program (beyond it input is
+		// dropped).
+		if !c.writable() {
+			return nil // a read-only client's input goes nowhere to wait for
+		}
+		seq := msg.Seq
+		p.input.sync(c, func() {
+			p.mu.Lock()
+			c.pushTextLocked(syncedMsg{Type: "synced", Seq: seq})
+			p.mu.Unlock()
+		})
 	default:
 		c.log.Debug("control message ignored: unknown type", "type", msg.Type)
 	}

@@ -18,6 +18,7 @@ type controlMsg struct {
 	Type string `json:"type"`
 	Cols int    `json:"cols"`
 	Rows int    `json:"rows"`
+	Seq  int64  `json:"seq"` // of "sync"
 }
 
 // Messages to the client.
@@ -28,6 +29,9 @@ type (
 		Writable  bool   `json:"writable"`
 		Watcher   bool   `json:"watcher,omitempty"`
 		Reconnect bool   `json:"reconnect"`
+		// Transfer: the page may run file transfers (ZMODEM, trzsz) for
+		// this client: it is writable and --no-transfer is off.
+		Transfer bool `json:"transfer"`
 	}
 	titleMsg struct {
 		Type  string `json:"type"` // "title"
@@ -35,6 +39,12 @@ type (
 	}
 	typeMsg struct {
 		Type string `json:"type"` // "replay", "live"
+	}
+	// syncedMsg answers a client's "sync": all the input it sent before
+	// has been written to the terminal.
+	syncedMsg struct {
+		Type string `json:"type"` // "synced"
+		Seq  int64  `json:"seq"`
 	}
 )
 

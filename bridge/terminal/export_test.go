@@ -1,11 +1,35 @@
 package terminal
 
+import (
+	"github.com/charmbracelet/x/vt"
+
+	"github.com/wsbridge/wsbridge/process"
+)
+
 // Exports of internals for the external tests (package terminal_test).
 
-// Scrollback is the replay ring of terminal sessions.
-type Scrollback = scrollback
+// Screen is the screen state of terminal sessions.
+type Screen = screen
 
-func NewScrollback(size int) *Scrollback { return newScrollback(size) }
+// PendingLimit bounds the output a Screen holds unparsed.
+const PendingLimit = pendingLimit
+
+func NewScreen(cols, rows, lines int) *Screen {
+	return newScreen(process.Winsize{Cols: uint16(cols), Rows: uint16(rows)}, lines)
+}
+
+func (s *screen) Write(b []byte)    { s.write(b) }
+func (s *screen) Feed(max int) bool { return s.feed(max) }
+func (s *screen) Replay() []byte    { return s.replay() }
+func (s *screen) Resize(cols, rows int) {
+	s.resize(process.Winsize{Cols: uint16(cols), Rows: uint16(rows)})
+}
+func (s *screen) Emulator() *vt.Emulator   { s.revive(); return s.emu }
+func (s *screen) Modes() any               { return s.track.modes }
+func (s *screen) ScrollRegion() (int, int) { return s.track.top, s.track.bottom }
+func (s *screen) Title() string            { return s.title }
+func (s *screen) History() [][]byte        { return s.history }
+func (s *screen) Pending() int             { return len(s.pending) - s.head }
 
 // ControlMsg is a parsed client control message.
 type ControlMsg = controlMsg

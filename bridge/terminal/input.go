@@ -25,6 +25,19 @@ type ttyInput struct {
 	pending  []byte
 	closed   bool
 	dropping bool // the last push was dropped
+	// Totals of input queued and written, for sync: a waiter fires once
+	// everything queued before its sync is written.
+	queuedTotal, writtenTotal uint64
+	waiters                   []inputWaiter
+}
+
+// inputWaiter is one client's latest sync (client message "sync"): fire
+// runs once writtenTotal reaches mark. One per owner, so their number is
+// bounded by the clients.
+type inputWaiter struct {
+	owner any
+	mark  uint64
+	fire  func()
 }
 
 func newTTYInput(f *os.File) *ttyInput {
@@ -49,6 +62,7 @@ func (in *ttyInput) push(b []byte) (queued, firstDrop bool) {
 	}
 	in.dropping = false
 	in.pending = append(in.pending, b...)
+	in.queuedTotal += uint64(len(b))
 	select {
 	case in.wake <- struct{}{}:
 	default:
@@ -68,6 +82,54 @@ func (in *ttyInput) close() {
 	}
 }
 
+// sync runs fire once all input queued so far has been written to the
+// terminal (at once if it has). A newer sync of the same owner replaces
+// its older one. After close it never fires: the program is gone.
+func (in *ttyInput) sync(owner any, fire func()) {
+	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
+		return
+	}
+	if in.writtenTotal >= in.queuedTotal {
+		in.mu.Unlock()
+		fire()
+		return
+	}
+	w := inputWaiter{owner: owner, mark: in.queuedTotal, fire: fire}
+	for i := range in.waiters {
+		if in.waiters[i].owner == owner {
+			in.waiters[i] = w
+			in.mu.Unlock()
+			return
+		}
+	}
+	in.waiters = append(in.waiters, w)
+	in.mu.Unlock()
+}
+
+// wrote counts n bytes written and fires the waiters they complete,
+// outside the lock.
+func (in *ttyInput) wrote(n int) {
+	in.mu.Lock()
+	in.writtenTotal += uint64(n)
+	var due []func()
+	kept := in.waiters[:0]
+	for _, w := range in.waiters {
+		if w.mark <= in.writtenTotal {
+			due = append(due, w.fire)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(in.waiters[len(kept):])
+	in.waiters = kept
+	in.mu.Unlock()
+	for _, fire := range due {
+		fire()
+	}
+}
+
 func (in *ttyInput) run() {
 	defer close(in.done)
 	var spare []byte
@@ -81,8 +143,9 @@ func (in *ttyInput) run() {
 		if len(batch) > 0 && !broken {
 			// A write fails once the terminal is gone; later input has
 			// nowhere to go.
-			_, err := in.f.Write(batch)
+			n, err := in.f.Write(batch)
 			broken = err != nil
+			in.wrote(n)
 		}
 		spare = batch
 		if cap(spare) > 4*frame.ChunkSize {

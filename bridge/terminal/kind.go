@@ -1,7 +1,7 @@
 // Package terminal runs browser terminals: programs on pseudo-terminals
 // speaking wsbridge.tty.v1 to the terminal page, with session tokens and
-// reconnects, shared sessions, scrollback replay, flow control, titles and
-// a client limit.
+// reconnects, shared sessions, the screen's state for clients that join or
+// come back, flow control, titles and a client limit.
 package terminal
 
 import (
@@ -46,6 +46,13 @@ type Options struct {
 	// Writable passes the clients' keyboard input to the program
 	// (--writable); otherwise it is dropped.
 	Writable bool
+	// NoTransfer tells the page not to offer file transfers (ZMODEM and
+	// trzsz) even to writable clients (--no-transfer). The server cannot
+	// tell transfer bytes from other output, so this is the page's switch;
+	// the server's own guarantee is that a read-only client's input never
+	// reaches the program, which is what stops a watcher's page from ever
+	// answering a transfer.
+	NoTransfer bool
 	// Reconnect keeps a process whose client went away running for this
 	// long, for the client to resume with its session token (--reconnect);
 	// 0: the process is stopped when its last client leaves.
@@ -58,8 +65,9 @@ type Options struct {
 	// Title, if set, is executed for each client with TitleData and sent as
 	// the page title (--title-format).
 	Title *template.Template
-	// Scrollback is how many bytes of output are kept for replay with
-	// Reconnect or Shared; 0: DefaultScrollback.
+	// Scrollback is how many lines that scrolled off the top of the screen
+	// a client joining or resuming a session gets above the screen, with
+	// Reconnect or Shared (--scrollback, DefaultScrollback); 0: none.
 	Scrollback int
 	// MaxFrameSize limits a client's input frame (--maxframesize); 0:
 	// unlimited.

@@ -19,15 +19,16 @@ import (
 // it: one, or with Shared any number; with Reconnect, for a while, none.
 //
 // Its pump goroutine reads the terminal a chunk at a time, appends the chunk
-// to the scrollback (with Reconnect or Shared) and queues it for every
-// attached client. Before reading on, it waits until some client has
+// to the screen state (with Reconnect or Shared) and queues it for every
+// attached client. A feeder goroutine has the screen's emulator parse that
+// output in the program's lulls (see screen). Before reading on, it waits until some client has
 // nothing queued. With one client, a paused or slow client thus stops the
 // reading, the terminal fills and the program blocks on its writes: at most
 // one chunk is in flight. With Shared the fastest client sets the pace, and
 // a client that falls more than sharedQueueLimit behind it is dropped with
 // 1013 (the page comes back for a replay): a slow client never slows the
 // others. Without clients (waiting for a reconnect) the pump reads on into
-// the scrollback.
+// the screen state.
 type ttyProc struct {
 	t     *Kind
 	g     session.Gate
@@ -50,13 +51,16 @@ type ttyProc struct {
 	mu      sync.Mutex
 	clients map[*ttyClient]struct{} // attached: they get output
 	all     map[*ttyClient]struct{} // running: attached or closing
-	scroll  *scrollback             // nil without Reconnect or Shared
+	screen  *screen                 // nil without Reconnect or Shared
 	size    process.Winsize
 	exited  bool        // the process group is gone: drain without pausing
 	ended   bool        // output is over; clients are being closed
 	expiry  *time.Timer // the Reconnect window while detached
 	wg      sync.WaitGroup
 	drained chan struct{} // a client's queue shrank or a client left
+	lastOut time.Time     // when the pump last delivered output
+	feedCue chan struct{} // output for the feeder
+	feedEnd chan struct{} // closed when the feeder must stop
 
 	bytesIn, bytesOut, msgsIn, msgsOut atomic.Int64
 }
@@ -71,6 +75,7 @@ func (t *Kind) start(sc *session.Conn, slot session.Slot, first *ttyClient) (*tt
 	// The browser terminal keeps the usual echo, which a terminal emulator
 	// expects.
 	session.OnTerminal(&cfg, session.RequestSize(r), t.opts.Term, true)
+	session.LoginEnv(&cfg)
 	proc, err := process.Start(cfg)
 	if err != nil {
 		return nil, err
@@ -88,7 +93,10 @@ func (t *Kind) start(sc *session.Conn, slot session.Slot, first *ttyClient) (*tt
 	p.input = newTTYInput(proc.Stdin)
 	if t.resumable() {
 		p.token = newToken()
-		p.scroll = newScrollback(t.opts.Scrollback)
+		p.screen = newScreen(p.size, t.opts.Scrollback)
+		p.feedCue, p.feedEnd = make(chan struct{}, 1), make(chan struct{})
+		p.wg.Add(1)
+		go p.feeder() // waited for by run, with the clients
 	}
 	p.idle = session.NewIdleTimer(g.Limits().IdleTimeout, p.idleTimeout)
 	t.register(p)
@@ -151,6 +159,9 @@ func (p *ttyProc) run() {
 	}
 	clear(p.clients)
 	p.mu.Unlock()
+	if p.feedEnd != nil {
+		close(p.feedEnd)
+	}
 	p.wg.Wait()
 	p.proc.Release()
 
@@ -225,7 +236,7 @@ func (p *ttyProc) pump() error {
 	}
 }
 
-// deliver appends a chunk to the scrollback and queues it for every
+// deliver appends a chunk to the screen state and queues it for every
 // attached client, in one step under the lock, so a client attaching now
 // gets each byte exactly once: in its replay or live.
 func (p *ttyProc) deliver(chunk *outChunk) {
@@ -233,8 +244,13 @@ func (p *ttyProc) deliver(chunk *outChunk) {
 	p.idle.Touch()
 	p.msgsOut.Add(1)
 	p.mu.Lock()
-	if p.scroll != nil {
-		p.scroll.Write(chunk.b)
+	if p.screen != nil {
+		p.screen.write(chunk.b)
+		p.lastOut = time.Now()
+		select {
+		case p.feedCue <- struct{}{}:
+		default:
+		}
 	}
 	for c := range p.clients {
 		c.pushChunkLocked(chunk)
@@ -245,7 +261,8 @@ func (p *ttyProc) deliver(chunk *outChunk) {
 
 // waitForRoom holds the pump while every client has output queued: the
 // flow control that keeps a flood out of the browser. After the process has
-// exited it does not wait: only what is left in the terminal remains.
+// exited it does not wait: only what is left in the terminal remains. While
+// it waits, the screen's emulator parses what it has not yet.
 func (p *ttyProc) waitForRoom() {
 	for {
 		p.mu.Lock()
@@ -258,6 +275,55 @@ func (p *ttyProc) waitForRoom() {
 			return
 		}
 		<-p.drained
+	}
+}
+
+// feeder has the screen's emulator parse the output the pump delivered, a
+// slice at a time under the lock, once the program has paused for
+// feedLull. When more than feedEager is waiting without a pause, it skips
+// what a plain-text flood scrolled away, and parses only if that is not
+// enough. So a flood is not slowed by the emulator, and a program writing
+// without pause is still followed.
+func (p *ttyProc) feeder() {
+	defer p.wg.Done()
+	wait := time.NewTimer(feedLull)
+	defer wait.Stop()
+	for {
+		select {
+		case <-p.feedEnd:
+			return
+		case <-p.feedCue:
+		}
+		for {
+			select {
+			case <-p.feedEnd: // the session is over: nobody will attach
+				return
+			default:
+			}
+			p.mu.Lock()
+			if !p.screen.unfed() {
+				p.mu.Unlock()
+				break
+			}
+			if quiet := time.Since(p.lastOut); quiet < feedLull && p.screen.unfedBytes() < feedEager {
+				p.mu.Unlock()
+				wait.Reset(feedLull - quiet)
+				select {
+				case <-p.feedEnd:
+					return
+				case <-wait.C:
+				}
+				continue
+			}
+			if time.Since(p.lastOut) < feedLull {
+				// Output keeps coming: only what keeps pending from
+				// overflowing.
+				p.screen.catchUp()
+			} else {
+				p.screen.feed(feedSlice)
+			}
+			p.mu.Unlock()
+		}
 	}
 }
 
@@ -275,7 +341,7 @@ func (p *ttyProc) attach(c *ttyClient) bool {
 		p.expiry.Stop()
 		p.expiry = nil
 	}
-	resumed := p.scroll != nil && p.scroll.Len() > 0
+	resumed := p.screen != nil && p.screen.written
 	c.p = p
 	c.log = p.log.With("remote", c.remote)
 	p.clients[c] = struct{}{}
@@ -288,13 +354,14 @@ func (p *ttyProc) attach(c *ttyClient) bool {
 			}
 		}
 	}
-	c.pushTextLocked(helloMsg{Type: "hello", Session: p.token, Writable: c.writable(), Watcher: c.watcher, Reconnect: p.t.resumable()})
+	c.pushTextLocked(helloMsg{Type: "hello", Session: p.token, Writable: c.writable(), Watcher: c.watcher, Reconnect: p.t.resumable(),
+		Transfer: c.writable() && !p.t.opts.NoTransfer})
 	if title, ok := p.title(c); ok {
 		c.pushTextLocked(titleMsg{Type: "title", Title: title})
 	}
 	if resumed {
 		c.pushTextLocked(typeMsg{Type: "replay"})
-		replay := p.scroll.Snapshot()
+		replay := p.screen.replay()
 		for len(replay) > 0 {
 			n := min(len(replay), frame.ChunkSize)
 			c.pushChunkLocked(newOwnedChunk(replay[:n:n]))
@@ -383,6 +450,9 @@ func (p *ttyProc) resizeLocked() {
 		return
 	}
 	p.size = size
+	if p.screen != nil {
+		p.screen.resize(size)
+	}
 }
 
 // title renders --title-format for c.

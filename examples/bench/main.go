@@ -42,7 +42,7 @@ func main() {
 		binary   = flag.String("wsbridge", "", "wsbridge binary to measure (default: build this checkout)")
 		baseline = flag.String("baseline", "", "another wsbridge binary to measure beside it, to compare two builds")
 		only     = flag.String("only", "", "comma-separated targets to run (wsbridge, baseline, websocketd, ceiling, fork/exec); default all")
-		figs     = flag.String("figures", "echo,connect,idle", "comma-separated groups of figures: echo (echo1, echo8, echo64k, rtt), connect, idle; or compress alone (a JSON feed to -clients broadcast clients, --compress off, without and with context takeover)")
+		figs     = flag.String("figures", "echo,connect,idle", "comma-separated groups of figures: echo (echo1, echo8, echo64k, rtt), connect, idle, terminal (cat of 100 MB through --terminal); or compress alone (a JSON feed to -clients broadcast clients, --compress off, without and with context takeover)")
 		clients  = flag.Int("clients", 1000, "broadcast clients of -figures=compress")
 		lines    = flag.Int("lines", 1000, "internal: lines the feed writes (-serve=feed)")
 	)
@@ -137,6 +137,11 @@ func run(c config) error {
 		r := newResults()
 		if err := measureRounds(r, c, all, own); err != nil {
 			return err
+		}
+		if c.has("terminal") {
+			if err := measureTerminalRounds(r, c, all, own); err != nil {
+				return err
+			}
 		}
 		if i == 0 && c.has("idle") {
 			// Memory and descriptors do not depend on the scheduler: once.

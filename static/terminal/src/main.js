@@ -6,8 +6,13 @@ import { FitAddon } from '@xterm/addon-fit';
 import { WebglAddon } from '@xterm/addon-webgl';
 import { WebLinksAddon } from '@xterm/addon-web-links';
 import { Unicode11Addon } from '@xterm/addon-unicode11';
+import { ClipboardAddon } from '@xterm/addon-clipboard';
+import { ImageAddon } from '@xterm/addon-image';
 import { FlowControl } from './flow.js';
 import * as proto from './protocol.js';
+import { Transfers } from './transfer.js';
+import { KeyBar } from './keybar.js';
+import { Clipboard } from './clipboard.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -37,6 +42,12 @@ term.loadAddon(fit);
 term.loadAddon(new WebLinksAddon());
 term.loadAddon(new Unicode11Addon());
 term.unicode.activeVersion = '11';
+// Sixel and iTerm2 inline images only when the operator asked for them:
+// decoding images costs memory and CPU that a plain shell never needs.
+const images = opts.images ? new ImageAddon({ storageLimit: 32, pixelLimit: 4096 * 4096 }) : null;
+if (images) term.loadAddon(images);
+const clipboard = new Clipboard(term, opts.osc52);
+term.loadAddon(new ClipboardAddon(undefined, clipboard.provider));
 term.open($('terminal'));
 if (opts.renderer === 'webgl') {
   const software = softwareGL();
@@ -84,6 +95,10 @@ const wsb = (window.wsbridge = {
   writable: false,
   reconnect: false, // from hello: may a lost connection resume the session?
   flow: null,
+  transfers: null, // the file transfer state (transfer.js)
+  keybar: null, // the phone key bar (keybar.js)
+  clipboard, // the OSC 52 policy and copy-on-select (clipboard.js)
+  images, // the ImageAddon, or null without images=true
 });
 
 let ws = null; // the current socket; events of older sockets are ignored
@@ -103,6 +118,71 @@ function sendControl(msg) {
   if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
 }
 
+const transfers = (wsb.transfers = new Transfers({
+  write: (bytes) => term.write(bytes, flow.written(bytes.length)),
+  send: (bytes) => {
+    if (wsb.state === 'open' && wsb.writable) for (const frame of proto.chunks(bytes)) ws.send(frame);
+  },
+  sync: (seq) => sendControl({ type: 'sync', seq }),
+  cols: () => term.cols,
+  ui: transferPanel(),
+}));
+
+// transferPanel is the bar that shows a transfer's progress, the button
+// that opens the file picker for an upload (browsers open one only from a
+// click) and the cancel button.
+function transferPanel() {
+  const panel = $('transfer');
+  const file = $('transfer-file');
+  $('transfer-cancel').addEventListener('click', () => transfers.cancel());
+  $('transfer-choose').addEventListener('click', () => file.click());
+  file.addEventListener('change', () => {
+    transfers.chosen(file.files);
+    file.value = '';
+  });
+  file.addEventListener('cancel', () => transfers.chosen(null));
+  const fmt = (n) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${Math.round(n / 1024)} KiB`);
+  return {
+    show(st) {
+      panel.hidden = false;
+      $('transfer-choose').hidden = st.state !== 'choosing';
+      const what = st.state === 'choosing' ? 'Upload (ZMODEM): choose files' : `${st.protocol} ${st.direction} ${st.name}`;
+      const amount = st.size ? `${fmt(st.bytes)} of ${fmt(st.size)}` : st.bytes ? fmt(st.bytes) : '';
+      $('transfer-label').textContent = `${what} ${amount}`.trim();
+      const bar = $('transfer-progress');
+      if (st.size) {
+        bar.max = st.size;
+        bar.value = st.bytes;
+      } else bar.removeAttribute('value');
+    },
+    hide() {
+      panel.hidden = true;
+      term.focus();
+    },
+    save(blob, name) {
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = name || 'download';
+      a.hidden = true;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+    },
+  };
+}
+
+// Dropping files on the terminal uploads them with trzsz (it types `trz`
+// itself), as ttyd does.
+$('terminal').addEventListener('dragover', (ev) => {
+  if (transfers.enabled) ev.preventDefault();
+});
+$('terminal').addEventListener('drop', (ev) => {
+  if (!transfers.enabled) return;
+  ev.preventDefault();
+  transfers.upload(ev.dataTransfer.items);
+});
+
 function sendInput(bytes) {
   // Input typed while disconnected, or on a read-only session, is dropped:
   // queueing it would replay stale keystrokes into a shell later.
@@ -110,8 +190,14 @@ function sendInput(bytes) {
   for (const frame of proto.chunks(bytes)) ws.send(frame);
 }
 
-term.onData((s) => sendInput(encoder.encode(s)));
-term.onBinary((s) => sendInput(proto.binaryStringToBytes(s)));
+const keybar = (wsb.keybar = new KeyBar($('keybar'), $('keybar-toggle'), term));
+term.onData((s) => {
+  if (!transfers.input(s)) return;
+  sendInput(encoder.encode(keybar.modify(s)));
+});
+term.onBinary((s) => {
+  if (transfers.input(s)) sendInput(proto.binaryStringToBytes(s));
+});
 term.onTitleChange((t) => (document.title = t));
 
 // Resizing: fit the terminal to its box when the window changes, then tell
@@ -124,7 +210,8 @@ new ResizeObserver(() => {
   fitTimer = setTimeout(() => fit.fit(), 30);
 }).observe($('terminal'));
 document.fonts?.ready.then(() => fit.fit()); // metrics change when web fonts load
-term.onResize(() => {
+term.onResize(({ cols }) => {
+  transfers.resize(cols);
   clearTimeout(resizeTimer);
   resizeTimer = setTimeout(sendSize, 100);
 });
@@ -141,6 +228,7 @@ function connect() {
   clearTimeout(retryTimer);
   ws?.close();
   flow.reset();
+  transfers.reset();
   const dims = fit.proposeDimensions() || { cols: term.cols, rows: term.rows };
   lastSize = { cols: dims.cols, rows: dims.rows };
   sentToken = wsb.session;
@@ -154,8 +242,7 @@ function connect() {
     if (sock !== ws) return;
     if (typeof ev.data === 'string') control(ev.data);
     else {
-      const bytes = new Uint8Array(ev.data);
-      term.write(bytes, flow.written(bytes.length));
+      transfers.output(new Uint8Array(ev.data));
     }
   };
   sock.onclose = (ev) => {
@@ -186,6 +273,10 @@ function control(text) {
       // A watcher of a writable terminal (a read-only link, or not one of
       // --writers) is told so: others type here, it does not.
       $('badge').textContent = msg.watcher === true ? 'watching: others type, you cannot' : 'read-only';
+      // A read-only page never answers a transfer: it could not send the
+      // replies, and the server drops its input anyway.
+      transfers.enabled = wsb.writable && msg.transfer === true;
+      keybar.setWritable(wsb.writable);
       $('badge').hidden = wsb.writable;
       wsb.state = 'open';
       hideOverlay();
@@ -202,6 +293,9 @@ function control(text) {
       break;
     case 'live':
       break;
+    case 'synced':
+      if (Number.isSafeInteger(msg.seq)) transfers.synced(msg.seq);
+      break;
     default: // newer servers may send more; ignoring them is the contract
   }
 }
@@ -212,6 +306,7 @@ function closed(code, reason, opened) {
   wsb.lastClose = { code, reason };
   $('badge').hidden = true;
   flow.reset();
+  transfers.reset();
 
   if (code === proto.CLOSE_UNKNOWN_SESSION && sentToken) {
     // The server forgot the session (restart, timeout): start a new one.

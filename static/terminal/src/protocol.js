@@ -102,7 +102,7 @@ function toTheme(s) {
 }
 
 // Client options the page understands and how each string is parsed. All
-// but "renderer" are xterm.js Terminal options of the same name.
+// but those of pageOptions are xterm.js Terminal options of the same name.
 const parsers = {
   fontSize: toNumber,
   fontFamily: (s) => s,
@@ -110,27 +110,32 @@ const parsers = {
   cursorBlink: toBool,
   scrollback: toNumber,
   renderer: (s) => (['webgl', 'dom'].includes(s) ? s : undefined),
+  images: toBool,
+  osc52: (s) => (['ask', 'allow', 'deny'].includes(s) ? s : undefined),
 };
+
+// The page's own options (not xterm.js's), with their defaults: renderer,
+// images (sixel and iTerm2 inline images), osc52 (may a program set the
+// clipboard: ask the user, allow, deny).
+const pageOptions = { renderer: 'webgl', images: false, osc52: 'ask' };
 
 /**
  * Turns the server's string map of client options into typed values.
  * Unknown keys and unparsable values are reported in `ignored` and skipped,
  * so one typo does not break the page.
  * @param {Record<string, string>|undefined} raw
- * @returns {{terminal: object, renderer: string, ignored: string[]}}
+ * @returns {{terminal: object, renderer: string, images: boolean, osc52: string, ignored: string[]}}
  */
 export function parseClientOptions(raw) {
-  const terminal = {};
-  const ignored = [];
-  let renderer = 'webgl';
+  const out = { terminal: {}, ...pageOptions, ignored: [] };
   for (const [key, value] of Object.entries(raw || {})) {
     const parse = Object.hasOwn(parsers, key) ? parsers[key] : null;
     const v = parse && typeof value === 'string' ? parse(value) : undefined;
-    if (v === undefined) ignored.push(key);
-    else if (key === 'renderer') renderer = v;
-    else terminal[key] = v;
+    if (v === undefined) out.ignored.push(key);
+    else if (Object.hasOwn(pageOptions, key)) out[key] = v;
+    else out.terminal[key] = v;
   }
-  return { terminal, renderer, ignored };
+  return out;
 }
 
 /**

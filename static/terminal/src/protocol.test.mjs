@@ -83,3 +83,14 @@ test('chunks and binaryStringToBytes', () => {
   assert.deepEqual(p.chunks(new Uint8Array(0)), []);
   assert.deepEqual([...p.binaryStringToBytes('\x00\x1b\xff')], [0, 27, 255]);
 });
+
+test('parseClientOptions reads the page options images and osc52', () => {
+  const d = p.parseClientOptions({});
+  assert.equal(d.images, false);
+  assert.equal(d.osc52, 'ask');
+  const r = p.parseClientOptions({ images: 'true', osc52: 'allow' });
+  assert.equal(r.images, true);
+  assert.equal(r.osc52, 'allow');
+  assert.deepEqual(r.terminal, {});
+  assert.deepEqual(p.parseClientOptions({ osc52: 'read' }).ignored, ['osc52']);
+});

@@ -8,90 +8,6 @@ import (
 	"github.com/wsbridge/wsbridge/bridge/internal/frame"
 )
 
-// DefaultScrollback is how much of a terminal's latest output is kept for
-// replay when Options.Scrollback is 0.
-const DefaultScrollback = 256 << 10
-
-// scrollback keeps the last size bytes a terminal program wrote, raw, so a
-// client that attaches later (--reconnect, --shared) can redraw the screen:
-// the page resets its terminal, then plays the bytes back.
-//
-// Replaying only the tail of a stream has two hazards, and both are handled
-// by parsing the bytes that fall off the front of the ring (and only those):
-//
-//   - The ring may begin inside an escape sequence or a UTF-8 character.
-//     The parser knows where the stream was when the ring was cut, so the
-//     replay starts where that sequence or character ends.
-//   - Modes set long ago (alternate screen, application cursor keys, keypad,
-//     hidden cursor, mouse reporting, bracketed paste) may no longer be in
-//     the ring. The parser tracks them, and the replay starts with the
-//     sequences that set them again, as they were at the ring's start.
-//
-// Everything else (colours, cursor position, scroll region) is re-applied
-// by the output itself soon enough; a full-screen program redraws on the
-// resize the page sends after attaching if its size changed. Without a
-// server-side terminal emulator this is as exact as a byte log can be.
-type scrollback struct {
-	size  int
-	buf   []byte // grows to size, then is a ring
-	start int    // with a full ring: the oldest byte, where the next goes
-	cut   bool   // bytes have fallen off the front
-	base  vtParser
-}
-
-func newScrollback(size int) *scrollback {
-	if size <= 0 {
-		size = DefaultScrollback
-	}
-	return &scrollback{size: size}
-}
-
-// Write appends p, dropping the oldest bytes beyond the size.
-func (s *scrollback) Write(p []byte) {
-	if len(s.buf) < s.size {
-		k := min(len(p), s.size-len(s.buf))
-		if len(s.buf)+k > cap(s.buf) {
-			grown := make([]byte, len(s.buf), min(s.size, max(2*cap(s.buf), len(s.buf)+k, 4096)))
-			copy(grown, s.buf)
-			s.buf = grown
-		}
-		s.buf = append(s.buf, p[:k]...)
-		p = p[k:]
-	}
-	for len(p) > 0 {
-		k := min(len(p), s.size-s.start)
-		s.base.feed(s.buf[s.start : s.start+k]) // about to be overwritten
-		copy(s.buf[s.start:], p[:k])
-		s.start = (s.start + k) % s.size
-		s.cut = true
-		p = p[k:]
-	}
-}
-
-// Len is the number of bytes held.
-func (s *scrollback) Len() int { return len(s.buf) }
-
-// Snapshot returns what a new client replays: the modes in force where the
-// replay starts, then the held bytes from the first whole sequence and
-// character on. It is a fresh copy.
-func (s *scrollback) Snapshot() []byte {
-	data := make([]byte, 0, len(s.buf))
-	data = append(data, s.buf[s.start:]...)
-	data = append(data, s.buf[:s.start]...)
-	if !s.cut {
-		return data
-	}
-	at := s.base // a copy: finish the sequence the cut fell in
-	skip := 0
-	for skip < len(data) && !at.atBoundary() {
-		at.feed(data[skip : skip+1])
-		skip++
-	}
-	prefix := at.modes.restore()
-	out := make([]byte, 0, len(prefix)+len(data)-skip)
-	return append(append(out, prefix...), data[skip:]...)
-}
-
 // termModes are the terminal modes a replay restores; the zero value is a
 // freshly reset terminal.
 type termModes struct {
@@ -185,13 +101,25 @@ func (m *termModes) restore() []byte {
 }
 
 // vtParser follows a terminal byte stream just far enough to know the modes
-// above and whether it is between sequences and characters. It is a subset
+// above, the scroll region, and whether it is between sequences and
+// characters. The screen feeds it every byte its emulator parses (or skips):
+// the emulator (charmbracelet/x/vt) does not expose these. It is a subset
 // of the DEC/xterm parser (vt100.net/emu/dec_ansi_parser): escape, CSI and
 // string (OSC, DCS, SOS, PM, APC) states, CAN/SUB aborts, and UTF-8.
 type vtParser struct {
 	modes termModes
 	state uint8
 	utf8  int // continuation bytes the current character still needs
+	// since is how many bytes ago the stream left its last boundary: the
+	// unfinished sequence or character, which a replay must repeat.
+	since int
+
+	// The scroll region (DECSTBM) as last set: 0, 0 for the whole screen.
+	top, bottom int
+	// scrolls counts, while the alternate screen is on, the lines that
+	// scrolling, wrapping or erasing may have pushed off it (an upper
+	// bound), with the screen's size in cells.
+	scrolls, cols, rows int
 
 	// The CSI being read.
 	private bool // started with '?'
@@ -235,15 +163,19 @@ func (p *vtParser) feed(b []byte) {
 
 // text follows the UTF-8 state over a run of text without ESC.
 func (p *vtParser) text(run []byte) {
+	if p.modes.alt != 0 {
+		p.scrolls += bytes.Count(run, []byte{'\n'}) + len(run)/max(p.cols, 1)
+	}
 	if len(run) < utf8.UTFMax {
 		for _, c := range run {
 			p.textByte(c)
 		}
 		return
 	}
-	p.utf8 = 0
+	p.utf8, p.since = 0, 0
 	if i := frame.IncompleteTail(run); i < len(run) {
 		p.utf8 = utf8Len(run[i]) - (len(run) - i)
+		p.since = len(run) - i
 	}
 }
 
@@ -252,11 +184,16 @@ func (p *vtParser) textByte(c byte) {
 	case c >= 0x80 && c <= 0xbf:
 		if p.utf8 > 0 {
 			p.utf8--
+			p.since++
 		}
 	case c >= 0xc2 && c <= 0xf4:
 		p.utf8 = utf8Len(c) - 1
+		p.since = 1
 	default:
 		p.utf8 = 0
+	}
+	if p.utf8 == 0 {
+		p.since = 0
 	}
 }
 
@@ -272,7 +209,21 @@ func utf8Len(c byte) int {
 	}
 }
 
+// byte follows one byte, outside the plain-text fast path.
 func (p *vtParser) byte(c byte) {
+	switch {
+	case c == 0x1b:
+		p.since = 1 // a new sequence; an unfinished one is abandoned
+	case p.state != vtGround:
+		p.since++
+	}
+	p.step(c)
+	if p.atBoundary() {
+		p.since = 0
+	}
+}
+
+func (p *vtParser) step(c byte) {
 	switch {
 	case c == 0x1b:
 		p.state = vtEscape
@@ -284,6 +235,9 @@ func (p *vtParser) byte(c byte) {
 	}
 	switch p.state {
 	case vtGround:
+		if c == '\n' && p.modes.alt != 0 {
+			p.scrolls++
+		}
 		p.textByte(c)
 	case vtEscape:
 		p.escape(c)
@@ -313,6 +267,9 @@ func (p *vtParser) escape(c byte) {
 		p.state = vtEscInter
 	case c == 'c': // RIS: full reset
 		p.modes = termModes{}
+		p.top, p.bottom = 0, 0
+	case (c == 'D' || c == 'E') && p.modes.alt != 0: // IND, NEL
+		p.scrolls++
 	case c == '=':
 		p.modes.keypad = true
 	case c == '>':
@@ -345,12 +302,41 @@ func (p *vtParser) csi(c byte) {
 		p.ignore = true
 	case c >= 0x40 && c <= 0x7e:
 		p.state = vtGround
-		if p.private && !p.ignore && (c == 'h' || c == 'l') {
-			for _, n := range p.params[:p.nparams] {
-				p.modes.set(n, c == 'h')
-			}
+		if p.ignore {
+			return
 		}
+		if p.private {
+			if c == 'h' || c == 'l' {
+				for _, n := range p.params[:p.nparams] {
+					p.modes.set(n, c == 'h')
+				}
+			}
+			return
+		}
+		p.csiFinal(c)
 	}
 	// Other C0 controls inside a CSI are executed by a terminal; none of
 	// them concerns us.
+}
+
+// csiFinal follows a complete CSI sequence without private marker.
+func (p *vtParser) csiFinal(c byte) {
+	param := func(i, def int) int {
+		if i >= p.nparams || p.params[i] == 0 {
+			return def
+		}
+		return p.params[i]
+	}
+	switch c {
+	case 'r': // DECSTBM
+		p.top, p.bottom = param(0, 0), param(1, 0)
+	case 'S', 'M': // SU, DL: lines may be pushed off the top
+		if p.modes.alt != 0 {
+			p.scrolls += param(0, 1)
+		}
+	case 'J': // ED 2 and 3 may push the whole screen
+		if n := param(0, 0); n >= 2 && p.modes.alt != 0 {
+			p.scrolls += p.rows
+		}
+	}
 }
