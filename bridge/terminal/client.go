@@ -39,14 +39,19 @@ type ttyClient struct {
 	cancel  context.CancelFunc
 
 	// Guarded by p.mu.
-	queue   []outItem
-	head    int // queue[head:] is waiting
-	queued  int // bytes held by the queue, for sharedQueueLimit
-	chunks  int // output chunks waiting, for the pump's flow control
-	size    process.Winsize
-	paused  bool
-	closing bool // a close is queued: nothing more is
-	gone    bool // detached: the writer stops
+	queue  []outItem
+	head   int // queue[head:] is waiting
+	queued int // bytes held by the queue, for sharedQueueLimit
+	chunks int // output chunks waiting, for the pump's flow control
+	size   process.Winsize
+	paused bool
+	// replayBytes is the size of the screen replayed at attach: a joiner
+	// of a shared session may be that much further behind, or a replay
+	// near sharedQueueLimit (a long, colourful scrollback) would have it
+	// dropped before it could read a byte, again at every reconnect.
+	replayBytes int
+	closing     bool // a close is queued: nothing more is
+	gone        bool // detached: the writer stops
 
 	wake         chan struct{} // the writer has something to look at
 	droppedInput atomic.Bool   // read-only: logged once
@@ -112,7 +117,7 @@ func (c *ttyClient) pushChunkLocked(chunk *outChunk) {
 	if c.closing || c.gone {
 		return
 	}
-	if c.p.t.opts.Shared && c.queued+cap(chunk.b) > sharedQueueLimit {
+	if c.p.t.opts.Shared && c.queued+cap(chunk.b) > sharedQueueLimit+c.replayBytes {
 		c.log.Log(context.Background(), session.LevelAccess, "dropped: too slow for the shared session", "behind", c.queued)
 		c.dropAndCloseLocked(websocket.StatusTryAgainLater, "too slow for the shared session")
 		return

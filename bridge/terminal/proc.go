@@ -362,6 +362,7 @@ func (p *ttyProc) attach(c *ttyClient) bool {
 	if resumed {
 		c.pushTextLocked(typeMsg{Type: "replay"})
 		replay := p.screen.replay()
+		c.replayBytes = len(replay)
 		for len(replay) > 0 {
 			n := min(len(replay), frame.ChunkSize)
 			c.pushChunkLocked(newOwnedChunk(replay[:n:n]))
