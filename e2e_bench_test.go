@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -145,66 +146,111 @@ func chromiumPath() string {
 // BenchmarkBroadcastFanout measures --broadcast fanning 64-byte lines out
 // to 1,000 and 10,000 clients of one group, against an in-process fan-out
 // (a Go program writing the same frames to the same clients, without a
-// child), and reports deliveries/s, the delay from the program's write to a
-// client's receipt (p50, p99) and the daemon's memory per idle client. Run:
+// child) and, with -fanout.baseline, another build of wsbridge. It reports
+// deliveries/s, the daemon's CPU per delivery (utime+stime of the daemon
+// and its live children, /proc/PID/stat, over the run), the delay from the
+// program's write to a client's receipt (p50, p99) at two paces, and the
+// daemon's memory per idle client. Run:
 //
-//	go test -run '^$' -bench BroadcastFanout -benchtime 1x -timeout 30m .
+//	go test -run '^$' -bench BroadcastFanout -benchtime 1x -timeout 60m . \
+//	    [-args -fanout.baseline=OLD_BINARY -fanout.rounds=4 -fanout.clients=1000,10000]
 //
-// The daemon runs in a session of its own (setsid); the clients are plain
-// goroutines of this process speaking just enough WebSocket to read. Each
-// figure is the median of three rounds, with the range.
+// Each server runs in a session of its own (setsid); the clients are plain
+// goroutines of this process speaking just enough WebSocket to read.
+// Rounds alternate between the servers, rotating which goes first; each
+// figure is the median of the rounds, with the range.
 func BenchmarkBroadcastFanout(b *testing.B) {
 	fanout := buildFanout(b)
-	for _, n := range []int{1000, 10000} {
+	targets := []fanoutTarget{
+		{"wsbridge", func() (string, int, func()) { return startFanoutDaemon(b, wsbridgeBinary(b), fanout) }},
+		{"inprocess", nil},
+	}
+	if *fanoutBaseline != "" {
+		targets = append(targets, fanoutTarget{"baseline", func() (string, int, func()) { return startFanoutDaemon(b, *fanoutBaseline, fanout) }})
+	}
+	for _, field := range strings.Split(*fanoutClients, ",") {
+		n, err := strconv.Atoi(field)
+		if err != nil || n < 2 {
+			b.Fatalf("-fanout.clients: %q is not a number of clients", field)
+		}
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
 			lines := 5_000_000 / n // deliveries per throughput round: 5M
-			rate := 50_000 / n     // lines/s in the delay rounds: 50k deliveries/s
-			targets := []struct {
-				name  string
-				start func() (addr string, pid int, stop func())
-			}{
-				{"wsbridge", func() (string, int, func()) { return startFanoutDaemon(b, fanout) }},
-				{"inprocess", func() (string, int, func()) { return startFanoutBaseline(b, fanout, n) }},
+			// The delay at two paces: 50,000 deliveries/s (5 lines/s to
+			// 10,000 clients), and 50 lines/s whatever the clients.
+			paces := []int{50}
+			if pace := max(1, 50_000/n); pace != 50 {
+				paces = append([]int{pace}, paces...)
 			}
-			for _, tgt := range targets {
-				var thr, p50, p99, rss []float64
-				for range 3 {
-					addr, pid, stop := tgt.start()
+			figures := map[string][]float64{}
+			for round := range *fanoutRounds {
+				load, _ := os.ReadFile("/proc/loadavg")
+				fmt.Printf("clients=%d round %d of %d, load average %s\n", n, round+1, *fanoutRounds, strings.Join(strings.Fields(string(load))[:3], " "))
+				for k := range targets {
+					tgt := targets[(k+round)%len(targets)]
+					start := tgt.start
+					if start == nil {
+						start = func() (string, int, func()) { return startFanoutBaseline(b, fanout, n) }
+					}
+					addr, pid, stop := start()
 					r := runFanout(b, addr, pid, n, lines, 0)
 					stop()
-					thr = append(thr, r.perSecond)
-					rss = append(rss, r.rssPerClient)
-					addr, pid, stop = tgt.start()
-					r = runFanout(b, addr, pid, n, rate*5, rate)
-					stop()
-					p50 = append(p50, r.p50)
-					p99 = append(p99, r.p99)
+					figures[tgt.name+"-deliveries/s"] = append(figures[tgt.name+"-deliveries/s"], r.perSecond)
+					figures[tgt.name+"-CPU-us/delivery"] = append(figures[tgt.name+"-CPU-us/delivery"], r.cpuPerDelivery)
+					figures[tgt.name+"-KB/client"] = append(figures[tgt.name+"-KB/client"], r.rssPerClient)
+					for _, rate := range paces {
+						addr, pid, stop = start()
+						r = runFanout(b, addr, pid, n, rate*5, rate)
+						stop()
+						pace := fmt.Sprintf("%dlines/s", rate)
+						figures[tgt.name+"-p50-ms@"+pace] = append(figures[tgt.name+"-p50-ms@"+pace], r.p50)
+						figures[tgt.name+"-p99-ms@"+pace] = append(figures[tgt.name+"-p99-ms@"+pace], r.p99)
+						figures[tgt.name+"-CPU-us/delivery@"+pace] = append(figures[tgt.name+"-CPU-us/delivery@"+pace], r.cpuPerDelivery)
+					}
 				}
-				report(b, tgt.name+"-deliveries/s", thr)
-				report(b, tgt.name+"-p50-ms", p50)
-				report(b, tgt.name+"-p99-ms", p99)
-				report(b, tgt.name+"-KB/client", rss)
+			}
+			units := make([]string, 0, len(figures))
+			for unit := range figures {
+				units = append(units, unit)
+			}
+			slices.Sort(units)
+			for _, unit := range units {
+				report(b, fmt.Sprintf("clients=%d ", n), unit, figures[unit])
 			}
 		})
 	}
 }
 
-// report gives the median of xs as the metric, and logs the range.
-func report(b *testing.B, unit string, xs []float64) {
+var (
+	fanoutBaseline = flag.String("fanout.baseline", "", "BenchmarkBroadcastFanout: another wsbridge binary to measure beside this checkout's")
+	fanoutRounds   = flag.Int("fanout.rounds", 3, "BenchmarkBroadcastFanout: alternating rounds per figure")
+	fanoutClients  = flag.String("fanout.clients", "1000,10000", "BenchmarkBroadcastFanout: comma-separated group sizes")
+)
+
+// fanoutTarget is a server under test: a wsbridge build, or (start nil)
+// the in-process fan-out.
+type fanoutTarget struct {
+	name  string
+	start func() (addr string, pid int, stop func())
+}
+
+// report gives the median of xs as the metric, and prints it with the
+// range (to stdout: a benchmark's log is cut after a few lines).
+func report(b *testing.B, prefix, unit string, xs []float64) {
 	slices.Sort(xs)
 	b.ReportMetric(xs[len(xs)/2], unit)
-	b.Logf("%s: median %.4g, range %.4g-%.4g", unit, xs[len(xs)/2], xs[0], xs[len(xs)-1])
+	fmt.Printf("%s%s: median %.4g, range %.4g-%.4g, rounds %.4g\n", prefix, unit, xs[len(xs)/2], xs[0], xs[len(xs)-1], xs)
 }
 
 type fanoutResult struct {
-	perSecond    float64 // deliveries per second
-	p50, p99     float64 // ms from the program's write to a client's receipt
-	rssPerClient float64 // KB of the daemon's RSS per idle client
+	perSecond      float64 // deliveries per second
+	p50, p99       float64 // ms from the program's write to a client's receipt
+	rssPerClient   float64 // KB of the daemon's RSS per idle client
+	cpuPerDelivery float64 // µs of the server's CPU (and its children's) per delivery
 }
 
 // runFanout connects n clients to addr, has the program write lines (at
 // rate lines/s; 0: at once), and measures. pid is the serving process, for
-// its RSS.
+// its RSS and CPU.
 func runFanout(b *testing.B, addr string, pid, n, lines, rate int) fanoutResult {
 	b.Helper()
 	clients := make([]*fanoutClient, n)
@@ -240,14 +286,17 @@ func runFanout(b *testing.B, addr string, pid, n, lines, rate int) fanoutResult 
 			received.Add(int64(c.read(lines)))
 		}()
 	}
+	cpu0 := treeCPU(pid)
 	start := time.Now()
 	clients[0].send(fmt.Sprintf("%d %d", lines, rate))
 	done.Wait()
 	elapsed := time.Since(start)
+	cpu := treeCPU(pid) - cpu0
 	if got := received.Load(); got != int64(n*lines) {
 		b.Fatalf("%d of %d deliveries arrived", got, n*lines)
 	}
 	res.perSecond = float64(n*lines) / elapsed.Seconds()
+	res.cpuPerDelivery = cpu.Seconds() * 1e6 / float64(n*lines)
 	var delays []float64
 	for _, c := range clients {
 		delays = append(delays, c.delays...)
@@ -255,6 +304,23 @@ func runFanout(b *testing.B, addr string, pid, n, lines, rate int) fanoutResult 
 	slices.Sort(delays)
 	res.p50, res.p99 = delays[len(delays)/2], delays[len(delays)*99/100]
 	return res
+}
+
+// treeCPU is the CPU time (utime+stime, and that of reaped children) of
+// pid and of its live descendants.
+func treeCPU(pid int) time.Duration {
+	var ticks int64
+	for _, p := range append(descendants(pid), pid) {
+		f, err := procStat(p)
+		if err != nil || len(f) < 15 {
+			continue
+		}
+		for _, i := range []int{11, 12, 13, 14} { // utime stime cutime cstime
+			v, _ := strconv.ParseInt(f[i], 10, 64)
+			ticks += v
+		}
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
 
 // fanoutClient speaks just enough WebSocket to send one masked text frame
@@ -326,12 +392,12 @@ func (c *fanoutClient) read(n int) int {
 	return n
 }
 
-// startFanoutDaemon runs wsbridge --broadcast with the line generator, in a
-// session of its own.
-func startFanoutDaemon(b *testing.B, fanout string) (string, int, func()) {
+// startFanoutDaemon runs a wsbridge binary --broadcast with the line
+// generator, in a session of its own.
+func startFanoutDaemon(b *testing.B, binary, fanout string) (string, int, func()) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(b))
 	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(wsbridgeBinary(b), "--address=127.0.0.1", "--port="+port, "--loglevel=error",
+	cmd := exec.Command(binary, "--address=127.0.0.1", "--port="+port, "--loglevel=error",
 		"--maxforks=0", "--broadcast", "--client-queue=67108864", fanout, "gen")
 	cmd.SysProcAttr = ownSession()
 	cmd.Stderr = os.Stderr

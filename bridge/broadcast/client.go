@@ -26,12 +26,14 @@ const closeWait = 5 * time.Second
 // Corker is the writer under the connection's WebSocket framing
 // (frame.CorkWriter): what is written while corked leaves in one write at
 // Uncork; TryWrite writes without waiting, as much as the socket takes,
-// keeping the rest of a frame it cut for Flush.
+// keeping the rest of a frame it cut for Flush; TryWritev does the same for
+// several buffers in one system call.
 type Corker interface {
 	io.Writer
 	Cork()
 	Uncork() error
 	TryWrite(p []byte) int
+	TryWritev(bufs [][]byte) int
 	Flush() error
 }
 
@@ -44,6 +46,13 @@ type Client struct {
 	conn *websocket.Conn
 	out  Corker
 	g    *group // set by attach
+
+	// Set by attach, under group.mu: the shard that writes it and its
+	// index there, and the first batch it gets from its shard (the ones
+	// before are in its replay).
+	shard *shard
+	slot  int
+	from  uint64
 
 	mu          sync.Mutex
 	queue       []*batch
@@ -137,25 +146,112 @@ func (c *Client) Limit(l session.Limits, obs session.Observer) {
 // ID is the client's ID.
 func (c *Client) ID() string { return c.info.ID }
 
-// enqueue queues b for the client, and reports whether it did. A client
-// whose queue would exceed the limit is closed as too slow instead: what it
-// has not yet been sent is dropped, and the close follows what is in flight.
+// enqueue queues b for the client, and reports whether it did (see
+// enqueueBatches).
 func (c *Client) enqueue(b *batch) bool {
+	var scratch passScratch
+	return c.enqueueBatches([]*batch{b}, &scratch) > 0
+}
+
+// passScratch is the buffers a shard's pass reuses from client to client.
+type passScratch struct {
+	mine  []*batch // the batches in the client's form
+	iovec [][]byte // their bytes
+}
+
+// formLocked is b as the client gets it, nil if it gets none of it: the
+// plain frames or, for a client of wsbridge.broadcast.v1, the subprotocol's
+// form from where it resumes (v1FormLocked); then, with context takeover,
+// compressed by the client's own deflater (prepare). It runs for one
+// client with c.mu held, in the order the client is sent the batches (its
+// shard's passes, one at a time), so that deflater sees them in that
+// order. The shared compressed form is picked when the bytes are written
+// (bytesOf).
+func (c *Client) formLocked(b *batch) *batch {
+	if c.v1 {
+		if b = c.v1FormLocked(b); b == nil {
+			return nil
+		}
+	} else if len(b.buf) == 0 { // events of the subprotocol only
+		return nil
+	}
+	return c.prepare(b)
+}
+
+// enqueueBatches hands the client the batches of its shard's pass, in
+// order, skipping those from before it was attached, and returns how many
+// messages it took. If nothing waits for it they are written at once, in
+// one write, as far as its socket takes them without waiting: no goroutine
+// is woken for a client that keeps up. The rest is queued for its writer. A
+// client whose queue would exceed the limit is closed as too slow instead:
+// what it has not yet been sent is dropped, and the close follows what is
+// in flight.
+func (c *Client) enqueueBatches(bs []*batch, scratch *passScratch) int {
+	for len(bs) > 0 && bs[0].seq < c.from {
+		bs = bs[1:]
+	}
+	if len(bs) == 0 {
+		return 0
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.detached || c.dead || c.closeCode != 0 {
-		return false
+		return 0
 	}
-	if c.v1 {
-		if b = c.v1FormLocked(b); b == nil {
-			return true
+	mine := scratch.mine[:0]
+	for _, b := range bs {
+		if b = c.formLocked(b); b != nil {
+			mine = append(mine, b)
 		}
-	} else if len(b.buf) == 0 { // events of the subprotocol only
-		return true
 	}
-	b = c.prepare(b)
-	out := c.bytesOf(b)
-	if c.queued+len(out) > c.g.h.queueLimit {
+	defer func() {
+		clear(mine) // holds no client's batch until the next one
+		scratch.mine = mine[:0]
+	}()
+	if len(mine) == 0 {
+		return 0
+	}
+	c.idle.Touch() // output counts as activity for --idle-timeout
+	msgs := 0
+	if !c.writing && len(c.queue) == 0 {
+		bufs := scratch.iovec[:0]
+		for _, b := range mine {
+			bufs = append(bufs, c.bytesOf(b))
+		}
+		n := c.out.TryWritev(bufs)
+		clear(bufs)
+		scratch.iovec = bufs[:0]
+		for n > 0 && len(mine) > 0 {
+			size := len(c.bytesOf(mine[0]))
+			if n < size {
+				// The socket took part of this batch; the Corker keeps
+				// the rest, which the writer sends before the batches
+				// after it.
+				c.flush = true
+				c.startWriterLocked()
+				msgs += mine[0].msgs
+				mine = mine[1:]
+				break
+			}
+			n -= size
+			msgs += mine[0].msgs
+			mine = mine[1:]
+		}
+	}
+	for _, b := range mine {
+		if !c.queueLocked(b) {
+			return msgs
+		}
+		msgs += b.msgs
+	}
+	return msgs
+}
+
+// queueLocked queues b, in the client's form, for the client's writer, or
+// closes the client as too slow if its queue would exceed the limit.
+func (c *Client) queueLocked(b *batch) bool {
+	size := len(c.bytesOf(b))
+	if c.queued+size > c.g.h.queueLimit {
 		c.queue = nil
 		c.closeCode, c.closeReason = StatusTooSlow, "too slow"
 		c.dropLaterLocked()
@@ -164,22 +260,8 @@ func (c *Client) enqueue(b *batch) bool {
 		c.startWriterLocked()
 		return false
 	}
-	c.idle.Touch()
-	if !c.writing && len(c.queue) == 0 {
-		// Nothing waits for this client: write now if its socket takes it,
-		// with no goroutine to wake. What it does not take is the writer's.
-		n := c.out.TryWrite(out)
-		if n == len(out) {
-			return true
-		}
-		if n > 0 {
-			c.flush = true
-			c.startWriterLocked()
-			return true
-		}
-	}
 	c.queue = append(c.queue, b)
-	c.queued += len(out)
+	c.queued += size
 	c.startWriterLocked()
 	return true
 }

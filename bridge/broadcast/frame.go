@@ -42,10 +42,14 @@ func appendFrameHeader(dst []byte, op byte, n int) []byte {
 // queued for. v1 is the same output in the form of the subprotocol
 // wsbridge.broadcast.v1 (resume.go), built once for all its clients, with
 // the offset of each of its messages and where each ends, so that a
-// resuming client can start after a given offset.
+// resuming client can start after a given offset. A client gets a batch in
+// its form (Client.formLocked): plain or v1 (past its resume offset), then
+// compressed: the form's shared deflated frames without context takeover,
+// or frames its own deflater makes with it.
 type batch struct {
 	buf  []byte
 	msgs int
+	seq  uint64 // the group's count of batches before this one
 
 	// The frames compressed for clients without context takeover, made
 	// once by the first of them that needs them (deflate.go).

@@ -19,11 +19,12 @@ import (
 const stderrDrain = time.Second
 
 // group is one program and the clients that share it. Its run goroutine
-// reads the program's output and fans it out (pump.go); each client's reader
-// goroutine fans its messages in.
+// reads the program's output and fans it out (pump.go) through the group's
+// writer shards (shard.go); each client's reader goroutine fans its
+// messages in.
 //
-// Lock order: Hub.mu, group.mu, Client.mu; group.stdinMu is never held with
-// another but group.mu inside it.
+// Lock order: Hub.mu, group.mu, shard.mu, Client.mu; group.stdinMu is never
+// held with another but group.mu inside it.
 type group struct {
 	h    *Hub
 	key  string
@@ -34,6 +35,8 @@ type group struct {
 	clients   map[*Client]struct{}
 	byID      map[string]*Client
 	ring      *ring
+	shards    []*shard         // the writers of its clients; shards[0] is the flusher's
+	seq       uint64           // batches fanned out so far
 	proc      *process.Process // the running one; nil between restarts
 	stopping  bool             // no more joins, no more restarts
 	goingAway bool             // the server shuts down: clients get 1001
@@ -51,7 +54,7 @@ type group struct {
 	stdin   *os.File // nil between restarts: messages then are dropped
 	inBuf   []byte   // an envelope being written, under stdinMu
 
-	wg sync.WaitGroup // client readers, writers and pings
+	wg sync.WaitGroup // client readers, writers, shard writers and pings
 
 	// With --redis (clustered.go): this daemon's side of the cluster's
 	// group, and the program's term while this daemon owns the group.
@@ -113,6 +116,7 @@ func newGroup(h *Hub, key string, prog Program) *group {
 	if h.opts.Envelope {
 		g.byID = map[string]*Client{}
 	}
+	g.shards = newShards(g)
 	return g
 }
 
@@ -167,6 +171,10 @@ func (g *group) attach(c *Client) {
 		c.queued = len(c.bytesOf(b))
 		c.startWriterLocked()
 	}
+	// Batches fanned out before now are in the replay, whether or not
+	// the shard has written them yet.
+	c.from = g.seq
+	g.pickShardLocked().add(c)
 	g.clients[c] = struct{}{}
 	if g.byID != nil {
 		g.byID[c.info.ID] = c
@@ -189,6 +197,7 @@ func (g *group) leave(c *Client, code int) {
 	c.detach()
 	g.mu.Lock()
 	delete(g.clients, c)
+	c.shard.remove(c)
 	if c.v1 {
 		g.v1Clients--
 	}
@@ -248,6 +257,7 @@ func (g *group) stop() {
 // GoAway makes the group end as the server shuts down.
 func (g *group) GoAway() {
 	if g.cg != nil {
+		g.waitShards() // the close follows what was handed to them
 		g.mu.Lock()
 		g.goingAway = true
 		for c := range g.clients {
@@ -315,6 +325,7 @@ func (g *group) serve(proc *process.Process) process.Status {
 // end closes every client with the code of how the program ended (1001 at
 // shutdown) after the output queued for it, and waits for them.
 func (g *group) end(st process.Status) {
+	g.waitShards() // the close follows what was handed to them
 	g.h.mu.Lock()
 	g.mu.Lock()
 	g.stopping = true

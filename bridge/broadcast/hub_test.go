@@ -62,10 +62,11 @@ func (p *plainCorker) Write(b []byte) (int, error) {
 	defer p.mu.Unlock()
 	return p.conn.Write(b)
 }
-func (p *plainCorker) Cork()               {}
-func (p *plainCorker) Uncork() error       { return nil }
-func (p *plainCorker) TryWrite([]byte) int { return 0 } // always the writer's
-func (p *plainCorker) Flush() error        { return nil }
+func (p *plainCorker) Cork()                  {}
+func (p *plainCorker) Uncork() error          { return nil }
+func (p *plainCorker) TryWrite([]byte) int    { return 0 } // always the writer's
+func (p *plainCorker) TryWritev([][]byte) int { return 0 }
+func (p *plainCorker) Flush() error           { return nil }
 
 type counts struct {
 	groups, clients, slow, restarts, in, out, delivered atomic.Int64

@@ -18,8 +18,8 @@ import (
 const maxKeptMsg = 64 << 10
 
 // pump reads the program's output and fans it out: the messages of each
-// read are framed once into one batch that every client's queue shares, so
-// a read costs one append per client however many lines it holds.
+// read are framed once into one batch that every client's shard shares, so
+// a read costs one write per client however many lines it holds.
 func (g *group) pump(stdout *os.File) error {
 	sr, err := frame.NewStreamReader(stdout, g.h.opts.Binary, g.h.maxMsg)
 	if err != nil {
@@ -130,6 +130,9 @@ func (g *group) deliver(m *cluster.Message) {
 		return
 	}
 	g.flush()
+	// Whatever this does to a client comes after the batches its shard
+	// has yet to write.
+	g.waitShards()
 	switch m.Kind {
 	case cluster.ToSome:
 		b := &batch{buf: appendFrame(nil, g.opcode(), m.Data), msgs: 1}
@@ -140,6 +143,7 @@ func (g *group) deliver(m *cluster.Message) {
 		n := 0
 		g.mu.Lock()
 		g.settleLocked()
+		b.seq = g.seq
 		for _, id := range m.To {
 			if c := g.byID[id]; c != nil && c.enqueue(b) {
 				n++
@@ -216,9 +220,11 @@ func (g *group) emit(off uint64, epoch string, payload []byte) {
 	}
 }
 
-// flush queues the batch for every client, and keeps its messages for
-// --replay and resuming. Both happen under the lock attach takes, so a
-// client joining gets each message once: from the ring or from its queue.
+// flush hands the batch to every client through the group's shards, and
+// keeps its messages for --replay and resuming. Both happen under the
+// lock attach takes, so a client joining gets each message once: from the
+// ring or from its shard. Each client's shard turns the batch into the
+// client's form (Client.formLocked).
 func (g *group) flush() {
 	if len(g.outEnds) == 0 && len(g.v1Offs) == 0 {
 		return
@@ -227,7 +233,6 @@ func (g *group) flush() {
 	if len(g.v1Offs) > 0 {
 		b.v1 = &batch{buf: g.outV1, msgs: len(g.v1Offs), offs: g.v1Offs, ends: g.v1Ends}
 	}
-	n := 0
 	g.mu.Lock()
 	g.settleLocked()
 	if b.v1 == nil && g.v1Clients > 0 {
@@ -240,18 +245,17 @@ func (g *group) flush() {
 		g.ring.add(g.outOffs[i], b.buf[start:end])
 		start = end
 	}
-	for c := range g.clients {
-		if c.enqueue(b) {
-			n++
-		}
-	}
+	b.seq = g.seq
+	g.seq++
+	runInline := g.fanOut(b)
 	g.mu.Unlock()
 	g.out = make([]byte, 0, min(cap(g.out), maxKeptMsg))
 	g.outEnds, g.outOffs = g.outEnds[:0], g.outOffs[:0]
 	if b.v1 != nil { // shared with the clients now
 		g.outV1, g.v1Offs, g.v1Ends = nil, nil, nil
 	}
-	g.h.obs.Messages(0, int64(b.msgs), int64(b.msgs*n))
+	g.h.obs.Messages(0, int64(b.msgs), 0) // the shards count the deliveries
+	g.afterFanOut(runInline)
 }
 
 // v1FromPlainLocked builds the subprotocol's form of a batch built

@@ -21,9 +21,10 @@ type CorkWriter struct {
 	// For TryWrite: a write to the socket that never waits (nil if there is
 	// none: TLS, Windows), and the rest of a frame a TryWrite could write
 	// only in part, which goes out before anything else.
-	writeNow func(p []byte) int
-	rawDone  bool
-	pending  []byte
+	writeNow  func(p []byte) int
+	writevNow func(bufs [][]byte) int
+	rawDone   bool
+	pending   []byte
 }
 
 // Write sends p, or with the cork in collects it.
@@ -96,6 +97,7 @@ func (c *CorkWriter) TryWrite(p []byte) int {
 	if !c.rawDone {
 		c.rawDone = true
 		c.writeNow = nonblockingWriter(c.conn)
+		c.writevNow = nonblockingWritev(c.conn)
 	}
 	if c.writeNow == nil {
 		return 0
@@ -103,6 +105,44 @@ func (c *CorkWriter) TryWrite(p []byte) int {
 	n := c.writeNow(p)
 	if n > 0 && n < len(p) {
 		c.pending = append([]byte(nil), p[n:]...)
+	}
+	return n
+}
+
+// TryWritev is TryWrite of several buffers of whole frames in one system
+// call (writev), for a fan-out that finds a few batches waiting for a
+// client: it returns how many bytes of bufs, taken in order, the socket
+// took. A buffer cut in the middle has its rest kept and sent first, as
+// TryWrite does; the buffers after it are the caller's to queue.
+func (c *CorkWriter) TryWritev(bufs [][]byte) int {
+	if len(bufs) == 1 {
+		return c.TryWrite(bufs[0])
+	}
+	if !c.mu.TryLock() {
+		return 0
+	}
+	defer c.mu.Unlock()
+	if c.corked || len(c.pending) > 0 {
+		return 0
+	}
+	if !c.rawDone {
+		c.rawDone = true
+		c.writeNow = nonblockingWriter(c.conn)
+		c.writevNow = nonblockingWritev(c.conn)
+	}
+	if c.writevNow == nil {
+		return 0
+	}
+	n := c.writevNow(bufs)
+	rest := n
+	for _, b := range bufs {
+		if rest < len(b) {
+			if rest > 0 {
+				c.pending = append([]byte(nil), b[rest:]...)
+			}
+			break
+		}
+		rest -= len(b)
 	}
 	return n
 }

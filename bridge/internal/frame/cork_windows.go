@@ -6,3 +6,6 @@ import "net"
 // completes only once it is all taken, so there is no write that takes part
 // and returns: TryWrite always leaves the frame to the client's writer.
 func nonblockingWriter(conn net.Conn) func(p []byte) int { return nil }
+
+// nonblockingWritev: none on Windows, as for nonblockingWriter.
+func nonblockingWritev(conn net.Conn) func(bufs [][]byte) int { return nil }
