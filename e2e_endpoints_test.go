@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/redis/go-redis/v9"
 )
 
 // endpointsFile is the issue's example configuration with programs that
@@ -364,6 +365,83 @@ func startNginxWith(t *testing.T, nginx, site string) string {
 	t.Helper()
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	return runNginx(t, nginx, t.TempDir(), strings.Replace(site, "%s", listen, 1), listen)
+}
+
+// TestEndpointsReloadClosesReplacedRedis: a reload that changes a --redis
+// broadcast endpoint leaves the old endpoint its own connections to Redis
+// for its running group; once the group has ended they are closed, not
+// left open for the daemon's life (more of them at every reload).
+func TestEndpointsReloadClosesReplacedRedis(t *testing.T) {
+	t.Parallel()
+	r := startRedis(t)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer rdb.Close()
+	self, err := rdb.ClientID(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(t.TempDir(), "wsbridge.toml")
+	port := freePort(t)
+	write := func(extra string) {
+		writeFile(t, conf, fmt.Sprintf(`port = %d
+address = "127.0.0.1"
+redis = %q
+
+[[endpoint]]
+path = "/feed"
+command = ["sh", "-c", "while :; do echo tick; sleep 0.1; done"]
+broadcast = true
+%s`, port, r.URL(), extra), 0o644)
+	}
+	write("")
+	d := startDaemon(t, nil, "--config="+conf)
+	c1 := dial(t, d.URL("/feed"))
+	readText(t, c1)
+	// Connections Redis reports older than the reload (its ages are whole
+	// seconds) are the old endpoint's.
+	time.Sleep(3 * time.Second)
+	write("replay = 1\n")
+	d.signal(t, syscall.SIGHUP)
+	d.waitLog(t, 10*time.Second, `msg="endpoint changed`, "path=/feed")
+	reloaded := time.Now()
+	// A client of the new endpoint: with --redis it is another instance of
+	// the same cluster-wide group, which the old endpoint's program runs.
+	c2 := dial(t, d.URL("/feed"))
+	readText(t, c2)
+	older := func() []string {
+		list, err := rdb.ClientList(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var old []string
+		for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
+			m := regexp.MustCompile(`\bid=(\d+) .*\bage=(\d+)`).FindStringSubmatch(line)
+			if m == nil || m[1] == strconv.FormatInt(self, 10) {
+				continue
+			}
+			if age, _ := strconv.ParseFloat(m[2], 64); age > time.Since(reloaded).Seconds()+1 {
+				old = append(old, line)
+			}
+		}
+		return old
+	}
+	if len(older()) == 0 {
+		t.Fatal("Redis lists no connection of the old endpoint while its group runs: the test cannot tell")
+	}
+	c1.Close(websocket.StatusNormalClosure, "")
+	c2.Close(websocket.StatusNormalClosure, "")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		old := older()
+		if len(old) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("15 s after the group's last clients left, Redis still lists %d connections of the replaced endpoint:\n%s\n%s", len(old), strings.Join(old, "\n"), d.Stderr())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // TestEndpointsReloadMaxForks: --maxforks stays server-wide across a

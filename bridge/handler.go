@@ -123,6 +123,16 @@ func newHandler(sh *shared, opts Options) *Handler {
 	return h
 }
 
+// Retire is for an endpoint a reload replaced, once no request reaches it
+// any more: a kind that holds something beyond its sessions (broadcast's
+// connection to Redis) gives it back once they have ended. It returns
+// then; at once for a kind that holds nothing.
+func (h *Handler) Retire() {
+	if r, ok := h.opts.Kind.(interface{ Retire() }); ok {
+		r.Retire()
+	}
+}
+
 // Active is the number of children currently counted against --maxforks.
 func (h *Handler) Active() int { return int(h.forks.Load()) }
 

@@ -153,6 +153,11 @@ var ErrBusy = errors.New("no free process slot")
 // client is closed with 1013.
 var ErrGroupsFull = errors.New("the server has its maximum number of groups")
 
+// ErrRetired is Join's answer when a group would start on an endpoint a
+// reload replaced: the client is closed with 1012 and reconnects to the
+// endpoint's new settings.
+var ErrRetired = errors.New("the endpoint was reconfigured")
+
 // StatusTooSlow closes a client whose queue overflowed. The program's exit
 // reaches clients as for pipe sessions (session.EndOfSession).
 const StatusTooSlow = websocket.StatusTryAgainLater

@@ -18,12 +18,14 @@ type Hub struct {
 	maxMsg     int // largest output message
 	inputLimit int // largest client message
 
-	engine *cluster.Engine // with --redis; nil otherwise
+	engine      *cluster.Engine // with --redis; nil otherwise
+	engineClose sync.Once       // by Shutdown or Retire
 
 	mu       sync.Mutex
 	groups   map[string]*group
 	starting map[string]int // admitted clients about to start key's group
 	started  *sync.Cond     // on mu: a starter joined or gave up
+	retired  bool           // no group starts: Retire waits for the last
 	clients  atomic.Int64   // attached or about to be, for MaxClients
 	wg       sync.WaitGroup
 }
@@ -223,6 +225,9 @@ func (h *Hub) joinOrCreate(key string, c *Client, prog Program, starter bool) (*
 	if !starter && h.fullLocked() {
 		return nil, ErrGroupsFull
 	}
+	if h.retired {
+		return nil, ErrRetired
+	}
 	if !prog.Claim() {
 		return nil, ErrBusy
 	}
@@ -273,9 +278,20 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// Retire stops groups from starting, waits for the running ones to end,
+// and closes the engine. Once retired is set under mu no group is added,
+// so wg is not added to from zero while Wait runs.
+func (h *Hub) Retire() {
+	h.mu.Lock()
+	h.retired = true
+	h.mu.Unlock()
+	h.wg.Wait()
+	h.closeEngine()
+}
+
 func (h *Hub) closeEngine() {
 	if h.engine != nil {
-		h.engine.Close()
+		h.engineClose.Do(func() { h.engine.Close() })
 	}
 }
 

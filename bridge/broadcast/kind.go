@@ -23,6 +23,11 @@ type Kind struct{ hub *Hub }
 // New returns the broadcast kind for opts.
 func New(opts Options) *Kind { return &Kind{hub: NewHub(opts)} }
 
+// Retire is for an endpoint a reload replaced: no group starts here any
+// more, and once the last one has ended, the connection to Redis (with
+// --redis) is closed. It returns then.
+func (k *Kind) Retire() { k.hub.Retire() }
+
 // Clients is the number of clients attached to groups.
 func (k *Kind) Clients() int { return k.hub.Clients() }
 
@@ -165,6 +170,10 @@ func (k *Kind) Serve(c *session.Conn) {
 		k.hub.ReleaseClient()
 		c.Log.Log(r.Context(), session.LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "maxforks")
 		c.WS.Close(websocket.StatusTryAgainLater, "server busy: no free process slot")
+	case errors.Is(err, ErrRetired):
+		k.hub.ReleaseClient()
+		c.Log.Log(r.Context(), session.LevelAccess, "refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", "endpoint reconfigured")
+		c.WS.Close(websocket.StatusServiceRestart, "endpoint reconfigured: reconnect")
 	case errors.Is(err, ErrGroupsFull):
 		k.hub.ReleaseClient()
 		g.Observer().Refused(session.RefusedMaxGroups)

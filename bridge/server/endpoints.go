@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/wsbridge/wsbridge/bridge"
 	"github.com/wsbridge/wsbridge/bridge/session"
@@ -180,6 +181,10 @@ type endpointReload struct {
 	router  *router
 	log     *slog.Logger
 	startup *Config
+	// retiring counts the endpoints a reload replaced or removed whose
+	// kind still holds something until its sessions end (Handler.Retire);
+	// Run waits for them at shutdown.
+	retiring *sync.WaitGroup
 }
 
 func (r *endpointReload) reload(next *Config) (int, error) {
@@ -229,6 +234,9 @@ func (r *endpointReload) reload(next *Config) (int, error) {
 		if table.byPath(e.path) == nil {
 			r.log.Info("endpoint removed: running sessions keep going", "path", e.path)
 			changed++
+		}
+		if table.byPath(e.path) != e {
+			r.retiring.Go(e.gate.handler.Retire)
 		}
 	}
 	return changed, nil

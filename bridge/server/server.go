@@ -48,6 +48,7 @@ type Server struct {
 	hosts      *hostGuard   // the Host check of every listener, metrics too
 
 	reload          *reloader
+	retiring        sync.WaitGroup // endpoints a reload replaced (endpointReload)
 	shutdownTimeout time.Duration
 	ready           atomic.Bool // listening and not shutting down (/readyz)
 	sd              notifier
@@ -112,7 +113,7 @@ func New(cfg *Config) (*Server, error) {
 	}
 	if cfg.Reparse != nil {
 		live := newLiveSettings(logger, level, g.handler, cfg)
-		live.endpoints = (&endpointReload{builder: eb, router: wb.router, log: logger, startup: cfg}).reload
+		live.endpoints = (&endpointReload{builder: eb, router: wb.router, log: logger, startup: cfg, retiring: &s.retiring}).reload
 		s.reload.Register("config", live.reload)
 	}
 	if wb.certs != nil {
@@ -260,6 +261,7 @@ loop:
 		s.log.Error("shutdown timed out: remaining sessions killed", "err", err)
 	}
 	shut.Wait()
+	s.waitRetired()
 	if s.metricsSrv != nil && s.metricsSrv.Shutdown(ctx) != nil {
 		s.metricsSrv.Close()
 	}
@@ -275,3 +277,22 @@ loop:
 	s.log.Info("stopped", "exit", strconv.Itoa(code))
 	return runErr
 }
+
+// waitRetired waits for the endpoints reloads replaced to give back what
+// they held: their sessions have just ended, so this is quick, and it is
+// bounded all the same, as the sessions' end was.
+func (s *Server) waitRetired() {
+	done := make(chan struct{})
+	go func() {
+		s.retiring.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(retireWait):
+		s.log.Warn("endpoints replaced by a reload still hold their Redis connections at exit")
+	}
+}
+
+// retireWait bounds waitRetired.
+const retireWait = 5 * time.Second
