@@ -168,10 +168,11 @@ func needDescriptors(t *testing.T, n uint64) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		t.Fatal(err)
 	}
-	if rl.Cur >= n {
+	// Rlimit's fields are int64 on some systems (FreeBSD), uint64 on others.
+	if uint64(rl.Cur) >= n {
 		return
 	}
-	if rl.Max < n {
+	if uint64(rl.Max) < n {
 		skipUnlessCI(t, fmt.Sprintf("the hard limit on open files is %d; this test needs %d (ulimit -Hn)", rl.Max, n))
 	}
 	rl.Cur = rl.Max

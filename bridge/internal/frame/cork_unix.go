@@ -62,7 +62,7 @@ func nonblockingWritev(conn net.Conn) func(bufs [][]byte) int {
 				if first != nil {
 					iov = append([][]byte{first}, iov[1:]...)
 				}
-				m, err := unix.Writev(int(fd), iov)
+				m, err := writev(int(fd), iov)
 				if err == unix.EINTR {
 					continue
 				}
