@@ -1,14 +1,11 @@
 package static
 
 import (
-	"bytes"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
-	"encoding/hex"
 	"net/http"
 	"strings"
-	"time"
 )
 
 // consolePage is the --devconsole page. It is served byte for byte as
@@ -19,35 +16,23 @@ import (
 //go:embed devconsole/index.html
 var consolePage []byte
 
-var (
-	consoleCSP  = contentSecurityPolicy(consolePage)
-	consoleETag = func() string {
-		sum := sha256.Sum256(consolePage)
-		return `"` + hex.EncodeToString(sum[:8]) + `"`
-	}()
-	// consoleTime is the Last-Modified of the page: the daemon's start.
-	consoleTime = time.Now()
-)
+// consoleFile is the page, under the headers that keep it alone: its own
+// scripts only, in no frame, telling no referrer.
+var consoleFile = func() *embeddedFile {
+	h := http.Header{}
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", contentSecurityPolicy(consolePage))
+	h.Set("Referrer-Policy", "no-referrer")
+	DenyFraming(h) // frame-ancestors joins the policy above
+	headers := map[string]string{}
+	for k := range h {
+		headers[k] = h.Get(k)
+	}
+	return newEmbeddedFile("index.html", consolePage, headers)
+}()
 
 // DevConsole returns the handler serving the console page for GET and HEAD.
-func DevConsole() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "405 Method Not Allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		h := w.Header()
-		h.Set("Content-Type", "text/html; charset=utf-8")
-		h.Set("Content-Security-Policy", consoleCSP)
-		DenyFraming(h)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("ETag", consoleETag)
-		http.ServeContent(w, r, "index.html", consoleTime, bytes.NewReader(consolePage))
-	})
-}
+func DevConsole() http.Handler { return consoleFile }
 
 // contentSecurityPolicy allows exactly the page's own inline script and
 // style blocks, by hash, and WebSocket connections: even if text ever became
