@@ -2,8 +2,6 @@ package static
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
 	"time"
 )
@@ -23,8 +21,7 @@ type embeddedFile struct {
 var startTime = time.Now()
 
 func newEmbeddedFile(name string, content []byte, headers map[string]string) *embeddedFile {
-	sum := sha256.Sum256(content)
-	return &embeddedFile{name: name, content: content, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, headers: headers}
+	return &embeddedFile{name: name, content: content, etag: contentETag(content), headers: headers}
 }
 
 func (f *embeddedFile) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -87,18 +87,10 @@ func (c *CorkWriter) Uncork() error {
 // and sends before any other frame (so none lands inside this one): the
 // caller must then have Flush called soon, by a goroutine that may wait.
 func (c *CorkWriter) TryWrite(p []byte) int {
-	if !c.mu.TryLock() {
+	if !c.tryLock() {
 		return 0
 	}
 	defer c.mu.Unlock()
-	if c.corked || len(c.pending) > 0 {
-		return 0
-	}
-	if !c.rawDone {
-		c.rawDone = true
-		c.writeNow = nonblockingWriter(c.conn)
-		c.writevNow = nonblockingWritev(c.conn)
-	}
 	if c.writeNow == nil {
 		return 0
 	}
@@ -118,18 +110,10 @@ func (c *CorkWriter) TryWritev(bufs [][]byte) int {
 	if len(bufs) == 1 {
 		return c.TryWrite(bufs[0])
 	}
-	if !c.mu.TryLock() {
+	if !c.tryLock() {
 		return 0
 	}
 	defer c.mu.Unlock()
-	if c.corked || len(c.pending) > 0 {
-		return 0
-	}
-	if !c.rawDone {
-		c.rawDone = true
-		c.writeNow = nonblockingWriter(c.conn)
-		c.writevNow = nonblockingWritev(c.conn)
-	}
 	if c.writevNow == nil {
 		return 0
 	}
@@ -145,6 +129,26 @@ func (c *CorkWriter) TryWritev(bufs [][]byte) int {
 		rest -= len(b)
 	}
 	return n
+}
+
+// tryLock takes the lock for a write that must not wait, and reports
+// whether it may go ahead: not while another write holds the lock, frames
+// are corked, or the rest of a cut frame waits for Flush. The first time,
+// it finds the socket's non-blocking writes.
+func (c *CorkWriter) tryLock() bool {
+	if !c.mu.TryLock() {
+		return false
+	}
+	if c.corked || len(c.pending) > 0 {
+		c.mu.Unlock()
+		return false
+	}
+	if !c.rawDone {
+		c.rawDone = true
+		c.writeNow = nonblockingWriter(c.conn)
+		c.writevNow = nonblockingWritev(c.conn)
+	}
+	return true
 }
 
 // Flush sends the rest of a frame TryWrite wrote in part, waiting for the

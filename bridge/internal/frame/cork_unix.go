@@ -12,12 +12,8 @@ import (
 // nonblockingWriter returns a write to conn's socket that takes what the
 // socket takes and never waits, or nil if conn has no descriptor of its own.
 func nonblockingWriter(conn net.Conn) func(p []byte) int {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
+	raw := rawConn(conn)
+	if raw == nil {
 		return nil
 	}
 	return func(p []byte) int {
@@ -45,12 +41,8 @@ const maxIovecs = 512
 // nonblockingWritev is nonblockingWriter for several buffers, written with
 // writev: as much as the socket takes, in order, never waiting.
 func nonblockingWritev(conn net.Conn) func(bufs [][]byte) int {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
+	raw := rawConn(conn)
+	if raw == nil {
 		return nil
 	}
 	return func(bufs [][]byte) int {
@@ -89,4 +81,18 @@ func nonblockingWritev(conn net.Conn) func(bufs [][]byte) int {
 		})
 		return total
 	}
+}
+
+// rawConn is conn's descriptor, for writes of our own; nil if it has none
+// (TLS).
+func rawConn(conn net.Conn) syscall.RawConn {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return raw
 }
